@@ -1,0 +1,746 @@
+//! The Engine.IO session state machine: heartbeat, polling, upgrade and close, with no I/O.
+//!
+//! One [`Session`] per Engine.IO connection. The driver (the server's per-session task, or a
+//! test on a virtual clock) feeds it what happened — a packet arrived, a polling `GET` came in
+//! or went away, time passed — and takes back what to do: frames to write
+//! ([`Session::poll_transmit`], [`Session::poll_get_take`]) and the next deadline
+//! ([`Session::poll_timeout`]). Time only ever enters as a `now` argument.
+//!
+//! Heartbeat (Engine.IO v4): the server sends a ping `pingInterval` after the handshake and
+//! after every pong; a pong must arrive within `pingTimeout` of the ping, or the session closes
+//! with [`CloseReason::PingTimeout`]. Spec:
+//! <https://github.com/socketio/engine.io-protocol#heartbeat>.
+//!
+//! Upgrade: a WebSocket carrying the session id sends `2probe`, the server answers `3probe`
+//! on that WebSocket, any pending or new polling `GET` is answered with a noop (`6`), and the
+//! client's `5` switches the session to the WebSocket. Spec:
+//! <https://github.com/socketio/engine.io-protocol#upgrade>.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::error::ErrorCode;
+use super::packet::{Frame, Packet};
+use super::payload::encode_payload_v4;
+
+/// Limits and timers of one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Time between a pong (or the handshake) and the next ping. Default: 25 s.
+    pub ping_interval: Duration,
+    /// Time the client has to answer a ping. Default: 20 s.
+    pub ping_timeout: Duration,
+    /// Time a probing WebSocket has to send `5` after `2probe`. Default: 10 s.
+    pub upgrade_timeout: Duration,
+    /// Bytes of outgoing frames a session may hold while its transport is not writing
+    /// (measured as in a polling payload). Past it the session closes with
+    /// [`CloseReason::BufferFull`] rather than grow without bound or drop packets silently.
+    /// Default: 8 MiB.
+    pub max_buffer_bytes: usize,
+    /// How long a session closed by the server stays around so that a polling client can fetch
+    /// the frames queued before the close (e.g. a Socket.IO disconnect packet). Default: 5 s.
+    pub close_linger: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_buffer_bytes: 8 * 1024 * 1024,
+            close_linger: Duration::from_millis(5_000),
+        }
+    }
+}
+
+/// The transport a session currently writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket (from the start, or after an upgrade).
+    WebSocket,
+}
+
+impl Transport {
+    /// The name used on the wire (`transport=` query parameter).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Polling => "polling",
+            Transport::WebSocket => "websocket",
+        }
+    }
+}
+
+/// Why a session closed. [`fmt::Display`] gives the reference implementation's reason strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client closed the transport or sent a close packet: `transport close`.
+    TransportClose,
+    /// The transport failed (aborted poll, duplicate poll, bad frame): `transport error`.
+    TransportError,
+    /// No pong within `pingTimeout`: `ping timeout`.
+    PingTimeout,
+    /// The client sent bytes that are not a valid packet: `parse error`.
+    ParseError,
+    /// The server closed the session: `forced close`.
+    ForcedClose,
+    /// The server is shutting down: `server shutting down`.
+    ServerShutdown,
+    /// The outgoing buffer passed [`SessionConfig::max_buffer_bytes`]: `send buffer full`.
+    BufferFull,
+}
+
+impl CloseReason {
+    /// The reason string, as Node's engine.io spells it where it has one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::TransportClose => "transport close",
+            CloseReason::TransportError => "transport error",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::ParseError => "parse error",
+            CloseReason::ForcedClose => "forced close",
+            CloseReason::ServerShutdown => "server shutting down",
+            CloseReason::BufferFull => "send buffer full",
+        }
+    }
+
+    /// Whether the server decided this close, so frames queued before it are still delivered.
+    pub fn is_graceful(self) -> bool {
+        matches!(self, CloseReason::ForcedClose | CloseReason::ServerShutdown)
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A message for the layer above (Socket.IO).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A text message (UTF-8 data without the engine type digit).
+    Text(Bytes),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+/// Why a frame could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The session is closed.
+    Closed,
+    /// The buffer is full; the session is now closed with [`CloseReason::BufferFull`].
+    Full,
+}
+
+/// What the driver should do with a frame that arrived on a probing WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// Write this frame on the probing WebSocket (`3probe`).
+    Reply(Frame),
+    /// The upgrade completed: the WebSocket is now the session's transport.
+    Upgraded,
+    /// Nothing to do.
+    Ignore,
+    /// The probe failed: close the probing WebSocket (the session itself goes on polling).
+    Abort,
+}
+
+/// The state of one Engine.IO connection. See the [module docs](self).
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    transport: Transport,
+    queue: VecDeque<Frame>,
+    queued_bytes: usize,
+    next_ping: Instant,
+    pong_deadline: Option<Instant>,
+    probe_deadline: Option<Instant>,
+    get_pending: bool,
+    closed: Option<CloseReason>,
+    /// For a graceful close over polling: when the session may be dropped even if no GET
+    /// came to collect the last frames.
+    linger_until: Option<Instant>,
+    close_delivered: bool,
+}
+
+impl Session {
+    /// A new session, opened at `now` on `transport`. The caller sends the handshake itself
+    /// (it is the first frame of the first response or WebSocket message).
+    pub fn new(now: Instant, transport: Transport, config: SessionConfig) -> Session {
+        Session {
+            config,
+            transport,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            next_ping: now + config.ping_interval,
+            pong_deadline: None,
+            probe_deadline: None,
+            get_pending: false,
+            closed: None,
+            linger_until: None,
+            close_delivered: false,
+        }
+    }
+
+    /// The session's limits and timers.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The transport frames are written to.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Why the session closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.closed
+    }
+
+    /// Whether the session is closed (no more frames are accepted).
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// Whether a WebSocket is probing (between `2probe` and `5`).
+    pub fn is_probing(&self) -> bool {
+        self.probe_deadline.is_some()
+    }
+
+    /// Whether the driver may forget the session: it is closed and nothing remains to hand
+    /// to the client (or the linger time for that has passed).
+    pub fn is_finished(&self, now: Instant) -> bool {
+        match self.closed {
+            None => false,
+            Some(_) if self.transport == Transport::WebSocket => true,
+            Some(_) => self.close_delivered || self.linger_until.is_none_or(|t| now >= t),
+        }
+    }
+
+    /// Queue a frame for the client. Frames are written in order by the current transport.
+    pub fn send(&mut self, frame: Frame) -> Result<(), SendError> {
+        self.send_all(std::slice::from_ref(&frame))
+    }
+
+    /// Queue several frames atomically (a Socket.IO binary packet and its attachments): all or
+    /// none.
+    pub fn send_all(&mut self, frames: &[Frame]) -> Result<(), SendError> {
+        if self.closed.is_some() {
+            return Err(SendError::Closed);
+        }
+        let bytes: usize = frames.iter().map(Frame::payload_len).sum();
+        if self.queued_bytes.saturating_add(bytes) > self.config.max_buffer_bytes {
+            self.close(CloseReason::BufferFull);
+            return Err(SendError::Full);
+        }
+        self.queued_bytes += bytes;
+        self.queue.extend(frames.iter().cloned());
+        Ok(())
+    }
+
+    /// Whether frames are waiting to be written.
+    pub fn has_output(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Bytes of frames waiting to be written (as counted for [`SessionConfig::max_buffer_bytes`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// The next frame to write on the WebSocket transport. `None` while polling.
+    pub fn poll_transmit(&mut self) -> Option<Frame> {
+        if self.transport != Transport::WebSocket {
+            return None;
+        }
+        let frame = self.queue.pop_front()?;
+        self.queued_bytes = self.queued_bytes.saturating_sub(frame.payload_len());
+        Some(frame)
+    }
+
+    /// A frame arrived on the session's current transport (polling POST or WebSocket).
+    ///
+    /// Returns the message for the layer above, if the packet was one.
+    pub fn handle_packet(&mut self, now: Instant, packet: Packet) -> Option<Incoming> {
+        if self.closed.is_some() {
+            return None;
+        }
+        match packet {
+            Packet::Message(data) => return Some(Incoming::Text(data)),
+            Packet::Binary(data) => return Some(Incoming::Binary(data)),
+            Packet::Pong(_) => {
+                if self.pong_deadline.take().is_some() {
+                    self.next_ping = now + self.config.ping_interval;
+                }
+            }
+            // An Engine.IO v3 client pings; answer in kind. (A v4 client never does.)
+            Packet::Ping(data) => {
+                let pong = Packet::Pong(data).to_frame();
+                // Control frames bypass the buffer cap: they are tiny and keep the session alive.
+                self.queued_bytes += pong.payload_len();
+                self.queue.push_back(pong);
+            }
+            Packet::Close => self.close(CloseReason::TransportClose),
+            Packet::Noop | Packet::Upgrade => {}
+            Packet::Open(_) => self.close(CloseReason::ParseError),
+        }
+        None
+    }
+
+    /// Bytes from the client could not be decoded: the session closes with `parse error`.
+    pub fn handle_decode_error(&mut self) {
+        self.close(CloseReason::ParseError);
+    }
+
+    /// The session's transport went away (WebSocket closed or failed).
+    pub fn handle_transport_closed(&mut self, reason: CloseReason) {
+        self.close(reason);
+    }
+
+    /// A polling `GET` arrived. `Ok` means: wait (or answer at once) with
+    /// [`Session::poll_get_take`]. `Err` is the error to answer with.
+    ///
+    /// A second `GET` while one is pending closes the session: the first gets the close
+    /// packet, the second the error (as the reference server does).
+    pub fn poll_get_begin(&mut self) -> Result<(), ErrorCode> {
+        if self.transport != Transport::Polling {
+            return Err(ErrorCode::BadRequest);
+        }
+        if self.closed.is_some() && (self.close_delivered || !self.closed_gracefully()) {
+            return Err(ErrorCode::UnknownSid);
+        }
+        if self.get_pending {
+            self.close(CloseReason::TransportError);
+            return Err(ErrorCode::BadRequest);
+        }
+        self.get_pending = true;
+        Ok(())
+    }
+
+    /// The body for the pending `GET`, if it should be answered now: the queued frames, a
+    /// noop during an upgrade, or the close packet. `None`: keep waiting.
+    pub fn poll_get_take(&mut self) -> Option<Bytes> {
+        if !self.get_pending {
+            return None;
+        }
+        let body = if self.transport == Transport::WebSocket {
+            // Upgraded while this GET waited: release it.
+            Some(Bytes::from_static(b"6"))
+        } else if let Some(reason) = self.closed {
+            if reason.is_graceful() {
+                self.queue.push_back(Packet::Close.to_frame());
+            } else {
+                self.queue.clear();
+                self.queue.push_back(Packet::Close.to_frame());
+            }
+            self.close_delivered = true;
+            Some(self.drain_payload())
+        } else if !self.queue.is_empty() {
+            Some(self.drain_payload())
+        } else if self.probe_deadline.is_some() {
+            Some(Bytes::from_static(b"6"))
+        } else {
+            None
+        };
+        if body.is_some() {
+            self.get_pending = false;
+        }
+        body
+    }
+
+    /// The pending `GET` went away before it was answered (the client aborted it): the
+    /// session closes with `transport error`, as in the reference server.
+    pub fn poll_get_abort(&mut self) {
+        if self.get_pending {
+            self.get_pending = false;
+            self.close(CloseReason::TransportError);
+        }
+    }
+
+    /// A frame arrived on a WebSocket that carries this session's id and is not (yet) its
+    /// transport.
+    pub fn handle_probe_packet(&mut self, now: Instant, packet: Packet) -> ProbeOutcome {
+        if self.closed.is_some() || self.transport != Transport::Polling {
+            return ProbeOutcome::Abort;
+        }
+        match packet {
+            Packet::Ping(data) if data.as_ref() == b"probe" && self.probe_deadline.is_none() => {
+                self.probe_deadline = Some(now + self.config.upgrade_timeout);
+                ProbeOutcome::Reply(Packet::Pong(data).to_frame())
+            }
+            Packet::Upgrade if self.probe_deadline.is_some() => {
+                self.probe_deadline = None;
+                self.transport = Transport::WebSocket;
+                ProbeOutcome::Upgraded
+            }
+            Packet::Noop => ProbeOutcome::Ignore,
+            _ => {
+                self.probe_deadline = None;
+                ProbeOutcome::Abort
+            }
+        }
+    }
+
+    /// The probing WebSocket went away before the upgrade completed.
+    pub fn handle_probe_closed(&mut self) {
+        self.probe_deadline = None;
+    }
+
+    /// The next instant [`Session::handle_timeout`] must be called at, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed.is_some() {
+            return if self.close_delivered {
+                None
+            } else {
+                self.linger_until
+            };
+        }
+        let heartbeat = self.pong_deadline.unwrap_or(self.next_ping);
+        Some(match self.probe_deadline {
+            Some(p) => p.min(heartbeat),
+            None => heartbeat,
+        })
+    }
+
+    /// Time passed: send the next ping, close on a missed pong, give up a slow probe.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed.is_some() {
+            return;
+        }
+        if self.probe_deadline.is_some_and(|t| now >= t) {
+            self.probe_deadline = None;
+        }
+        match self.pong_deadline {
+            Some(deadline) if now >= deadline => self.close(CloseReason::PingTimeout),
+            Some(_) => {}
+            None if now >= self.next_ping => {
+                let ping = Packet::Ping(Bytes::new()).to_frame();
+                self.queued_bytes += ping.payload_len();
+                self.queue.push_back(ping);
+                self.pong_deadline = Some(now + self.config.ping_timeout);
+            }
+            None => {}
+        }
+    }
+
+    /// Close the session for `reason`. Frames queued before a server-decided close are still
+    /// delivered (see [`CloseReason::is_graceful`]); otherwise they are dropped.
+    /// Closing twice keeps the first reason.
+    pub fn close(&mut self, reason: CloseReason) {
+        self.close_at(reason, None);
+    }
+
+    /// Like [`Session::close`], starting the linger time of a graceful polling close at `now`.
+    pub fn close_at(&mut self, reason: CloseReason, now: Option<Instant>) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.closed = Some(reason);
+        self.probe_deadline = None;
+        self.pong_deadline = None;
+        if !reason.is_graceful() {
+            self.queue.clear();
+            self.queued_bytes = 0;
+        } else if self.transport == Transport::Polling {
+            self.linger_until = now.map(|n| n + self.config.close_linger);
+        }
+    }
+
+    fn closed_gracefully(&self) -> bool {
+        self.closed.is_some_and(CloseReason::is_graceful)
+    }
+
+    fn drain_payload(&mut self) -> Bytes {
+        let body = encode_payload_v4(self.queue.iter());
+        self.queue.clear();
+        self.queued_bytes = 0;
+        body
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> SessionConfig {
+        SessionConfig {
+            ping_interval: Duration::from_millis(300),
+            ping_timeout: Duration::from_millis(200),
+            upgrade_timeout: Duration::from_millis(1000),
+            max_buffer_bytes: 64,
+            close_linger: Duration::from_millis(500),
+        }
+    }
+
+    fn ms(base: Instant, n: u64) -> Instant {
+        base + Duration::from_millis(n)
+    }
+
+    fn text(s: &'static str) -> Frame {
+        Frame::Text(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn heartbeat_pings_after_interval_and_times_out_without_pong() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::WebSocket, cfg());
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 300)));
+        s.handle_timeout(ms(t0, 299));
+        assert_eq!(s.poll_transmit(), None);
+        s.handle_timeout(ms(t0, 300));
+        assert_eq!(s.poll_transmit(), Some(text("2")));
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 500)));
+        s.handle_timeout(ms(t0, 499));
+        assert!(!s.is_closed());
+        s.handle_timeout(ms(t0, 500));
+        assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
+        assert!(s.is_finished(ms(t0, 500)));
+    }
+
+    #[test]
+    fn pong_reschedules_next_ping_from_its_arrival() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::WebSocket, cfg());
+        s.handle_timeout(ms(t0, 300));
+        assert_eq!(s.poll_transmit(), Some(text("2")));
+        assert_eq!(
+            s.handle_packet(ms(t0, 350), Packet::Pong(Bytes::new())),
+            None
+        );
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 650)));
+        s.handle_timeout(ms(t0, 600));
+        assert!(!s.is_closed());
+        assert_eq!(s.poll_transmit(), None);
+        s.handle_timeout(ms(t0, 650));
+        assert_eq!(s.poll_transmit(), Some(text("2")));
+    }
+
+    #[test]
+    fn unsolicited_pong_does_not_move_the_schedule() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::WebSocket, cfg());
+        s.handle_packet(ms(t0, 100), Packet::Pong(Bytes::new()));
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 300)));
+    }
+
+    #[test]
+    fn messages_pass_up() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        let m = s.handle_packet(t0, Packet::Message(Bytes::from_static(b"2[\"a\"]")));
+        assert_eq!(m, Some(Incoming::Text(Bytes::from_static(b"2[\"a\"]"))));
+        let b = s.handle_packet(t0, Packet::Binary(Bytes::from_static(&[1, 2])));
+        assert_eq!(b, Some(Incoming::Binary(Bytes::from_static(&[1, 2]))));
+    }
+
+    #[test]
+    fn polling_get_waits_then_takes_all_queued_frames() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take(), None);
+        s.send(text("4a")).unwrap();
+        s.send(Frame::Binary(Bytes::from_static(&[1, 2, 3])))
+            .unwrap();
+        assert_eq!(
+            s.poll_get_take().unwrap(),
+            Bytes::from_static(b"4a\x1ebAQID")
+        );
+        assert_eq!(s.queued_bytes(), 0);
+        // A GET that arrives with frames queued is answered at once.
+        s.send(text("4b")).unwrap();
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"4b"));
+        // Polling frames are never handed to the WebSocket writer.
+        s.send(text("4c")).unwrap();
+        assert_eq!(s.poll_transmit(), None);
+    }
+
+    #[test]
+    fn duplicate_get_closes_the_session_first_gets_close_second_error() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_begin(), Err(ErrorCode::BadRequest));
+        assert_eq!(s.close_reason(), Some(CloseReason::TransportError));
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"1"));
+        assert!(s.is_finished(t0));
+        assert_eq!(s.poll_get_begin(), Err(ErrorCode::UnknownSid));
+    }
+
+    #[test]
+    fn aborted_get_closes_the_session() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.poll_get_begin().unwrap();
+        s.poll_get_abort();
+        assert_eq!(s.close_reason(), Some(CloseReason::TransportError));
+        // Aborting after the answer was taken changes nothing.
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.send(text("4a")).unwrap();
+        s.poll_get_begin().unwrap();
+        s.poll_get_take().unwrap();
+        s.poll_get_abort();
+        assert!(!s.is_closed());
+    }
+
+    #[test]
+    fn heartbeat_over_polling_is_delivered_to_the_pending_get() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.poll_get_begin().unwrap();
+        s.handle_timeout(ms(t0, 300));
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"2"));
+        s.handle_packet(ms(t0, 320), Packet::Pong(Bytes::new()));
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 620)));
+    }
+
+    #[test]
+    fn upgrade_probe_noop_then_switch() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take(), None);
+        let out = s.handle_probe_packet(ms(t0, 10), Packet::Ping(Bytes::from_static(b"probe")));
+        assert_eq!(out, ProbeOutcome::Reply(text("3probe")));
+        // The pending GET is released with a noop.
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"6"));
+        // Frames sent meanwhile wait for whichever transport wins.
+        s.send(text("4x")).unwrap();
+        assert_eq!(
+            s.handle_probe_packet(ms(t0, 20), Packet::Upgrade),
+            ProbeOutcome::Upgraded
+        );
+        assert_eq!(s.transport(), Transport::WebSocket);
+        assert_eq!(s.poll_transmit(), Some(text("4x")));
+        // Polling is over for this session.
+        assert_eq!(s.poll_get_begin(), Err(ErrorCode::BadRequest));
+        // A second WebSocket for the same session is refused.
+        let again = s.handle_probe_packet(ms(t0, 30), Packet::Ping(Bytes::from_static(b"probe")));
+        assert_eq!(again, ProbeOutcome::Abort);
+    }
+
+    #[test]
+    fn upgrade_releases_a_get_pending_at_the_switch() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.handle_probe_packet(t0, Packet::Ping(Bytes::from_static(b"probe")));
+        s.handle_probe_packet(t0, Packet::Upgrade);
+        // A GET that was pending (begun before the switch) is released with a noop.
+        let mut s2 = Session::new(t0, Transport::Polling, cfg());
+        s2.poll_get_begin().unwrap();
+        s2.handle_probe_packet(t0, Packet::Ping(Bytes::from_static(b"probe")));
+        assert_eq!(s2.poll_get_take().unwrap(), Bytes::from_static(b"6"));
+        s2.poll_get_begin().unwrap();
+        s2.handle_probe_packet(t0, Packet::Upgrade);
+        assert_eq!(s2.poll_get_take().unwrap(), Bytes::from_static(b"6"));
+        assert!(!s.is_closed());
+    }
+
+    #[test]
+    fn upgrade_without_probe_or_wrong_packet_aborts() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        assert_eq!(
+            s.handle_probe_packet(t0, Packet::Upgrade),
+            ProbeOutcome::Abort
+        );
+        assert_eq!(
+            s.handle_probe_packet(t0, Packet::Message(Bytes::from_static(b"x"))),
+            ProbeOutcome::Abort
+        );
+        assert_eq!(s.transport(), Transport::Polling);
+        assert!(!s.is_closed());
+    }
+
+    #[test]
+    fn probe_times_out_and_session_keeps_polling() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.handle_probe_packet(t0, Packet::Ping(Bytes::from_static(b"probe")));
+        assert!(s.is_probing());
+        // Heartbeat (300) comes before the upgrade deadline (1000).
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 300)));
+        s.handle_timeout(ms(t0, 300));
+        s.handle_packet(ms(t0, 310), Packet::Pong(Bytes::new()));
+        s.handle_timeout(ms(t0, 610));
+        s.handle_packet(ms(t0, 620), Packet::Pong(Bytes::new()));
+        s.handle_timeout(ms(t0, 920));
+        s.handle_packet(ms(t0, 930), Packet::Pong(Bytes::new()));
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 1000)));
+        s.handle_timeout(ms(t0, 1000));
+        assert!(!s.is_probing());
+        assert!(!s.is_closed());
+        assert_eq!(
+            s.handle_probe_packet(ms(t0, 1001), Packet::Upgrade),
+            ProbeOutcome::Abort
+        );
+    }
+
+    #[test]
+    fn buffer_cap_closes_instead_of_growing() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        let big = Frame::Text(Bytes::from(vec![b'4'; 40]));
+        s.send(big.clone()).unwrap();
+        assert_eq!(s.send(big.clone()), Err(SendError::Full));
+        assert_eq!(s.close_reason(), Some(CloseReason::BufferFull));
+        assert_eq!(s.send(text("4a")), Err(SendError::Closed));
+        // send_all is all-or-nothing.
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        assert_eq!(s.send_all(&[big.clone(), big]), Err(SendError::Full));
+        assert_eq!(s.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn graceful_close_over_polling_delivers_queued_frames_then_close() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.send(text("41")).unwrap();
+        s.close_at(CloseReason::ForcedClose, Some(t0));
+        assert!(!s.is_finished(ms(t0, 100)));
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 500)));
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"41\x1e1"));
+        assert!(s.is_finished(ms(t0, 100)));
+        // Nobody came: the linger ends it.
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.close_at(CloseReason::ForcedClose, Some(t0));
+        assert!(s.is_finished(ms(t0, 500)));
+    }
+
+    #[test]
+    fn abrupt_close_drops_queue_and_pending_get_gets_close() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.poll_get_begin().unwrap();
+        s.send(text("4a")).unwrap();
+        s.close(CloseReason::PingTimeout);
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"1"));
+    }
+
+    #[test]
+    fn client_close_packet_and_v3_ping() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::WebSocket, cfg());
+        s.handle_packet(t0, Packet::Ping(Bytes::from_static(b"x")));
+        assert_eq!(s.poll_transmit(), Some(text("3x")));
+        s.handle_packet(t0, Packet::Close);
+        assert_eq!(s.close_reason(), Some(CloseReason::TransportClose));
+        assert_eq!(s.poll_timeout(), None);
+        // Closed sessions accept nothing more.
+        assert_eq!(
+            s.handle_packet(t0, Packet::Message(Bytes::from_static(b"a"))),
+            None
+        );
+    }
+}

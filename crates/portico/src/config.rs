@@ -1,0 +1,228 @@
+//! Server configuration: one builder, validated by [`ServerBuilder::build`].
+
+use std::fmt;
+use std::time::Duration;
+
+use portico_proto::engine::session::SessionConfig;
+
+use crate::Server;
+
+/// Every setting of a [`Server`], with its default. Built through [`Server::builder`].
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Path prefix the server answers under, with a leading and trailing `/`.
+    /// Default: `/socket.io/`.
+    pub path: String,
+    /// Time between heartbeats. Default: 25 s.
+    pub ping_interval: Duration,
+    /// Time a client has to answer a ping. Default: 20 s.
+    pub ping_timeout: Duration,
+    /// Time a probing WebSocket has to complete an upgrade. Default: 10 s.
+    pub upgrade_timeout: Duration,
+    /// Largest message (WebSocket) or POST body (polling) a client may send, in bytes.
+    /// Advertised in the handshake. Default: 1,000,000 (1 MB), as Node.
+    pub max_payload: u64,
+    /// Bytes of outgoing data a connection may have waiting before it is closed with
+    /// `send buffer full` (instead of growing without bound). Default: 8 MiB.
+    pub max_buffer_bytes: usize,
+    /// Time an Engine.IO connection may stay open without joining a namespace. Default: 45 s.
+    pub connect_timeout: Duration,
+    /// Binary attachments one Socket.IO packet may announce. Default: 10.
+    pub max_attachments: usize,
+    /// Accept HTTP long-polling. Default: `true`.
+    pub polling: bool,
+    /// Accept WebSocket (directly, and as an upgrade). Default: `true`.
+    pub websocket: bool,
+    /// Offer polling clients the upgrade to WebSocket. Default: `true`.
+    pub allow_upgrades: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            path: "/socket.io/".to_owned(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            max_buffer_bytes: 8 * 1024 * 1024,
+            connect_timeout: Duration::from_millis(45_000),
+            max_attachments: 10,
+            polling: true,
+            websocket: true,
+            allow_upgrades: true,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(crate) fn session(&self) -> SessionConfig {
+        SessionConfig {
+            ping_interval: self.ping_interval,
+            ping_timeout: self.ping_timeout,
+            upgrade_timeout: self.upgrade_timeout,
+            max_buffer_bytes: self.max_buffer_bytes,
+            close_linger: self.ping_timeout,
+        }
+    }
+}
+
+/// A configuration the server refuses to start with. The message says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds a [`Server`]. Every setter documents its default; [`ServerBuilder::build`] checks
+/// the whole configuration.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct ServerBuilder {
+    config: ServerConfig,
+}
+
+impl ServerBuilder {
+    /// Path prefix of the Socket.IO endpoint (the client's `path` option). A trailing `/` is
+    /// added when missing. Default: `/socket.io/`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.config.path = path.into();
+        self
+    }
+    /// Time between heartbeats. Default: 25 s.
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.config.ping_interval = d;
+        self
+    }
+    /// Time a client has to answer a ping. Default: 20 s.
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.config.ping_timeout = d;
+        self
+    }
+    /// Time a probing WebSocket has to complete the upgrade. Default: 10 s.
+    pub fn upgrade_timeout(mut self, d: Duration) -> Self {
+        self.config.upgrade_timeout = d;
+        self
+    }
+    /// Largest message or POST body a client may send, in bytes. Default: 1,000,000.
+    pub fn max_payload(mut self, bytes: u64) -> Self {
+        self.config.max_payload = bytes;
+        self
+    }
+    /// Outgoing bytes a connection may have waiting before it is closed. Default: 8 MiB.
+    pub fn max_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_buffer_bytes = bytes;
+        self
+    }
+    /// Time a connection may stay without joining a namespace. Default: 45 s.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.config.connect_timeout = d;
+        self
+    }
+    /// Binary attachments one packet may announce. Default: 10.
+    pub fn max_attachments(mut self, n: usize) -> Self {
+        self.config.max_attachments = n;
+        self
+    }
+    /// Accept HTTP long-polling. Default: `true`.
+    pub fn polling(mut self, on: bool) -> Self {
+        self.config.polling = on;
+        self
+    }
+    /// Accept WebSocket. Default: `true`.
+    pub fn websocket(mut self, on: bool) -> Self {
+        self.config.websocket = on;
+        self
+    }
+    /// Offer the upgrade from polling to WebSocket. Default: `true`.
+    pub fn allow_upgrades(mut self, on: bool) -> Self {
+        self.config.allow_upgrades = on;
+        self
+    }
+
+    /// Check the configuration and build the server.
+    pub fn build(mut self) -> Result<Server, ConfigError> {
+        let c = &mut self.config;
+        if !c.path.starts_with('/') {
+            return Err(ConfigError::new(format!(
+                "path {:?} must start with '/': use {:?} (it must also match the client's `path` option)",
+                c.path,
+                format!("/{}", c.path)
+            )));
+        }
+        if !c.path.ends_with('/') {
+            c.path.push('/');
+        }
+        if c.path.contains(['?', '#']) {
+            return Err(ConfigError::new(format!(
+                "path {:?} must not contain '?' or '#'",
+                c.path
+            )));
+        }
+        if c.ping_interval.is_zero() || c.ping_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "ping_interval and ping_timeout must be greater than zero (defaults: 25 s and 20 s)",
+            ));
+        }
+        if c.max_payload == 0 {
+            return Err(ConfigError::new(
+                "max_payload must be at least 1 byte (default: 1,000,000)",
+            ));
+        }
+        if !c.polling && !c.websocket {
+            return Err(ConfigError::new(
+                "both transports are disabled: enable polling, websocket, or both",
+            ));
+        }
+        if (c.max_buffer_bytes as u64) < c.max_payload.min(64 * 1024) {
+            return Err(ConfigError::new(format!(
+                "max_buffer_bytes ({}) is too small to hold even one message: use at least {}",
+                c.max_buffer_bytes,
+                c.max_payload.min(64 * 1024)
+            )));
+        }
+        Ok(Server::from_config(self.config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_is_normalised_and_checked() {
+        let io = Server::builder().path("/custom").build();
+        assert!(io.is_ok());
+        let err = Server::builder()
+            .path("custom/")
+            .build()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("\"/custom/\""), "{err}");
+        assert!(Server::builder()
+            .polling(false)
+            .websocket(false)
+            .build()
+            .is_err());
+        assert!(Server::builder()
+            .ping_interval(Duration::ZERO)
+            .build()
+            .is_err());
+    }
+}

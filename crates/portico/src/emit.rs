@@ -1,0 +1,65 @@
+//! Turning an emit into frames: serialize once, encode once.
+
+use portico_proto::engine::Frame;
+use portico_proto::sio::{Packet, PacketType};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::errors::EmitError;
+
+/// Event names a server may not emit (clients treat them as lifecycle events) and a client
+/// may not send.
+pub(crate) const RESERVED_EVENTS: &[&str] = &[
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// The frames of one event (text packet, then its binary attachments), or of one ack.
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    nsp: &str,
+    event: Option<&str>,
+    data: &T,
+    id: Option<u64>,
+) -> Result<Vec<Frame>, EmitError> {
+    if let Some(ev) = event {
+        if RESERVED_EVENTS.contains(&ev) {
+            return Err(EmitError::ReservedEvent(ev.to_owned()));
+        }
+    }
+    let (args, bins) = crate::args::to_args(data)?;
+    let values = match event {
+        Some(ev) => {
+            let mut v = Vec::with_capacity(args.len() + 1);
+            v.push(Value::String(ev.to_owned()));
+            v.extend(args);
+            v
+        }
+        None => args,
+    };
+    let kind = match (event.is_some(), bins.is_empty()) {
+        (true, true) => PacketType::Event,
+        (true, false) => PacketType::BinaryEvent,
+        (false, true) => PacketType::Ack,
+        (false, false) => PacketType::BinaryAck,
+    };
+    let packet = Packet {
+        kind,
+        nsp: nsp.to_owned(),
+        id,
+        data: Some(Value::Array(values)),
+        attachments: bins.len(),
+    };
+    let mut frames = Vec::with_capacity(1 + bins.len());
+    frames.push(Frame::Text(packet.encode_engine_frame()));
+    frames.extend(bins.into_iter().map(Frame::Binary));
+    Ok(frames)
+}
+
+/// The frame of a packet with no binary (connect, connect error, disconnect).
+pub(crate) fn control(packet: &Packet) -> [Frame; 1] {
+    [Frame::Text(packet.encode_engine_frame())]
+}

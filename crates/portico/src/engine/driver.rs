@@ -1,0 +1,228 @@
+//! The one task per Engine.IO session: timers, the WebSocket (reading and writing), the
+//! upgrade probe, and the clean-up when the session ends.
+
+use std::future::pending;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use portico_proto::engine::session::{CloseReason, ProbeOutcome, Transport};
+use portico_proto::engine::{Frame, Packet};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::conn::{now, Conn, WsStream};
+use crate::sio;
+
+/// Run the session until it ends. `ws` is the transport of a WebSocket-only session.
+pub(crate) async fn run(
+    conn: Arc<Conn>,
+    mut ws: Option<WsStream>,
+    mut upgrades: mpsc::Receiver<WsStream>,
+) {
+    let mut probe: Option<WsStream> = None;
+    // A probing WebSocket must complete the upgrade within upgrade_timeout of its arrival.
+    let mut probe_deadline: Option<std::time::Instant> = None;
+    let connect_deadline = tokio::time::Instant::now() + conn.server.config.connect_timeout;
+    let mut out: Vec<Frame> = Vec::new();
+    loop {
+        // Write whatever the WebSocket transport has to send.
+        if let Some(w) = ws.as_mut() {
+            {
+                let mut s = conn.session();
+                while let Some(f) = s.poll_transmit() {
+                    out.push(f);
+                }
+            }
+            if !out.is_empty() && write_all(w, &mut out).await.is_err() {
+                conn.session()
+                    .handle_transport_closed(CloseReason::TransportError);
+            }
+        }
+        let deadline = {
+            let s = conn.session();
+            if s.is_finished(now()) {
+                break;
+            }
+            s.poll_timeout()
+        };
+        let joined = conn.sio_joined();
+        tokio::select! {
+            biased;
+            () = conn.driver_wake.notified() => {}
+            msg = next(&mut ws) => on_ws_message(&conn, msg),
+            msg = next(&mut probe) => {
+                if on_probe_message(&conn, &mut probe, msg).await {
+                    ws = probe.take();
+                    conn.get_wake.notify_one();
+                }
+                if probe.is_none() {
+                    probe_deadline = None;
+                }
+            }
+            Some(w) = upgrades.recv(), if probe.is_none() => {
+                if conn.session().transport() == Transport::Polling {
+                    probe = Some(w);
+                    probe_deadline = Some(now() + conn.server.config.upgrade_timeout);
+                } else {
+                    close_ws(w).await;
+                }
+            }
+            () = sleep_until(deadline) => {
+                conn.session().handle_timeout(now());
+                conn.get_wake.notify_one();
+            }
+            () = sleep_until(probe_deadline) => {
+                tracing::debug!(sid = %conn.sid, "upgrade did not complete within upgrade_timeout");
+                probe_deadline = None;
+                conn.session().handle_probe_closed();
+                if let Some(p) = probe.take() {
+                    close_ws(p).await;
+                }
+            }
+            () = tokio::time::sleep_until(connect_deadline), if !joined => {
+                tracing::debug!(sid = %conn.sid, "no namespace joined within connect_timeout: closing");
+                conn.close(CloseReason::ForcedClose);
+            }
+        }
+    }
+    let reason = conn
+        .session()
+        .close_reason()
+        .unwrap_or(CloseReason::TransportClose);
+    conn.get_wake.notify_one();
+    conn.server.remove_session(&conn.sid);
+    if let Some(w) = ws {
+        close_ws(w).await;
+    }
+    if let Some(p) = probe {
+        close_ws(p).await;
+    }
+    tracing::debug!(sid = %conn.sid, %reason, "engine session closed");
+    sio::client::on_close(&conn, reason);
+}
+
+async fn next(ws: &mut Option<WsStream>) -> Option<Result<Message, tungstenite::Error>> {
+    match ws.as_mut() {
+        Some(w) => w.next().await,
+        None => pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => pending().await,
+    }
+}
+
+fn to_message(f: Frame) -> Option<Message> {
+    match f {
+        Frame::Text(b) => tungstenite::Utf8Bytes::try_from(b).ok().map(Message::Text),
+        Frame::Binary(b) => Some(Message::Binary(b)),
+    }
+}
+
+async fn write_all(w: &mut WsStream, out: &mut Vec<Frame>) -> Result<(), tungstenite::Error> {
+    for f in out.drain(..) {
+        if let Some(m) = to_message(f) {
+            w.feed(m).await?;
+        }
+    }
+    w.flush().await
+}
+
+async fn close_ws(mut w: WsStream) {
+    let _ = w.close(None).await;
+}
+
+fn decode(msg: Message) -> Result<Option<Packet>, ()> {
+    match msg {
+        Message::Text(t) => Packet::decode_text(Bytes::from(t))
+            .map(Some)
+            .map_err(|_| ()),
+        Message::Binary(b) => Ok(Some(Packet::Binary(b))),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
+        Message::Close(_) => Err(()),
+    }
+}
+
+fn on_ws_message(conn: &Arc<Conn>, msg: Option<Result<Message, tungstenite::Error>>) {
+    let packet = match msg {
+        Some(Ok(Message::Close(_))) | None => {
+            conn.session()
+                .handle_transport_closed(CloseReason::TransportClose);
+            return;
+        }
+        Some(Err(e)) => {
+            tracing::debug!(sid = %conn.sid, error = %e, "websocket error");
+            let reason = match e {
+                tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                    CloseReason::TransportClose
+                }
+                _ => CloseReason::TransportError,
+            };
+            conn.session().handle_transport_closed(reason);
+            return;
+        }
+        Some(Ok(m)) => match decode(m) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(()) => {
+                conn.session().handle_decode_error();
+                return;
+            }
+        },
+    };
+    let incoming = conn.session().handle_packet(now(), packet);
+    if let Some(msg) = incoming {
+        sio::client::on_message(conn, msg);
+    }
+}
+
+/// Returns `true` when the probe completed the upgrade.
+async fn on_probe_message(
+    conn: &Arc<Conn>,
+    probe: &mut Option<WsStream>,
+    msg: Option<Result<Message, tungstenite::Error>>,
+) -> bool {
+    let packet = match msg {
+        Some(Ok(m)) => match decode(m) {
+            Ok(Some(p)) => Some(p),
+            Ok(None) => return false,
+            Err(()) => None,
+        },
+        _ => None,
+    };
+    let outcome = match packet {
+        Some(p) => conn.session().handle_probe_packet(now(), p),
+        None => ProbeOutcome::Abort,
+    };
+    match outcome {
+        ProbeOutcome::Reply(frame) => {
+            // The pending GET (if any) is released with a noop.
+            conn.get_wake.notify_one();
+            let ok = match (probe.as_mut(), to_message(frame)) {
+                (Some(w), Some(m)) => w.send(m).await.is_ok(),
+                _ => false,
+            };
+            if !ok {
+                conn.session().handle_probe_closed();
+                *probe = None;
+            }
+            false
+        }
+        ProbeOutcome::Upgraded => {
+            tracing::debug!(sid = %conn.sid, "upgraded to websocket");
+            true
+        }
+        ProbeOutcome::Ignore => false,
+        ProbeOutcome::Abort => {
+            conn.session().handle_probe_closed();
+            if let Some(w) = probe.take() {
+                close_ws(w).await;
+            }
+            false
+        }
+    }
+}

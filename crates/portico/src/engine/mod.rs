@@ -1,0 +1,9 @@
+//! Engine.IO over HTTP: one [`conn::Conn`] per session, driven by one task
+//! ([`driver`]); the request side lives in [`polling`] and [`websocket`].
+
+pub(crate) mod conn;
+pub(crate) mod driver;
+pub(crate) mod polling;
+pub(crate) mod websocket;
+
+pub(crate) use conn::Conn;

@@ -1,0 +1,149 @@
+//! HTTP long-polling: the handshake, `GET` (server to client) and `POST` (client to server).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use portico_proto::engine::session::{CloseReason, Transport};
+use portico_proto::engine::{decode_payload_v4, ErrorCode, Frame, Handshake};
+
+use super::conn::{now, Conn};
+use super::driver;
+use crate::handshake::ConnInfo;
+use crate::http::{error, payload, post_ok, status, Body};
+use crate::server::ServerInner;
+use crate::sio;
+
+/// Packets one POST may carry (a client batches what it buffered; far more is an attack).
+const MAX_PACKETS_PER_POST: usize = 16 * 1024;
+
+/// The open packet of a new session on `transport`.
+pub(crate) fn open_frame(server: &ServerInner, conn: &Conn, transport: Transport) -> Frame {
+    let c = &server.config;
+    let upgrades: &[&str] = if transport == Transport::Polling && c.websocket && c.allow_upgrades {
+        &["websocket"]
+    } else {
+        &[]
+    };
+    Handshake {
+        sid: conn.sid.as_str(),
+        upgrades,
+        ping_interval_ms: c.ping_interval.as_millis() as u64,
+        ping_timeout_ms: c.ping_timeout.as_millis() as u64,
+        max_payload: c.max_payload,
+    }
+    .to_packet()
+    .to_frame()
+}
+
+pub(crate) fn handshake(server: Arc<ServerInner>, info: Arc<ConnInfo>) -> Response<Body> {
+    let (conn, upgrades) = Conn::new(server.clone(), Transport::Polling, info);
+    let body = match open_frame(&server, &conn, Transport::Polling) {
+        Frame::Text(b) => b,
+        Frame::Binary(b) => b,
+    };
+    server.insert_session(conn.clone());
+    tracing::debug!(sid = %conn.sid, "new polling session");
+    tokio::spawn(driver::run(conn, None, upgrades));
+    payload(body)
+}
+
+/// Ends the session if the pending GET is dropped before it was answered (client abort).
+struct PendingGet {
+    conn: Arc<Conn>,
+    armed: bool,
+}
+
+impl Drop for PendingGet {
+    fn drop(&mut self) {
+        if self.armed {
+            self.conn.session().poll_get_abort();
+            self.conn.wake_all();
+        }
+    }
+}
+
+pub(crate) async fn get(conn: Arc<Conn>) -> Response<Body> {
+    if let Err(code) = conn.session().poll_get_begin() {
+        conn.wake_all();
+        return error(code);
+    }
+    let mut guard = PendingGet { conn, armed: true };
+    loop {
+        let notified = guard.conn.get_wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let body = guard.conn.session().poll_get_take();
+        if let Some(body) = body {
+            guard.armed = false;
+            // The driver may now be able to forget a closed session.
+            guard.conn.driver_wake.notify_one();
+            return payload(body);
+        }
+        notified.await;
+    }
+}
+
+pub(crate) async fn post<B>(conn: Arc<Conn>, req: Request<B>) -> Response<Body>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let max = conn.server.config.max_payload;
+    let binary_body = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    if binary_body {
+        // Engine.IO v4 polling is text only: this is not a v4 client.
+        conn.close(CloseReason::TransportError);
+        return error(ErrorCode::BadRequest);
+    }
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return status(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    if !conn.begin_post() {
+        conn.close(CloseReason::TransportError);
+        return error(ErrorCode::BadRequest);
+    }
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    let collected = Limited::new(req.into_body(), limit).collect().await;
+    conn.end_post();
+    let body: Bytes = match collected {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return status(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            return error(ErrorCode::BadRequest);
+        }
+    };
+    let packets = match decode_payload_v4(body, MAX_PACKETS_PER_POST) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(sid = %conn.sid, error = %e, "invalid polling payload: closing the session");
+            conn.session().handle_decode_error();
+            conn.wake_all();
+            return error(ErrorCode::BadRequest);
+        }
+    };
+    for p in packets {
+        let incoming = conn.session().handle_packet(now(), p);
+        if let Some(msg) = incoming {
+            sio::client::on_message(&conn, msg);
+        }
+    }
+    conn.wake_all();
+    post_ok()
+}

@@ -1,0 +1,108 @@
+//! The WebSocket transport: the HTTP upgrade, for a new session or to upgrade a polling one.
+
+use std::sync::Arc;
+
+use http::header::{
+    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
+};
+use http::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use portico_proto::engine::session::{CloseReason, Transport};
+use portico_proto::engine::ErrorCode;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::conn::Conn;
+use super::driver;
+use super::polling::open_frame;
+use crate::handshake::ConnInfo;
+use crate::http::{error, Body};
+use crate::server::ServerInner;
+
+fn ws_config(server: &ServerInner) -> WebSocketConfig {
+    let max = usize::try_from(server.config.max_payload).unwrap_or(usize::MAX);
+    // Small buffers: an idle connection should cost little (tungstenite's default read
+    // buffer alone is 128 KiB). Messages over max_payload close the connection.
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+/// Answer a WebSocket upgrade request. `conn` is the polling session being upgraded, or
+/// `None` for a new WebSocket-only session.
+pub(crate) fn accept<B>(
+    server: Arc<ServerInner>,
+    mut req: Request<B>,
+    conn: Option<Arc<Conn>>,
+    info: Arc<ConnInfo>,
+) -> Response<Body> {
+    let version_ok = req
+        .headers()
+        .get(SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).filter(|_| version_ok) else {
+        return error(ErrorCode::BadRequest);
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let config = ws_config(&server);
+    match conn {
+        Some(conn) => {
+            tokio::spawn(async move {
+                match on_upgrade.await {
+                    Ok(up) => {
+                        let ws = WebSocketStream::from_raw_socket(
+                            TokioIo::new(up),
+                            Role::Server,
+                            Some(config),
+                        )
+                        .await;
+                        // The driver takes it as a probe (or closes it if the session cannot
+                        // be upgraded any more).
+                        let _ = conn.upgrade_tx.send(ws).await;
+                    }
+                    Err(e) => tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed"),
+                }
+            });
+        }
+        None => {
+            let (conn, upgrades) = Conn::new(server.clone(), Transport::WebSocket, info);
+            let open = open_frame(&server, &conn, Transport::WebSocket);
+            let _ = conn.session().send(open);
+            server.insert_session(conn.clone());
+            tracing::debug!(sid = %conn.sid, "new websocket session");
+            tokio::spawn(async move {
+                let ws = match on_upgrade.await {
+                    Ok(up) => Some(
+                        WebSocketStream::from_raw_socket(
+                            TokioIo::new(up),
+                            Role::Server,
+                            Some(config),
+                        )
+                        .await,
+                    ),
+                    Err(e) => {
+                        tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed");
+                        conn.session()
+                            .handle_transport_closed(CloseReason::TransportError);
+                        None
+                    }
+                };
+                driver::run(conn, ws, upgrades).await;
+            });
+        }
+    }
+    let mut res = Response::new(Body::default());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    res
+}

@@ -1,0 +1,186 @@
+//! What the server knows about a client from its first request: `socket.handshake`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+/// The address of the peer of an HTTP connection. [`crate::serve`] puts it in every request's
+/// extensions; when you run Portico inside another server, insert it yourself so that
+/// [`Handshake::address`] is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Per-connection facts, shared by every socket of the connection.
+#[derive(Debug)]
+pub(crate) struct ConnInfo {
+    pub(crate) headers: HeaderMap,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) address: Option<SocketAddr>,
+    pub(crate) time: SystemTime,
+    pub(crate) url: String,
+    pub(crate) secure: bool,
+}
+
+/// The handshake of a socket (Node's `socket.handshake`): the headers, query and address of
+/// the connection's first request, and the `auth` payload the client sent with this
+/// namespace's CONNECT.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    pub(crate) info: Arc<ConnInfo>,
+    pub(crate) auth: Value,
+}
+
+impl Handshake {
+    /// Headers of the first HTTP request of the connection.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.info.headers
+    }
+    /// One query parameter of the first request (percent-decoded).
+    pub fn query(&self, key: &str) -> Option<&str> {
+        self.info
+            .query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Every query parameter, in order.
+    pub fn query_pairs(&self) -> &[(String, String)] {
+        &self.info.query
+    }
+    /// The peer's address, when known (see [`PeerAddr`]).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.info.address
+    }
+    /// When the connection was opened.
+    pub fn time(&self) -> SystemTime {
+        self.info.time
+    }
+    /// When the connection was opened, in milliseconds since the Unix epoch (Node's `issued`).
+    pub fn issued(&self) -> u64 {
+        self.info
+            .time
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+    /// Path and query of the first request.
+    pub fn url(&self) -> &str {
+        &self.info.url
+    }
+    /// Whether the connection came over TLS.
+    pub fn secure(&self) -> bool {
+        self.info.secure
+    }
+    /// Whether the first request carried an `Origin` header (Node's `xdomain`).
+    pub fn xdomain(&self) -> bool {
+        self.info.headers.contains_key(http::header::ORIGIN)
+    }
+    /// The `auth` payload as JSON (`{}` when the client sent none).
+    pub fn auth_value(&self) -> &Value {
+        &self.auth
+    }
+    /// The `auth` payload as your type.
+    pub fn auth<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.auth)
+    }
+}
+
+/// Serializes like Node's `socket.handshake` (headers with lowercase names; `time` as a date
+/// string; `issued` in ms).
+impl Serialize for Handshake {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Headers<'a>(&'a HeaderMap);
+        impl Serialize for Headers<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.keys_len()))?;
+                for k in self.0.keys() {
+                    let v: Vec<&str> = self
+                        .0
+                        .get_all(k)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .collect();
+                    m.serialize_entry(k.as_str(), &v.join(", "))?;
+                }
+                m.end()
+            }
+        }
+        struct Query<'a>(&'a [(String, String)]);
+        impl Serialize for Query<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(9))?;
+        m.serialize_entry("headers", &Headers(&self.info.headers))?;
+        m.serialize_entry("time", &httpdate(self.info.time))?;
+        m.serialize_entry("address", &self.info.address.map(|a| a.ip().to_string()))?;
+        m.serialize_entry("xdomain", &self.xdomain())?;
+        m.serialize_entry("secure", &self.info.secure)?;
+        m.serialize_entry("issued", &self.issued())?;
+        m.serialize_entry("url", &self.info.url)?;
+        m.serialize_entry("query", &Query(&self.info.query))?;
+        m.serialize_entry("auth", &self.auth)?;
+        m.end()
+    }
+}
+
+/// RFC 7231 date, as JavaScript's `Date.prototype.toString` is not worth imitating.
+fn httpdate(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, mi, sec) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        d,
+        MONTHS[(m - 1).clamp(0, 11) as usize],
+        y,
+        h,
+        mi,
+        sec
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(httpdate(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            httpdate(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            "Tue, 14 Nov 2023 22:13:20 GMT"
+        );
+    }
+}

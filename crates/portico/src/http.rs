@@ -1,0 +1,101 @@
+//! Small HTTP helpers: responses with the reference bodies, query parsing.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use portico_proto::engine::ErrorCode;
+
+/// The body of every response Portico makes.
+pub type Body = Full<Bytes>;
+
+pub(crate) fn error(code: ErrorCode) -> Response<Body> {
+    let mut res = Response::new(Full::new(Bytes::from(code.to_json())));
+    *res.status_mut() = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+pub(crate) fn status(status: StatusCode) -> Response<Body> {
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = status;
+    res
+}
+
+pub(crate) fn payload(body: Bytes) -> Response<Body> {
+    let mut res = Response::new(Full::new(body));
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    res
+}
+
+pub(crate) fn post_ok() -> Response<Body> {
+    let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    res
+}
+
+/// The query of a request, percent-decoded (`+` is a space, as in forms).
+#[derive(Debug, Default)]
+pub(crate) struct Query(pub(crate) Vec<(String, String)>);
+
+impl Query {
+    pub(crate) fn parse(q: Option<&str>) -> Query {
+        let Some(q) = q else { return Query::default() };
+        let decode = |s: &str| {
+            let s = s.replace('+', " ");
+            percent_encoding::percent_decode_str(&s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Query(
+            q.split('&')
+                .filter(|kv| !kv.is_empty())
+                .take(64)
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (decode(k), decode(v)),
+                    None => (decode(kv), String::new()),
+                })
+                .collect(),
+        )
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whether the request asks for a WebSocket upgrade.
+pub(crate) fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
+    let has_token = |name: http::header::HeaderName, token: &str| {
+        req.headers().get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    req.method() == http::Method::GET
+        && has_token(http::header::UPGRADE, "websocket")
+        && has_token(http::header::CONNECTION, "upgrade")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decodes() {
+        let q = Query::parse(Some("EIO=4&transport=polling&foo=a%20b+c&flag&&x="));
+        assert_eq!(q.get("EIO"), Some("4"));
+        assert_eq!(q.get("foo"), Some("a b c"));
+        assert_eq!(q.get("flag"), Some(""));
+        assert_eq!(q.get("x"), Some(""));
+        assert_eq!(q.get("nope"), None);
+    }
+}

@@ -1,0 +1,65 @@
+//! # Portico
+//!
+//! A Socket.IO server for Rust that gets cross-origin right. It speaks Engine.IO v4 and
+//! Socket.IO v5, so the official `socket.io-client` (3.x, 4.x) talks to it without noticing
+//! it is not Node.
+//!
+//! ```no_run
+//! use portico::{Ack, Server, Socket};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let io = Server::builder().build()?;
+//! io.of("/").on_connection(|socket: Socket| async move {
+//!     socket.on("echo", |_socket: Socket, value: serde_json::Value, ack: Ack| async move {
+//!         ack.send(&value)
+//!     });
+//! });
+//! portico::serve(("127.0.0.1", 3000), io).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Inside axum, beside ordinary routes: `Router::new().route(..).layer(io.layer())`.
+//!
+//! Logging goes through `tracing`: `RUST_LOG=portico=debug` shows each connection's life.
+#![forbid(unsafe_code)]
+
+mod ack;
+mod adapter;
+pub mod args;
+mod binary;
+mod broadcast;
+mod config;
+mod emit;
+mod engine;
+mod errors;
+pub mod handler;
+mod handshake;
+mod http;
+mod namespace;
+mod reason;
+mod serve;
+mod server;
+mod service;
+mod sid;
+mod sio;
+mod socket;
+
+pub use ack::Ack;
+pub use adapter::{Adapter, BroadcastOptions, LocalAdapter};
+pub use args::Args;
+pub use binary::Binary;
+pub use broadcast::BroadcastOperator;
+pub use config::{ConfigError, ServerBuilder, ServerConfig};
+pub use errors::{AckError, ConnectError, EmitError};
+pub use handshake::{Handshake, PeerAddr};
+pub use http::Body;
+pub use namespace::Namespace;
+pub use reason::DisconnectReason;
+pub use serve::{bind, local_addr, serve, serve_with_shutdown};
+pub use server::Server;
+pub use service::{PorticoLayer, PorticoMiddleware, PorticoService};
+pub use sid::Sid;
+pub use socket::{Socket, TimedSocket};
+
+/// Re-exported so users need not depend on the same `bytes` version.
+pub use bytes::Bytes;

@@ -1,0 +1,152 @@
+//! Namespaces: `/` and any other the server defines with [`crate::Server::of`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+use crate::adapter::{Adapter, LocalAdapter};
+use crate::broadcast::BroadcastOperator;
+use crate::errors::EmitError;
+use crate::handler::{ConnectMiddleware, ConnectionHandler};
+use crate::sid::Sid;
+use crate::Socket;
+
+/// A namespace (Node's `io.of(name)`). Cheap to clone.
+#[derive(Clone)]
+pub struct Namespace(pub(crate) Arc<NsInner>);
+
+pub(crate) struct NsInner {
+    name: String,
+    middlewares: RwLock<Vec<Arc<dyn ConnectMiddleware>>>,
+    on_connection: RwLock<Option<Arc<dyn ConnectionHandler>>>,
+    sockets: RwLock<HashMap<Sid, Socket>>,
+    adapter: Arc<dyn Adapter>,
+}
+
+impl fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.0.name)
+            .finish()
+    }
+}
+
+impl Namespace {
+    pub(crate) fn new(name: String) -> Namespace {
+        Namespace(Arc::new(NsInner {
+            name,
+            middlewares: RwLock::new(Vec::new()),
+            on_connection: RwLock::new(None),
+            sockets: RwLock::new(HashMap::new()),
+            adapter: Arc::new(LocalAdapter::new()),
+        }))
+    }
+
+    /// The name, e.g. `/admin`.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Add a connect middleware. Middlewares run in order when a client joins the namespace;
+    /// the first `Err(ConnectError)` refuses the client, which sees `connect_error` with the
+    /// error's message and data.
+    pub fn use_connect<M: ConnectMiddleware>(&self, middleware: M) -> &Self {
+        self.0
+            .middlewares
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(middleware));
+        self
+    }
+
+    /// Run `handler` for every socket that joins the namespace (Node's `on("connection")`).
+    /// Register the socket's event handlers in it, before its first `.await`, so that no
+    /// event is missed.
+    pub fn on_connection<H: ConnectionHandler>(&self, handler: H) -> &Self {
+        *self
+            .0
+            .on_connection
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(handler));
+        self
+    }
+
+    /// Emit to every socket of the namespace.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        BroadcastOperator::new(self.clone()).emit(event, data)
+    }
+
+    /// Select the sockets in `room`.
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone()).to(room)
+    }
+
+    /// Select every socket except those in `room`.
+    pub fn except(&self, room: impl Into<String>) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone()).except(room)
+    }
+
+    /// The connected sockets of this namespace (on this node).
+    pub fn sockets(&self) -> Vec<Socket> {
+        self.0
+            .sockets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// One connected socket by id.
+    pub fn socket(&self, id: Sid) -> Option<Socket> {
+        self.0
+            .sockets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// Rooms that have members.
+    pub fn rooms(&self) -> Vec<String> {
+        self.0.adapter.rooms()
+    }
+
+    pub(crate) fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.0.adapter
+    }
+
+    pub(crate) fn middlewares(&self) -> Vec<Arc<dyn ConnectMiddleware>> {
+        self.0
+            .middlewares
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn connection_handler(&self) -> Option<Arc<dyn ConnectionHandler>> {
+        self.0
+            .on_connection
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn add_socket(&self, socket: Socket) {
+        self.0
+            .sockets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(socket.id(), socket);
+    }
+
+    pub(crate) fn remove_socket(&self, id: Sid) {
+        self.0
+            .sockets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+}

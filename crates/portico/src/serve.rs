@@ -1,0 +1,102 @@
+//! Running a [`Server`] standalone on hyper.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
+
+use crate::handshake::PeerAddr;
+use crate::Server;
+
+/// Listen backlog: tokio's default of 128 overflows under handshake bursts, and each
+/// overflow costs the client a 1 s SYN retry.
+const BACKLOG: u32 = 1024;
+
+/// How long a graceful shutdown waits for in-flight requests after the sockets are closed.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bind a listener the way Portico wants it: `SO_REUSEADDR` and a backlog of 1024.
+pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Serve `io` on `addr` until the process ends.
+pub async fn serve(addr: impl ToSocketAddrs, io: Server) -> io::Result<()> {
+    let listener = bind(addr).await?;
+    serve_with_shutdown(listener, io, std::future::pending()).await
+}
+
+/// Serve `io` on `listener` until `shutdown` completes; then stop accepting, close every
+/// Socket.IO connection (reason `server shutting down`), let in-flight requests finish (up to
+/// 10 s) and return.
+pub async fn serve_with_shutdown(
+    listener: TcpListener,
+    io: Server,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the others.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = io.service();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                let mut svc = svc.clone();
+                tower_service::Service::call(&mut svc, req)
+            });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: closing Socket.IO connections");
+    io.close().await;
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some HTTP connections did not finish within {DRAIN_TIMEOUT:?}");
+    }
+    Ok(())
+}
+
+/// The local address a listener is bound to (handy with port 0).
+pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+    listener.local_addr()
+}

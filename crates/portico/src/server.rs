@@ -1,0 +1,182 @@
+//! The server handle users hold (`io`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use portico_proto::engine::session::CloseReason;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::broadcast::BroadcastOperator;
+use crate::config::{ServerBuilder, ServerConfig};
+use crate::engine::Conn;
+use crate::errors::EmitError;
+use crate::namespace::Namespace;
+use crate::service::{PorticoLayer, PorticoService};
+use crate::sid::Sid;
+
+/// A Socket.IO server (Node's `io`). Cheap to clone: every clone is the same server.
+///
+/// Build it with [`Server::builder`], define namespaces with [`Server::of`], then serve it
+/// with [`crate::serve`], or mount [`Server::service`] / [`Server::layer`] in any tower stack
+/// (axum, hyper).
+#[derive(Clone)]
+pub struct Server(pub(crate) Arc<ServerInner>);
+
+pub(crate) struct ServerInner {
+    pub(crate) config: ServerConfig,
+    sessions: Mutex<HashMap<Sid, Arc<Conn>>>,
+    namespaces: RwLock<HashMap<String, Namespace>>,
+    shutting_down: AtomicBool,
+    sessions_changed: Notify,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("path", &self.0.config.path)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Start configuring a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    pub(crate) fn from_config(config: ServerConfig) -> Server {
+        let mut namespaces = HashMap::new();
+        namespaces.insert("/".to_owned(), Namespace::new("/".to_owned()));
+        Server(Arc::new(ServerInner {
+            config,
+            sessions: Mutex::new(HashMap::new()),
+            namespaces: RwLock::new(namespaces),
+            shutting_down: AtomicBool::new(false),
+            sessions_changed: Notify::new(),
+        }))
+    }
+
+    /// The configuration the server was built with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    /// The namespace `name` (a leading `/` is added when missing), created on first use.
+    /// Clients connecting to a namespace that was never defined get `Invalid namespace`.
+    pub fn of(&self, name: impl AsRef<str>) -> Namespace {
+        let name = name.as_ref();
+        let name = if name.starts_with('/') {
+            name.to_owned()
+        } else {
+            format!("/{name}")
+        };
+        if let Some(ns) = self.0.namespace(&name) {
+            return ns;
+        }
+        let mut map = self.0.namespaces.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(name.clone())
+            .or_insert_with(|| Namespace::new(name))
+            .clone()
+    }
+
+    /// Emit to every socket of the `/` namespace.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.of("/").emit(event, data)
+    }
+
+    /// Select the sockets of `/` in `room`.
+    pub fn to(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.of("/").to(room)
+    }
+
+    /// Select every socket of `/` except those in `room`.
+    pub fn except(&self, room: impl Into<String>) -> BroadcastOperator {
+        self.of("/").except(room)
+    }
+
+    /// The server as a tower `Service`: answers requests under the configured path and 404
+    /// for any other path. Use it as axum's `fallback_service`, or with hyper directly.
+    pub fn service(&self) -> PorticoService {
+        PorticoService::new(self.clone())
+    }
+
+    /// The server as a tower `Layer`: requests under the configured path are answered by
+    /// Portico, every other request goes to the wrapped service (e.g. your axum routes).
+    pub fn layer(&self) -> PorticoLayer {
+        PorticoLayer::new(self.clone())
+    }
+
+    /// Number of open Engine.IO connections.
+    pub fn connection_count(&self) -> usize {
+        self.0
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Close every connection (sockets disconnect with `server shutting down`; polling
+    /// clients receive the close packet) and wait until all are gone. New connections are
+    /// refused from the start of the call.
+    pub async fn close(&self) {
+        self.0.shutting_down.store(true, Ordering::Release);
+        let conns: Vec<Arc<Conn>> = self
+            .0
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for c in conns {
+            c.close(CloseReason::ServerShutdown);
+        }
+        loop {
+            let changed = self.0.sessions_changed.notified();
+            if self.connection_count() == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+impl ServerInner {
+    pub(crate) fn namespace(&self, name: &str) -> Option<Namespace> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn insert_session(&self, conn: Arc<Conn>) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(conn.sid, conn);
+    }
+
+    pub(crate) fn remove_session(&self, sid: &Sid) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(sid);
+        self.sessions_changed.notify_waiters();
+    }
+
+    pub(crate) fn session(&self, sid: &Sid) -> Option<Arc<Conn>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sid)
+            .cloned()
+    }
+}

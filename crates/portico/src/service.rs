@@ -1,0 +1,190 @@
+//! The tower `Service` and `Layer` that put Portico on an HTTP server.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Either;
+use portico_proto::engine::session::Transport;
+use portico_proto::engine::ErrorCode;
+
+use crate::engine::{polling, websocket};
+use crate::handshake::{ConnInfo, PeerAddr};
+use crate::http::{error, is_websocket_upgrade, status, Body, Query};
+use crate::sid::Sid;
+use crate::Server;
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Portico as a tower `Service`: requests under the configured path are Socket.IO, any
+/// other path gets 404. From [`Server::service`].
+#[derive(Debug, Clone)]
+pub struct PorticoService {
+    server: Server,
+}
+
+impl PorticoService {
+    pub(crate) fn new(server: Server) -> PorticoService {
+        PorticoService { server }
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for PorticoService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFut<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let server = self.server.clone();
+        Box::pin(async move {
+            if !req.uri().path().starts_with(server.0.config.path.as_str()) {
+                return Ok(status(StatusCode::NOT_FOUND));
+            }
+            Ok(handle(server, req).await)
+        })
+    }
+}
+
+/// Portico as a tower `Layer`: wraps a service, answering under the configured path and
+/// passing every other request through. From [`Server::layer`].
+#[derive(Debug, Clone)]
+pub struct PorticoLayer {
+    server: Server,
+}
+
+impl PorticoLayer {
+    pub(crate) fn new(server: Server) -> PorticoLayer {
+        PorticoLayer { server }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for PorticoLayer {
+    type Service = PorticoMiddleware<S>;
+    fn layer(&self, inner: S) -> PorticoMiddleware<S> {
+        PorticoMiddleware {
+            server: self.server.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service made by [`PorticoLayer`].
+#[derive(Debug, Clone)]
+pub struct PorticoMiddleware<S> {
+    server: Server,
+    inner: S,
+}
+
+impl<S, B, ResBody> tower_service::Service<Request<B>> for PorticoMiddleware<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Either<Body, ResBody>>;
+    type Error = S::Error;
+    type Future = BoxFut<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if req
+            .uri()
+            .path()
+            .starts_with(self.server.0.config.path.as_str())
+        {
+            let server = self.server.clone();
+            Box::pin(async move { Ok(handle(server, req).await.map(Either::Left)) })
+        } else {
+            let fut = self.inner.call(req);
+            Box::pin(async move { fut.await.map(|r| r.map(Either::Right)) })
+        }
+    }
+}
+
+fn conn_info<B>(req: &Request<B>, query: Query) -> Arc<ConnInfo> {
+    Arc::new(ConnInfo {
+        headers: req.headers().clone(),
+        query: query.0,
+        address: req.extensions().get::<PeerAddr>().map(|p| p.0),
+        time: SystemTime::now(),
+        url: req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        secure: req.uri().scheme_str() == Some("https"),
+    })
+}
+
+/// Route one request under the Socket.IO path, checking in the reference server's order:
+/// transport, session id, then (for a handshake) method, upgrade and protocol version.
+pub(crate) async fn handle<B>(server: Server, req: Request<B>) -> Response<Body>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let config = &server.0.config;
+    let query = Query::parse(req.uri().query());
+    let transport = match query.get("transport") {
+        Some("polling") if config.polling => Transport::Polling,
+        Some("websocket") if config.websocket => Transport::WebSocket,
+        _ => return error(ErrorCode::TransportUnknown),
+    };
+    let upgrade = is_websocket_upgrade(&req);
+    if let Some(sid) = query.get("sid") {
+        let Some(conn) = Sid::parse(sid).and_then(|s| server.0.session(&s)) else {
+            return error(ErrorCode::UnknownSid);
+        };
+        if transport == Transport::WebSocket {
+            if !upgrade {
+                return error(ErrorCode::BadRequest);
+            }
+            let info = conn.info.clone();
+            return websocket::accept(server.0.clone(), req, Some(conn), info);
+        }
+        if conn.transport() != Transport::Polling {
+            return error(ErrorCode::BadRequest);
+        }
+        return match *req.method() {
+            Method::GET => polling::get(conn).await,
+            Method::POST => polling::post(conn, req).await,
+            _ => error(ErrorCode::BadRequest),
+        };
+    }
+    if req.method() != Method::GET {
+        return error(ErrorCode::BadHandshakeMethod);
+    }
+    if transport == Transport::WebSocket && !upgrade {
+        return error(ErrorCode::BadRequest);
+    }
+    if query.get("EIO") != Some("4") {
+        return error(ErrorCode::UnsupportedProtocolVersion);
+    }
+    if server.0.is_shutting_down() {
+        return status(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let info = conn_info(&req, query);
+    match transport {
+        Transport::Polling => polling::handshake(server.0.clone(), info),
+        Transport::WebSocket => websocket::accept(server.0.clone(), req, None, info),
+    }
+}

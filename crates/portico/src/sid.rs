@@ -1,0 +1,88 @@
+//! Session and socket ids: 20 characters of base64url from a CSPRNG.
+
+use std::fmt;
+
+use rand::RngCore;
+
+/// An Engine.IO session id or a Socket.IO socket id.
+///
+/// 120 bits from the operating system's CSPRNG (through `rand`'s thread-local ChaCha
+/// generator, seeded and reseeded from the OS), written as 20 base64url characters like
+/// Node's `base64id`. `Copy`, no allocation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sid([u8; 20]);
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+impl Sid {
+    /// A fresh random id.
+    pub fn new() -> Sid {
+        let mut raw = [0u8; 15];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let mut out = [0u8; 20];
+        for (i, chunk) in raw.chunks(3).enumerate() {
+            let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
+            for j in 0..4 {
+                out[i * 4 + j] = ALPHABET[((n >> (18 - 6 * j)) & 63) as usize];
+            }
+        }
+        Sid(out)
+    }
+
+    /// Parse an id sent by a client. `None` unless it has the shape of an id we issue.
+    pub fn parse(s: &str) -> Option<Sid> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 20 || !bytes.iter().all(|b| ALPHABET.contains(b)) {
+            return None;
+        }
+        let mut out = [0u8; 20];
+        out.copy_from_slice(bytes);
+        Some(Sid(out))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Always ASCII by construction.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Default for Sid {
+    fn default() -> Self {
+        Sid::new()
+    }
+}
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sid({})", self.as_str())
+    }
+}
+
+impl serde::Serialize for Sid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_20_url_safe_chars_and_distinct() {
+        let a = Sid::new();
+        let b = Sid::new();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 20);
+        assert_eq!(Sid::parse(a.as_str()), Some(a));
+        assert_eq!(Sid::parse("short"), None);
+        assert_eq!(Sid::parse("aaaaaaaaaaaaaaaaaaa!"), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! Socket.IO packets of one Engine.IO connection: decode, reassemble binary, dispatch to the
+//! namespace sockets.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+
+use bytes::Bytes;
+use portico_proto::engine::session::{CloseReason, Incoming};
+use portico_proto::sio::{BinaryAssembler, Limits, Packet, PacketType};
+use serde_json::{json, Value};
+
+use crate::emit;
+use crate::engine::Conn;
+use crate::handler::run_inline;
+use crate::handshake::Handshake;
+use crate::reason::DisconnectReason;
+use crate::sid::Sid;
+use crate::Socket;
+
+/// Socket.IO state of one connection.
+#[derive(Default)]
+pub(crate) struct ClientState {
+    /// Connected namespaces. Few per connection: a vector beats a map.
+    sockets: Vec<(String, Socket)>,
+    /// A binary packet waiting for its attachments.
+    assembler: Option<BinaryAssembler>,
+    /// Whether any namespace was ever joined (ends the connect timeout).
+    joined: bool,
+}
+
+impl Conn {
+    fn sio_state(&self) -> std::sync::MutexGuard<'_, ClientState> {
+        self.sio.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn socket_for(&self, nsp: &str) -> Option<Socket> {
+        self.sio_state()
+            .sockets
+            .iter()
+            .find(|(n, _)| n == nsp)
+            .map(|(_, s)| s.clone())
+    }
+
+    pub(crate) fn sio_joined(&self) -> bool {
+        self.sio_state().joined
+    }
+}
+
+pub(crate) fn forget_socket(conn: &Conn, nsp: &str, id: Sid) {
+    conn.sio_state()
+        .sockets
+        .retain(|(n, s)| !(n == nsp && s.id() == id));
+}
+
+fn protocol_error(conn: &Conn, what: &str) {
+    tracing::debug!(sid = %conn.sid, what, "invalid Socket.IO packet: closing the connection");
+    conn.session().handle_decode_error();
+    conn.wake_all();
+}
+
+/// A message arrived on the Engine.IO connection.
+pub(crate) fn on_message(conn: &Arc<Conn>, msg: Incoming) {
+    match msg {
+        Incoming::Text(text) => {
+            if conn.sio_state().assembler.is_some() {
+                return protocol_error(conn, "text packet while binary attachments were expected");
+            }
+            let Ok(text) = std::str::from_utf8(&text) else {
+                return protocol_error(conn, "text packet is not UTF-8");
+            };
+            let limits = Limits {
+                max_attachments: conn.server.config.max_attachments,
+            };
+            match Packet::decode(text, &limits) {
+                Ok(p)
+                    if matches!(p.kind, PacketType::BinaryEvent | PacketType::BinaryAck)
+                        && p.attachments > 0 =>
+                {
+                    conn.sio_state().assembler = Some(BinaryAssembler::new(p));
+                }
+                Ok(p) => dispatch(conn, p, Vec::new()),
+                Err(e) => protocol_error(conn, &e.to_string()),
+            }
+        }
+        Incoming::Binary(bin) => {
+            let done = {
+                let mut st = conn.sio_state();
+                let Some(asm) = st.assembler.as_mut() else {
+                    drop(st);
+                    return protocol_error(conn, "binary data without a binary packet");
+                };
+                match asm.push(bin) {
+                    Ok(Some(done)) => {
+                        st.assembler = None;
+                        Ok(Some(done))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            };
+            match done {
+                Ok(Some((packet, bins))) => dispatch(conn, packet, bins),
+                Ok(None) => {}
+                Err(e) => protocol_error(conn, &e.to_string()),
+            }
+        }
+    }
+}
+
+fn dispatch(conn: &Arc<Conn>, packet: Packet, bins: Vec<Bytes>) {
+    match packet.kind {
+        PacketType::Connect => connect(conn, packet.nsp, packet.data),
+        PacketType::Disconnect => {
+            if let Some(s) = conn.socket_for(&packet.nsp) {
+                s.finish(DisconnectReason::ClientNamespaceDisconnect);
+            }
+        }
+        PacketType::Event | PacketType::BinaryEvent => match conn.socket_for(&packet.nsp) {
+            Some(s) => s.on_event(packet.data.unwrap_or(Value::Null), packet.id, bins),
+            None => {
+                tracing::debug!(sid = %conn.sid, nsp = %packet.nsp, "event for a namespace not joined: dropped")
+            }
+        },
+        PacketType::Ack | PacketType::BinaryAck => {
+            if let Some(s) = conn.socket_for(&packet.nsp) {
+                s.on_ack(packet.id, packet.data, bins);
+            }
+        }
+        PacketType::ConnectError => protocol_error(conn, "CONNECT_ERROR from a client"),
+    }
+}
+
+fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
+    let Some(ns) = conn.server.namespace(&nsp) else {
+        tracing::debug!(sid = %conn.sid, %nsp, "connect to an unknown namespace");
+        let p = Packet::connect_error(&nsp, "Invalid namespace", None);
+        let _ = conn.send(&emit::control(&p));
+        return;
+    };
+    if conn.socket_for(&nsp).is_some() {
+        tracing::debug!(sid = %conn.sid, %nsp, "second CONNECT for a joined namespace: ignored");
+        return;
+    }
+    let handshake = Handshake {
+        info: conn.info.clone(),
+        auth: auth.unwrap_or_else(|| json!({})),
+    };
+    let socket = Socket::new(ns.clone(), conn.clone(), handshake);
+    let conn = conn.clone();
+    run_inline(Box::pin(async move {
+        for mw in ns.middlewares() {
+            if let Err(e) = mw.call(socket.clone()).await {
+                tracing::debug!(sid = %conn.sid, nsp = ns.name(), message = e.message(), "connect refused by middleware");
+                let p = Packet::connect_error(ns.name(), e.message(), e.data().cloned());
+                let _ = conn.send(&emit::control(&p));
+                return;
+            }
+        }
+        if conn.is_closed() {
+            return;
+        }
+        {
+            let mut st = conn.sio_state();
+            st.sockets.push((ns.name().to_owned(), socket.clone()));
+            st.joined = true;
+        }
+        ns.add_socket(socket.clone());
+        socket.mark_connected();
+        let reply = Packet::connect(ns.name(), Some(json!({ "sid": socket.id() })));
+        if conn.send(&emit::control(&reply)).is_err() {
+            socket.finish(DisconnectReason::TransportClose);
+            return;
+        }
+        tracing::debug!(sid = %conn.sid, socket = %socket.id(), nsp = ns.name(), "socket connected");
+        match ns.connection_handler() {
+            Some(h) => {
+                let mut fut = h.call(socket.clone());
+                let first = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+                socket.open_gate();
+                if first.is_pending() {
+                    fut.await;
+                }
+            }
+            None => socket.open_gate(),
+        }
+    }));
+}
+
+/// The Engine.IO connection closed: every socket on it disconnects.
+pub(crate) fn on_close(conn: &Conn, reason: CloseReason) {
+    let sockets: Vec<Socket> = {
+        let mut st = conn.sio_state();
+        st.assembler = None;
+        st.sockets.drain(..).map(|(_, s)| s).collect()
+    };
+    let reason = DisconnectReason::from(reason);
+    for s in sockets {
+        s.finish(reason);
+    }
+}
