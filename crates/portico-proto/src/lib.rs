@@ -1,1 +1,18 @@
-//! placeholder
+//! Sans-IO Engine.IO and Socket.IO protocol for Portico.
+//!
+//! This crate is pure: it performs no I/O, reads no clock and takes no locks. It turns wire
+//! bytes into typed packets and back, and every decoder treats its input as hostile
+//! (no panics, every buffer capped).
+//!
+//! - [`engine`]: Engine.IO packets, polling payloads (v4, and v3 for socket.io-client 2.x),
+//!   error codes, the handshake and the session state machine.
+//!   Spec: <https://github.com/socketio/engine.io-protocol>.
+//! - [`sio`]: Socket.IO v5 packets and binary attachment reassembly.
+//!   Spec: <https://github.com/socketio/socket.io-protocol>.
+#![forbid(unsafe_code)]
+
+pub mod engine;
+pub mod sio;
+
+#[cfg(test)]
+mod test_rng;

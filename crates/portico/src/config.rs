@@ -35,6 +35,10 @@ pub struct ServerConfig {
     pub websocket: bool,
     /// Offer polling clients the upgrade to WebSocket. Default: `true`.
     pub allow_upgrades: bool,
+    /// Engine.IO only: echo every message back instead of speaking Socket.IO. For the
+    /// Engine.IO conformance server; not for applications. Default: `false`.
+    #[doc(hidden)]
+    pub engine_echo: bool,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +55,7 @@ impl Default for ServerConfig {
             polling: true,
             websocket: true,
             allow_upgrades: true,
+            engine_echo: false,
         }
     }
 }
@@ -152,6 +157,13 @@ impl ServerBuilder {
     /// Offer the upgrade from polling to WebSocket. Default: `true`.
     pub fn allow_upgrades(mut self, on: bool) -> Self {
         self.config.allow_upgrades = on;
+        self
+    }
+
+    /// Engine.IO only: echo every message back (the Engine.IO conformance server).
+    #[doc(hidden)]
+    pub fn engine_echo(mut self, on: bool) -> Self {
+        self.config.engine_echo = on;
         self
     }
 

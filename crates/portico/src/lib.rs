@@ -55,7 +55,7 @@ pub use handshake::{Handshake, PeerAddr};
 pub use http::Body;
 pub use namespace::Namespace;
 pub use reason::DisconnectReason;
-pub use serve::{bind, local_addr, serve, serve_with_shutdown};
+pub use serve::{bind, local_addr, serve, serve_app, serve_with_shutdown};
 pub use server::Server;
 pub use service::{PorticoLayer, PorticoMiddleware, PorticoService};
 pub use sid::Sid;

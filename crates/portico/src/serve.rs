@@ -52,6 +52,30 @@ pub async fn serve_with_shutdown(
     io: Server,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
+    let app = io.service();
+    serve_app(listener, io, app, shutdown).await
+}
+
+/// Like [`serve_with_shutdown`], for an application that contains Portico (an axum
+/// `Router` with [`Server::layer`], say): `app` answers every request, `io` is closed
+/// gracefully on shutdown. Each request carries a [`PeerAddr`] extension.
+pub async fn serve_app<S, B>(
+    listener: TcpListener,
+    io: Server,
+    app: S,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()>
+where
+    S: tower_service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
@@ -69,7 +93,7 @@ pub async fn serve_with_shutdown(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = io.service();
+        let svc = app.clone();
         let service =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(PeerAddr(peer));

@@ -119,9 +119,14 @@ impl Server {
     }
 
     /// Close every connection (sockets disconnect with `server shutting down`; polling
-    /// clients receive the close packet) and wait until all are gone. New connections are
+    /// clients receive the close packet) and wait until all are gone, or at most 2 s for
+    /// polling clients that do not come back for their close packet. New connections are
     /// refused from the start of the call.
     pub async fn close(&self) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.close_all()).await;
+    }
+
+    async fn close_all(&self) {
         self.0.shutting_down.store(true, Ordering::Release);
         let conns: Vec<Arc<Conn>> = self
             .0

@@ -335,7 +335,12 @@ impl Session {
             // Upgraded while this GET waited: release it.
             Some(Bytes::from_static(b"6"))
         } else if let Some(reason) = self.closed {
-            if reason.is_graceful() {
+            if reason == CloseReason::TransportClose {
+                // The client closed the session itself (close packet): its pending GET is
+                // released with a noop, as the reference server does.
+                self.queue.clear();
+                self.queue.push_back(Packet::Noop.to_frame());
+            } else if reason.is_graceful() {
                 self.queue.push_back(Packet::Close.to_frame());
             } else {
                 self.queue.clear();
@@ -726,6 +731,16 @@ mod tests {
         s.send(text("4a")).unwrap();
         s.close(CloseReason::PingTimeout);
         assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"1"));
+    }
+
+    #[test]
+    fn client_close_packet_releases_pending_get_with_noop() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.poll_get_begin().unwrap();
+        s.handle_packet(t0, Packet::Close);
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"6"));
+        assert!(s.is_finished(t0));
     }
 
     #[test]

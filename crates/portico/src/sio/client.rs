@@ -7,6 +7,7 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use portico_proto::engine::session::{CloseReason, Incoming};
+use portico_proto::engine::{Frame, Packet as EnginePacket};
 use portico_proto::sio::{BinaryAssembler, Limits, Packet, PacketType};
 use serde_json::{json, Value};
 
@@ -61,6 +62,14 @@ fn protocol_error(conn: &Conn, what: &str) {
 
 /// A message arrived on the Engine.IO connection.
 pub(crate) fn on_message(conn: &Arc<Conn>, msg: Incoming) {
+    if conn.server.config.engine_echo {
+        let frame = match msg {
+            Incoming::Text(t) => EnginePacket::Message(t).to_frame(),
+            Incoming::Binary(b) => Frame::Binary(b),
+        };
+        let _ = conn.send(&[frame]);
+        return;
+    }
     match msg {
         Incoming::Text(text) => {
             if conn.sio_state().assembler.is_some() {

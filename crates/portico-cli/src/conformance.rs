@@ -1,0 +1,71 @@
+//! The reference servers of the official protocol test suites
+//! (socketio/socket.io `docs/engine.io-protocol/v4-test-suite`,
+//! `docs/socket.io-protocol/v5-test-suite`), configured exactly as their READMEs say.
+
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, ValueEnum};
+use portico::{Ack, Args, Server, Socket};
+
+/// Arguments of `portico conformance`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ConformanceArgs {
+    /// Which reference server to run.
+    #[arg(value_enum)]
+    suite: Suite,
+    /// Port to listen on (127.0.0.1).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Suite {
+    /// Engine.IO echo server on /engine.io/.
+    Engineio,
+    /// Socket.IO test server on /socket.io/ (namespaces / and /custom).
+    Socketio,
+}
+
+fn base() -> portico::ServerBuilder {
+    Server::builder()
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(200))
+        .max_payload(1_000_000)
+}
+
+fn emit_auth(socket: &Socket) -> Result<(), portico::EmitError> {
+    socket.emit("auth", socket.handshake().auth_value())
+}
+
+pub(crate) async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
+    let io = match args.suite {
+        Suite::Engineio => base().path("/engine.io/").engine_echo(true).build()?,
+        Suite::Socketio => {
+            let io = base()
+                .connect_timeout(Duration::from_millis(1000))
+                .build()?;
+            io.of("/").on_connection(|socket: Socket| async move {
+                socket.on("message", |s: Socket, args: Args| async move {
+                    s.emit("message-back", &args)
+                });
+                socket.on(
+                    "message-with-ack",
+                    |_s: Socket, args: Args, ack: Ack| async move { ack.send(&args) },
+                );
+                emit_auth(&socket)
+            });
+            io.of("/custom")
+                .on_connection(|socket: Socket| async move { emit_auth(&socket) });
+            io
+        }
+    };
+    let listener = portico::bind(("127.0.0.1", args.port)).await?;
+    tracing::info!(
+        "{:?} conformance server on http://127.0.0.1:{}{}",
+        args.suite,
+        args.port,
+        io.config().path
+    );
+    portico::serve_with_shutdown(listener, io, crate::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! CORS preflights per the Fetch standard: classification, the method and header checks,
+//! and the preflight-only response headers.
+
+use http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN,
+};
+use http::{HeaderMap, HeaderValue, Method};
+
+use crate::headers::{
+    ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK, ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK, TRUE,
+};
+use crate::{DenyKind, OriginPolicy, RequestInfo};
+
+/// A preflight is `OPTIONS` with both `Origin` and `Access-Control-Request-Method`; any
+/// other `OPTIONS` is an ordinary request (which Engine.IO answers with 400, code 2).
+pub(crate) fn is_preflight(req: &RequestInfo<'_>) -> bool {
+    *req.method == Method::OPTIONS
+        && req.headers.contains_key(ORIGIN)
+        && req.headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// Checks the requested method and headers; on refusal, the kind and the refused name.
+pub(crate) fn check(policy: &OriginPolicy, headers: &HeaderMap) -> Result<(), (DenyKind, String)> {
+    let wildcards = !policy.credentials;
+    if let Some(method) = headers.get(ACCESS_CONTROL_REQUEST_METHOD) {
+        let method = method.to_str().map(str::trim).unwrap_or_default();
+        let listed =
+            policy.methods.contains(method) || (wildcards && policy.methods.has_wildcard());
+        if !listed {
+            return Err((DenyKind::MethodNotAllowed, method.to_string()));
+        }
+    }
+    if policy.reflect_headers {
+        return Ok(());
+    }
+    for value in headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS) {
+        let Ok(value) = value.to_str() else {
+            return Err((
+                DenyKind::HeaderNotAllowed,
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            ));
+        };
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            // Per Fetch, "*" never covers Authorization.
+            let wildcard = wildcards
+                && policy.allow_headers.has_wildcard()
+                && !name.eq_ignore_ascii_case("authorization");
+            if !wildcard && !policy.allow_headers.contains_ignore_case(name) {
+                return Err((DenyKind::HeaderNotAllowed, name.to_ascii_lowercase()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds `Access-Control-Allow-Methods`, `-Allow-Headers`, `-Max-Age` and
+/// `-Allow-Private-Network` to a passing preflight's answer.
+pub(crate) fn add_headers(policy: &OriginPolicy, request: &HeaderMap, response: &mut HeaderMap) {
+    if let Some(methods) = &policy.methods.value {
+        response.insert(ACCESS_CONTROL_ALLOW_METHODS, methods.clone());
+    }
+    let allow_headers = if policy.reflect_headers {
+        reflected_headers(request)
+    } else {
+        policy.allow_headers.value.clone()
+    };
+    if let Some(value) = allow_headers {
+        response.insert(ACCESS_CONTROL_ALLOW_HEADERS, value);
+    }
+    if let Some(max_age) = &policy.max_age {
+        response.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
+    }
+    let asks_private_network = request
+        .get(ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    if policy.private_network && asks_private_network {
+        response.insert(ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK, TRUE);
+    }
+}
+
+/// `Access-Control-Request-Headers` echoed back (several header lines joined), or `None`
+/// when absent or empty.
+fn reflected_headers(request: &HeaderMap) -> Option<HeaderValue> {
+    let mut values = request
+        .get_all(ACCESS_CONTROL_REQUEST_HEADERS)
+        .iter()
+        .filter(|v| !v.is_empty());
+    let first = values.next()?;
+    match values.next() {
+        None => Some(first.clone()),
+        Some(second) => {
+            let mut joined = first.as_bytes().to_vec();
+            for value in std::iter::once(second).chain(values) {
+                joined.extend_from_slice(b", ");
+                joined.extend_from_slice(value.as_bytes());
+            }
+            HeaderValue::from_bytes(&joined).ok()
+        }
+    }
+}
