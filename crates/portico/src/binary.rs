@@ -21,7 +21,12 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-/// Bytes that travel as a Socket.IO binary attachment. See the [module docs](self).
+/// Bytes that travel as a Socket.IO binary attachment.
+///
+/// Put a `Binary` anywhere inside your serde types: a client's `Buffer`, `ArrayBuffer` or
+/// typed array arrives as one, and one you emit arrives in the browser as an `ArrayBuffer`
+/// (in Node as a `Buffer`). On the wire the JSON carries a placeholder
+/// `{"_placeholder":true,"num":N}` and the bytes follow as attachment N.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Binary(pub Bytes);
 
