@@ -27,7 +27,9 @@ enum Suite {
 }
 
 fn base() -> portico::ServerBuilder {
+    // The reference servers allow any origin (`cors: { origin: "*" }`).
     Server::builder()
+        .origins(portico::OriginPolicy::any_origin())
         .ping_interval(Duration::from_millis(300))
         .ping_timeout(Duration::from_millis(200))
         .max_payload(1_000_000)

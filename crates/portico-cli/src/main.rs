@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a Socket.IO server (with a demo chat page unless --no-demo).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run the reference test servers of the official protocol test suites.
     Conformance(conformance::ConformanceArgs),
 }
@@ -43,7 +43,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Conformance(args) => conformance::run(args).await,
         }
     });

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use clap::Args as ClapArgs;
-use portico::{DisconnectReason, Server, Socket};
+use portico::{DisconnectReason, OriginPolicy, Server, Socket};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -39,6 +39,27 @@ pub(crate) struct ServeArgs {
     /// Largest message or POST body a client may send, in bytes. Default: 1000000.
     #[arg(long, value_name = "BYTES")]
     max_payload: Option<u64>,
+    /// Allow this origin (repeatable): `https://app.example.com`, or a subdomain pattern
+    /// `https://*.example.com`. Default: same origin only.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// Allow credentials (cookies) from the allowed origins. Not with --cors-any-origin.
+    #[arg(long)]
+    cors_credentials: bool,
+    /// Allow every origin (`Access-Control-Allow-Origin: *`). Not with credentials.
+    #[arg(long)]
+    cors_any_origin: bool,
+    /// Allow this request header in preflights (repeatable), e.g. `authorization` for a
+    /// client's `extraHeaders`. Default: none beyond the CORS-safelisted ones.
+    #[arg(long = "cors-allow-header", value_name = "NAME")]
+    cors_allow_headers: Vec<String>,
+    /// Trust X-Forwarded-Host/-Proto from this proxy address (repeatable).
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Serve the demo page from this second port and allow exactly that origin, so the
+    /// demo is cross-origin by construction.
+    #[arg(long, value_name = "PORT")]
+    demo_origin: Option<u16>,
     /// Serve only Socket.IO, without the demo chat page.
     #[arg(long)]
     no_demo: bool,
@@ -60,6 +81,12 @@ pub(crate) struct FileConfig {
     max_payload: Option<u64>,
     demo: Option<bool>,
     client_bundle: Option<PathBuf>,
+    cors_origins: Option<Vec<String>>,
+    cors_credentials: Option<bool>,
+    cors_any_origin: Option<bool>,
+    cors_allow_headers: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    demo_origin: Option<u16>,
 }
 
 /// The settings `serve` runs with, after merging flags, file and defaults.
@@ -73,6 +100,12 @@ pub(crate) struct Settings {
     max_payload: u64,
     demo: bool,
     client_bundle: Option<PathBuf>,
+    cors_origins: Vec<String>,
+    cors_credentials: bool,
+    cors_any_origin: bool,
+    cors_allow_headers: Vec<String>,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    demo_origin: Option<u16>,
 }
 
 impl Settings {
@@ -102,7 +135,65 @@ impl Settings {
                 .unwrap_or(d.max_payload),
             demo: !args.no_demo && file.demo.unwrap_or(true),
             client_bundle: args.client_bundle.clone().or(file.client_bundle),
+            cors_origins: if args.cors_origins.is_empty() {
+                file.cors_origins.unwrap_or_default()
+            } else {
+                args.cors_origins.clone()
+            },
+            cors_credentials: args.cors_credentials || file.cors_credentials.unwrap_or(false),
+            cors_any_origin: args.cors_any_origin || file.cors_any_origin.unwrap_or(false),
+            cors_allow_headers: if args.cors_allow_headers.is_empty() {
+                file.cors_allow_headers.unwrap_or_default()
+            } else {
+                args.cors_allow_headers.clone()
+            },
+            trusted_proxies: if args.trusted_proxies.is_empty() {
+                file.trusted_proxies.unwrap_or_default()
+            } else {
+                args.trusted_proxies.clone()
+            },
+            demo_origin: args.demo_origin.or(file.demo_origin),
         }
+    }
+
+    /// The host to put in URLs (a wildcard listen address is reached via loopback).
+    fn url_host(&self) -> &str {
+        match self.host.as_str() {
+            "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+            h => h,
+        }
+    }
+
+    /// The origin policy the flags describe. Errors say which flag to change.
+    fn origin_policy(&self) -> anyhow::Result<OriginPolicy> {
+        if self.cors_any_origin && !self.cors_origins.is_empty() {
+            anyhow::bail!(
+                "--cors-any-origin and --cors-origin contradict each other: keep the list of origins \
+                 (recommended), or drop it to allow every origin"
+            );
+        }
+        let mut policy = if self.cors_any_origin {
+            OriginPolicy::any_origin()
+        } else if self.cors_origins.is_empty() {
+            OriginPolicy::same_origin()
+        } else {
+            OriginPolicy::allow(&self.cors_origins)
+                .map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?
+        };
+        if let Some(port) = self.demo_origin {
+            let demo = format!("http://{}:{port}", self.url_host());
+            policy = policy
+                .also_allow([demo.as_str()])
+                .map_err(|e| anyhow::anyhow!("--demo-origin: {e}"))?;
+        }
+        let policy = policy
+            .credentials(self.cors_credentials)
+            .allow_headers(&self.cors_allow_headers)
+            .trusted_proxies(self.trusted_proxies.iter().copied());
+        policy.validate().map_err(|e| {
+            anyhow::anyhow!("refusing to start with this origin configuration:\n{e}")
+        })?;
+        Ok(policy)
     }
 }
 
@@ -165,7 +256,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => FileConfig::default(),
     };
     let s = Settings::resolve(&args, file);
+    let policy = s.origin_policy()?;
+    tracing::info!("origin policy: {}", policy.describe());
     let io = Server::builder()
+        .origins(policy)
         .path(s.path.clone())
         .ping_interval(s.ping_interval)
         .ping_timeout(s.ping_timeout)
@@ -195,10 +289,49 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             None
         }
     };
+    let Some(demo_port) = s.demo_origin else {
+        let app = demo_app(&path, "", bundle).layer(io.layer());
+        eprintln!("Demo chat: open http://{addr}/ in two browser tabs");
+        portico::serve_app(listener, io, app, crate::shutdown_signal()).await?;
+        return Ok(());
+    };
+    // Cross-origin demo: the page comes from a second port and connects to the first.
+    let demo_listener = portico::bind((s.host.as_str(), demo_port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{demo_port} for --demo-origin", s.host))?;
+    let demo_addr = demo_listener.local_addr()?;
+    let server_url = format!("http://{}:{}", s.url_host(), addr.port());
+    let app = demo_app(&path, &server_url, bundle);
+    eprintln!(
+        "Demo chat (cross-origin): open http://{}:{}/ in two browser tabs; it connects to {server_url}",
+        s.url_host(),
+        demo_addr.port()
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let (a, b) = tokio::join!(
+        portico::serve_with_shutdown(listener, io.clone(), stopped(stop_rx.clone())),
+        portico::serve_app(demo_listener, io, app, stopped(stop_rx)),
+    );
+    a?;
+    b?;
+    Ok(())
+}
+
+/// The demo page and the client bundle. `server_url` is where the page connects ("" for its
+/// own origin).
+fn demo_app(path: &str, server_url: &str, bundle: Option<Vec<u8>>) -> axum::Router {
     let page = DEMO_PAGE
-        .replace("{{PATH}}", &path)
+        .replace("{{PATH}}", path)
+        .replace("{{URL}}", server_url)
         .replace("{{BUNDLE}}", BUNDLE_ROUTE);
-    let app = axum::Router::new()
+    axum::Router::new()
         .route("/", get(move || async move { Html(page) }))
         .route(
             BUNDLE_ROUTE,
@@ -214,10 +347,6 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 }
             }),
         )
-        .layer(io.layer());
-    eprintln!("Demo chat: open http://{addr}/ in two browser tabs");
-    portico::serve_app(listener, io, app, crate::shutdown_signal()).await?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -241,6 +370,49 @@ mod tests {
         assert_eq!(s.ping_timeout, Duration::from_millis(20_000));
         assert_eq!(s.host, "127.0.0.1");
         assert!(!s.demo);
+    }
+
+    #[test]
+    fn broken_origin_flags_refuse_to_start_with_the_fix() {
+        let args = ServeArgs {
+            cors_any_origin: true,
+            cors_credentials: true,
+            ..Default::default()
+        };
+        let err = Settings::resolve(&args, FileConfig::default())
+            .origin_policy()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("credentials"), "{err}");
+        let args = ServeArgs {
+            cors_origins: vec!["https://app.example.com/".into()],
+            ..Default::default()
+        };
+        let err = Settings::resolve(&args, FileConfig::default())
+            .origin_policy()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"https://app.example.com\""), "{err}");
+        let args = ServeArgs {
+            cors_any_origin: true,
+            cors_origins: vec!["https://a.example.com".into()],
+            ..Default::default()
+        };
+        assert!(Settings::resolve(&args, FileConfig::default())
+            .origin_policy()
+            .is_err());
+        let args = ServeArgs {
+            demo_origin: Some(5173),
+            ..Default::default()
+        };
+        let policy = Settings::resolve(&args, FileConfig::default())
+            .origin_policy()
+            .unwrap();
+        assert!(
+            policy.describe().contains("http://127.0.0.1:5173"),
+            "{}",
+            policy.describe()
+        );
     }
 
     #[test]

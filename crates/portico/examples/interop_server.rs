@@ -1,12 +1,36 @@
 //! The server the Node interop tests (tests/js) run against: every behaviour they check has a
 //! handler here. Usage: `interop_server --port 0 [--ping-interval MS] [--ping-timeout MS]
-//! [--max-payload BYTES] [--path P]`; prints `LISTENING <port>` once bound on 127.0.0.1.
+//! [--max-payload BYTES] [--path P] [--cors-origin O]... [--cors-any-origin]
+//! [--cors-credentials] [--cookie NAME=VALUE] [--guard-origin O]`; prints `LISTENING <port>`
+//! once bound on 127.0.0.1.
+//!
+//! CORS options: `--cors-origin` (repeatable, patterns allowed), `--cors-any-origin`,
+//! `--cors-credentials`; `--cookie` sets a cookie on the handshake response (initial_headers
+//! hook) and counts the requests that send it back (`cookie-count`); `--guard-origin`
+//! limits the `/guarded` namespace to that origin (repeatable). `connection-errors` (ack)
+//! returns every refused request so far; `engine-count` (ack) the open connections.
 
 use std::time::Duration;
 
-use portico::{Ack, Args, ConnectError, DisconnectReason, Server, Socket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http::header::{HeaderValue, COOKIE, SET_COOKIE};
+use http::HeaderMap;
+use portico::{
+    Ack, Args, ConnectError, ConnectionError, DisconnectReason, OriginPolicy, RequestParts, Server,
+    Socket,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+fn all(args: &[String], name: &str) -> Vec<String> {
+    args.iter()
+        .enumerate()
+        .filter(|(_, a)| *a == name)
+        .filter_map(|(i, _)| args.get(i + 1).cloned())
+        .collect()
+}
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -37,7 +61,36 @@ async fn main() -> anyhow::Result<()> {
     let port: u16 = arg(&args, "--port")
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    let io = Server::builder()
+    let origins = all(&args, "--cors-origin");
+    let credentials = args.iter().any(|a| a == "--cors-credentials");
+    let policy = if args.iter().any(|a| a == "--cors-any-origin") {
+        OriginPolicy::any_origin()
+    } else if origins.is_empty() {
+        OriginPolicy::same_origin()
+    } else {
+        OriginPolicy::allow(&origins)?
+    }
+    .credentials(credentials);
+    let cookie = arg(&args, "--cookie");
+    let cookie_seen = Arc::new(AtomicUsize::new(0));
+    let mut builder = Server::builder().origins(policy);
+    if let Some(cookie) = cookie.clone() {
+        let set = HeaderValue::from_str(&format!("{cookie}; Path=/; SameSite=Lax"))?;
+        builder = builder.initial_headers(move |_req: &RequestParts, headers: &mut HeaderMap| {
+            headers.append(SET_COOKIE, set.clone());
+        });
+        let seen = cookie_seen.clone();
+        builder = builder.headers(move |req: &RequestParts, _headers: &mut HeaderMap| {
+            let sent = req.headers.get_all(COOKIE).iter().any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.split(';').any(|c| c.trim() == cookie))
+            });
+            if sent {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    let io = builder
         .path(arg(&args, "--path").unwrap_or_else(|| "/socket.io/".into()))
         .ping_interval(ms(&args, "--ping-interval", 25_000))
         .ping_timeout(ms(&args, "--ping-timeout", 20_000))
@@ -48,10 +101,28 @@ async fn main() -> anyhow::Result<()> {
         )
         .build()?;
 
+    let refused: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let log = refused.clone();
+    io.on_connection_error(move |err: &ConnectionError| {
+        let entry = json!({
+            "code": err.code, "message": err.message, "origin": err.context.origin,
+            "transport": err.context.transport, "reason": err.context.reason,
+        });
+        log.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+    });
+    let guard_origins = all(&args, "--guard-origin");
+    if !guard_origins.is_empty() {
+        io.of("/guarded")
+            .origins(OriginPolicy::allow(&guard_origins)?)?
+            .on_connection(|socket: Socket| async move { socket.emit("welcome", "guarded") });
+    }
+
     let root = io.of("/");
     let io2 = io.clone();
     root.on_connection(move |socket: Socket| {
         let io = io2.clone();
+        let refused = refused.clone();
+        let cookie_seen = cookie_seen.clone();
         async move {
             let watchers = io.clone();
             socket.on_disconnect(move |s: Socket, reason: DisconnectReason| {
@@ -100,6 +171,21 @@ async fn main() -> anyhow::Result<()> {
             socket.on("server-disconnect", |s: Socket| async move { s.disconnect() });
             socket.on("kill-transport", |s: Socket| async move { s.close_connection() });
             socket.on("handshake", |s: Socket, _: Value, ack: Ack| async move { ack.send(s.handshake()) });
+            let refused = refused.clone();
+            socket.on("connection-errors", move |_s: Socket, _: Value, ack: Ack| {
+                let list = refused.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                async move { ack.send(&list) }
+            });
+            let seen = cookie_seen.clone();
+            socket.on("cookie-count", move |_s: Socket, _: Value, ack: Ack| {
+                let n = seen.load(Ordering::Relaxed);
+                async move { ack.send(&n) }
+            });
+            let io_count = io.clone();
+            socket.on("engine-count", move |_s: Socket, _: Value, ack: Ack| {
+                let n = io_count.connection_count();
+                async move { ack.send(&n) }
+            });
             socket.on("watch-disconnects", |s: Socket, _: Value, ack: Ack| async move {
                 s.join("watchers");
                 ack.send(&true)

@@ -3,8 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
+use std::future::Future;
+
+use http::HeaderMap;
+use portico_cors::OriginPolicy;
 use portico_proto::engine::session::SessionConfig;
 
+use crate::hooks::{Hooks, RequestParts};
 use crate::Server;
 
 /// Every setting of a [`Server`], with its default. Built through [`Server::builder`].
@@ -39,6 +44,11 @@ pub struct ServerConfig {
     /// Engine.IO conformance server; not for applications. Default: `false`.
     #[doc(hidden)]
     pub engine_echo: bool,
+    /// Which origins may use the server, and the CORS headers they get. Checked on every
+    /// request (polling, preflight, WebSocket upgrade); a refused origin gets 403.
+    /// Default: [`OriginPolicy::same_origin`] (requests without `Origin` are served).
+    pub origins: OriginPolicy,
+    pub(crate) hooks: Hooks,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +66,8 @@ impl Default for ServerConfig {
             websocket: true,
             allow_upgrades: true,
             engine_echo: false,
+            origins: OriginPolicy::same_origin(),
+            hooks: Hooks::default(),
         }
     }
 }
@@ -160,6 +172,52 @@ impl ServerBuilder {
         self
     }
 
+    /// The origin policy: who may connect, and the CORS headers they get. Checked on every
+    /// request; see [`portico_cors::OriginPolicy`]. Default: same origin only.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use portico::{OriginPolicy, Server};
+    /// let io = Server::builder()
+    ///     .origins(OriginPolicy::allow(["https://app.example.com", "https://*.example.com"])?.credentials(true))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn origins(mut self, policy: OriginPolicy) -> Self {
+        self.config.origins = policy;
+        self
+    }
+
+    /// Decide whether a handshake is served, after the origin check (Node's `allowRequest`).
+    /// `Err(reason)` answers 403 `{"code":4,"message":reason}`. Default: none.
+    pub fn allow_request<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(RequestParts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.config.hooks.set_allow_request(hook);
+        self
+    }
+
+    /// Add headers to the handshake response (polling `200` or WebSocket `101`), e.g. a
+    /// cookie (Node's `initial_headers`). Default: none.
+    pub fn initial_headers<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&RequestParts, &mut HeaderMap) + Send + Sync + 'static,
+    {
+        self.config.hooks.initial_headers = Some(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Add headers to every response (Node's `headers`). Default: none.
+    pub fn headers<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&RequestParts, &mut HeaderMap) + Send + Sync + 'static,
+    {
+        self.config.hooks.headers = Some(std::sync::Arc::new(hook));
+        self
+    }
+
     /// Engine.IO only: echo every message back (the Engine.IO conformance server).
     #[doc(hidden)]
     pub fn engine_echo(mut self, on: bool) -> Self {
@@ -208,6 +266,9 @@ impl ServerBuilder {
                 c.max_payload.min(64 * 1024)
             )));
         }
+        c.origins
+            .validate()
+            .map_err(|e| ConfigError::new(format!("invalid origin policy: {e}")))?;
         Ok(Server::from_config(self.config))
     }
 }

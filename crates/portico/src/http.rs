@@ -14,6 +14,41 @@ pub(crate) fn error(code: ErrorCode) -> Response<Body> {
     *res.status_mut() = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Lets the router report the refusal as a `connection_error`.
+    res.extensions_mut().insert(Refusal {
+        code,
+        message: code.message().to_owned(),
+        reason: None,
+    });
+    res
+}
+
+/// Attached to an error response so that the router reports it once as a
+/// `connection_error`.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
+    pub(crate) reason: Option<String>,
+}
+
+/// Marks a handshake response (for the `initial_headers` hook).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandshakeResponse;
+
+/// A 403 `{"code":4,"message":..}` with a custom message (an `allow_request` refusal).
+pub(crate) fn forbidden(message: &str) -> Response<Body> {
+    let body =
+        serde_json::json!({ "code": ErrorCode::Forbidden.code(), "message": message }).to_string();
+    let mut res = Response::new(Full::new(Bytes::from(body)));
+    *res.status_mut() = StatusCode::FORBIDDEN;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.extensions_mut().insert(Refusal {
+        code: ErrorCode::Forbidden,
+        message: message.to_owned(),
+        reason: Some(format!("refused by allow_request: {message}")),
+    });
     res
 }
 

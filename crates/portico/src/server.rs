@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::broadcast::BroadcastOperator;
 use crate::config::{ServerBuilder, ServerConfig};
+use crate::connection_error::ConnectionError;
 use crate::engine::Conn;
 use crate::errors::EmitError;
 use crate::namespace::Namespace;
@@ -31,7 +32,10 @@ pub(crate) struct ServerInner {
     namespaces: RwLock<HashMap<String, Namespace>>,
     shutting_down: AtomicBool,
     sessions_changed: Notify,
+    error_handlers: RwLock<Vec<Arc<ErrorHandler>>>,
 }
+
+type ErrorHandler = dyn Fn(&ConnectionError) + Send + Sync;
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -56,6 +60,7 @@ impl Server {
             namespaces: RwLock::new(namespaces),
             shutting_down: AtomicBool::new(false),
             sessions_changed: Notify::new(),
+            error_handlers: RwLock::new(Vec::new()),
         }))
     }
 
@@ -109,6 +114,20 @@ impl Server {
         PorticoLayer::new(self.clone())
     }
 
+    /// Run `handler` for every request the server refuses (Node's `connection_error`):
+    /// disallowed origins, unknown sessions, bad requests. It runs on the request's task:
+    /// keep it quick.
+    pub fn on_connection_error<F>(&self, handler: F)
+    where
+        F: Fn(&ConnectionError) + Send + Sync + 'static,
+    {
+        self.0
+            .error_handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(handler));
+    }
+
     /// Number of open Engine.IO connections.
     pub fn connection_count(&self) -> usize {
         self.0
@@ -156,6 +175,17 @@ impl ServerInner {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .cloned()
+    }
+
+    pub(crate) fn connection_error(&self, err: &ConnectionError) {
+        let handlers = self
+            .error_handlers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for h in handlers {
+            h(err);
+        }
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

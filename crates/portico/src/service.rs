@@ -12,9 +12,15 @@ use http_body_util::Either;
 use portico_proto::engine::session::Transport;
 use portico_proto::engine::ErrorCode;
 
+use portico_cors::{self as cors, RequestInfo, Verdict};
+
+use crate::connection_error::{ConnectionError, ErrorContext};
 use crate::engine::{polling, websocket};
 use crate::handshake::{ConnInfo, PeerAddr};
-use crate::http::{error, is_websocket_upgrade, status, Body, Query};
+use crate::hooks::RequestParts;
+use crate::http::{
+    error, forbidden, is_websocket_upgrade, status, Body, HandshakeResponse, Query, Refusal,
+};
 use crate::sid::Sid;
 use crate::Server;
 
@@ -134,8 +140,9 @@ fn conn_info<B>(req: &Request<B>, query: Query) -> Arc<ConnInfo> {
     })
 }
 
-/// Route one request under the Socket.IO path, checking in the reference server's order:
-/// transport, session id, then (for a handshake) method, upgrade and protocol version.
+/// Answer one request under the Socket.IO path: the origin policy first (preflights answered,
+/// refused origins stopped here, before any session or upgrade), then the engine, then the
+/// CORS and hook headers on whatever the response is (errors included).
 pub(crate) async fn handle<B>(server: Server, req: Request<B>) -> Response<Body>
 where
     B: http_body::Body + Send + 'static,
@@ -144,6 +151,90 @@ where
 {
     let config = &server.0.config;
     let query = Query::parse(req.uri().query());
+    let transport = match query.get("transport") {
+        Some("polling") => cors::Transport::Polling,
+        Some("websocket") => cors::Transport::WebSocket,
+        _ => cors::Transport::Other,
+    };
+    let decision = {
+        let mut info = RequestInfo::new(req.method(), req.headers())
+            .with_transport(transport)
+            .with_tls(req.uri().scheme_str() == Some("https"));
+        if let Some(peer) = req.extensions().get::<PeerAddr>() {
+            info = info.with_peer(peer.0.ip());
+        }
+        if let Some(authority) = req.uri().authority() {
+            info = info.with_authority(authority.as_str());
+        }
+        config.origins.evaluate(&info)
+    };
+    let hook_parts = config.hooks.any_headers().then(|| RequestParts::of(&req));
+    // Kept for the connection_error context (cheap clones: both are reference-counted).
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let origin = req.headers().get(http::header::ORIGIN).cloned();
+    let mut res = match decision.verdict {
+        Verdict::Preflight => status(StatusCode::NO_CONTENT),
+        Verdict::Deny(ref reason) => {
+            let mut res = error(ErrorCode::Forbidden);
+            res.extensions_mut().insert(Refusal {
+                code: ErrorCode::Forbidden,
+                message: ErrorCode::Forbidden.message().to_owned(),
+                reason: Some(reason.message()),
+            });
+            res
+        }
+        Verdict::Allow => route(&server, req, query).await,
+    };
+    if let Some(refusal) = res.extensions_mut().remove::<Refusal>() {
+        let context = ErrorContext {
+            origin: origin
+                .as_ref()
+                .and_then(|o| o.to_str().ok())
+                .map(str::to_owned),
+            transport: Some(transport.to_string()),
+            method: method.to_string(),
+            url: uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            reason: refusal.reason,
+        };
+        let err = ConnectionError {
+            code: refusal.code.code(),
+            message: refusal.message,
+            context,
+        };
+        if refusal.code == ErrorCode::Forbidden {
+            tracing::warn!(origin = ?err.context.origin, transport = %transport, "{err}");
+        } else {
+            tracing::debug!("{err}");
+        }
+        server.0.connection_error(&err);
+    }
+    decision.apply_to(res.headers_mut());
+    if let Some(parts) = &hook_parts {
+        if res.extensions().get::<HandshakeResponse>().is_some() {
+            if let Some(h) = &config.hooks.initial_headers {
+                h(parts, res.headers_mut());
+            }
+        }
+        if let Some(h) = &config.hooks.headers {
+            h(parts, res.headers_mut());
+        }
+    }
+    res
+}
+
+/// Route by the reference server's order of checks: transport, session id, then (for a
+/// handshake) method, upgrade, protocol version and `allow_request`.
+async fn route<B>(server: &Server, req: Request<B>, query: Query) -> Response<Body>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let config = &server.0.config;
     let transport = match query.get("transport") {
         Some("polling") if config.polling => Transport::Polling,
         Some("websocket") if config.websocket => Transport::WebSocket,
@@ -181,6 +272,11 @@ where
     }
     if server.0.is_shutting_down() {
         return status(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    if let Some(allow) = &config.hooks.allow_request {
+        if let Err(message) = allow(RequestParts::of(&req)).await {
+            return forbidden(&message);
+        }
     }
     let info = conn_info(&req, query);
     match transport {

@@ -47,7 +47,9 @@ pub(crate) fn handshake(server: Arc<ServerInner>, info: Arc<ConnInfo>) -> Respon
     server.insert_session(conn.clone());
     tracing::debug!(sid = %conn.sid, "new polling session");
     tokio::spawn(driver::run(conn, None, upgrades));
-    payload(body)
+    let mut res = payload(body);
+    res.extensions_mut().insert(crate::http::HandshakeResponse);
+    res
 }
 
 /// Ends the session if the pending GET is dropped before it was answered (client abort).

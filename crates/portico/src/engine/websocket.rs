@@ -50,6 +50,7 @@ pub(crate) fn accept<B>(
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = ws_config(&server);
+    let handshake = conn.is_none();
     match conn {
         Some(conn) => {
             tokio::spawn(async move {
@@ -103,6 +104,9 @@ pub(crate) fn accept<B>(
     h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(v) = HeaderValue::from_str(&accept) {
         h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if handshake {
+        res.extensions_mut().insert(crate::http::HandshakeResponse);
     }
     res
 }

@@ -147,6 +147,19 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
         let _ = conn.send(&emit::control(&p));
         return;
     };
+    if let Some(guard) = ns.origin_guard() {
+        let origin = conn
+            .info
+            .headers
+            .get(http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        if let Err(reason) = guard.check_namespace(ns.name(), origin) {
+            tracing::warn!(sid = %conn.sid, nsp = ns.name(), "{}", reason.message());
+            let p = Packet::connect_error(&nsp, &reason.public_message(), None);
+            let _ = conn.send(&emit::control(&p));
+            return;
+        }
+    }
     if conn.socket_for(&nsp).is_some() {
         tracing::debug!(sid = %conn.sid, %nsp, "second CONNECT for a joined namespace: ignored");
         return;
