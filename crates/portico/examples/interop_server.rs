@@ -9,6 +9,8 @@
 //! hook) and counts the requests that send it back (`cookie-count`); `--guard-origin`
 //! limits the `/guarded` namespace to that origin (repeatable). `connection-errors` (ack)
 //! returns every refused request so far; `engine-count` (ack) the open connections.
+//! Hooks: a handshake with `?deny=<reason>` is refused by `allow_request`;
+//! `--extra-header NAME=VALUE` is added to every response by the `headers` hook.
 
 use std::time::Duration;
 
@@ -88,6 +90,26 @@ async fn main() -> anyhow::Result<()> {
             if sent {
                 seen.fetch_add(1, Ordering::Relaxed);
             }
+        });
+    }
+    // Hooks: `?deny=<reason>` on a handshake is refused by allow_request with that reason;
+    // `--extra-header NAME=VALUE` is added to every response by the headers hook (together with
+    // the cookie hook above, if any).
+    builder = builder.allow_request(|req: RequestParts| async move {
+        let query = req.uri.query().unwrap_or_default().to_owned();
+        match query.split('&').find_map(|kv| kv.strip_prefix("deny=")) {
+            Some(reason) => Err(reason.replace(['+'], " ").replace("%20", " ")),
+            None => Ok(()),
+        }
+    });
+    if let Some((name, value)) = arg(&args, "--extra-header")
+        .as_deref()
+        .and_then(|h| h.split_once('='))
+    {
+        let name = http::HeaderName::from_bytes(name.as_bytes())?;
+        let value = HeaderValue::from_str(value)?;
+        builder = builder.headers(move |_req: &RequestParts, headers: &mut HeaderMap| {
+            headers.insert(name.clone(), value.clone());
         });
     }
     let io = builder

@@ -200,21 +200,26 @@ impl ServerBuilder {
     }
 
     /// Add headers to the handshake response (polling `200` or WebSocket `101`), e.g. a
-    /// cookie (Node's `initial_headers`). Default: none.
+    /// cookie (Node's `initial_headers`). Several hooks run in the order they were added.
+    /// Default: none.
     pub fn initial_headers<F>(mut self, hook: F) -> Self
     where
         F: Fn(&RequestParts, &mut HeaderMap) + Send + Sync + 'static,
     {
-        self.config.hooks.initial_headers = Some(std::sync::Arc::new(hook));
+        self.config
+            .hooks
+            .initial_headers
+            .push(std::sync::Arc::new(hook));
         self
     }
 
-    /// Add headers to every response (Node's `headers`). Default: none.
+    /// Add headers to every response (Node's `headers`). Several hooks run in the order they
+    /// were added, after the CORS headers. Default: none.
     pub fn headers<F>(mut self, hook: F) -> Self
     where
         F: Fn(&RequestParts, &mut HeaderMap) + Send + Sync + 'static,
     {
-        self.config.hooks.headers = Some(std::sync::Arc::new(hook));
+        self.config.hooks.headers.push(std::sync::Arc::new(hook));
         self
     }
 

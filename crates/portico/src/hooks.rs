@@ -43,13 +43,13 @@ type HeadersFn = dyn Fn(&RequestParts, &mut HeaderMap) + Send + Sync;
 #[derive(Clone, Default)]
 pub(crate) struct Hooks {
     pub(crate) allow_request: Option<Arc<AllowFn>>,
-    pub(crate) initial_headers: Option<Arc<HeadersFn>>,
-    pub(crate) headers: Option<Arc<HeadersFn>>,
+    pub(crate) initial_headers: Vec<Arc<HeadersFn>>,
+    pub(crate) headers: Vec<Arc<HeadersFn>>,
 }
 
 impl Hooks {
     pub(crate) fn any_headers(&self) -> bool {
-        self.initial_headers.is_some() || self.headers.is_some()
+        !self.initial_headers.is_empty() || !self.headers.is_empty()
     }
 
     pub(crate) fn set_allow_request<F, Fut>(&mut self, f: F)
@@ -65,8 +65,8 @@ impl fmt::Debug for Hooks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hooks")
             .field("allow_request", &self.allow_request.is_some())
-            .field("initial_headers", &self.initial_headers.is_some())
-            .field("headers", &self.headers.is_some())
+            .field("initial_headers", &self.initial_headers.len())
+            .field("headers", &self.headers.len())
             .finish()
     }
 }

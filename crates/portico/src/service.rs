@@ -215,11 +215,11 @@ where
     decision.apply_to(res.headers_mut());
     if let Some(parts) = &hook_parts {
         if res.extensions().get::<HandshakeResponse>().is_some() {
-            if let Some(h) = &config.hooks.initial_headers {
+            for h in &config.hooks.initial_headers {
                 h(parts, res.headers_mut());
             }
         }
-        if let Some(h) = &config.hooks.headers {
+        for h in &config.hooks.headers {
             h(parts, res.headers_mut());
         }
     }
