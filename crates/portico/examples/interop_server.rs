@@ -1,6 +1,6 @@
 //! The server the Node interop tests (tests/js) run against: every behaviour they check has a
 //! handler here. Usage: `interop_server --port 0 [--ping-interval MS] [--ping-timeout MS]
-//! [--max-payload BYTES] [--path P] [--cors-origin O]... [--cors-any-origin]
+//! [--max-payload BYTES] [--upgrade-timeout MS] [--path P] [--cors-origin O]... [--cors-any-origin]
 //! [--cors-credentials] [--cookie NAME=VALUE] [--guard-origin O]`; prints `LISTENING <port>`
 //! once bound on 127.0.0.1.
 //!
@@ -116,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
         .path(arg(&args, "--path").unwrap_or_else(|| "/socket.io/".into()))
         .ping_interval(ms(&args, "--ping-interval", 25_000))
         .ping_timeout(ms(&args, "--ping-timeout", 20_000))
+        .upgrade_timeout(ms(&args, "--upgrade-timeout", 10_000))
         .max_payload(
             arg(&args, "--max-payload")
                 .and_then(|v| v.parse().ok())

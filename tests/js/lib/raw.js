@@ -83,6 +83,22 @@ export class RawWebSocket {
       });
     });
     this.ws.on("error", () => {}); // surfaced through "close"
+    this.openPromise = new Promise((resolve, reject) => {
+      this.ws.once("open", resolve);
+      this.ws.once("close", () => reject(new Error("websocket closed before it opened")));
+    });
+    this.openPromise.catch(() => {});
+  }
+
+  /** Resolves once the WebSocket is open (bounded). */
+  waitOpen(timeoutMs = HTTP_TIMEOUT_MS) {
+    let timer;
+    return Promise.race([
+      this.openPromise,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`websocket not open within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
   }
 
   /** Next message (string for text frames, Buffer for binary); rejects on timeout or close. */
