@@ -16,6 +16,23 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// A copy of `headers` that owns its bytes.
+///
+/// hyper parses header values as slices of its connection read buffer (16 KiB after a
+/// handshake); keeping the request's `HeaderMap` for the connection's lifetime would keep that
+/// whole buffer alive — on an idle WebSocket, most of its memory.
+pub(crate) fn detach_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name =
+            http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+        let value =
+            http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        out.append(name, value);
+    }
+    out
+}
+
 /// Per-connection facts, shared by every socket of the connection.
 #[derive(Debug)]
 pub(crate) struct ConnInfo {
@@ -174,6 +191,25 @@ fn httpdate(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn detached_headers_do_not_share_the_request_buffer() {
+        let buffer = bytes::Bytes::from(vec![b'x'; 16 * 1024]);
+        let mut headers = HeaderMap::new();
+        let value = http::HeaderValue::from_maybe_shared(buffer.slice(0..5))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("x"));
+        headers.append("x-custom", value);
+        headers.append(
+            http::header::ORIGIN,
+            http::HeaderValue::from_static("http://a.example"),
+        );
+        let copy = detach_headers(&headers);
+        assert_eq!(copy, headers);
+        // The copy's value lives in its own allocation, not in the 16 KiB buffer.
+        let original = headers["x-custom"].as_bytes().as_ptr();
+        let copied = copy["x-custom"].as_bytes().as_ptr();
+        assert_ne!(original, copied);
+    }
 
     #[test]
     fn http_dates() {

@@ -127,7 +127,7 @@ where
 
 fn conn_info<B>(req: &Request<B>, query: Query) -> Arc<ConnInfo> {
     Arc::new(ConnInfo {
-        headers: req.headers().clone(),
+        headers: crate::handshake::detach_headers(req.headers()),
         query: query.0,
         address: req.extensions().get::<PeerAddr>().map(|p| p.0),
         time: SystemTime::now(),

@@ -26,8 +26,9 @@ pub(crate) struct Conn {
     pub(crate) driver_wake: Notify,
     /// Wakes the pending polling GET.
     pub(crate) get_wake: Notify,
-    /// Hands a probing WebSocket to the driver.
-    pub(crate) upgrade_tx: mpsc::Sender<WsStream>,
+    /// Hands a probing WebSocket to the driver. Boxed: tokio's channel allocates a block of
+    /// 32 slots up front, which for an unboxed stream cost ~16 KB per session.
+    pub(crate) upgrade_tx: mpsc::Sender<Box<WsStream>>,
     /// A polling POST is being read (a second one at the same time is an error).
     pub(crate) post_busy: AtomicBool,
     pub(crate) info: Arc<ConnInfo>,
@@ -44,7 +45,7 @@ impl Conn {
         server: Arc<ServerInner>,
         transport: Transport,
         info: Arc<ConnInfo>,
-    ) -> (Arc<Conn>, mpsc::Receiver<WsStream>) {
+    ) -> (Arc<Conn>, mpsc::Receiver<Box<WsStream>>) {
         let (upgrade_tx, upgrade_rx) = mpsc::channel(1);
         let session = Session::new(now(), transport, server.config.session());
         let conn = Arc::new(Conn {

@@ -18,9 +18,9 @@ use crate::sio;
 pub(crate) async fn run(
     conn: Arc<Conn>,
     mut ws: Option<WsStream>,
-    mut upgrades: mpsc::Receiver<WsStream>,
+    mut upgrades: mpsc::Receiver<Box<WsStream>>,
 ) {
-    let mut probe: Option<WsStream> = None;
+    let mut probe: Option<Box<WsStream>> = None;
     // A probing WebSocket must complete the upgrade within upgrade_timeout of its arrival.
     let mut probe_deadline: Option<std::time::Instant> = None;
     let connect_deadline = tokio::time::Instant::now() + conn.server.config.connect_timeout;
@@ -53,19 +53,19 @@ pub(crate) async fn run(
             msg = next(&mut ws) => on_ws_message(&conn, msg),
             msg = next(&mut probe) => {
                 if on_probe_message(&conn, &mut probe, msg).await {
-                    ws = probe.take();
+                    ws = probe.take().map(|p| *p);
                     conn.get_wake.notify_one();
                 }
                 if probe.is_none() {
                     probe_deadline = None;
                 }
             }
-            Some(w) = upgrades.recv(), if probe.is_none() => {
+            Some(mut w) = upgrades.recv(), if probe.is_none() => {
                 if conn.session().transport() == Transport::Polling {
                     probe = Some(w);
                     probe_deadline = Some(now() + conn.server.config.upgrade_timeout);
                 } else {
-                    close_ws(w).await;
+                    close_ws(&mut w).await;
                 }
             }
             () = sleep_until(deadline) => {
@@ -76,8 +76,8 @@ pub(crate) async fn run(
                 tracing::debug!(sid = %conn.sid, "upgrade did not complete within upgrade_timeout");
                 probe_deadline = None;
                 conn.session().handle_probe_closed();
-                if let Some(p) = probe.take() {
-                    close_ws(p).await;
+                if let Some(mut p) = probe.take() {
+                    close_ws(&mut p).await;
                 }
             }
             () = tokio::time::sleep_until(connect_deadline), if !joined => {
@@ -92,17 +92,20 @@ pub(crate) async fn run(
         .unwrap_or(CloseReason::TransportClose);
     conn.get_wake.notify_one();
     conn.server.remove_session(&conn.sid);
-    if let Some(w) = ws {
-        close_ws(w).await;
+    if let Some(mut w) = ws {
+        close_ws(&mut w).await;
     }
-    if let Some(p) = probe {
-        close_ws(p).await;
+    if let Some(mut p) = probe {
+        close_ws(&mut p).await;
     }
     tracing::debug!(sid = %conn.sid, %reason, "engine session closed");
     sio::client::on_close(&conn, reason);
 }
 
-async fn next(ws: &mut Option<WsStream>) -> Option<Result<Message, tungstenite::Error>> {
+async fn next<W>(ws: &mut Option<W>) -> Option<Result<Message, tungstenite::Error>>
+where
+    W: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
     match ws.as_mut() {
         Some(w) => w.next().await,
         None => pending().await,
@@ -132,7 +135,7 @@ async fn write_all(w: &mut WsStream, out: &mut Vec<Frame>) -> Result<(), tungste
     w.flush().await
 }
 
-async fn close_ws(mut w: WsStream) {
+async fn close_ws(w: &mut WsStream) {
     let _ = w.close(None).await;
 }
 
@@ -183,7 +186,7 @@ fn on_ws_message(conn: &Arc<Conn>, msg: Option<Result<Message, tungstenite::Erro
 /// Returns `true` when the probe completed the upgrade.
 async fn on_probe_message(
     conn: &Arc<Conn>,
-    probe: &mut Option<WsStream>,
+    probe: &mut Option<Box<WsStream>>,
     msg: Option<Result<Message, tungstenite::Error>>,
 ) -> bool {
     let packet = match msg {
@@ -219,8 +222,8 @@ async fn on_probe_message(
         ProbeOutcome::Ignore => false,
         ProbeOutcome::Abort => {
             conn.session().handle_probe_closed();
-            if let Some(w) = probe.take() {
-                close_ws(w).await;
+            if let Some(mut w) = probe.take() {
+                close_ws(&mut w).await;
             }
             false
         }

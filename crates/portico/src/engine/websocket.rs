@@ -21,13 +21,26 @@ use crate::handshake::ConnInfo;
 use crate::http::{error, Body};
 use crate::server::ServerInner;
 
+/// Initial WebSocket read buffer, in bytes.
+const READ_BUFFER: usize = 512;
+/// Bytes of frames buffered before a write, in bytes.
+const WRITE_BUFFER: usize = 16 * 1024;
+
 fn ws_config(server: &ServerInner) -> WebSocketConfig {
     let max = usize::try_from(server.config.max_payload).unwrap_or(usize::MAX);
-    // Small buffers: an idle connection should cost little (tungstenite's default read
-    // buffer alone is 128 KiB). Messages over max_payload close the connection.
+    // Idle connections should cost little: tungstenite zero-fills its whole read buffer on
+    // every read, so start it small (it grows to fit a frame when one needs more). Writes are
+    // buffered up to 16 KiB so that a burst of frames leaves in few syscalls, while the
+    // buffer an active connection keeps stays bounded. Messages over max_payload close the
+    // connection.
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(
+            WRITE_BUFFER
+                .saturating_mul(4)
+                .max(max.saturating_add(WRITE_BUFFER)),
+        )
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
 }
@@ -64,7 +77,7 @@ pub(crate) fn accept<B>(
                         .await;
                         // The driver takes it as a probe (or closes it if the session cannot
                         // be upgraded any more).
-                        let _ = conn.upgrade_tx.send(ws).await;
+                        let _ = conn.upgrade_tx.send(Box::new(ws)).await;
                     }
                     Err(e) => tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed"),
                 }
