@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
-use crate::sid::Sid;
+use crate::sid::{Sid, SidMap, SidSet};
 
 /// Which sockets a broadcast reaches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,8 +44,8 @@ pub struct LocalAdapter {
 
 #[derive(Debug, Default)]
 struct State {
-    rooms: HashMap<String, HashSet<Sid>>,
-    sids: HashMap<Sid, HashSet<String>>,
+    rooms: HashMap<String, SidSet>,
+    sids: SidMap<HashSet<String>>,
 }
 
 impl LocalAdapter {
@@ -133,7 +133,7 @@ impl Adapter for LocalAdapter {
                 }
             }
             rooms => {
-                let mut seen = HashSet::new();
+                let mut seen = SidSet::default();
                 for room in rooms {
                     if let Some(members) = st.rooms.get(room) {
                         for s in members {

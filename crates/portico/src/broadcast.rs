@@ -52,10 +52,12 @@ impl BroadcastOperator {
     /// Sockets that went away meanwhile are skipped; the error is only about encoding.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let frames = emit::encode(self.ns.name(), Some(event), data, None)?;
-        self.ns.adapter().for_each_target(&self.opts, &mut |sid| {
-            if let Some(socket) = self.ns.socket(sid) {
-                let _ = socket.send(&frames);
-            }
+        self.ns.with_sockets(|sockets| {
+            self.ns.adapter().for_each_target(&self.opts, &mut |sid| {
+                if let Some(socket) = sockets.get(&sid) {
+                    let _ = socket.send(&frames);
+                }
+            });
         });
         Ok(())
     }

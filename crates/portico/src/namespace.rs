@@ -1,6 +1,5 @@
 //! Namespaces: `/` and any other the server defines with [`crate::Server::of`].
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -13,7 +12,7 @@ use crate::broadcast::BroadcastOperator;
 use crate::config::ConfigError;
 use crate::errors::EmitError;
 use crate::handler::{ConnectMiddleware, ConnectionHandler};
-use crate::sid::Sid;
+use crate::sid::{Sid, SidMap};
 use crate::Socket;
 
 /// A namespace (Node's `io.of(name)`). Cheap to clone.
@@ -24,7 +23,7 @@ pub(crate) struct NsInner {
     name: String,
     middlewares: RwLock<Vec<Arc<dyn ConnectMiddleware>>>,
     on_connection: RwLock<Option<Arc<dyn ConnectionHandler>>>,
-    sockets: RwLock<HashMap<Sid, Socket>>,
+    sockets: RwLock<SidMap<Socket>>,
     adapter: Arc<dyn Adapter>,
     guard: RwLock<Option<OriginPolicy>>,
 }
@@ -43,7 +42,7 @@ impl Namespace {
             name,
             middlewares: RwLock::new(Vec::new()),
             on_connection: RwLock::new(None),
-            sockets: RwLock::new(HashMap::new()),
+            sockets: RwLock::new(SidMap::default()),
             adapter: Arc::new(LocalAdapter::new()),
             guard: RwLock::new(None),
         }))
@@ -161,6 +160,11 @@ impl Namespace {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Run `f` with the socket map read-locked once (a broadcast's hot path).
+    pub(crate) fn with_sockets<R>(&self, f: impl FnOnce(&SidMap<Socket>) -> R) -> R {
+        f(&self.0.sockets.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub(crate) fn add_socket(&self, socket: Socket) {

@@ -71,6 +71,32 @@ impl serde::Serialize for Sid {
     }
 }
 
+/// Hashes a [`Sid`] by its first 8 bytes. Ids are 120 random bits chosen by the server, so
+/// they are already uniformly distributed and a peer cannot pick colliding ones; SipHash's
+/// protection would only cost time on every room lookup of every broadcast.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct SidHasher(u64);
+
+impl std::hash::Hasher for SidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Sid's Hash writes its 20 bytes at once; fold anything else in too.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+}
+
+/// A map keyed by [`Sid`].
+pub(crate) type SidMap<V> =
+    std::collections::HashMap<Sid, V, std::hash::BuildHasherDefault<SidHasher>>;
+/// A set of [`Sid`]s.
+pub(crate) type SidSet = std::collections::HashSet<Sid, std::hash::BuildHasherDefault<SidHasher>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
