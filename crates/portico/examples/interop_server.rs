@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use http::header::{HeaderValue, COOKIE, SET_COOKIE};
 use http::HeaderMap;
 use portico::{
-    Ack, Args, ConnectError, ConnectionError, DisconnectReason, OriginPolicy, RequestParts, Server,
-    Socket,
+    Ack, Args, ConnectError, ConnectionError, DisconnectReason, EventError, EventInfo,
+    OriginPolicy, RequestParts, Server, Socket,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -208,6 +208,114 @@ async fn main() -> anyhow::Result<()> {
             socket.on("engine-count", move |_s: Socket, _: Value, ack: Ack| {
                 let n = io_count.connection_count();
                 async move { ack.send(&n) }
+            });
+            // --- the server API beyond the basics -----------------------------------------
+            let incoming = Arc::new(Mutex::new(Vec::<String>::new()));
+            let outgoing = Arc::new(Mutex::new(Vec::<String>::new()));
+            let log_in = incoming.clone();
+            socket.on_any(move |_s: Socket, event: String, _args: Args| {
+                log_in.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+                async {}
+            });
+            let log_out = outgoing.clone();
+            socket.on_any_outgoing(move |_s: Socket, event: String, _args: Args| {
+                log_out.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+                async {}
+            });
+            socket.on("any-log", move |_s: Socket, _: Value, ack: Ack| {
+                let log = json!({
+                    "incoming": *incoming.lock().unwrap_or_else(|e| e.into_inner()),
+                    "outgoing": *outgoing.lock().unwrap_or_else(|e| e.into_inner()),
+                });
+                async move { ack.send(&log) }
+            });
+            socket.use_event(|_s: Socket, event: EventInfo| async move {
+                match event.name.as_str() {
+                    "forbidden" => Err(EventError::new("not allowed")),
+                    "silently-dropped" => Err(EventError::drop_silently()),
+                    _ => Ok(()),
+                }
+            });
+            let watchers_disconnecting = io.clone();
+            socket.on_disconnecting(move |s: Socket, reason: DisconnectReason| {
+                let io = watchers_disconnecting.clone();
+                let rooms = s.rooms();
+                async move {
+                    io.to("watchers")
+                        .emit("peer-disconnecting", &json!({"sid": s.id(), "reason": reason, "rooms": rooms}))
+                }
+            });
+            socket.on("set-data", |s: Socket, data: Value, ack: Ack| async move {
+                s.set_data(&data).map_err(|e| e.to_string())?;
+                ack.send(&true).map_err(|e| e.to_string())
+            });
+            let io_fetch = io.clone();
+            socket.on("fetch", move |_s: Socket, room: Option<String>, ack: Ack| {
+                let io = io_fetch.clone();
+                async move {
+                    let selection = match room {
+                        Some(r) => io.to(r),
+                        None => io.all(),
+                    };
+                    let mut list: Vec<Value> = selection
+                        .fetch_sockets()
+                        .await
+                        .iter()
+                        .map(|r| json!({"id": r.id(), "rooms": r.rooms(), "data": r.data_value()}))
+                        .collect();
+                    list.sort_by_key(|v| v["id"].as_str().unwrap_or_default().to_owned());
+                    ack.send(&list)
+                }
+            });
+            let io_join = io.clone();
+            socket.on("sockets-join", move |_s: Socket, (from, to): (String, String), ack: Ack| {
+                io_join.to(from).sockets_join(&to);
+                async move { ack.send(&true) }
+            });
+            let io_leave = io.clone();
+            socket.on("sockets-leave", move |_s: Socket, (from, room): (String, String), ack: Ack| {
+                io_leave.to(from).sockets_leave(&room);
+                async move { ack.send(&true) }
+            });
+            let io_disc = io.clone();
+            socket.on("disconnect-room", move |_s: Socket, (room, close): (String, bool), ack: Ack| {
+                io_disc.to(room).disconnect_sockets(close);
+                async move { ack.send(&true) }
+            });
+            let io_bcast = io.clone();
+            socket.on("broadcast-ack", move |_s: Socket, (room, timeout_ms): (String, u64), ack: Ack| {
+                let io = io_bcast.clone();
+                async move {
+                    let replies = io
+                        .to(room)
+                        .timeout(Duration::from_millis(timeout_ms))
+                        .emit_with_ack::<_, Value>("poll", &json!({"q": "ready?"}))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let mut out: Vec<Value> = replies
+                        .into_iter()
+                        .map(|(sid, r)| match r {
+                            Ok(v) => json!({"sid": sid, "ok": true, "reply": v}),
+                            Err(e) => json!({"sid": sid, "ok": false, "error": e.to_string()}),
+                        })
+                        .collect();
+                    out.sort_by_key(|v| v["sid"].as_str().unwrap_or_default().to_owned());
+                    ack.send(&out).map_err(|e| e.to_string())
+                }
+            });
+            socket.on("volatile-burst", |s: Socket, count: u32, ack: Ack| async move {
+                let mut sent = 0u32;
+                for i in 0..count {
+                    if s.emit_volatile("v", &i).map_err(|e| e.to_string())? {
+                        sent += 1;
+                    }
+                }
+                ack.send(&sent).map_err(|e| e.to_string())
+            });
+            let io_count = io.clone();
+            socket.on("server-count", move |_s: Socket, _: Value, ack: Ack| {
+                let io = io_count.clone();
+                async move { ack.send(&io.server_count().await) }
             });
             socket.on("watch-disconnects", |s: Socket, _: Value, ack: Ack| async move {
                 s.join("watchers");

@@ -30,6 +30,15 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
             return Err(EmitError::ReservedEvent(ev.to_owned()));
         }
     }
+    encode_inner(nsp, event, data, id)
+}
+
+fn encode_inner<T: Serialize + ?Sized>(
+    nsp: &str,
+    event: Option<&str>,
+    data: &T,
+    id: Option<u64>,
+) -> Result<Vec<Frame>, EmitError> {
     let (args, bins) = crate::args::to_args(data)?;
     let values = match event {
         Some(ev) => {
@@ -57,6 +66,16 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     frames.push(Frame::Text(packet.encode_engine_frame()));
     frames.extend(bins.into_iter().map(Frame::Binary));
     Ok(frames)
+}
+
+/// Like [`encode`] for an event, without the reserved-name check: for the server's own
+/// `error` event to a client.
+pub(crate) fn encode_unchecked<T: Serialize + ?Sized>(
+    nsp: &str,
+    event: &str,
+    data: &T,
+) -> Result<Vec<Frame>, EmitError> {
+    encode_inner(nsp, Some(event), data, None)
 }
 
 /// The frame of a packet with no binary (connect, connect error, disconnect).

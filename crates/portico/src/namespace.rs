@@ -116,6 +116,46 @@ impl Namespace {
         BroadcastOperator::new(self.clone()).except(room)
     }
 
+    /// Select every socket, for the operations of [`BroadcastOperator`].
+    pub fn all(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone())
+    }
+
+    /// Every socket, dropping the event where the transport cannot take it now.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.all().volatile()
+    }
+
+    /// Every socket, with a bound on [`BroadcastOperator::emit_with_ack`].
+    pub fn timeout(&self, timeout: std::time::Duration) -> BroadcastOperator {
+        self.all().timeout(timeout)
+    }
+
+    /// Every socket of this node (on a single node, every socket).
+    pub fn local(&self) -> BroadcastOperator {
+        self.all().local()
+    }
+
+    /// Every socket with its handshake, rooms and data (Node's `fetchSockets`).
+    pub async fn fetch_sockets(&self) -> Vec<crate::RemoteSocket> {
+        self.all().fetch_sockets().await
+    }
+
+    /// Make every socket join `room`.
+    pub fn sockets_join(&self, room: impl AsRef<str>) {
+        self.all().sockets_join(room);
+    }
+
+    /// Make every socket leave `room`.
+    pub fn sockets_leave(&self, room: impl AsRef<str>) {
+        self.all().sockets_leave(room);
+    }
+
+    /// Disconnect every socket; with `close`, close their connections too.
+    pub fn disconnect_sockets(&self, close: bool) {
+        self.all().disconnect_sockets(close);
+    }
+
     /// The connected sockets of this namespace (on this node).
     pub fn sockets(&self) -> Vec<Socket> {
         self.0

@@ -102,6 +102,67 @@ impl Server {
         self.of("/").except(room)
     }
 
+    /// Every socket of `/`, for the operations of [`BroadcastOperator`] (fetch, join, leave,
+    /// disconnect, emit with acks).
+    pub fn all(&self) -> BroadcastOperator {
+        self.of("/").all()
+    }
+
+    /// Every socket of `/`, dropping the event where the transport cannot take it now.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.of("/").volatile()
+    }
+
+    /// Every socket of `/`, with a bound on [`BroadcastOperator::emit_with_ack`].
+    pub fn timeout(&self, timeout: std::time::Duration) -> BroadcastOperator {
+        self.of("/").timeout(timeout)
+    }
+
+    /// Every socket of `/` on this node.
+    pub fn local(&self) -> BroadcastOperator {
+        self.of("/").local()
+    }
+
+    /// Every socket of `/` with its handshake, rooms and data (Node's `fetchSockets`).
+    pub async fn fetch_sockets(&self) -> Vec<crate::RemoteSocket> {
+        self.of("/").fetch_sockets().await
+    }
+
+    /// Make every socket of `/` join `room`.
+    pub fn sockets_join(&self, room: impl AsRef<str>) {
+        self.of("/").sockets_join(room);
+    }
+
+    /// Make every socket of `/` leave `room`.
+    pub fn sockets_leave(&self, room: impl AsRef<str>) {
+        self.of("/").sockets_leave(room);
+    }
+
+    /// Disconnect every socket of `/`; with `close`, close their connections too.
+    pub fn disconnect_sockets(&self, close: bool) {
+        self.of("/").disconnect_sockets(close);
+    }
+
+    /// Number of server nodes sharing the sockets (Node's `serverCount`). Async because a
+    /// cluster adapter asks; a single node answers 1.
+    pub async fn server_count(&self) -> usize {
+        1
+    }
+
+    /// Send an event to the other server nodes (Node's `serverSideEmit`); never to this one.
+    /// On a single node there is no other node: the data is checked and nothing is sent.
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        if crate::emit::RESERVED_EVENTS.contains(&event) {
+            return Err(EmitError::ReservedEvent(event.to_owned()));
+        }
+        crate::args::to_args(data)?;
+        Ok(())
+    }
+
     /// The server as a tower `Service`: answers requests under the configured path and 404
     /// for any other path. Use it as axum's `fallback_service`, or with hyper directly.
     pub fn service(&self) -> PorticoService {

@@ -18,6 +18,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::ack::Ack;
+use crate::args::Args;
 use crate::broadcast::BroadcastOperator;
 use crate::emit::{self, RESERVED_EVENTS};
 use crate::engine::Conn;
@@ -26,6 +27,7 @@ use crate::handler::{
     run_inline, DisconnectHandler, Erased, ErasedEventHandler, EventHandler, IncomingEvent,
 };
 use crate::handshake::Handshake;
+use crate::listeners::{AnyHandler, EventError, EventInfo, EventMiddleware};
 use crate::namespace::Namespace;
 use crate::reason::DisconnectReason;
 use crate::sid::Sid;
@@ -48,6 +50,17 @@ pub(crate) struct SocketInner {
     next_ack: AtomicU64,
     gate: Mutex<Gate>,
     connected: AtomicBool,
+    listeners: RwLock<Listeners>,
+    data: Mutex<Value>,
+}
+
+/// Optional per-socket listeners; empty (and never allocated) unless used.
+#[derive(Default)]
+struct Listeners {
+    any: Vec<Arc<dyn AnyHandler>>,
+    any_outgoing: Vec<Arc<dyn AnyHandler>>,
+    middlewares: Vec<Arc<dyn EventMiddleware>>,
+    disconnecting: Vec<Arc<dyn DisconnectHandler>>,
 }
 
 /// Events that arrive before the connection handler has had its first run are held here, so
@@ -84,6 +97,8 @@ impl Socket {
             next_ack: AtomicU64::new(0),
             gate: Mutex::new(Gate::default()),
             connected: AtomicBool::new(false),
+            listeners: RwLock::new(Listeners::default()),
+            data: Mutex::new(Value::Null),
         }))
     }
 
@@ -138,10 +153,72 @@ impl Socket {
         lock(&self.0.on_disconnect).push(Arc::new(handler));
     }
 
+    /// Run `handler` while the socket is disconnecting, before it leaves its rooms
+    /// (Node's `disconnecting`): [`Socket::rooms`] still lists them until the handler's
+    /// first `.await`.
+    pub fn on_disconnecting<H: DisconnectHandler>(&self, handler: H) {
+        self.listeners_mut().disconnecting.push(Arc::new(handler));
+    }
+
+    /// Run `handler` for every incoming event, before its own handler (Node's `onAny`).
+    pub fn on_any<H: AnyHandler>(&self, handler: H) {
+        self.listeners_mut().any.push(Arc::new(handler));
+    }
+
+    /// Run `handler` for every event this socket emits (Node's `onAnyOutgoing`;
+    /// broadcasts are not included).
+    pub fn on_any_outgoing<H: AnyHandler>(&self, handler: H) {
+        self.listeners_mut().any_outgoing.push(Arc::new(handler));
+    }
+
+    /// Add an event middleware (Node's `socket.use`): middlewares run in order before any
+    /// handler; an `Err(EventError)` stops the event (see [`EventError`] for what the client
+    /// is told).
+    pub fn use_event<M: EventMiddleware>(&self, middleware: M) {
+        self.listeners_mut().middlewares.push(Arc::new(middleware));
+    }
+
+    /// Attach data to the socket (Node's `socket.data`): any serde value, visible to
+    /// [`crate::BroadcastOperator::fetch_sockets`].
+    pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
+        *lock(&self.0.data) = serde_json::to_value(data)?;
+        Ok(())
+    }
+
+    /// The socket's data as your type (`null` until [`Socket::set_data`]).
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&*lock(&self.0.data))
+    }
+
+    /// The socket's data as JSON.
+    pub fn data_value(&self) -> Value {
+        lock(&self.0.data).clone()
+    }
+
     /// Send an event to this client. `data` maps to arguments as in [`crate::args`].
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let frames = emit::encode(self.ns(), Some(event), data, None)?;
+        self.notify_outgoing(event, data);
         self.send(&frames)
+    }
+
+    /// Send an event only if the transport can take it now; otherwise drop it (Node's
+    /// `volatile`): for data that is stale by the time it could be delivered. Returns whether
+    /// it was sent.
+    pub fn emit_volatile<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<bool, EmitError> {
+        let frames = emit::encode(self.ns(), Some(event), data, None)?;
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        let sent = self.0.conn.send_volatile(&frames);
+        if sent {
+            self.notify_outgoing(event, data);
+        }
+        Ok(sent)
     }
 
     /// Send an event and wait for the client's acknowledgement, however long it takes (or
@@ -195,6 +272,13 @@ impl Socket {
     /// Disconnect from this namespace (the client sees `io server disconnect` and does not
     /// reconnect on its own). The Engine.IO connection stays open for other namespaces.
     pub fn disconnect(&self) {
+        self.disconnect_with(false);
+    }
+
+    /// Like [`Socket::disconnect`]; with `close`, also close the whole connection: the
+    /// connection's other namespaces disconnect with `forced server close` (Node's
+    /// `disconnect(true)`).
+    pub fn disconnect_with(&self, close: bool) {
         if self.connected() {
             let _ = self
                 .0
@@ -202,6 +286,10 @@ impl Socket {
                 .send(&emit::control(&Packet::disconnect(self.ns())));
         }
         self.finish(DisconnectReason::ServerNamespaceDisconnect);
+        if close {
+            crate::sio::client::finish_all(&self.0.conn, DisconnectReason::ForcedServerClose);
+            self.0.conn.close(CloseReason::ForcedClose);
+        }
     }
 
     /// Close the whole underlying connection without a Socket.IO disconnect: the client sees
@@ -212,6 +300,30 @@ impl Socket {
     }
 
     // ----- crate-internal --------------------------------------------------------------
+
+    fn listeners_mut(&self) -> std::sync::RwLockWriteGuard<'_, Listeners> {
+        self.0.listeners.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn listeners(&self) -> std::sync::RwLockReadGuard<'_, Listeners> {
+        self.0.listeners.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn notify_outgoing<T: Serialize + ?Sized>(&self, event: &str, data: &T) {
+        let outgoing = self.listeners().any_outgoing.clone();
+        if outgoing.is_empty() {
+            return;
+        }
+        if let Ok((values, binary)) = crate::args::to_args(data) {
+            for h in outgoing {
+                let args = Args {
+                    values: values.clone(),
+                    binary: binary.clone(),
+                };
+                run_inline(h.call(self.clone(), event.to_owned(), args));
+            }
+        }
+    }
 
     pub(crate) fn send(&self, frames: &[Frame]) -> Result<(), EmitError> {
         if !self.connected() {
@@ -232,7 +344,7 @@ impl Socket {
         self.send(&frames)
     }
 
-    fn ack_request<T: Serialize + ?Sized, R: DeserializeOwned>(
+    pub(crate) fn ack_request<T: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         event: &str,
         data: &T,
@@ -318,17 +430,74 @@ impl Socket {
             .unwrap_or_else(|e| e.into_inner())
             .get(&name)
             .cloned();
-        let Some(handler) = handler else {
-            tracing::debug!(sid = %self.id(), nsp = self.ns(), event = %name, "no handler for event");
+        let (any, middlewares) = {
+            let l = self.listeners();
+            (l.any.clone(), l.middlewares.clone())
+        };
+        if any.is_empty() && middlewares.is_empty() {
+            let Some(handler) = handler else {
+                tracing::debug!(sid = %self.id(), nsp = self.ns(), event = %name, "no handler for event");
+                return;
+            };
+            let event = IncomingEvent {
+                name,
+                args: items,
+                binary: bins,
+                ack: Ack::new(self.clone(), id),
+            };
+            run_inline(handler.call(self.clone(), event));
             return;
-        };
-        let event = IncomingEvent {
-            name,
-            args: items,
-            binary: bins,
-            ack: Ack::new(self.clone(), id),
-        };
-        run_inline(handler.call(self.clone(), event));
+        }
+        let socket = self.clone();
+        run_inline(Box::pin(async move {
+            let args = Args {
+                values: items,
+                binary: bins,
+            };
+            for mw in middlewares {
+                let info = EventInfo {
+                    name: name.clone(),
+                    args: args.clone(),
+                    wants_ack: id.is_some(),
+                };
+                if let Err(e) = mw.call(socket.clone(), info).await {
+                    socket.refuse_event(&name, id, &e);
+                    return;
+                }
+            }
+            for h in any {
+                run_inline(h.call(socket.clone(), name.clone(), args.clone()));
+            }
+            match handler {
+                Some(handler) => {
+                    let event = IncomingEvent {
+                        name,
+                        args: args.values,
+                        binary: args.binary,
+                        ack: Ack::new(socket.clone(), id),
+                    };
+                    handler.call(socket, event).await;
+                }
+                None => {
+                    tracing::debug!(sid = %socket.id(), nsp = socket.ns(), event = %name, "no handler for event")
+                }
+            }
+        }));
+    }
+
+    fn refuse_event(&self, name: &str, id: Option<u64>, e: &EventError) {
+        tracing::debug!(sid = %self.id(), nsp = self.ns(), event = name, error = %e, "event stopped by middleware");
+        let Some(message) = e.message() else { return };
+        if let Some(id) = id {
+            let _ = self.send_ack(id, &serde_json::json!({ "error": message }));
+        }
+        if let Ok(frames) = emit::encode_unchecked(
+            self.ns(),
+            "error",
+            &serde_json::json!({ "event": name, "message": message }),
+        ) {
+            let _ = self.send(&frames);
+        }
     }
 
     pub(crate) fn on_ack(&self, id: Option<u64>, data: Option<Value>, bins: Vec<Bytes>) {
@@ -349,6 +518,10 @@ impl Socket {
         if !self.0.connected.swap(false, Ordering::AcqRel) {
             return;
         }
+        let disconnecting = std::mem::take(&mut self.listeners_mut().disconnecting);
+        for h in disconnecting {
+            run_inline(h.call(self.clone(), reason));
+        }
         crate::sio::client::forget_socket(&self.0.conn, self.ns(), self.0.id);
         self.0.ns.remove_socket(self.0.id);
         self.0.ns.adapter().leave_all(self.0.id);
@@ -359,6 +532,7 @@ impl Socket {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        *self.listeners_mut() = Listeners::default();
         tracing::debug!(sid = %self.id(), nsp = self.ns(), %reason, "socket disconnected");
         for h in handlers {
             run_inline(h.call(self.clone(), reason));

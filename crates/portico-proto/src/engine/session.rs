@@ -246,6 +246,19 @@ impl Session {
         Ok(())
     }
 
+    /// Whether the transport can take a frame now without queueing behind others: a polling
+    /// `GET` is waiting, or nothing is queued for the WebSocket. Volatile packets are sent
+    /// only then.
+    pub fn is_writable(&self) -> bool {
+        self.closed.is_none()
+            && match self.transport {
+                Transport::Polling => {
+                    self.get_pending && self.queue.is_empty() && self.probe_deadline.is_none()
+                }
+                Transport::WebSocket => self.queue.is_empty(),
+            }
+    }
+
     /// Whether frames are waiting to be written.
     pub fn has_output(&self) -> bool {
         !self.queue.is_empty()
@@ -568,6 +581,28 @@ mod tests {
         // Polling frames are never handed to the WebSocket writer.
         s.send(text("4c")).unwrap();
         assert_eq!(s.poll_transmit(), None);
+    }
+
+    #[test]
+    fn writability_for_volatile_packets() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        assert!(!s.is_writable(), "no GET waiting");
+        s.poll_get_begin().unwrap();
+        assert!(s.is_writable());
+        s.send(text("4a")).unwrap();
+        assert!(
+            !s.is_writable(),
+            "the waiting GET already has a frame to take"
+        );
+        let mut w = Session::new(t0, Transport::WebSocket, cfg());
+        assert!(w.is_writable());
+        w.send(text("4a")).unwrap();
+        assert!(!w.is_writable(), "frames already queued");
+        w.poll_transmit();
+        assert!(w.is_writable());
+        w.close(CloseReason::TransportClose);
+        assert!(!w.is_writable());
     }
 
     #[test]

@@ -85,6 +85,23 @@ impl Conn {
         res
     }
 
+    /// Queue frames only if the transport can write them now (a pending GET, or an idle
+    /// WebSocket); `false` when they were dropped.
+    pub(crate) fn send_volatile(&self, frames: &[Frame]) -> bool {
+        let transport = {
+            let mut s = self.session();
+            if !s.is_writable() || s.send_all(frames).is_err() {
+                return false;
+            }
+            s.transport()
+        };
+        match transport {
+            Transport::Polling => self.get_wake.notify_one(),
+            Transport::WebSocket => self.driver_wake.notify_one(),
+        }
+        true
+    }
+
     /// Close the connection. Frames queued before a server-decided close are still sent.
     pub(crate) fn close(&self, reason: CloseReason) {
         self.session().close_at(reason, Some(now()));

@@ -209,6 +209,14 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
     }));
 }
 
+/// Disconnect every socket of the connection for `reason` (the connection stays).
+pub(crate) fn finish_all(conn: &Conn, reason: DisconnectReason) {
+    let sockets: Vec<Socket> = conn.sio_state().sockets.drain(..).map(|(_, s)| s).collect();
+    for s in sockets {
+        s.finish(reason);
+    }
+}
+
 /// The Engine.IO connection closed: every socket on it disconnects.
 pub(crate) fn on_close(conn: &Conn, reason: CloseReason) {
     let sockets: Vec<Socket> = {
