@@ -9,6 +9,8 @@
 //! hook) and counts the requests that send it back (`cookie-count`); `--guard-origin`
 //! limits the `/guarded` namespace to that origin (repeatable). `connection-errors` (ack)
 //! returns every refused request so far; `engine-count` (ack) the open connections.
+//! `--sticky-cookie` sets `io=<sid>` on handshakes; `--serve-client DIR` serves the
+//! socket.io-client package in DIR under the path.
 //! Hooks: a handshake with `?deny=<reason>` is refused by `allow_request`;
 //! `--extra-header NAME=VALUE` is added to every response by the `headers` hook.
 
@@ -111,6 +113,12 @@ async fn main() -> anyhow::Result<()> {
         builder = builder.headers(move |_req: &RequestParts, headers: &mut HeaderMap| {
             headers.insert(name.clone(), value.clone());
         });
+    }
+    if args.iter().any(|a| a == "--sticky-cookie") {
+        builder = builder.cookie(portico::CookieOptions::default());
+    }
+    if let Some(dir) = arg(&args, "--serve-client") {
+        builder = builder.serve_client(portico::ClientBundle::from_package_dir(dir)?);
     }
     let io = builder
         .path(arg(&args, "--path").unwrap_or_else(|| "/socket.io/".into()))

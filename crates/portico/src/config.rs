@@ -9,6 +9,8 @@ use http::HeaderMap;
 use portico_cors::OriginPolicy;
 use portico_proto::engine::session::SessionConfig;
 
+use crate::client_bundle::ClientBundle;
+use crate::cookie::CookieOptions;
 use crate::hooks::{Hooks, RequestParts};
 use crate::Server;
 
@@ -48,6 +50,10 @@ pub struct ServerConfig {
     /// request (polling, preflight, WebSocket upgrade); a refused origin gets 403.
     /// Default: [`OriginPolicy::same_origin`] (requests without `Origin` are served).
     pub origins: OriginPolicy,
+    /// Sticky-session cookie set on handshake responses. Default: none.
+    pub cookie: Option<CookieOptions>,
+    /// The client bundle served under the path. Default: none.
+    pub client_bundle: Option<ClientBundle>,
     pub(crate) hooks: Hooks,
 }
 
@@ -67,6 +73,8 @@ impl Default for ServerConfig {
             allow_upgrades: true,
             engine_echo: false,
             origins: OriginPolicy::same_origin(),
+            cookie: None,
+            client_bundle: None,
             hooks: Hooks::default(),
         }
     }
@@ -223,6 +231,21 @@ impl ServerBuilder {
         self
     }
 
+    /// Set a sticky-session cookie (`io=<sid>; Path=/; HttpOnly; SameSite=Lax` with
+    /// [`CookieOptions::default`]) on handshake responses, for load balancers that route by
+    /// cookie. Default: none.
+    pub fn cookie(mut self, cookie: CookieOptions) -> Self {
+        self.config.cookie = Some(cookie);
+        self
+    }
+
+    /// Serve the socket.io-client bundle at `<path>socket.io.js` (and its siblings), from an
+    /// installed npm package: see [`ClientBundle::from_package_dir`]. Default: not served.
+    pub fn serve_client(mut self, bundle: ClientBundle) -> Self {
+        self.config.client_bundle = Some(bundle);
+        self
+    }
+
     /// Engine.IO only: echo every message back (the Engine.IO conformance server).
     #[doc(hidden)]
     pub fn engine_echo(mut self, on: bool) -> Self {
@@ -270,6 +293,9 @@ impl ServerBuilder {
                 c.max_buffer_bytes,
                 c.max_payload.min(64 * 1024)
             )));
+        }
+        if let Some(cookie) = &c.cookie {
+            cookie.validate().map_err(ConfigError::new)?;
         }
         c.origins
             .validate()

@@ -32,9 +32,10 @@ pub(crate) struct Refusal {
     pub(crate) reason: Option<String>,
 }
 
-/// Marks a handshake response (for the `initial_headers` hook).
+/// Marks a handshake response (for the cookie and the `initial_headers` hook), with the new
+/// session's id.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct HandshakeResponse;
+pub(crate) struct HandshakeResponse(pub(crate) crate::sid::Sid);
 
 /// A 403 `{"code":4,"message":..}` with a custom message (an `allow_request` refusal).
 pub(crate) fn forbidden(message: &str) -> Response<Body> {

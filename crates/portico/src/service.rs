@@ -184,7 +184,18 @@ where
             });
             res
         }
-        Verdict::Allow => route(&server, req, query).await,
+        Verdict::Allow => {
+            let file = req
+                .uri()
+                .path()
+                .strip_prefix(config.path.as_str())
+                .unwrap_or_default();
+            let bundle = config.client_bundle.as_ref();
+            match bundle.and_then(|b| b.serve(file, req.method(), req.headers())) {
+                Some(res) => res,
+                None => route(&server, req, query).await,
+            }
+        }
     };
     if let Some(refusal) = res.extensions_mut().remove::<Refusal>() {
         let context = ErrorContext {
@@ -213,6 +224,14 @@ where
         server.0.connection_error(&err);
     }
     decision.apply_to(res.headers_mut());
+    if let (Some(cookie), Some(HandshakeResponse(sid))) = (
+        &config.cookie,
+        res.extensions().get::<HandshakeResponse>().copied(),
+    ) {
+        if let Ok(v) = http::HeaderValue::from_str(&cookie.header(sid.as_str())) {
+            res.headers_mut().append(http::header::SET_COOKIE, v);
+        }
+    }
     if let Some(parts) = &hook_parts {
         if res.extensions().get::<HandshakeResponse>().is_some() {
             for h in &config.hooks.initial_headers {

@@ -46,9 +46,11 @@ pub(crate) fn handshake(server: Arc<ServerInner>, info: Arc<ConnInfo>) -> Respon
     };
     server.insert_session(conn.clone());
     tracing::debug!(sid = %conn.sid, "new polling session");
+    let sid = conn.sid;
     tokio::spawn(driver::run(conn, None, upgrades));
     let mut res = payload(body);
-    res.extensions_mut().insert(crate::http::HandshakeResponse);
+    res.extensions_mut()
+        .insert(crate::http::HandshakeResponse(sid));
     res
 }
 

@@ -63,7 +63,7 @@ pub(crate) fn accept<B>(
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = ws_config(&server);
-    let handshake = conn.is_none();
+    let mut handshake = None;
     match conn {
         Some(conn) => {
             tokio::spawn(async move {
@@ -85,6 +85,7 @@ pub(crate) fn accept<B>(
         }
         None => {
             let (conn, upgrades) = Conn::new(server.clone(), Transport::WebSocket, info);
+            handshake = Some(conn.sid);
             let open = open_frame(&server, &conn, Transport::WebSocket);
             let _ = conn.session().send(open);
             server.insert_session(conn.clone());
@@ -118,8 +119,9 @@ pub(crate) fn accept<B>(
     if let Ok(v) = HeaderValue::from_str(&accept) {
         h.insert(SEC_WEBSOCKET_ACCEPT, v);
     }
-    if handshake {
-        res.extensions_mut().insert(crate::http::HandshakeResponse);
+    if let Some(sid) = handshake {
+        res.extensions_mut()
+            .insert(crate::http::HandshakeResponse(sid));
     }
     res
 }
