@@ -114,6 +114,8 @@ async fn main() -> anyhow::Result<()> {
             headers.insert(name.clone(), value.clone());
         });
     }
+    builder =
+        builder.cleanup_empty_child_namespaces(args.iter().any(|a| a == "--cleanup-children"));
     if args.iter().any(|a| a == "--sticky-cookie") {
         builder = builder.cookie(portico::CookieOptions::default());
     }
@@ -148,12 +150,36 @@ async fn main() -> anyhow::Result<()> {
             .on_connection(|socket: Socket| async move { socket.emit("welcome", "guarded") });
     }
 
+    // Dynamic namespaces `/dyn-<digits>`: the parent's middleware refuses auth.token "bad";
+    // each child greets with its own name.
+    let dynamic = io.dynamic_namespace(|name: &str| {
+        name.strip_prefix("/dyn-")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    dynamic
+        .use_connect(|socket: Socket| async move {
+            match socket
+                .handshake()
+                .auth_value()
+                .get("token")
+                .and_then(Value::as_str)
+            {
+                Some("bad") => Err(ConnectError::new("bad token")),
+                _ => Ok(()),
+            }
+        })
+        .on_connection(|socket: Socket| async move {
+            let name = socket.ns().to_owned();
+            socket.emit("welcome-dyn", &name)
+        });
+
     let root = io.of("/");
     let io2 = io.clone();
     root.on_connection(move |socket: Socket| {
         let io = io2.clone();
         let refused = refused.clone();
         let cookie_seen = cookie_seen.clone();
+        let dynamic = dynamic.clone();
         async move {
             let watchers = io.clone();
             socket.on_disconnect(move |s: Socket, reason: DisconnectReason| {
@@ -324,6 +350,17 @@ async fn main() -> anyhow::Result<()> {
             socket.on("server-count", move |_s: Socket, _: Value, ack: Ack| {
                 let io = io_count.clone();
                 async move { ack.send(&io.server_count().await) }
+            });
+            let dyn_parent = dynamic.clone();
+            socket.on("dyn-broadcast", move |_s: Socket, msg: Value, ack: Ack| {
+                let sent = dyn_parent.emit("dyn-all", &msg).map_err(|e| e.to_string());
+                async move { sent.and_then(|()| ack.send(&true).map_err(|e| e.to_string())) }
+            });
+            let dyn_children = dynamic.clone();
+            socket.on("dyn-children", move |_s: Socket, _: Value, ack: Ack| {
+                let mut names: Vec<String> = dyn_children.children().iter().map(|c| c.name().to_owned()).collect();
+                names.sort();
+                async move { ack.send(&names) }
             });
             socket.on("watch-disconnects", |s: Socket, _: Value, ack: Ack| async move {
                 s.join("watchers");

@@ -84,6 +84,17 @@ impl BroadcastOperator {
     /// Emit to every selected socket. The packet is encoded once and shared by all of them.
     /// Sockets that went away meanwhile are skipped; the error is only about encoding.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        if self.ns.is_parent() {
+            // A dynamic parent: the same selection in every child.
+            for child in self.ns.children() {
+                BroadcastOperator {
+                    ns: child,
+                    ..self.clone()
+                }
+                .emit(event, data)?;
+            }
+            return Ok(());
+        }
         let frames = emit::encode(self.ns.name(), Some(event), data, None)?;
         let volatile = self.volatile;
         self.ns.with_sockets(|sockets| {
@@ -154,6 +165,20 @@ impl BroadcastOperator {
 
     /// The selected sockets (on this node).
     pub fn sockets(&self) -> Vec<Socket> {
+        if self.ns.is_parent() {
+            return self
+                .ns
+                .children()
+                .into_iter()
+                .flat_map(|child| {
+                    BroadcastOperator {
+                        ns: child,
+                        ..self.clone()
+                    }
+                    .sockets()
+                })
+                .collect();
+        }
         let mut out = Vec::new();
         self.ns.with_sockets(|sockets| {
             self.ns.adapter().for_each_target(&self.opts, &mut |sid| {

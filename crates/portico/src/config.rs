@@ -50,6 +50,8 @@ pub struct ServerConfig {
     /// request (polling, preflight, WebSocket upgrade); a refused origin gets 403.
     /// Default: [`OriginPolicy::same_origin`] (requests without `Origin` are served).
     pub origins: OriginPolicy,
+    /// Forget a dynamic child namespace when its last socket leaves. Default: `false`.
+    pub cleanup_empty_child_namespaces: bool,
     /// Sticky-session cookie set on handshake responses. Default: none.
     pub cookie: Option<CookieOptions>,
     /// The client bundle served under the path. Default: none.
@@ -73,6 +75,7 @@ impl Default for ServerConfig {
             allow_upgrades: true,
             engine_echo: false,
             origins: OriginPolicy::same_origin(),
+            cleanup_empty_child_namespaces: false,
             cookie: None,
             client_bundle: None,
             hooks: Hooks::default(),
@@ -228,6 +231,13 @@ impl ServerBuilder {
         F: Fn(&RequestParts, &mut HeaderMap) + Send + Sync + 'static,
     {
         self.config.hooks.headers.push(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Forget a dynamic child namespace (see [`Server::dynamic_namespace`]) when its last
+    /// socket leaves. Default: `false`.
+    pub fn cleanup_empty_child_namespaces(mut self, on: bool) -> Self {
+        self.config.cleanup_empty_child_namespaces = on;
         self
     }
 

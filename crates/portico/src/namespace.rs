@@ -26,7 +26,14 @@ pub(crate) struct NsInner {
     sockets: RwLock<SidMap<Socket>>,
     adapter: Arc<dyn Adapter>,
     guard: RwLock<Option<OriginPolicy>>,
+    /// For a dynamic parent: which names it creates children for, and the children.
+    matcher: Option<Box<Matcher>>,
+    children: RwLock<Vec<Namespace>>,
+    /// For a dynamic child: its parent (whose middlewares, handler and guard it uses).
+    parent: Option<Namespace>,
 }
+
+pub(crate) type Matcher = dyn Fn(&str) -> bool + Send + Sync;
 
 impl fmt::Debug for Namespace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -38,6 +45,25 @@ impl fmt::Debug for Namespace {
 
 impl Namespace {
     pub(crate) fn new(name: String) -> Namespace {
+        Namespace::build(name, None, None)
+    }
+
+    pub(crate) fn new_parent(name: String, matcher: Box<Matcher>) -> Namespace {
+        Namespace::build(name, Some(matcher), None)
+    }
+
+    pub(crate) fn new_child(name: String, parent: &Namespace) -> Namespace {
+        let child = Namespace::build(name, None, Some(parent.clone()));
+        parent
+            .0
+            .children
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child.clone());
+        child
+    }
+
+    fn build(name: String, matcher: Option<Box<Matcher>>, parent: Option<Namespace>) -> Namespace {
         Namespace(Arc::new(NsInner {
             name,
             middlewares: RwLock::new(Vec::new()),
@@ -45,7 +71,49 @@ impl Namespace {
             sockets: RwLock::new(SidMap::default()),
             adapter: Arc::new(LocalAdapter::new()),
             guard: RwLock::new(None),
+            matcher,
+            children: RwLock::new(Vec::new()),
+            parent,
         }))
+    }
+
+    /// Whether a dynamic parent creates a child for `name`.
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        self.0.matcher.as_ref().is_some_and(|m| m(name))
+    }
+
+    /// The children of a dynamic parent (empty for any other namespace).
+    pub fn children(&self) -> Vec<Namespace> {
+        self.0
+            .children
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The parent of a dynamic child.
+    pub fn parent(&self) -> Option<&Namespace> {
+        self.0.parent.as_ref()
+    }
+
+    pub(crate) fn is_parent(&self) -> bool {
+        self.0.matcher.is_some()
+    }
+
+    pub(crate) fn forget_child(&self, child: &Namespace) {
+        self.0
+            .children
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|c| !Arc::ptr_eq(&c.0, &child.0));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0
+            .sockets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     /// The name, e.g. `/admin`.
@@ -82,11 +150,13 @@ impl Namespace {
     }
 
     pub(crate) fn origin_guard(&self) -> Option<OriginPolicy> {
-        self.0
+        let own = self
+            .0
             .guard
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        own.or_else(|| self.0.parent.as_ref().and_then(Namespace::origin_guard))
     }
 
     /// Run `handler` for every socket that joins the namespace (Node's `on("connection")`).
@@ -186,20 +256,39 @@ impl Namespace {
         &self.0.adapter
     }
 
+    /// The parent's middlewares (for a dynamic child) then its own.
     pub(crate) fn middlewares(&self) -> Vec<Arc<dyn ConnectMiddleware>> {
-        self.0
-            .middlewares
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let mut all = self
+            .0
+            .parent
+            .as_ref()
+            .map(Namespace::middlewares)
+            .unwrap_or_default();
+        all.extend(
+            self.0
+                .middlewares
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        all
     }
 
+    /// Its own connection handler, or (for a dynamic child) the parent's.
     pub(crate) fn connection_handler(&self) -> Option<Arc<dyn ConnectionHandler>> {
-        self.0
+        let own = self
+            .0
             .on_connection
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        own.or_else(|| {
+            self.0
+                .parent
+                .as_ref()
+                .and_then(Namespace::connection_handler)
+        })
     }
 
     /// Run `f` with the socket map read-locked once (a broadcast's hot path).

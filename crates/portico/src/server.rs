@@ -33,6 +33,7 @@ pub(crate) struct ServerInner {
     shutting_down: AtomicBool,
     sessions_changed: Notify,
     error_handlers: RwLock<Vec<Arc<ErrorHandler>>>,
+    parents: RwLock<Vec<Namespace>>,
 }
 
 type ErrorHandler = dyn Fn(&ConnectionError) + Send + Sync;
@@ -61,6 +62,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             sessions_changed: Notify::new(),
             error_handlers: RwLock::new(Vec::new()),
+            parents: RwLock::new(Vec::new()),
         }))
     }
 
@@ -85,6 +87,21 @@ impl Server {
         map.entry(name.clone())
             .or_insert_with(|| Namespace::new(name))
             .clone()
+    }
+
+    /// A dynamic namespace (Node's `io.of(regex or function)`): a client connecting to a name
+    /// no static namespace has, for which `matcher` returns `true`, gets a child namespace
+    /// created on the spot. Configure the returned parent like any namespace — its
+    /// middlewares, connection handler and origin guard apply to every child — and emit on it
+    /// to reach every child.
+    pub fn dynamic_namespace<F>(&self, matcher: F) -> Namespace
+    where
+        F: Fn(&str) -> bool + Send + Sync + 'static,
+    {
+        let mut parents = self.0.parents.write().unwrap_or_else(|e| e.into_inner());
+        let parent = Namespace::new_parent(format!("/_{}", parents.len() + 1), Box::new(matcher));
+        parents.push(parent.clone());
+        parent
     }
 
     /// Emit to every socket of the `/` namespace.
@@ -230,6 +247,43 @@ impl Server {
 }
 
 impl ServerInner {
+    /// The namespace a client may join as `name`: a static one, or a child created now by the
+    /// first dynamic parent that matches.
+    pub(crate) fn namespace_for_connect(&self, name: &str) -> Option<Namespace> {
+        if let Some(ns) = self.namespace(name) {
+            return Some(ns);
+        }
+        let parent = self
+            .parents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|p| p.matches(name))
+            .cloned()?;
+        let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
+        Some(
+            map.entry(name.to_owned())
+                .or_insert_with(|| Namespace::new_child(name.to_owned(), &parent))
+                .clone(),
+        )
+    }
+
+    /// A dynamic child lost its last socket: forget it if the configuration says so.
+    pub(crate) fn maybe_cleanup_child(&self, ns: &Namespace) {
+        let Some(parent) = ns.parent() else { return };
+        if !self.config.cleanup_empty_child_namespaces || !ns.is_empty() {
+            return;
+        }
+        let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
+        if map
+            .get(ns.name())
+            .is_some_and(|n| Arc::ptr_eq(&n.0, &ns.0) && n.is_empty())
+        {
+            map.remove(ns.name());
+            parent.forget_child(ns);
+        }
+    }
+
     pub(crate) fn namespace(&self, name: &str) -> Option<Namespace> {
         self.namespaces
             .read()

@@ -525,6 +525,7 @@ impl Socket {
         crate::sio::client::forget_socket(&self.0.conn, self.ns(), self.0.id);
         self.0.ns.remove_socket(self.0.id);
         self.0.ns.adapter().leave_all(self.0.id);
+        self.0.conn.server.maybe_cleanup_child(&self.0.ns);
         lock(&self.0.acks).clear();
         let handlers: Vec<_> = lock(&self.0.on_disconnect).drain(..).collect();
         self.0

@@ -141,7 +141,7 @@ fn dispatch(conn: &Arc<Conn>, packet: Packet, bins: Vec<Bytes>) {
 }
 
 fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
-    let Some(ns) = conn.server.namespace(&nsp) else {
+    let Some(ns) = conn.server.namespace_for_connect(&nsp) else {
         tracing::debug!(sid = %conn.sid, %nsp, "connect to an unknown namespace");
         let p = Packet::connect_error(&nsp, "Invalid namespace", None);
         let _ = conn.send(&emit::control(&p));
