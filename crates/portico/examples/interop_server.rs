@@ -9,6 +9,7 @@
 //! hook) and counts the requests that send it back (`cookie-count`); `--guard-origin`
 //! limits the `/guarded` namespace to that origin (repeatable). `connection-errors` (ack)
 //! returns every refused request so far; `engine-count` (ack) the open connections.
+//! `--recovery` turns on connection state recovery (`recovered` acks `socket.recovered()`).
 //! `--sticky-cookie` sets `io=<sid>` on handshakes; `--serve-client DIR` serves the
 //! socket.io-client package in DIR under the path.
 //! Hooks: a handshake with `?deny=<reason>` is refused by `allow_request`;
@@ -116,6 +117,9 @@ async fn main() -> anyhow::Result<()> {
     }
     builder =
         builder.cleanup_empty_child_namespaces(args.iter().any(|a| a == "--cleanup-children"));
+    if args.iter().any(|a| a == "--recovery") {
+        builder = builder.connection_state_recovery(portico::RecoveryConfig::default());
+    }
     if args.iter().any(|a| a == "--sticky-cookie") {
         builder = builder.cookie(portico::CookieOptions::default());
     }
@@ -347,6 +351,7 @@ async fn main() -> anyhow::Result<()> {
                 ack.send(&sent).map_err(|e| e.to_string())
             });
             let io_count = io.clone();
+            socket.on("recovered", |s: Socket, _: Value, ack: Ack| async move { ack.send(&s.recovered()) });
             socket.on("server-count", move |_s: Socket, _: Value, ack: Ack| {
                 let io = io_count.clone();
                 async move { ack.send(&io.server_count().await) }

@@ -12,6 +12,7 @@ use portico_proto::engine::session::SessionConfig;
 use crate::client_bundle::ClientBundle;
 use crate::cookie::CookieOptions;
 use crate::hooks::{Hooks, RequestParts};
+use crate::recovery::RecoveryConfig;
 use crate::Server;
 
 /// Every setting of a [`Server`], with its default. Built through [`Server::builder`].
@@ -52,6 +53,8 @@ pub struct ServerConfig {
     pub origins: OriginPolicy,
     /// Forget a dynamic child namespace when its last socket leaves. Default: `false`.
     pub cleanup_empty_child_namespaces: bool,
+    /// Connection state recovery. Default: off.
+    pub recovery: Option<RecoveryConfig>,
     /// Sticky-session cookie set on handshake responses. Default: none.
     pub cookie: Option<CookieOptions>,
     /// The client bundle served under the path. Default: none.
@@ -76,6 +79,7 @@ impl Default for ServerConfig {
             engine_echo: false,
             origins: OriginPolicy::same_origin(),
             cleanup_empty_child_namespaces: false,
+            recovery: None,
             cookie: None,
             client_bundle: None,
             hooks: Hooks::default(),
@@ -238,6 +242,15 @@ impl ServerBuilder {
     /// socket leaves. Default: `false`.
     pub fn cleanup_empty_child_namespaces(mut self, on: bool) -> Self {
         self.config.cleanup_empty_child_namespaces = on;
+        self
+    }
+
+    /// Turn on connection state recovery: a client that reconnects within
+    /// [`RecoveryConfig::max_disconnection_duration`] keeps its socket id, rooms and data and
+    /// receives the events it missed ([`crate::Socket::recovered`] tells the handler).
+    /// Default: off.
+    pub fn connection_state_recovery(mut self, config: RecoveryConfig) -> Self {
+        self.config.recovery = Some(config);
         self
     }
 

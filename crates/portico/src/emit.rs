@@ -78,6 +78,29 @@ pub(crate) fn encode_unchecked<T: Serialize + ?Sized>(
     encode_inner(nsp, Some(event), data, None)
 }
 
+/// Like [`encode`] for an event, with the recovery `offset` appended as its last argument.
+pub(crate) fn encode_with_offset<T: Serialize + ?Sized>(
+    nsp: &str,
+    event: &str,
+    data: &T,
+    offset: u64,
+) -> Result<Vec<Frame>, EmitError> {
+    if RESERVED_EVENTS.contains(&event) {
+        return Err(EmitError::ReservedEvent(event.to_owned()));
+    }
+    let (mut args, bins) = crate::args::to_args(data)?;
+    args.push(Value::String(offset.to_string()));
+    encode_inner(
+        nsp,
+        Some(event),
+        &crate::args::Args {
+            values: args,
+            binary: bins,
+        },
+        None,
+    )
+}
+
 /// The frame of a packet with no binary (connect, connect error, disconnect).
 pub(crate) fn control(packet: &Packet) -> [Frame; 1] {
     [Frame::Text(packet.encode_engine_frame())]

@@ -12,6 +12,7 @@ use crate::broadcast::BroadcastOperator;
 use crate::config::ConfigError;
 use crate::errors::EmitError;
 use crate::handler::{ConnectMiddleware, ConnectionHandler};
+use crate::recovery::{RecoveryConfig, RecoveryStore};
 use crate::sid::{Sid, SidMap};
 use crate::Socket;
 
@@ -31,6 +32,7 @@ pub(crate) struct NsInner {
     children: RwLock<Vec<Namespace>>,
     /// For a dynamic child: its parent (whose middlewares, handler and guard it uses).
     parent: Option<Namespace>,
+    recovery: Option<RecoveryStore>,
 }
 
 pub(crate) type Matcher = dyn Fn(&str) -> bool + Send + Sync;
@@ -44,16 +46,20 @@ impl fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    pub(crate) fn new(name: String) -> Namespace {
-        Namespace::build(name, None, None)
+    pub(crate) fn new(name: String, recovery: Option<RecoveryConfig>) -> Namespace {
+        Namespace::build(name, None, None, recovery)
     }
 
     pub(crate) fn new_parent(name: String, matcher: Box<Matcher>) -> Namespace {
-        Namespace::build(name, Some(matcher), None)
+        Namespace::build(name, Some(matcher), None, None)
     }
 
-    pub(crate) fn new_child(name: String, parent: &Namespace) -> Namespace {
-        let child = Namespace::build(name, None, Some(parent.clone()));
+    pub(crate) fn new_child(
+        name: String,
+        parent: &Namespace,
+        recovery: Option<RecoveryConfig>,
+    ) -> Namespace {
+        let child = Namespace::build(name, None, Some(parent.clone()), recovery);
         parent
             .0
             .children
@@ -63,7 +69,12 @@ impl Namespace {
         child
     }
 
-    fn build(name: String, matcher: Option<Box<Matcher>>, parent: Option<Namespace>) -> Namespace {
+    fn build(
+        name: String,
+        matcher: Option<Box<Matcher>>,
+        parent: Option<Namespace>,
+        recovery: Option<RecoveryConfig>,
+    ) -> Namespace {
         Namespace(Arc::new(NsInner {
             name,
             middlewares: RwLock::new(Vec::new()),
@@ -74,7 +85,13 @@ impl Namespace {
             matcher,
             children: RwLock::new(Vec::new()),
             parent,
+            recovery: recovery.map(RecoveryStore::new),
         }))
+    }
+
+    /// Connection state recovery of this namespace, when enabled.
+    pub(crate) fn recovery(&self) -> Option<&RecoveryStore> {
+        self.0.recovery.as_ref()
     }
 
     /// Whether a dynamic parent creates a child for `name`.

@@ -54,7 +54,10 @@ impl Server {
 
     pub(crate) fn from_config(config: ServerConfig) -> Server {
         let mut namespaces = HashMap::new();
-        namespaces.insert("/".to_owned(), Namespace::new("/".to_owned()));
+        namespaces.insert(
+            "/".to_owned(),
+            Namespace::new("/".to_owned(), config.recovery),
+        );
         Server(Arc::new(ServerInner {
             config,
             sessions: Mutex::new(HashMap::new()),
@@ -85,7 +88,7 @@ impl Server {
         }
         let mut map = self.0.namespaces.write().unwrap_or_else(|e| e.into_inner());
         map.entry(name.clone())
-            .or_insert_with(|| Namespace::new(name))
+            .or_insert_with(|| Namespace::new(name, self.0.config.recovery))
             .clone()
     }
 
@@ -263,7 +266,9 @@ impl ServerInner {
         let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
         Some(
             map.entry(name.to_owned())
-                .or_insert_with(|| Namespace::new_child(name.to_owned(), &parent))
+                .or_insert_with(|| {
+                    Namespace::new_child(name.to_owned(), &parent, self.config.recovery)
+                })
                 .clone(),
         )
     }

@@ -52,6 +52,11 @@ pub(crate) struct SocketInner {
     connected: AtomicBool,
     listeners: RwLock<Listeners>,
     data: Mutex<Value>,
+    /// Connection state recovery: the private id, where replay would start, and whether this
+    /// socket was recovered.
+    pid: Option<String>,
+    since: u64,
+    recovered: bool,
 }
 
 /// Optional per-socket listeners; empty (and never allocated) unless used.
@@ -86,8 +91,37 @@ impl fmt::Debug for Socket {
 
 impl Socket {
     pub(crate) fn new(ns: Namespace, conn: Arc<Conn>, handshake: Handshake) -> Socket {
+        Socket::build(ns, conn, handshake, Sid::new(), None, Value::Null)
+    }
+
+    /// A socket that takes over a recovered session's id, private id and data.
+    pub(crate) fn recovered_from(
+        ns: Namespace,
+        conn: Arc<Conn>,
+        handshake: Handshake,
+        (sid, pid, data): (Sid, String, Value),
+    ) -> Socket {
+        Socket::build(ns, conn, handshake, sid, Some(pid), data)
+    }
+
+    fn build(
+        ns: Namespace,
+        conn: Arc<Conn>,
+        handshake: Handshake,
+        id: Sid,
+        recovered_pid: Option<String>,
+        data: Value,
+    ) -> Socket {
+        let recovered = recovered_pid.is_some();
+        let (pid, since) = match ns.recovery() {
+            Some(store) => (
+                recovered_pid.or_else(|| Some(Sid::new().to_string())),
+                store.current_offset(),
+            ),
+            None => (None, 0),
+        };
         Socket(Arc::new(SocketInner {
-            id: Sid::new(),
+            id,
             ns,
             conn,
             handshake,
@@ -98,7 +132,10 @@ impl Socket {
             gate: Mutex::new(Gate::default()),
             connected: AtomicBool::new(false),
             listeners: RwLock::new(Listeners::default()),
-            data: Mutex::new(Value::Null),
+            data: Mutex::new(data),
+            pid,
+            since,
+            recovered,
         }))
     }
 
@@ -121,6 +158,17 @@ impl Socket {
     /// `auth` payload.
     pub fn handshake(&self) -> &Handshake {
         &self.0.handshake
+    }
+
+    /// Whether this socket recovered an earlier session (connection state recovery): same id,
+    /// rooms and data, and the missed events were delivered after the connection handler's
+    /// first run.
+    pub fn recovered(&self) -> bool {
+        self.0.recovered
+    }
+
+    pub(crate) fn pid(&self) -> Option<&str> {
+        self.0.pid.as_deref()
     }
 
     /// Whether the socket is connected.
@@ -197,6 +245,18 @@ impl Socket {
 
     /// Send an event to this client. `data` maps to arguments as in [`crate::args`].
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        if self.0.ns.recovery().is_some() {
+            // With recovery, an emit gets an offset and is kept for replay, like a broadcast to
+            // this socket's own room.
+            if !self.connected() {
+                return Err(EmitError::Disconnected);
+            }
+            BroadcastOperator::new(self.0.ns.clone())
+                .to(self.0.id.to_string())
+                .emit(event, data)?;
+            self.notify_outgoing(event, data);
+            return Ok(());
+        }
         let frames = emit::encode(self.ns(), Some(event), data, None)?;
         self.notify_outgoing(event, data);
         self.send(&frames)
@@ -521,6 +581,12 @@ impl Socket {
         let disconnecting = std::mem::take(&mut self.listeners_mut().disconnecting);
         for h in disconnecting {
             run_inline(h.call(self.clone(), reason));
+        }
+        if let (Some(store), Some(pid)) = (self.0.ns.recovery(), self.0.pid.clone()) {
+            if crate::recovery::recoverable(reason) {
+                let state = (self.0.id, self.rooms(), self.data_value(), self.0.since);
+                store.save(pid, state, crate::engine::conn::now());
+            }
         }
         crate::sio::client::forget_socket(&self.0.conn, self.ns(), self.0.id);
         self.0.ns.remove_socket(self.0.id);

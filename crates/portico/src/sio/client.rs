@@ -164,14 +164,56 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
         tracing::debug!(sid = %conn.sid, %nsp, "second CONNECT for a joined namespace: ignored");
         return;
     }
+    let mut auth = auth.unwrap_or_else(|| json!({}));
+    // Connection state recovery: the client sends back its private id and last offset.
+    let restored = match (ns.recovery(), auth.as_object_mut()) {
+        (Some(store), Some(obj)) => {
+            let pid = obj.remove("pid");
+            let offset = obj.remove("offset");
+            match pid.as_ref().and_then(Value::as_str) {
+                Some(pid) => store
+                    .restore(
+                        pid,
+                        offset.as_ref().and_then(Value::as_str),
+                        crate::engine::conn::now(),
+                    )
+                    .map(|(saved, missed)| (pid.to_owned(), saved, missed)),
+                None => None,
+            }
+        }
+        _ => None,
+    };
     let handshake = Handshake {
         info: conn.info.clone(),
-        auth: auth.unwrap_or_else(|| json!({})),
+        auth,
     };
-    let socket = Socket::new(ns.clone(), conn.clone(), handshake);
+    let (socket, missed, skip_middlewares) = match restored {
+        Some((pid, saved, missed)) => {
+            let socket = Socket::recovered_from(
+                ns.clone(),
+                conn.clone(),
+                handshake,
+                (saved.sid, pid, saved.data.clone()),
+            );
+            let rooms: Vec<&str> = saved.rooms.iter().map(String::as_str).collect();
+            ns.adapter().join(socket.id(), &rooms);
+            let skip = ns.recovery().is_some_and(|r| r.config().skip_middlewares);
+            (socket, missed, skip)
+        }
+        None => (
+            Socket::new(ns.clone(), conn.clone(), handshake),
+            Vec::new(),
+            false,
+        ),
+    };
     let conn = conn.clone();
     run_inline(Box::pin(async move {
-        for mw in ns.middlewares() {
+        let middlewares = if skip_middlewares {
+            Vec::new()
+        } else {
+            ns.middlewares()
+        };
+        for mw in middlewares {
             if let Err(e) = mw.call(socket.clone()).await {
                 tracing::debug!(sid = %conn.sid, nsp = ns.name(), message = e.message(), "connect refused by middleware");
                 let p = Packet::connect_error(ns.name(), e.message(), e.data().cloned());
@@ -189,22 +231,30 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
         }
         ns.add_socket(socket.clone());
         socket.mark_connected();
-        let reply = Packet::connect(ns.name(), Some(json!({ "sid": socket.id() })));
+        let reply = match socket.pid() {
+            Some(pid) => json!({ "sid": socket.id(), "pid": pid }),
+            None => json!({ "sid": socket.id() }),
+        };
+        let reply = Packet::connect(ns.name(), Some(reply));
         if conn.send(&emit::control(&reply)).is_err() {
             socket.finish(DisconnectReason::TransportClose);
             return;
         }
         tracing::debug!(sid = %conn.sid, socket = %socket.id(), nsp = ns.name(), "socket connected");
-        match ns.connection_handler() {
-            Some(h) => {
-                let mut fut = h.call(socket.clone());
-                let first = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-                socket.open_gate();
-                if first.is_pending() {
-                    fut.await;
-                }
-            }
-            None => socket.open_gate(),
+        let mut handler = ns.connection_handler().map(|h| h.call(socket.clone()));
+        let pending = match handler.as_mut() {
+            Some(fut) => poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx)))
+                .await
+                .is_pending(),
+            None => false,
+        };
+        socket.open_gate();
+        // A recovered socket gets the events it missed, in order, once its handlers exist.
+        for frames in &missed {
+            let _ = socket.send(frames);
+        }
+        if let (true, Some(fut)) = (pending, handler) {
+            fut.await;
         }
     }));
 }
