@@ -9,6 +9,7 @@
 //! hook) and counts the requests that send it back (`cookie-count`); `--guard-origin`
 //! limits the `/guarded` namespace to that origin (repeatable). `connection-errors` (ack)
 //! returns every refused request so far; `engine-count` (ack) the open connections.
+//! `--msgpack` selects the msgpack parser (socket.io-msgpack-parser).
 //! `--recovery` turns on connection state recovery (`recovered` acks `socket.recovered()`).
 //! `--sticky-cookie` sets `io=<sid>` on handshakes; `--serve-client DIR` serves the
 //! socket.io-client package in DIR under the path.
@@ -117,6 +118,9 @@ async fn main() -> anyhow::Result<()> {
     }
     builder =
         builder.cleanup_empty_child_namespaces(args.iter().any(|a| a == "--cleanup-children"));
+    if args.iter().any(|a| a == "--msgpack") {
+        builder = builder.parser(portico::Parser::MsgPack);
+    }
     if args.iter().any(|a| a == "--recovery") {
         builder = builder.connection_state_recovery(portico::RecoveryConfig::default());
     }

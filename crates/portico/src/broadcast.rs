@@ -99,11 +99,17 @@ impl BroadcastOperator {
         let frames = match self.ns.recovery().filter(|_| !volatile) {
             Some(store) => {
                 let offset = store.next_offset();
-                let frames = emit::encode_with_offset(self.ns.name(), event, data, offset)?;
+                let frames = emit::encode_with_offset(
+                    self.ns.parser(),
+                    self.ns.name(),
+                    event,
+                    data,
+                    offset,
+                )?;
                 store.record(offset, &self.opts, &frames, crate::engine::conn::now());
                 frames
             }
-            None => emit::encode(self.ns.name(), Some(event), data, None)?,
+            None => emit::encode(self.ns.parser(), self.ns.name(), Some(event), data, None)?,
         };
         self.ns.with_sockets(|sockets| {
             self.ns.adapter().for_each_target(&self.opts, &mut |sid| {

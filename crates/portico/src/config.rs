@@ -15,6 +15,18 @@ use crate::hooks::{Hooks, RequestParts};
 use crate::recovery::RecoveryConfig;
 use crate::Server;
 
+/// How Socket.IO packets are encoded on the wire. Chosen at runtime; every client of the
+/// server must use the same (the JavaScript client's `parser` option).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Parser {
+    /// The default JSON encoding (socket.io-parser), binary as attachments.
+    #[default]
+    Json,
+    /// The encoding of `socket.io-msgpack-parser`: one msgpack binary message per packet.
+    MsgPack,
+}
+
 /// Every setting of a [`Server`], with its default. Built through [`Server::builder`].
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -53,6 +65,8 @@ pub struct ServerConfig {
     pub origins: OriginPolicy,
     /// Forget a dynamic child namespace when its last socket leaves. Default: `false`.
     pub cleanup_empty_child_namespaces: bool,
+    /// The packet encoding. Default: [`Parser::Json`].
+    pub parser: Parser,
     /// Connection state recovery. Default: off.
     pub recovery: Option<RecoveryConfig>,
     /// Sticky-session cookie set on handshake responses. Default: none.
@@ -79,6 +93,7 @@ impl Default for ServerConfig {
             engine_echo: false,
             origins: OriginPolicy::same_origin(),
             cleanup_empty_child_namespaces: false,
+            parser: Parser::Json,
             recovery: None,
             cookie: None,
             client_bundle: None,
@@ -242,6 +257,13 @@ impl ServerBuilder {
     /// socket leaves. Default: `false`.
     pub fn cleanup_empty_child_namespaces(mut self, on: bool) -> Self {
         self.config.cleanup_empty_child_namespaces = on;
+        self
+    }
+
+    /// The packet encoding; clients must use the same one (socket.io-client's `parser`
+    /// option, e.g. `socket.io-msgpack-parser`). Default: [`Parser::Json`].
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.config.parser = parser;
         self
     }
 

@@ -1,10 +1,11 @@
 //! Turning an emit into frames: serialize once, encode once.
 
 use portico_proto::engine::Frame;
-use portico_proto::sio::{Packet, PacketType};
+use portico_proto::sio::{encode_msgpack, Packet, PacketType};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::Parser;
 use crate::errors::EmitError;
 
 /// Event names a server may not emit (clients treat them as lifecycle events) and a client
@@ -20,6 +21,7 @@ pub(crate) const RESERVED_EVENTS: &[&str] = &[
 
 /// The frames of one event (text packet, then its binary attachments), or of one ack.
 pub(crate) fn encode<T: Serialize + ?Sized>(
+    parser: Parser,
     nsp: &str,
     event: Option<&str>,
     data: &T,
@@ -30,10 +32,11 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
             return Err(EmitError::ReservedEvent(ev.to_owned()));
         }
     }
-    encode_inner(nsp, event, data, id)
+    encode_inner(parser, nsp, event, data, id)
 }
 
 fn encode_inner<T: Serialize + ?Sized>(
+    parser: Parser,
     nsp: &str,
     event: Option<&str>,
     data: &T,
@@ -62,6 +65,9 @@ fn encode_inner<T: Serialize + ?Sized>(
         data: Some(Value::Array(values)),
         attachments: bins.len(),
     };
+    if parser == Parser::MsgPack {
+        return Ok(vec![Frame::Binary(encode_msgpack(&packet, &bins))]);
+    }
     let mut frames = Vec::with_capacity(1 + bins.len());
     frames.push(Frame::Text(packet.encode_engine_frame()));
     frames.extend(bins.into_iter().map(Frame::Binary));
@@ -71,15 +77,17 @@ fn encode_inner<T: Serialize + ?Sized>(
 /// Like [`encode`] for an event, without the reserved-name check: for the server's own
 /// `error` event to a client.
 pub(crate) fn encode_unchecked<T: Serialize + ?Sized>(
+    parser: Parser,
     nsp: &str,
     event: &str,
     data: &T,
 ) -> Result<Vec<Frame>, EmitError> {
-    encode_inner(nsp, Some(event), data, None)
+    encode_inner(parser, nsp, Some(event), data, None)
 }
 
 /// Like [`encode`] for an event, with the recovery `offset` appended as its last argument.
 pub(crate) fn encode_with_offset<T: Serialize + ?Sized>(
+    parser: Parser,
     nsp: &str,
     event: &str,
     data: &T,
@@ -91,6 +99,7 @@ pub(crate) fn encode_with_offset<T: Serialize + ?Sized>(
     let (mut args, bins) = crate::args::to_args(data)?;
     args.push(Value::String(offset.to_string()));
     encode_inner(
+        parser,
         nsp,
         Some(event),
         &crate::args::Args {
@@ -102,6 +111,9 @@ pub(crate) fn encode_with_offset<T: Serialize + ?Sized>(
 }
 
 /// The frame of a packet with no binary (connect, connect error, disconnect).
-pub(crate) fn control(packet: &Packet) -> [Frame; 1] {
-    [Frame::Text(packet.encode_engine_frame())]
+pub(crate) fn control(parser: Parser, packet: &Packet) -> [Frame; 1] {
+    match parser {
+        Parser::MsgPack => [Frame::Binary(encode_msgpack(packet, &[]))],
+        _ => [Frame::Text(packet.encode_engine_frame())],
+    }
 }

@@ -57,7 +57,7 @@ pub use args::Args;
 pub use binary::Binary;
 pub use broadcast::BroadcastOperator;
 pub use client_bundle::ClientBundle;
-pub use config::{ConfigError, ServerBuilder, ServerConfig};
+pub use config::{ConfigError, Parser, ServerBuilder, ServerConfig};
 pub use connection_error::{ConnectionError, ErrorContext};
 pub use cookie::{CookieOptions, SameSite};
 pub use errors::{AckError, ConnectError, EmitError};

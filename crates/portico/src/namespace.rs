@@ -10,9 +10,10 @@ use portico_cors::OriginPolicy;
 use crate::adapter::{Adapter, LocalAdapter};
 use crate::broadcast::BroadcastOperator;
 use crate::config::ConfigError;
+use crate::config::{Parser, ServerConfig};
 use crate::errors::EmitError;
 use crate::handler::{ConnectMiddleware, ConnectionHandler};
-use crate::recovery::{RecoveryConfig, RecoveryStore};
+use crate::recovery::RecoveryStore;
 use crate::sid::{Sid, SidMap};
 use crate::Socket;
 
@@ -33,6 +34,7 @@ pub(crate) struct NsInner {
     /// For a dynamic child: its parent (whose middlewares, handler and guard it uses).
     parent: Option<Namespace>,
     recovery: Option<RecoveryStore>,
+    parser: Parser,
 }
 
 pub(crate) type Matcher = dyn Fn(&str) -> bool + Send + Sync;
@@ -46,20 +48,20 @@ impl fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    pub(crate) fn new(name: String, recovery: Option<RecoveryConfig>) -> Namespace {
-        Namespace::build(name, None, None, recovery)
+    pub(crate) fn new(name: String, config: &ServerConfig) -> Namespace {
+        Namespace::build(name, None, None, config)
     }
 
-    pub(crate) fn new_parent(name: String, matcher: Box<Matcher>) -> Namespace {
-        Namespace::build(name, Some(matcher), None, None)
-    }
-
-    pub(crate) fn new_child(
+    pub(crate) fn new_parent(
         name: String,
-        parent: &Namespace,
-        recovery: Option<RecoveryConfig>,
+        matcher: Box<Matcher>,
+        config: &ServerConfig,
     ) -> Namespace {
-        let child = Namespace::build(name, None, Some(parent.clone()), recovery);
+        Namespace::build(name, Some(matcher), None, config)
+    }
+
+    pub(crate) fn new_child(name: String, parent: &Namespace, config: &ServerConfig) -> Namespace {
+        let child = Namespace::build(name, None, Some(parent.clone()), config);
         parent
             .0
             .children
@@ -73,7 +75,7 @@ impl Namespace {
         name: String,
         matcher: Option<Box<Matcher>>,
         parent: Option<Namespace>,
-        recovery: Option<RecoveryConfig>,
+        config: &ServerConfig,
     ) -> Namespace {
         Namespace(Arc::new(NsInner {
             name,
@@ -85,8 +87,14 @@ impl Namespace {
             matcher,
             children: RwLock::new(Vec::new()),
             parent,
-            recovery: recovery.map(RecoveryStore::new),
+            recovery: config.recovery.map(RecoveryStore::new),
+            parser: config.parser,
         }))
+    }
+
+    /// The packet encoding.
+    pub(crate) fn parser(&self) -> Parser {
+        self.0.parser
     }
 
     /// Connection state recovery of this namespace, when enabled.

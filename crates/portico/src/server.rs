@@ -54,10 +54,7 @@ impl Server {
 
     pub(crate) fn from_config(config: ServerConfig) -> Server {
         let mut namespaces = HashMap::new();
-        namespaces.insert(
-            "/".to_owned(),
-            Namespace::new("/".to_owned(), config.recovery),
-        );
+        namespaces.insert("/".to_owned(), Namespace::new("/".to_owned(), &config));
         Server(Arc::new(ServerInner {
             config,
             sessions: Mutex::new(HashMap::new()),
@@ -88,7 +85,7 @@ impl Server {
         }
         let mut map = self.0.namespaces.write().unwrap_or_else(|e| e.into_inner());
         map.entry(name.clone())
-            .or_insert_with(|| Namespace::new(name, self.0.config.recovery))
+            .or_insert_with(|| Namespace::new(name, &self.0.config))
             .clone()
     }
 
@@ -102,7 +99,11 @@ impl Server {
         F: Fn(&str) -> bool + Send + Sync + 'static,
     {
         let mut parents = self.0.parents.write().unwrap_or_else(|e| e.into_inner());
-        let parent = Namespace::new_parent(format!("/_{}", parents.len() + 1), Box::new(matcher));
+        let parent = Namespace::new_parent(
+            format!("/_{}", parents.len() + 1),
+            Box::new(matcher),
+            &self.0.config,
+        );
         parents.push(parent.clone());
         parent
     }
@@ -266,9 +267,7 @@ impl ServerInner {
         let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
         Some(
             map.entry(name.to_owned())
-                .or_insert_with(|| {
-                    Namespace::new_child(name.to_owned(), &parent, self.config.recovery)
-                })
+                .or_insert_with(|| Namespace::new_child(name.to_owned(), &parent, &self.config))
                 .clone(),
         )
     }

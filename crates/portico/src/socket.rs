@@ -257,7 +257,7 @@ impl Socket {
             self.notify_outgoing(event, data);
             return Ok(());
         }
-        let frames = emit::encode(self.ns(), Some(event), data, None)?;
+        let frames = emit::encode(self.0.ns.parser(), self.ns(), Some(event), data, None)?;
         self.notify_outgoing(event, data);
         self.send(&frames)
     }
@@ -270,7 +270,7 @@ impl Socket {
         event: &str,
         data: &T,
     ) -> Result<bool, EmitError> {
-        let frames = emit::encode(self.ns(), Some(event), data, None)?;
+        let frames = emit::encode(self.0.ns.parser(), self.ns(), Some(event), data, None)?;
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
@@ -340,10 +340,10 @@ impl Socket {
     /// `disconnect(true)`).
     pub fn disconnect_with(&self, close: bool) {
         if self.connected() {
-            let _ = self
-                .0
-                .conn
-                .send(&emit::control(&Packet::disconnect(self.ns())));
+            let _ = self.0.conn.send(&emit::control(
+                self.0.ns.parser(),
+                &Packet::disconnect(self.ns()),
+            ));
         }
         self.finish(DisconnectReason::ServerNamespaceDisconnect);
         if close {
@@ -400,7 +400,7 @@ impl Socket {
         id: u64,
         data: &T,
     ) -> Result<(), EmitError> {
-        let frames = emit::encode(self.ns(), None, data, Some(id))?;
+        let frames = emit::encode(self.0.ns.parser(), self.ns(), None, data, Some(id))?;
         self.send(&frames)
     }
 
@@ -412,10 +412,11 @@ impl Socket {
     ) -> impl Future<Output = Result<R, AckError>> + Send + 'static {
         let id = self.0.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let sent = emit::encode(self.ns(), Some(event), data, Some(id)).and_then(|frames| {
-            lock(&self.0.acks).insert(id, tx);
-            self.send(&frames)
-        });
+        let sent = emit::encode(self.0.ns.parser(), self.ns(), Some(event), data, Some(id))
+            .and_then(|frames| {
+                lock(&self.0.acks).insert(id, tx);
+                self.send(&frames)
+            });
         let socket = self.clone();
         async move {
             sent?;
@@ -552,6 +553,7 @@ impl Socket {
             let _ = self.send_ack(id, &serde_json::json!({ "error": message }));
         }
         if let Ok(frames) = emit::encode_unchecked(
+            self.0.ns.parser(),
             self.ns(),
             "error",
             &serde_json::json!({ "event": name, "message": message }),

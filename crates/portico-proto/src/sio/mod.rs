@@ -8,7 +8,9 @@
 //! socket.io-client 2.x differs in small ways noted on [`Packet`]).
 
 pub mod binary;
+pub mod msgpack;
 pub mod packet;
 
 pub use binary::{is_placeholder, placeholder, BinaryAssembler};
+pub use msgpack::{decode_msgpack, encode_msgpack};
 pub use packet::{DecodeError, Limits, Packet, PacketType};

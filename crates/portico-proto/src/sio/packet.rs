@@ -379,7 +379,11 @@ impl Packet {
 }
 
 /// Check the id and data against what `kind` allows.
-fn validate(kind: PacketType, id: Option<u64>, data: Option<&Value>) -> Result<(), DecodeError> {
+pub(crate) fn validate(
+    kind: PacketType,
+    id: Option<u64>,
+    data: Option<&Value>,
+) -> Result<(), DecodeError> {
     let ok = match kind {
         PacketType::Connect | PacketType::Disconnect | PacketType::ConnectError if id.is_some() => {
             return Err(DecodeError::UnexpectedId)

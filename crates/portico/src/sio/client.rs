@@ -70,6 +70,18 @@ pub(crate) fn on_message(conn: &Arc<Conn>, msg: Incoming) {
         let _ = conn.send(&[frame]);
         return;
     }
+    if conn.server.config.parser == crate::Parser::MsgPack {
+        let limits = Limits {
+            max_attachments: conn.server.config.max_attachments,
+        };
+        return match msg {
+            Incoming::Binary(bytes) => match portico_proto::sio::decode_msgpack(&bytes, &limits) {
+                Ok((packet, bins)) => dispatch(conn, packet, bins),
+                Err(e) => protocol_error(conn, &e.to_string()),
+            },
+            Incoming::Text(_) => protocol_error(conn, "text packet on a msgpack connection"),
+        };
+    }
     match msg {
         Incoming::Text(text) => {
             if conn.sio_state().assembler.is_some() {
@@ -144,7 +156,7 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
     let Some(ns) = conn.server.namespace_for_connect(&nsp) else {
         tracing::debug!(sid = %conn.sid, %nsp, "connect to an unknown namespace");
         let p = Packet::connect_error(&nsp, "Invalid namespace", None);
-        let _ = conn.send(&emit::control(&p));
+        let _ = conn.send(&emit::control(conn.server.config.parser, &p));
         return;
     };
     if let Some(guard) = ns.origin_guard() {
@@ -156,7 +168,7 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
         if let Err(reason) = guard.check_namespace(ns.name(), origin) {
             tracing::warn!(sid = %conn.sid, nsp = ns.name(), "{}", reason.message());
             let p = Packet::connect_error(&nsp, &reason.public_message(), None);
-            let _ = conn.send(&emit::control(&p));
+            let _ = conn.send(&emit::control(conn.server.config.parser, &p));
             return;
         }
     }
@@ -217,7 +229,7 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
             if let Err(e) = mw.call(socket.clone()).await {
                 tracing::debug!(sid = %conn.sid, nsp = ns.name(), message = e.message(), "connect refused by middleware");
                 let p = Packet::connect_error(ns.name(), e.message(), e.data().cloned());
-                let _ = conn.send(&emit::control(&p));
+                let _ = conn.send(&emit::control(conn.server.config.parser, &p));
                 return;
             }
         }
@@ -236,7 +248,10 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
             None => json!({ "sid": socket.id() }),
         };
         let reply = Packet::connect(ns.name(), Some(reply));
-        if conn.send(&emit::control(&reply)).is_err() {
+        if conn
+            .send(&emit::control(conn.server.config.parser, &reply))
+            .is_err()
+        {
             socket.finish(DisconnectReason::TransportClose);
             return;
         }
