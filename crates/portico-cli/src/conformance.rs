@@ -16,6 +16,9 @@ pub(crate) struct ConformanceArgs {
     /// Port to listen on (127.0.0.1).
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Also accept Engine.IO v3 clients (for the official v3 test suite).
+    #[arg(long)]
+    allow_eio3: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -41,7 +44,11 @@ fn emit_auth(socket: &Socket) -> Result<(), portico::EmitError> {
 
 pub(crate) async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
     let io = match args.suite {
-        Suite::Engineio => base().path("/engine.io/").engine_echo(true).build()?,
+        Suite::Engineio => base()
+            .path("/engine.io/")
+            .engine_echo(true)
+            .allow_eio3(args.allow_eio3)
+            .build()?,
         Suite::Socketio => {
             let io = base()
                 .connect_timeout(Duration::from_millis(1000))

@@ -60,6 +60,9 @@ pub(crate) struct ServeArgs {
     /// demo is cross-origin by construction.
     #[arg(long, value_name = "PORT")]
     demo_origin: Option<u16>,
+    /// Also accept socket.io-client 2.x (Engine.IO v3). Default: refused with code 5.
+    #[arg(long)]
+    allow_eio3: bool,
     /// Serve only Socket.IO, without the demo chat page.
     #[arg(long)]
     no_demo: bool,
@@ -87,6 +90,7 @@ pub(crate) struct FileConfig {
     cors_allow_headers: Option<Vec<String>>,
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
     demo_origin: Option<u16>,
+    allow_eio3: Option<bool>,
 }
 
 /// The settings `serve` runs with, after merging flags, file and defaults.
@@ -106,6 +110,7 @@ pub(crate) struct Settings {
     cors_allow_headers: Vec<String>,
     trusted_proxies: Vec<std::net::IpAddr>,
     demo_origin: Option<u16>,
+    allow_eio3: bool,
 }
 
 impl Settings {
@@ -153,6 +158,7 @@ impl Settings {
                 args.trusted_proxies.clone()
             },
             demo_origin: args.demo_origin.or(file.demo_origin),
+            allow_eio3: args.allow_eio3 || file.allow_eio3.unwrap_or(false),
         }
     }
 
@@ -260,6 +266,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("origin policy: {}", policy.describe());
     let io = Server::builder()
         .origins(policy)
+        .allow_eio3(s.allow_eio3)
         .path(s.path.clone())
         .ping_interval(s.ping_interval)
         .ping_timeout(s.ping_timeout)

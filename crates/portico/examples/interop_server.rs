@@ -9,6 +9,7 @@
 //! hook) and counts the requests that send it back (`cookie-count`); `--guard-origin`
 //! limits the `/guarded` namespace to that origin (repeatable). `connection-errors` (ack)
 //! returns every refused request so far; `engine-count` (ack) the open connections.
+//! `--allow-eio3` accepts socket.io-client 2.x.
 //! `--msgpack` selects the msgpack parser (socket.io-msgpack-parser).
 //! `--recovery` turns on connection state recovery (`recovered` acks `socket.recovered()`).
 //! `--sticky-cookie` sets `io=<sid>` on handshakes; `--serve-client DIR` serves the
@@ -118,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
     }
     builder =
         builder.cleanup_empty_child_namespaces(args.iter().any(|a| a == "--cleanup-children"));
+    builder = builder.allow_eio3(args.iter().any(|a| a == "--allow-eio3"));
     if args.iter().any(|a| a == "--msgpack") {
         builder = builder.parser(portico::Parser::MsgPack);
     }

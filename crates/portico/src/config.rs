@@ -7,7 +7,7 @@ use std::future::Future;
 
 use http::HeaderMap;
 use portico_cors::OriginPolicy;
-use portico_proto::engine::session::SessionConfig;
+use portico_proto::engine::session::{Protocol, SessionConfig};
 
 use crate::client_bundle::ClientBundle;
 use crate::cookie::CookieOptions;
@@ -67,6 +67,9 @@ pub struct ServerConfig {
     pub cleanup_empty_child_namespaces: bool,
     /// The packet encoding. Default: [`Parser::Json`].
     pub parser: Parser,
+    /// Accept Engine.IO v3 / Socket.IO v4 clients (socket.io-client 2.x). Without it they get
+    /// `400 {"code":5,"message":"Unsupported protocol version"}`. Default: `false`.
+    pub allow_eio3: bool,
     /// Connection state recovery. Default: off.
     pub recovery: Option<RecoveryConfig>,
     /// Sticky-session cookie set on handshake responses. Default: none.
@@ -94,6 +97,7 @@ impl Default for ServerConfig {
             origins: OriginPolicy::same_origin(),
             cleanup_empty_child_namespaces: false,
             parser: Parser::Json,
+            allow_eio3: false,
             recovery: None,
             cookie: None,
             client_bundle: None,
@@ -103,13 +107,14 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    pub(crate) fn session(&self) -> SessionConfig {
+    pub(crate) fn session(&self, protocol: Protocol) -> SessionConfig {
         SessionConfig {
             ping_interval: self.ping_interval,
             ping_timeout: self.ping_timeout,
             upgrade_timeout: self.upgrade_timeout,
             max_buffer_bytes: self.max_buffer_bytes,
             close_linger: self.ping_timeout,
+            protocol,
         }
     }
 }
@@ -264,6 +269,14 @@ impl ServerBuilder {
     /// option, e.g. `socket.io-msgpack-parser`). Default: [`Parser::Json`].
     pub fn parser(mut self, parser: Parser) -> Self {
         self.config.parser = parser;
+        self
+    }
+
+    /// Accept socket.io-client 2.x (Engine.IO v3, Socket.IO protocol v4) beside 3.x/4.x. Its
+    /// sockets join `/` implicitly and get ids of their own (never the engine session id, which
+    /// would let a third party hijack a polling session). Default: `false`.
+    pub fn allow_eio3(mut self, on: bool) -> Self {
+        self.config.allow_eio3 = on;
         self
     }
 

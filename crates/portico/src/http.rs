@@ -68,6 +68,16 @@ pub(crate) fn payload(body: Bytes) -> Response<Body> {
     res
 }
 
+/// An Engine.IO v3 polling body in the binary framing.
+pub(crate) fn binary_payload(body: Bytes) -> Response<Body> {
+    let mut res = Response::new(Full::new(body));
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    res
+}
+
 pub(crate) fn post_ok() -> Response<Body> {
     let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
     res.headers_mut()

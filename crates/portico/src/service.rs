@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Either;
-use portico_proto::engine::session::Transport;
+use portico_proto::engine::session::{Protocol, Transport};
 use portico_proto::engine::ErrorCode;
 
 use portico_cors::{self as cors, RequestInfo, Verdict};
@@ -269,7 +269,8 @@ where
                 return error(ErrorCode::BadRequest);
             }
             let info = conn.info.clone();
-            return websocket::accept(server.0.clone(), req, Some(conn), info);
+            let protocol = conn.protocol();
+            return websocket::accept(server.0.clone(), req, Some(conn), info, protocol);
         }
         if conn.transport() != Transport::Polling {
             return error(ErrorCode::BadRequest);
@@ -286,9 +287,13 @@ where
     if transport == Transport::WebSocket && !upgrade {
         return error(ErrorCode::BadRequest);
     }
-    if query.get("EIO") != Some("4") {
-        return error(ErrorCode::UnsupportedProtocolVersion);
-    }
+    let protocol = match query.get("EIO") {
+        Some("4") => Protocol::V4,
+        Some("3") if config.allow_eio3 => Protocol::V3 {
+            b64: matches!(query.get("b64"), Some("1" | "true")),
+        },
+        _ => return error(ErrorCode::UnsupportedProtocolVersion),
+    };
     if server.0.is_shutting_down() {
         return status(StatusCode::SERVICE_UNAVAILABLE);
     }
@@ -299,7 +304,7 @@ where
     }
     let info = conn_info(&req, query);
     match transport {
-        Transport::Polling => polling::handshake(server.0.clone(), info),
-        Transport::WebSocket => websocket::accept(server.0.clone(), req, None, info),
+        Transport::Polling => polling::handshake(server.0.clone(), info, protocol),
+        Transport::WebSocket => websocket::accept(server.0.clone(), req, None, info, protocol),
     }
 }

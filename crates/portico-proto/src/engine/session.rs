@@ -25,6 +25,7 @@ use bytes::Bytes;
 use super::error::ErrorCode;
 use super::packet::{Frame, Packet};
 use super::payload::encode_payload_v4;
+use super::payload_v3::encode_payload_v3;
 
 /// Limits and timers of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,23 @@ pub struct SessionConfig {
     /// How long a session closed by the server stays around so that a polling client can fetch
     /// the frames queued before the close (e.g. a Socket.IO disconnect packet). Default: 5 s.
     pub close_linger: Duration,
+    /// The Engine.IO protocol the client speaks. Default: v4.
+    pub protocol: Protocol,
+}
+
+/// Engine.IO protocol revision of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Engine.IO v4 (socket.io-client 3.x/4.x): the server pings.
+    #[default]
+    V4,
+    /// Engine.IO v3 (socket.io-client 2.x): the client pings and the server answers; polling
+    /// payloads are length-prefixed, with binary as `b4<base64>` when `b64` (the client asked
+    /// with `b64=1`) and in the binary framing otherwise.
+    V3 {
+        /// The client cannot receive binary polling bodies.
+        b64: bool,
+    },
 }
 
 impl Default for SessionConfig {
@@ -53,6 +71,7 @@ impl Default for SessionConfig {
             upgrade_timeout: Duration::from_millis(10_000),
             max_buffer_bytes: 8 * 1024 * 1024,
             close_linger: Duration::from_millis(5_000),
+            protocol: Protocol::V4,
         }
     }
 }
@@ -180,7 +199,11 @@ impl Session {
             transport,
             queue: VecDeque::new(),
             queued_bytes: 0,
-            next_ping: now + config.ping_interval,
+            // v3: the deadline for the client's next ping; v4: when to send ours.
+            next_ping: match config.protocol {
+                Protocol::V4 => now + config.ping_interval,
+                Protocol::V3 { .. } => now + config.ping_interval + config.ping_timeout,
+            },
             pong_deadline: None,
             probe_deadline: None,
             get_pending: false,
@@ -296,6 +319,9 @@ impl Session {
             }
             // An Engine.IO v3 client pings; answer in kind. (A v4 client never does.)
             Packet::Ping(data) => {
+                if let Protocol::V3 { .. } = self.config.protocol {
+                    self.next_ping = now + self.config.ping_interval + self.config.ping_timeout;
+                }
                 let pong = Packet::Pong(data).to_frame();
                 // Control frames bypass the buffer cap: they are tiny and keep the session alive.
                 self.queued_bytes += pong.payload_len();
@@ -346,7 +372,7 @@ impl Session {
         }
         let body = if self.transport == Transport::WebSocket {
             // Upgraded while this GET waited: release it.
-            Some(Bytes::from_static(b"6"))
+            Some(self.single(Packet::Noop))
         } else if let Some(reason) = self.closed {
             if reason == CloseReason::TransportClose {
                 // The client closed the session itself (close packet): its pending GET is
@@ -364,7 +390,7 @@ impl Session {
         } else if !self.queue.is_empty() {
             Some(self.drain_payload())
         } else if self.probe_deadline.is_some() {
-            Some(Bytes::from_static(b"6"))
+            Some(self.single(Packet::Noop))
         } else {
             None
         };
@@ -436,6 +462,12 @@ impl Session {
         if self.probe_deadline.is_some_and(|t| now >= t) {
             self.probe_deadline = None;
         }
+        if let Protocol::V3 { .. } = self.config.protocol {
+            if now >= self.next_ping {
+                self.close(CloseReason::PingTimeout);
+            }
+            return;
+        }
         match self.pong_deadline {
             Some(deadline) if now >= deadline => self.close(CloseReason::PingTimeout),
             Some(_) => {}
@@ -476,8 +508,25 @@ impl Session {
         self.closed.is_some_and(CloseReason::is_graceful)
     }
 
+    /// The protocol of this session.
+    pub fn protocol(&self) -> Protocol {
+        self.config.protocol
+    }
+
+    /// One packet as a polling body of this session's protocol.
+    fn single(&self, packet: Packet) -> Bytes {
+        let frame = packet.to_frame();
+        match self.config.protocol {
+            Protocol::V4 => encode_payload_v4([&frame]),
+            Protocol::V3 { b64 } => encode_payload_v3([&frame], b64),
+        }
+    }
+
     fn drain_payload(&mut self) -> Bytes {
-        let body = encode_payload_v4(self.queue.iter());
+        let body = match self.config.protocol {
+            Protocol::V4 => encode_payload_v4(self.queue.iter()),
+            Protocol::V3 { b64 } => encode_payload_v3(self.queue.iter(), b64),
+        };
         self.queue.clear();
         self.queued_bytes = 0;
         body
@@ -496,6 +545,7 @@ mod tests {
             upgrade_timeout: Duration::from_millis(1000),
             max_buffer_bytes: 64,
             close_linger: Duration::from_millis(500),
+            protocol: Protocol::V4,
         }
     }
 
@@ -776,6 +826,42 @@ mod tests {
         s.handle_packet(t0, Packet::Close);
         assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"6"));
         assert!(s.is_finished(t0));
+    }
+
+    #[test]
+    fn v3_heartbeat_is_driven_by_client_pings_and_v3_framing() {
+        let t0 = Instant::now();
+        let config = SessionConfig {
+            protocol: Protocol::V3 { b64: false },
+            ..cfg()
+        };
+        let mut s = Session::new(t0, Transport::Polling, config);
+        // No server pings: the deadline is interval + timeout after the handshake.
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 500)));
+        s.handle_packet(ms(t0, 400), Packet::Ping(Bytes::new()));
+        assert_eq!(s.poll_timeout(), Some(ms(t0, 900)));
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"1:3"));
+        s.send(Frame::Binary(Bytes::from_static(&[1, 2]))).unwrap();
+        s.poll_get_begin().unwrap();
+        // Binary framing: 0x01, length digits as bytes, 0xff, type byte 4, data.
+        assert_eq!(
+            s.poll_get_take().unwrap(),
+            Bytes::from_static(&[1, 3, 255, 4, 1, 2])
+        );
+        s.handle_timeout(ms(t0, 899));
+        assert!(!s.is_closed());
+        s.handle_timeout(ms(t0, 900));
+        assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
+        // b64 mode: binary as b4<base64> in the string framing.
+        let config = SessionConfig {
+            protocol: Protocol::V3 { b64: true },
+            ..cfg()
+        };
+        let mut s = Session::new(t0, Transport::Polling, config);
+        s.send(Frame::Binary(Bytes::from_static(&[1, 2]))).unwrap();
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"6:b4AQI="));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use portico_proto::engine::session::{CloseReason, SendError, Session, Transport};
+use portico_proto::engine::session::{CloseReason, Protocol, SendError, Session, Transport};
 use portico_proto::engine::Frame;
 use tokio::sync::{mpsc, Notify};
 
@@ -44,10 +44,11 @@ impl Conn {
     pub(crate) fn new(
         server: Arc<ServerInner>,
         transport: Transport,
+        protocol: Protocol,
         info: Arc<ConnInfo>,
     ) -> (Arc<Conn>, mpsc::Receiver<Box<WsStream>>) {
         let (upgrade_tx, upgrade_rx) = mpsc::channel(1);
-        let session = Session::new(now(), transport, server.config.session());
+        let session = Session::new(now(), transport, server.config.session(protocol));
         let conn = Arc::new(Conn {
             sid: Sid::new(),
             session: Mutex::new(session),
@@ -115,6 +116,10 @@ impl Conn {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.session().is_closed()
+    }
+
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.session().protocol()
     }
 
     pub(crate) fn transport(&self) -> Transport {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use portico_proto::engine::session::{CloseReason, ProbeOutcome, Transport};
+use portico_proto::engine::payload_v3::{decode_binary_frame_v3, encode_binary_frame_v3};
+use portico_proto::engine::session::{CloseReason, ProbeOutcome, Protocol, Transport};
 use portico_proto::engine::{Frame, Packet};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -34,7 +35,7 @@ pub(crate) async fn run(
                     out.push(f);
                 }
             }
-            if !out.is_empty() && write_all(w, &mut out).await.is_err() {
+            if !out.is_empty() && write_all(w, &mut out, conn.protocol()).await.is_err() {
                 conn.session()
                     .handle_transport_closed(CloseReason::TransportError);
             }
@@ -119,16 +120,24 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
     }
 }
 
-fn to_message(f: Frame) -> Option<Message> {
-    match f {
-        Frame::Text(b) => tungstenite::Utf8Bytes::try_from(b).ok().map(Message::Text),
-        Frame::Binary(b) => Some(Message::Binary(b)),
+fn to_message(f: Frame, protocol: Protocol) -> Option<Message> {
+    match (f, protocol) {
+        (Frame::Text(b), _) => tungstenite::Utf8Bytes::try_from(b).ok().map(Message::Text),
+        (Frame::Binary(b), Protocol::V4) => Some(Message::Binary(b)),
+        // Engine.IO v3 binary WebSocket messages start with the packet type (4).
+        (Frame::Binary(b), Protocol::V3 { .. }) => {
+            Some(Message::Binary(encode_binary_frame_v3(&b)))
+        }
     }
 }
 
-async fn write_all(w: &mut WsStream, out: &mut Vec<Frame>) -> Result<(), tungstenite::Error> {
+async fn write_all(
+    w: &mut WsStream,
+    out: &mut Vec<Frame>,
+    protocol: Protocol,
+) -> Result<(), tungstenite::Error> {
     for f in out.drain(..) {
-        if let Some(m) = to_message(f) {
+        if let Some(m) = to_message(f, protocol) {
             w.feed(m).await?;
         }
     }
@@ -139,12 +148,15 @@ async fn close_ws(w: &mut WsStream) {
     let _ = w.close(None).await;
 }
 
-fn decode(msg: Message) -> Result<Option<Packet>, ()> {
+fn decode(msg: Message, protocol: Protocol) -> Result<Option<Packet>, ()> {
     match msg {
         Message::Text(t) => Packet::decode_text(Bytes::from(t))
             .map(Some)
             .map_err(|_| ()),
-        Message::Binary(b) => Ok(Some(Packet::Binary(b))),
+        Message::Binary(b) => match protocol {
+            Protocol::V4 => Ok(Some(Packet::Binary(b))),
+            Protocol::V3 { .. } => decode_binary_frame_v3(b).map(Some).map_err(|_| ()),
+        },
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
         Message::Close(_) => Err(()),
     }
@@ -168,7 +180,7 @@ fn on_ws_message(conn: &Arc<Conn>, msg: Option<Result<Message, tungstenite::Erro
             conn.session().handle_transport_closed(reason);
             return;
         }
-        Some(Ok(m)) => match decode(m) {
+        Some(Ok(m)) => match decode(m, conn.protocol()) {
             Ok(Some(p)) => p,
             Ok(None) => return,
             Err(()) => {
@@ -190,7 +202,7 @@ async fn on_probe_message(
     msg: Option<Result<Message, tungstenite::Error>>,
 ) -> bool {
     let packet = match msg {
-        Some(Ok(m)) => match decode(m) {
+        Some(Ok(m)) => match decode(m, conn.protocol()) {
             Ok(Some(p)) => Some(p),
             Ok(None) => return false,
             Err(()) => None,
@@ -205,7 +217,7 @@ async fn on_probe_message(
         ProbeOutcome::Reply(frame) => {
             // The pending GET (if any) is released with a noop.
             conn.get_wake.notify_one();
-            let ok = match (probe.as_mut(), to_message(frame)) {
+            let ok = match (probe.as_mut(), to_message(frame, conn.protocol())) {
                 (Some(w), Some(m)) => w.send(m).await.is_ok(),
                 _ => false,
             };

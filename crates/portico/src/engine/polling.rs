@@ -6,13 +6,18 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use portico_proto::engine::session::{CloseReason, Transport};
-use portico_proto::engine::{decode_payload_v4, ErrorCode, Frame, Handshake};
+use portico_proto::engine::payload_v3::{
+    decode_payload_v3, encode_payload_v3, is_binary_payload_v3,
+};
+use portico_proto::engine::session::{CloseReason, Protocol, Transport};
+use portico_proto::engine::{
+    decode_payload_v4, encode_payload_v4, ErrorCode, Frame, Handshake, Packet,
+};
 
 use super::conn::{now, Conn};
 use super::driver;
 use crate::handshake::ConnInfo;
-use crate::http::{error, payload, post_ok, status, Body};
+use crate::http::{binary_payload, error, payload, post_ok, status, Body};
 use crate::server::ServerInner;
 use crate::sio;
 
@@ -20,30 +25,44 @@ use crate::sio;
 const MAX_PACKETS_PER_POST: usize = 16 * 1024;
 
 /// The open packet of a new session on `transport`.
-pub(crate) fn open_frame(server: &ServerInner, conn: &Conn, transport: Transport) -> Frame {
+pub(crate) fn open_frame(
+    server: &ServerInner,
+    conn: &Conn,
+    transport: Transport,
+    protocol: Protocol,
+) -> Frame {
     let c = &server.config;
     let upgrades: &[&str] = if transport == Transport::Polling && c.websocket && c.allow_upgrades {
         &["websocket"]
     } else {
         &[]
     };
-    Handshake {
+    let handshake = Handshake {
         sid: conn.sid.as_str(),
         upgrades,
         ping_interval_ms: c.ping_interval.as_millis() as u64,
         ping_timeout_ms: c.ping_timeout.as_millis() as u64,
         max_payload: c.max_payload,
+    };
+    match protocol {
+        Protocol::V4 => handshake.to_packet().to_frame(),
+        Protocol::V3 { .. } => Packet::Open(Bytes::from(handshake.to_json_v3())).to_frame(),
     }
-    .to_packet()
-    .to_frame()
 }
 
-pub(crate) fn handshake(server: Arc<ServerInner>, info: Arc<ConnInfo>) -> Response<Body> {
-    let (conn, upgrades) = Conn::new(server.clone(), Transport::Polling, info);
-    let body = match open_frame(&server, &conn, Transport::Polling) {
-        Frame::Text(b) => b,
-        Frame::Binary(b) => b,
+pub(crate) fn handshake(
+    server: Arc<ServerInner>,
+    info: Arc<ConnInfo>,
+    protocol: Protocol,
+) -> Response<Body> {
+    let (conn, upgrades) = Conn::new(server.clone(), Transport::Polling, protocol, info);
+    let open = open_frame(&server, &conn, Transport::Polling, protocol);
+    let body = match protocol {
+        Protocol::V4 => encode_payload_v4([&open]),
+        Protocol::V3 { b64 } => encode_payload_v3([&open], b64),
     };
+    // socket.io-client 2.x joins `/` without asking.
+    sio::client::on_open(&conn);
     server.insert_session(conn.clone());
     tracing::debug!(sid = %conn.sid, "new polling session");
     let sid = conn.sid;
@@ -84,6 +103,9 @@ pub(crate) async fn get(conn: Arc<Conn>) -> Response<Body> {
             guard.armed = false;
             // The driver may now be able to forget a closed session.
             guard.conn.driver_wake.notify_one();
+            if matches!(guard.conn.protocol(), Protocol::V3 { .. }) && is_binary_payload_v3(&body) {
+                return binary_payload(body);
+            }
             return payload(body);
         }
         notified.await;
@@ -102,7 +124,8 @@ where
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
-    if binary_body {
+    let v3 = matches!(conn.protocol(), Protocol::V3 { .. });
+    if binary_body && !v3 {
         // Engine.IO v4 polling is text only: this is not a v4 client.
         conn.close(CloseReason::TransportError);
         return error(ErrorCode::BadRequest);
@@ -133,7 +156,12 @@ where
             return error(ErrorCode::BadRequest);
         }
     };
-    let packets = match decode_payload_v4(body, MAX_PACKETS_PER_POST) {
+    let decoded = if v3 {
+        decode_payload_v3(&body, MAX_PACKETS_PER_POST)
+    } else {
+        decode_payload_v4(body, MAX_PACKETS_PER_POST)
+    };
+    let packets = match decoded {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(sid = %conn.sid, error = %e, "invalid polling payload: closing the session");

@@ -8,7 +8,7 @@ use http::header::{
 };
 use http::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use portico_proto::engine::session::{CloseReason, Transport};
+use portico_proto::engine::session::{CloseReason, Protocol, Transport};
 use portico_proto::engine::ErrorCode;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -52,6 +52,7 @@ pub(crate) fn accept<B>(
     mut req: Request<B>,
     conn: Option<Arc<Conn>>,
     info: Arc<ConnInfo>,
+    protocol: Protocol,
 ) -> Response<Body> {
     let version_ok = req
         .headers()
@@ -84,11 +85,12 @@ pub(crate) fn accept<B>(
             });
         }
         None => {
-            let (conn, upgrades) = Conn::new(server.clone(), Transport::WebSocket, info);
+            let (conn, upgrades) = Conn::new(server.clone(), Transport::WebSocket, protocol, info);
             handshake = Some(conn.sid);
-            let open = open_frame(&server, &conn, Transport::WebSocket);
+            let open = open_frame(&server, &conn, Transport::WebSocket, protocol);
             let _ = conn.session().send(open);
             server.insert_session(conn.clone());
+            crate::sio::client::on_open(&conn);
             tracing::debug!(sid = %conn.sid, "new websocket session");
             tokio::spawn(async move {
                 let ws = match on_upgrade.await {

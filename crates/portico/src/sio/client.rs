@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
-use portico_proto::engine::session::{CloseReason, Incoming};
+use portico_proto::engine::session::{CloseReason, Incoming, Protocol};
 use portico_proto::engine::{Frame, Packet as EnginePacket};
 use portico_proto::sio::{BinaryAssembler, Limits, Packet, PacketType};
 use serde_json::{json, Value};
@@ -152,10 +152,52 @@ fn dispatch(conn: &Arc<Conn>, packet: Packet, bins: Vec<Bytes>) {
     }
 }
 
+/// A new Engine.IO connection: a socket.io-client 2.x (Engine.IO v3) joins `/` implicitly.
+pub(crate) fn on_open(conn: &Arc<Conn>) {
+    if is_v3(conn) && !conn.server.config.engine_echo {
+        connect(conn, "/".to_owned(), None);
+    }
+}
+
+fn is_v3(conn: &Conn) -> bool {
+    matches!(conn.protocol(), Protocol::V3 { .. })
+}
+
+/// CONNECT_ERROR in the client's protocol: v5 sends `{message, data}`; v4 (client 2.x) sends
+/// the data, or else the message, as Node does.
+fn connect_error(conn: &Conn, nsp: &str, message: &str, data: Option<Value>) -> Packet {
+    if is_v3(conn) {
+        let mut p = Packet::connect_error(nsp, message, None);
+        p.data = Some(data.unwrap_or_else(|| Value::String(message.to_owned())));
+        return p;
+    }
+    Packet::connect_error(nsp, message, data)
+}
+
+/// Socket.IO v4 (client 2.x) puts the namespace's query after the name (`/admin?token=x`);
+/// it plays the part of `auth`.
+fn split_v3_query(nsp: String) -> (String, Option<Value>) {
+    let Some((name, query)) = nsp.split_once('?') else {
+        return (nsp, None);
+    };
+    let pairs = crate::http::Query::parse(Some(query)).0;
+    let auth: serde_json::Map<String, Value> = pairs
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    (name.to_owned(), Some(Value::Object(auth)))
+}
+
 fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
+    let (nsp, auth) = if is_v3(conn) {
+        let (nsp, query) = split_v3_query(nsp);
+        (nsp, query.or(auth))
+    } else {
+        (nsp, auth)
+    };
     let Some(ns) = conn.server.namespace_for_connect(&nsp) else {
         tracing::debug!(sid = %conn.sid, %nsp, "connect to an unknown namespace");
-        let p = Packet::connect_error(&nsp, "Invalid namespace", None);
+        let p = connect_error(conn, &nsp, "Invalid namespace", None);
         let _ = conn.send(&emit::control(conn.server.config.parser, &p));
         return;
     };
@@ -167,7 +209,7 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
             .and_then(|v| v.to_str().ok());
         if let Err(reason) = guard.check_namespace(ns.name(), origin) {
             tracing::warn!(sid = %conn.sid, nsp = ns.name(), "{}", reason.message());
-            let p = Packet::connect_error(&nsp, &reason.public_message(), None);
+            let p = connect_error(conn, &nsp, &reason.public_message(), None);
             let _ = conn.send(&emit::control(conn.server.config.parser, &p));
             return;
         }
@@ -228,7 +270,7 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
         for mw in middlewares {
             if let Err(e) = mw.call(socket.clone()).await {
                 tracing::debug!(sid = %conn.sid, nsp = ns.name(), message = e.message(), "connect refused by middleware");
-                let p = Packet::connect_error(ns.name(), e.message(), e.data().cloned());
+                let p = connect_error(&conn, ns.name(), e.message(), e.data().cloned());
                 let _ = conn.send(&emit::control(conn.server.config.parser, &p));
                 return;
             }
@@ -244,10 +286,11 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
         ns.add_socket(socket.clone());
         socket.mark_connected();
         let reply = match socket.pid() {
-            Some(pid) => json!({ "sid": socket.id(), "pid": pid }),
-            None => json!({ "sid": socket.id() }),
+            _ if is_v3(&conn) => None,
+            Some(pid) => Some(json!({ "sid": socket.id(), "pid": pid })),
+            None => Some(json!({ "sid": socket.id() })),
         };
-        let reply = Packet::connect(ns.name(), Some(reply));
+        let reply = Packet::connect(ns.name(), reply);
         if conn
             .send(&emit::control(conn.server.config.parser, &reply))
             .is_err()
