@@ -1,5 +1,6 @@
 //! `portico`: run a Socket.IO server (`serve`) or the protocol conformance servers.
 
+mod bench;
 mod conformance;
 mod serve;
 
@@ -19,6 +20,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run the reference test servers of the official protocol test suites.
     Conformance(conformance::ConformanceArgs),
+    /// Load-test a Socket.IO server on loopback with the project's own client.
+    Bench(Box<bench::BenchArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +48,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await,
             Command::Conformance(args) => conformance::run(args).await,
+            Command::Bench(args) => bench::run(*args).await,
         }
     });
     match result {

@@ -1,0 +1,311 @@
+//! `portico bench`: a load generator on the project's own client ([`portico_client`]).
+//!
+//! Scenarios: `connect` (handshakes per second), `idle` (server RSS per idle WebSocket, as
+//! the slope between stages), `echo` (round trips at a fixed aggregate rate), `broadcast`
+//! (deliveries per second of a room emit, received vs expected), `polling` (echo over
+//! polling-only clients, HTTP requests per second), and `smoke` (a few connections for a
+//! second, for CI). Loopback only, every count and wait bounded. Method:
+//! `shared/BENCH-METHOD.md`; the server side of the protocol:
+//! `crates/portico/examples/bench_server.rs`.
+
+mod broadcast;
+mod connect;
+mod echo;
+mod idle;
+mod measure;
+mod pool;
+mod progress;
+mod report;
+mod server;
+mod smoke;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Args as ClapArgs, ValueEnum};
+use portico_client::{ClientConfig, Transport};
+
+use measure::Probe;
+use report::Report;
+
+/// Most connections one run opens at once (ephemeral ports of one client IP).
+const MAX_CLIENTS: usize = 10_000;
+/// Longest duration of one phase, in seconds.
+const MAX_DURATION_S: u64 = 120;
+/// Most handshakes in flight.
+const MAX_IN_FLIGHT: usize = 1000;
+/// Highest aggregate message rate, per second.
+const MAX_RATE: f64 = 1_000_000.0;
+/// Most events one broadcast may ask for.
+const MAX_EMITS: u32 = 100_000;
+/// Largest payload, in bytes.
+const MAX_SIZE: usize = 1 << 20;
+
+/// Arguments of `portico bench`.
+#[derive(Debug, Clone, ClapArgs)]
+pub(crate) struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// The server, e.g. http://127.0.0.1:3000 (loopback only). `smoke` without it starts an
+    /// in-process Portico bench server.
+    #[arg(long)]
+    url: Option<String>,
+    /// The Engine.IO path.
+    #[arg(long, default_value = "/socket.io/")]
+    path: String,
+    /// Number of clients (echo, broadcast, polling: default 100; connect: a cap on the
+    /// handshakes per transport). At most 10000.
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Aggregate message rate of echo/polling, messages per second (default 10000 for echo,
+    /// 1000 for polling).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Seconds to send for (connect: 5, echo/polling: 10) or to wait for deliveries
+    /// (broadcast: 30). At most 120.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Events per broadcast.
+    #[arg(long, default_value_t = 100)]
+    emits: u32,
+    /// Payload size in characters (echo payload, broadcast event string).
+    #[arg(long, default_value_t = 16)]
+    size: usize,
+    /// Transport (connect without it runs websocket and upgrade).
+    #[arg(long, value_enum)]
+    transport: Option<TransportArg>,
+    /// Connection counts of the idle stages, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+    stages: Vec<usize>,
+    /// Most handshakes in flight at once. At most 1000.
+    #[arg(long, default_value_t = 50)]
+    in_flight: usize,
+    /// The server's pid, to read its CPU and RSS from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Write the result as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Handshakes per second (websocket-only and polling+upgrade).
+    Connect,
+    /// Server RSS per idle WebSocket connection, slope between --stages.
+    Idle,
+    /// Round trips (emit with ack) at a fixed aggregate rate.
+    Echo,
+    /// One emit to a room of --clients, --emits events: deliveries per second.
+    Broadcast,
+    /// Echo over polling-only clients: HTTP requests per second.
+    Polling,
+    /// A few connections for a second (echo + broadcast); fails on any loss. For CI.
+    Smoke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TransportArg {
+    Websocket,
+    Upgrade,
+    Polling,
+}
+
+impl From<TransportArg> for Transport {
+    fn from(t: TransportArg) -> Transport {
+        match t {
+            TransportArg::Websocket => Transport::WebSocket,
+            TransportArg::Upgrade => Transport::Upgrade,
+            TransportArg::Polling => Transport::Polling,
+        }
+    }
+}
+
+/// What every scenario needs: where the server is and how to read it.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub url: String,
+    pub path: String,
+    pub probe: Probe,
+    pub in_flight: usize,
+}
+
+impl Target {
+    pub fn config(&self, transport: Transport) -> ClientConfig {
+        ClientConfig::new(self.url.clone())
+            .path(self.path.clone())
+            .transport(transport)
+            .connect_timeout(Duration::from_secs(10))
+    }
+}
+
+/// Run `portico bench`.
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    validate(&args)?;
+    let mut _server = None;
+    let url = match (&args.url, args.scenario) {
+        (Some(url), _) => url.clone(),
+        (None, Scenario::Smoke) => {
+            let (url, guard) = server::start_in_process().await?;
+            _server = Some(guard);
+            url
+        }
+        (None, _) => bail!("--url is required (e.g. --url http://127.0.0.1:3000)"),
+    };
+    let target = Target {
+        url,
+        path: args.path.clone(),
+        probe: Probe {
+            server_pid: args.server_pid,
+        },
+        in_flight: args.in_flight,
+    };
+    let mut report = scenario(&args, &target).await?;
+    report.check();
+    print!("{}", report.table());
+    if let Some(file) = &args.json {
+        let json = serde_json::to_string_pretty(&report.to_json())?;
+        std::fs::write(file, json + "\n")
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    if !report.ok() {
+        bail!(
+            "{}: received {} of {} expected, {} failures",
+            report.scenario,
+            report.received(),
+            report.expected(),
+            report.failures()
+        );
+    }
+    Ok(())
+}
+
+async fn scenario(args: &BenchArgs, target: &Target) -> anyhow::Result<Report> {
+    let transport = args.transport.map(Transport::from);
+    let secs = |default: u64| Duration::from_secs(args.duration.unwrap_or(default));
+    Ok(match args.scenario {
+        Scenario::Connect => {
+            let transports = match transport {
+                Some(t) => vec![t],
+                None => vec![Transport::WebSocket, Transport::Upgrade],
+            };
+            connect::run(target, &transports, secs(5), args.clients).await
+        }
+        Scenario::Idle => {
+            idle::run(
+                target,
+                transport.unwrap_or(Transport::WebSocket),
+                &args.stages,
+            )
+            .await
+        }
+        Scenario::Echo => {
+            let params = echo::Params {
+                clients: args.clients.unwrap_or(100),
+                rate: args.rate.unwrap_or(10_000.0),
+                duration: secs(10),
+                size: args.size,
+                transport: transport.unwrap_or(Transport::WebSocket),
+            };
+            echo::run(target, "echo", &params).await
+        }
+        Scenario::Polling => {
+            let params = echo::Params {
+                clients: args.clients.unwrap_or(100),
+                rate: args.rate.unwrap_or(1000.0),
+                duration: secs(10),
+                size: args.size,
+                transport: Transport::Polling,
+            };
+            echo::run(target, "polling", &params).await
+        }
+        Scenario::Broadcast => {
+            let params = broadcast::Params {
+                clients: args.clients.unwrap_or(100),
+                emits: args.emits,
+                size: args.size,
+                timeout: secs(30),
+                transport: transport.unwrap_or(Transport::WebSocket),
+            };
+            broadcast::run(target, &params).await
+        }
+        Scenario::Smoke => smoke::run(target).await,
+    })
+}
+
+fn validate(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.url {
+        check_loopback(url)?;
+    }
+    if args.clients.is_some_and(|n| n == 0 || n > MAX_CLIENTS) {
+        bail!("--clients must be between 1 and {MAX_CLIENTS}");
+    }
+    if args.stages.is_empty() || args.stages.iter().any(|&n| n == 0 || n > MAX_CLIENTS) {
+        bail!("--stages must be counts between 1 and {MAX_CLIENTS}, e.g. 1000,5000,10000");
+    }
+    if args.stages.windows(2).any(|w| w[0] >= w[1]) {
+        bail!("--stages must increase, e.g. 1000,5000,10000");
+    }
+    if args.duration.is_some_and(|d| d == 0 || d > MAX_DURATION_S) {
+        bail!("--duration must be between 1 and {MAX_DURATION_S} seconds");
+    }
+    if args.in_flight == 0 || args.in_flight > MAX_IN_FLIGHT {
+        bail!("--in-flight must be between 1 and {MAX_IN_FLIGHT}");
+    }
+    if args.rate.is_some_and(|r| !(r > 0.0 && r <= MAX_RATE)) {
+        bail!("--rate must be above 0 and at most {MAX_RATE}");
+    }
+    if args.emits == 0 || args.emits > MAX_EMITS {
+        bail!("--emits must be between 1 and {MAX_EMITS}");
+    }
+    if args.size > MAX_SIZE {
+        bail!("--size must be at most {MAX_SIZE}");
+    }
+    Ok(())
+}
+
+/// Refuse any URL whose host is not loopback: 127.0.0.0/8, ::1 or `localhost`.
+fn check_loopback(url: &str) -> anyhow::Result<()> {
+    let uri: http::Uri = url.parse().with_context(|| format!("--url {url:?}"))?;
+    let host = uri
+        .host()
+        .with_context(|| format!("--url {url:?} has no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        bail!(
+            "--url {url:?}: the bench only targets loopback (127.0.0.0/8, ::1, localhost); \
+             it is a load generator, not a tool to point at other hosts"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_only() {
+        for ok in [
+            "http://127.0.0.1:3000",
+            "http://127.1.2.3:1",
+            "http://[::1]:3000",
+            "http://localhost:80",
+        ] {
+            assert!(check_loopback(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1:3000",
+            "http://example.com",
+            "http://[::2]:1",
+            "http://0.0.0.0:3000",
+        ] {
+            assert!(check_loopback(bad).is_err(), "{bad}");
+        }
+    }
+}

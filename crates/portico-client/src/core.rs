@@ -1,0 +1,308 @@
+//! The protocol state of one connection, shared by both transports: the open packet,
+//! heartbeats, the namespace `CONNECT`, acknowledgements, binary reassembly and event
+//! delivery. No I/O: the transports feed it Engine.IO packets and send what it returns.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use portico_proto::engine::Packet as EnginePacket;
+use portico_proto::sio::{BinaryAssembler, Limits, Packet as SioPacket, PacketType};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::client::Command;
+use crate::error::ClientError;
+use crate::event::{message, AckHandle, DisconnectReason, Event, RawEvent};
+
+/// The data of the Engine.IO `open` packet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Open {
+    pub sid: String,
+    #[serde(default)]
+    pub upgrades: Vec<String>,
+    pub ping_interval: u64,
+    pub ping_timeout: u64,
+    #[serde(default)]
+    pub max_payload: Option<u64>,
+}
+
+impl Open {
+    /// Parse the first packet of a session, which must be `open`.
+    pub fn parse(packet: &EnginePacket) -> Result<Open, ClientError> {
+        let EnginePacket::Open(data) = packet else {
+            return Err(ClientError::protocol(format!(
+                "expected the open packet (0), got {packet:?}"
+            )));
+        };
+        serde_json::from_slice(data)
+            .map_err(|e| ClientError::protocol(format!("bad open packet: {e}")))
+    }
+
+    /// How long without a ping before the server counts as gone.
+    pub fn ping_deadline(&self) -> Duration {
+        Duration::from_millis(self.ping_interval.saturating_add(self.ping_timeout))
+    }
+}
+
+/// The answer an acknowledgement waiter gets.
+pub(crate) type AckReply = Vec<Value>;
+
+/// What handling one packet led to.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Nothing special (replies, if any, were pushed to the output).
+    Continue,
+    /// The namespace accepted the connection; holds the socket id.
+    Connected(String),
+    /// The namespace refused the connection.
+    Refused(ClientError),
+    /// The connection is over.
+    Closed(DisconnectReason),
+}
+
+/// Protocol state of one connection.
+#[derive(Debug)]
+pub(crate) struct Core {
+    nsp: String,
+    acks: HashMap<u64, oneshot::Sender<AckReply>>,
+    events: mpsc::UnboundedSender<RawEvent>,
+    commands: mpsc::WeakUnboundedSender<Command>,
+    assembler: Option<BinaryAssembler>,
+}
+
+impl Core {
+    pub fn new(
+        nsp: String,
+        events: mpsc::UnboundedSender<RawEvent>,
+        commands: mpsc::WeakUnboundedSender<Command>,
+    ) -> Core {
+        Core {
+            nsp,
+            acks: HashMap::new(),
+            events,
+            commands,
+            assembler: None,
+        }
+    }
+
+    /// The `CONNECT` packet for the namespace, as an Engine.IO text frame.
+    pub fn connect_frame(&self, auth: Option<Value>) -> Bytes {
+        SioPacket::connect(&self.nsp, auth).encode_engine_frame()
+    }
+
+    /// Remember who waits for acknowledgement `id`.
+    pub fn add_ack(&mut self, id: u64, waiter: oneshot::Sender<AckReply>) {
+        self.acks.insert(id, waiter);
+    }
+
+    /// Forget acknowledgement `id` (its waiter gave up).
+    pub fn forget_ack(&mut self, id: u64) {
+        self.acks.remove(&id);
+    }
+
+    /// Handle one Engine.IO packet from the server; frames to send back go to `out`.
+    pub fn on_packet(&mut self, packet: EnginePacket, out: &mut Vec<Bytes>) -> Step {
+        match packet {
+            EnginePacket::Ping(data) => {
+                out.push(EnginePacket::Pong(data).to_frame_bytes());
+                Step::Continue
+            }
+            EnginePacket::Close => Step::Closed(DisconnectReason::TransportClose),
+            EnginePacket::Message(text) => self.on_message(text),
+            EnginePacket::Binary(data) => self.on_binary(data),
+            EnginePacket::Open(_)
+            | EnginePacket::Pong(_)
+            | EnginePacket::Upgrade
+            | EnginePacket::Noop => Step::Continue,
+        }
+    }
+
+    fn on_message(&mut self, text: Bytes) -> Step {
+        // Plain events go to the application unparsed: it may only count them.
+        if text.first() == Some(&b'2') {
+            let _ = self.events.send(RawEvent::Text(text));
+            return Step::Continue;
+        }
+        let Ok(text) = std::str::from_utf8(&text) else {
+            return Step::Closed(DisconnectReason::ParseError);
+        };
+        let packet = match SioPacket::decode(text, &Limits::default()) {
+            Ok(p) => p,
+            Err(_) => return Step::Closed(DisconnectReason::ParseError),
+        };
+        if packet.nsp != self.nsp {
+            return Step::Continue;
+        }
+        match packet.kind {
+            PacketType::Connect => {
+                let sid = packet
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("sid"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                Step::Connected(sid)
+            }
+            PacketType::ConnectError => Step::Refused(ClientError::connect_error(packet.data)),
+            PacketType::Disconnect => Step::Closed(DisconnectReason::ServerDisconnect),
+            PacketType::Ack => {
+                self.resolve_ack(packet);
+                Step::Continue
+            }
+            PacketType::Event => {
+                self.deliver(packet, Vec::new());
+                Step::Continue
+            }
+            PacketType::BinaryEvent | PacketType::BinaryAck => {
+                self.assembler = Some(BinaryAssembler::new(packet));
+                Step::Continue
+            }
+        }
+    }
+
+    fn on_binary(&mut self, data: Bytes) -> Step {
+        let Some(assembler) = self.assembler.as_mut() else {
+            return Step::Closed(DisconnectReason::ParseError);
+        };
+        match assembler.push(data) {
+            Ok(None) => Step::Continue,
+            Ok(Some((packet, attachments))) => {
+                self.assembler = None;
+                if packet.kind == PacketType::BinaryAck {
+                    self.resolve_ack(packet);
+                } else {
+                    self.deliver(packet, attachments);
+                }
+                Step::Continue
+            }
+            Err(_) => Step::Closed(DisconnectReason::ParseError),
+        }
+    }
+
+    fn resolve_ack(&mut self, packet: SioPacket) {
+        let Some(waiter) = packet.id.and_then(|id| self.acks.remove(&id)) else {
+            return;
+        };
+        let args = match packet.data {
+            Some(Value::Array(args)) => args,
+            _ => Vec::new(),
+        };
+        let _ = waiter.send(args);
+    }
+
+    fn deliver(&mut self, packet: SioPacket, attachments: Vec<Bytes>) {
+        let ack = packet.id.map(|id| AckHandle {
+            id,
+            nsp: self.nsp.clone(),
+            commands: self.commands.clone(),
+        });
+        if let Some(m) = message(packet.data, attachments, ack) {
+            let _ = self.events.send(RawEvent::Event(Event::Message(m)));
+        }
+    }
+
+    /// The connection ended: tell the application (once) and fail every pending ack.
+    pub fn finish(&mut self, reason: DisconnectReason) {
+        self.acks.clear();
+        let _ = self
+            .events
+            .send(RawEvent::Event(Event::Disconnected(reason)));
+    }
+}
+
+/// Engine.IO packets to the bytes of a text frame.
+trait ToFrameBytes {
+    fn to_frame_bytes(&self) -> Bytes;
+}
+
+impl ToFrameBytes for EnginePacket {
+    fn to_frame_bytes(&self) -> Bytes {
+        match self.to_frame() {
+            portico_proto::engine::Frame::Text(b) | portico_proto::engine::Frame::Binary(b) => b,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+    use super::*;
+
+    fn core() -> (Core, mpsc::UnboundedReceiver<RawEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (cmd_tx, _cmd_rx) = mpsc::unbounded_channel();
+        (Core::new("/".into(), tx, cmd_tx.downgrade()), rx)
+    }
+
+    fn msg(s: &'static str) -> EnginePacket {
+        EnginePacket::Message(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn pings_are_answered() {
+        let (mut core, _rx) = core();
+        let mut out = Vec::new();
+        core.on_packet(EnginePacket::Ping(Bytes::new()), &mut out);
+        assert_eq!(out, vec![Bytes::from_static(b"3")]);
+    }
+
+    #[test]
+    fn connect_reply_and_refusal() {
+        let (mut core, _rx) = core();
+        let mut out = Vec::new();
+        assert!(
+            matches!(core.on_packet(msg(r#"0{"sid":"abc"}"#), &mut out), Step::Connected(s) if s == "abc")
+        );
+        assert!(matches!(
+            core.on_packet(msg(r#"4{"message":"no"}"#), &mut out),
+            Step::Refused(ClientError::ConnectError { .. })
+        ));
+        // Another namespace's packets are ignored.
+        assert!(matches!(
+            core.on_packet(msg(r#"0/x,{"sid":"abc"}"#), &mut out),
+            Step::Continue
+        ));
+        assert!(matches!(
+            core.on_packet(msg("1"), &mut out),
+            Step::Closed(DisconnectReason::ServerDisconnect)
+        ));
+    }
+
+    #[test]
+    fn acks_resolve_and_events_flow() {
+        let (mut core, mut rx) = core();
+        let (tx, mut waiter) = oneshot::channel();
+        core.add_ack(7, tx);
+        let mut out = Vec::new();
+        core.on_packet(msg(r#"37[1,"a"]"#), &mut out);
+        assert_eq!(
+            waiter.try_recv().unwrap(),
+            vec![Value::from(1), Value::from("a")]
+        );
+        core.on_packet(msg(r#"2["hi",1]"#), &mut out);
+        assert!(matches!(rx.try_recv().unwrap(), RawEvent::Text(t) if &t[..] == br#"2["hi",1]"#));
+    }
+
+    #[test]
+    fn binary_events_are_reassembled() {
+        let (mut core, mut rx) = core();
+        let mut out = Vec::new();
+        core.on_packet(msg(r#"51-["bin",{"_placeholder":true,"num":0}]"#), &mut out);
+        core.on_packet(EnginePacket::Binary(Bytes::from_static(&[1, 2])), &mut out);
+        let Ok(RawEvent::Event(Event::Message(m))) = rx.try_recv() else {
+            panic!("no event")
+        };
+        assert_eq!(m.name, "bin");
+        assert_eq!(m.attachments, vec![Bytes::from_static(&[1, 2])]);
+        // An attachment nobody announced is a protocol error.
+        assert!(matches!(
+            core.on_packet(EnginePacket::Binary(Bytes::new()), &mut out),
+            Step::Closed(DisconnectReason::ParseError)
+        ));
+    }
+}
