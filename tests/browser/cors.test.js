@@ -1,132 +1,245 @@
-// The origin policy as a real browser sees it: a page on one origin loads the official
-// socket.io-client and connects to Portico on another port. Each case asserts what the page
-// observed, and for refusals what the server recorded.
+// Real-browser origin tests: Debian's Chromium (driven by playwright-core) loads a page from
+// http://localhost:<A> with the official socket.io-client bundle, and the page connects to the
+// Portico fixture on http://localhost:<B>. Every case asserts what the page observed (connect or
+// connect_error, transports, acks, Chromium's console message), and for refusals what the server
+// recorded (connection_error, the warning) and that no session exists.
+//
+// Run from the repo root: node --test tests/browser/   (packages come from tests/js/node_modules)
 
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "../js/lib/server.js";
 import { Clients, emitAck } from "../js/lib/client.js";
-import { launch, startPageServer, connectInPage } from "./lib.js";
+import { waitForLog } from "../js/lib/cors.js";
+import { launchBrowser, openPage, pageAck, runCase, waitConsole, WAIT_MS } from "./lib/browser.js";
+import { startPageServer } from "./lib/page-server.js";
 
-describe("CORS in Chromium", () => {
+// The refusal warning is part of what is tested; the fixture logs with RUST_LOG.
+process.env.RUST_LOG ??= "portico=warn";
+
+const T = { timeout: 20_000 };
+
+/** A fixture plus a Node observer (no Origin header) to ask it questions. */
+async function fixture(args) {
+  const server = await startServer({ args });
+  const clients = new Clients(server.url);
+  const stop = async () => {
+    clients.closeAll();
+    await server.stop();
+  };
+  try {
+    const i = args.indexOf("--path");
+    const path = i >= 0 ? args[i + 1] : undefined;
+    const observer = await clients.connect("/", { transports: ["websocket"], ...(path ? { path } : {}) });
+    return {
+      server,
+      // the page reaches the fixture (bound on 127.0.0.1) as localhost, like a dev setup would
+      url: `http://localhost:${server.port}`,
+      ask: async (event) => (await emitAck(observer, event))[0],
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+describe("browser: a page on another origin connects to Portico", () => {
   let browser;
-  let app;
+  let pageServer;
+  let PAGE; // the page's origin, http://localhost:<A>
+  const fixtures = [];
+  let contexts = [];
+
+  /** Starts a fixture that is stopped after the file. */
+  const startFixture = async (args) => {
+    const f = await fixture(args);
+    fixtures.push(f);
+    return f;
+  };
+  /** Opens the test page in a new context (closed after the test). */
+  const open = async () => {
+    const p = await openPage(browser, PAGE);
+    contexts.push(p.context);
+    return p;
+  };
+
   before(async () => {
-    browser = await launch();
-    app = await startPageServer();
+    [browser, pageServer] = await Promise.all([launchBrowser(), startPageServer()]);
+    PAGE = pageServer.origin;
+  });
+  afterEach(async () => {
+    await Promise.all(contexts.map((c) => c.close()));
+    contexts = [];
   });
   after(async () => {
+    await Promise.all(fixtures.map((f) => f.stop()));
     await browser?.close();
-    await app?.close();
+    await pageServer?.close();
   });
 
-  /** Runs `fn(page, server)` with a fixture started with `args` and a fresh browser context. */
-  async function withPage(args, fn) {
-    const server = await startServer({ args });
-    const context = await browser.newContext();
-    try {
-      const page = await context.newPage();
-      await page.goto(app.origin + "/");
-      await fn(page, server);
-    } finally {
-      await context.close();
-      await server.stop();
+  // --- allowed origin ------------------------------------------------------------------------
+
+  let allowed;
+  const allowedFixture = async () => (allowed ??= await startFixture(["--cors-origin", PAGE]));
+
+  test("allowed origin, default transports: polling, then the upgrade to websocket, then an echo", T, async () => {
+    const f = await allowedFixture();
+    const { page } = await open();
+    const r = await runCase(page, "main", { url: f.url });
+    assert.equal(r.state, "connected", JSON.stringify(r.error));
+    assert.equal(r.firstTransport, "polling");
+    await page.waitForFunction(() => window.cases.main.upgradedTo === "websocket", null, { timeout: WAIT_MS });
+    assert.equal(await page.evaluate(() => window.transportOf("main")), "websocket");
+    assert.equal(await pageAck(page, "main", "echo", "hello from the page"), "hello from the page");
+    const refusals = (await f.ask("connection-errors")).filter((e) => e.origin === PAGE);
+    assert.deepEqual(refusals, []);
+  });
+
+  test("allowed origin, websocket only: connects over websocket, echo", T, async () => {
+    const f = await allowedFixture();
+    const { page } = await open();
+    const r = await runCase(page, "ws", { url: f.url, opts: { transports: ["websocket"] } });
+    assert.equal(r.state, "connected", JSON.stringify(r.error));
+    assert.equal(r.firstTransport, "websocket");
+    assert.deepEqual(await pageAck(page, "ws", "echo", { n: 1 }), { n: 1 });
+  });
+
+  test("allowed origin, a request header the policy does not allow: the preflight is refused", T, async () => {
+    const f = await allowedFixture();
+    const { page, consoleLines } = await open();
+    const r = await runCase(page, "hdr", {
+      url: f.url,
+      opts: { transports: ["polling"], extraHeaders: { "x-app-token": "t" } },
+    });
+    assert.equal(r.state, "error");
+    assert.equal(r.error.message, "xhr poll error");
+    await waitConsole(page, consoleLines,
+      /Response to preflight request doesn't pass access control check: No 'Access-Control-Allow-Origin' header/);
+    const refusals = (await f.ask("connection-errors")).filter((e) => e.origin === PAGE);
+    assert.equal(refusals.length, 1, JSON.stringify(refusals));
+    assert.match(refusals[0].reason, /refused a preflight \(polling\)/);
+    assert.match(refusals[0].reason, /add "x-app-token" to OriginPolicy::allow_headers/);
+  });
+
+  // --- refused origin ------------------------------------------------------------------------
+
+  let refused;
+  const refusedFixture = async () => (refused ??= await startFixture(["--cors-origin", "http://localhost:1"]));
+
+  for (const { name, opts, message, transport, console: consoleRe } of [
+    {
+      name: "polling (default transports)",
+      opts: {},
+      message: "xhr poll error",
+      transport: "polling",
+      console: /has been blocked by CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource/,
+    },
+    {
+      name: "websocket only",
+      opts: { transports: ["websocket"] },
+      message: "websocket error",
+      transport: "websocket",
+      console: /WebSocket connection to 'ws:\/\/localhost:\d+\/socket\.io\/\?EIO=4&transport=websocket' failed: Error during WebSocket handshake: Unexpected response code: 403/,
+    },
+  ]) {
+    test(`refused origin over ${name}: connect_error in the page, refusal logged, no session`, T, async () => {
+      const f = await refusedFixture();
+      const before = await f.ask("engine-count");
+      const seenBefore = (await f.ask("connection-errors")).filter((e) => e.transport === transport).length;
+      const { page, consoleLines } = await open();
+      const r = await runCase(page, "refused", { url: f.url, opts });
+      assert.equal(r.state, "error");
+      assert.equal(r.error.message, message);
+      assert.equal(r.firstTransport, null, "the page never opened a transport");
+      const line = await waitConsole(page, consoleLines, consoleRe);
+      assert.ok(line.startsWith("error: "), line);
+      const errors = (await f.ask("connection-errors")).filter((e) => e.transport === transport);
+      assert.equal(errors.length, seenBefore + 1, JSON.stringify(errors));
+      const e = errors.at(-1);
+      assert.equal(e.code, 4);
+      assert.equal(e.message, "Forbidden");
+      assert.equal(e.origin, PAGE);
+      assert.ok(e.reason.includes(`add "${PAGE}" to the allowed origins (OriginPolicy::allow / --cors-origin ${PAGE})`), e.reason);
+      await waitForLog(f.server, (l) => l.includes("WARN") && l.includes(`refused a ${transport} request from origin "${PAGE}"`));
+      assert.equal(await f.ask("engine-count"), before, "no session exists");
+    });
+  }
+
+  // --- credentials ---------------------------------------------------------------------------
+
+  test("credentials: the server's cookie is stored and sent back by the browser (withCredentials)", T, async () => {
+    const f = await startFixture(["--cors-origin", PAGE, "--cors-credentials", "--cookie", "portico_test=1"]);
+    // without credentials: the browser neither stores the cookie nor sends it
+    {
+      const { page, context } = await open();
+      const r = await runCase(page, "plain", { url: f.url, opts: { transports: ["polling"] } });
+      assert.equal(r.state, "connected", JSON.stringify(r.error));
+      assert.equal(await pageAck(page, "plain", "echo", 1), 1);
+      assert.deepEqual(await context.cookies(f.url), []);
+      assert.equal(await pageAck(page, "plain", "cookie-count"), 0);
     }
-  }
-
-  /** The fixture's view, asked from Node (no Origin header: served by default). */
-  async function serverView(server) {
-    const clients = new Clients(server.url);
-    try {
-      const s = await clients.connect("/", { transports: ["websocket"] });
-      const [errors] = await emitAck(s, "connection-errors");
-      const [engines] = await emitAck(s, "engine-count");
-      return { errors, engines: engines - 1 };
-    } finally {
-      clients.closeAll();
-    }
-  }
-
-  test("allowed origin: polling, then upgrade to WebSocket", { timeout: 20_000 }, async () => {
-    await withPage(["--cors-origin", app.origin], async (page, server) => {
-      const seen = await connectInPage(page, { url: server.url, upgrade: true });
-      assert.deepEqual(seen, { connected: true, error: null, transport: "websocket", echo: "from the page", welcome: null });
-    });
+    // with credentials: stored from the handshake response, sent on every later request
+    const { page, context } = await open();
+    const r = await runCase(page, "cred", { url: f.url, opts: { transports: ["polling"], withCredentials: true } });
+    assert.equal(r.state, "connected", JSON.stringify(r.error));
+    const cookies = await context.cookies(f.url);
+    assert.deepEqual(cookies.map((c) => `${c.name}=${c.value}`), ["portico_test=1"]);
+    assert.equal(await pageAck(page, "cred", "echo", 2), 2);
+    const count = await pageAck(page, "cred", "cookie-count");
+    assert.ok(count > 0, `the browser sent the cookie back (cookie-count ${count})`);
   });
 
-  test("allowed origin: WebSocket only", { timeout: 20_000 }, async () => {
-    await withPage(["--cors-origin", app.origin], async (page, server) => {
-      const seen = await connectInPage(page, { url: server.url, opts: { transports: ["websocket"] } });
-      assert.equal(seen.connected, true);
-      assert.equal(seen.transport, "websocket");
-      assert.equal(seen.echo, "from the page");
-    });
+  // --- any origin ----------------------------------------------------------------------------
+
+  test("any_origin without credentials: connects, upgrades, echoes; withCredentials is blocked by the browser", T, async () => {
+    const f = await startFixture(["--cors-any-origin"]);
+    const { page, consoleLines } = await open();
+    const r = await runCase(page, "any", { url: f.url });
+    assert.equal(r.state, "connected", JSON.stringify(r.error));
+    await page.waitForFunction(() => window.cases.any.upgradedTo === "websocket", null, { timeout: WAIT_MS });
+    assert.equal(await pageAck(page, "any", "echo", "star"), "star");
+    // `*` can never carry credentials: this is why Portico refuses any_origin + credentials
+    const c = await runCase(page, "anyCred", { url: f.url, opts: { transports: ["polling"], withCredentials: true } });
+    assert.equal(c.state, "error");
+    await waitConsole(page, consoleLines,
+      /The value of the 'Access-Control-Allow-Origin' header in the response must not be the wildcard '\*' when the request's credentials mode is 'include'/);
   });
 
-  for (const transports of [["polling"], ["websocket"]]) {
-    test(`refused origin over ${transports[0]}: connect_error, logged refusal, no session`, { timeout: 20_000 }, async () => {
-      await withPage(["--cors-origin", "http://app.example.com"], async (page, server) => {
-        const seen = await connectInPage(page, { url: server.url, opts: { transports } });
-        assert.equal(seen.connected, false);
-        assert.ok(seen.error && seen.error !== "timeout", `the page saw connect_error (${seen.error})`);
-        const view = await serverView(server);
-        const refusal = view.errors.find((e) => e.origin === app.origin);
-        assert.ok(refusal, `the server recorded the refusal: ${JSON.stringify(view.errors)}`);
-        assert.equal(refusal.code, 4);
-        assert.equal(refusal.transport, transports[0]);
-        assert.match(refusal.reason, new RegExp(`add "${app.origin}"`));
-        assert.equal(view.engines, 0, "no session exists for the refused page");
-      });
-    });
-  }
+  // --- custom path ---------------------------------------------------------------------------
 
-  test("credentials: the server's cookie comes back from the browser", { timeout: 20_000 }, async () => {
-    const args = ["--cors-origin", app.origin, "--cors-credentials", "--cookie", "portico_test=1"];
-    await withPage(args, async (page, server) => {
-      const seen = await connectInPage(page, { url: server.url, opts: { transports: ["polling"], withCredentials: true } });
-      assert.equal(seen.connected, true);
-      assert.equal(seen.echo, "from the page");
-      const clients = new Clients(server.url);
-      try {
-        const s = await clients.connect("/", { transports: ["websocket"] });
-        const [count] = await emitAck(s, "cookie-count");
-        assert.ok(count > 0, `requests after the handshake carried the cookie (${count})`);
-      } finally {
-        clients.closeAll();
-      }
-    });
+  test("custom path: the client's path option reaches the server; the default path does not", T, async () => {
+    const f = await startFixture(["--cors-origin", PAGE, "--path", "/custom-io/"]);
+    const { page } = await open();
+    const r = await runCase(page, "custom", { url: f.url, opts: { path: "/custom-io/" } });
+    assert.equal(r.state, "connected", JSON.stringify(r.error));
+    await page.waitForFunction(() => window.cases.custom.upgradedTo === "websocket", null, { timeout: WAIT_MS });
+    assert.equal(await pageAck(page, "custom", "echo", "path"), "path");
+    const wrong = await runCase(page, "wrongPath", { url: f.url, opts: { transports: ["polling"] } });
+    assert.equal(wrong.state, "error");
   });
 
-  test("any_origin without credentials", { timeout: 20_000 }, async () => {
-    await withPage(["--cors-any-origin"], async (page, server) => {
-      const seen = await connectInPage(page, { url: server.url, opts: { transports: ["polling"] } });
-      assert.equal(seen.connected, true);
-      assert.equal(seen.echo, "from the page");
-    });
+  // --- namespace origin guard ----------------------------------------------------------------
+
+  test("namespace guard for another origin: /guarded refuses the page with a clear message, / works", T, async () => {
+    const f = await startFixture(["--cors-origin", PAGE, "--guard-origin", "http://admin.localhost:1"]);
+    const { page } = await open();
+    const g = await runCase(page, "guarded", { url: f.url, nsp: "/guarded" });
+    assert.equal(g.state, "error");
+    assert.equal(g.error.message, `origin "${PAGE}" is not allowed on namespace "/guarded"`);
+    await waitForLog(f.server, (l) => l.includes("WARN") && l.includes(`namespace "/guarded" refused a connection from origin "${PAGE}"`) &&
+      l.includes(`add "${PAGE}" to the origin guard of namespace "/guarded"`));
+    const root = await runCase(page, "root", { url: f.url });
+    assert.equal(root.state, "connected", JSON.stringify(root.error));
+    assert.equal(await pageAck(page, "root", "echo", "root"), "root");
   });
 
-  test("custom path", { timeout: 20_000 }, async () => {
-    await withPage(["--cors-origin", app.origin, "--path", "/custom-io/"], async (page, server) => {
-      const seen = await connectInPage(page, { url: server.url, opts: { path: "/custom-io/" }, upgrade: true });
-      assert.equal(seen.connected, true);
-      assert.equal(seen.transport, "websocket");
-      const wrong = await connectInPage(page, { url: server.url, opts: { transports: ["polling"] }, timeoutMs: 3000 });
-      assert.equal(wrong.connected, false, "the default path is not served");
-    });
-  });
-
-  test("namespace origin guard: refused at CONNECT from another origin, / unaffected", { timeout: 20_000 }, async () => {
-    await withPage(["--cors-origin", app.origin, "--guard-origin", "http://admin.example.com"], async (page, server) => {
-      const guarded = await connectInPage(page, { url: server.url, nsp: "/guarded", echo: false });
-      assert.equal(guarded.connected, false);
-      assert.match(guarded.error, /origin/i);
-      const root = await connectInPage(page, { url: server.url });
-      assert.equal(root.connected, true);
-    });
-    await withPage(["--cors-origin", app.origin, "--guard-origin", app.origin], async (page, server) => {
-      const guarded = await connectInPage(page, { url: server.url, nsp: "/guarded", echo: false });
-      assert.equal(guarded.connected, true);
-      assert.equal(guarded.welcome, "guarded");
-    });
+  test("namespace guard for the page's origin: /guarded connects and says welcome", T, async () => {
+    const f = await startFixture(["--cors-origin", PAGE, "--guard-origin", PAGE]);
+    const { page } = await open();
+    const g = await runCase(page, "guarded", { url: f.url, nsp: "/guarded", events: ["welcome"] });
+    assert.equal(g.state, "connected", JSON.stringify(g.error));
+    await page.waitForFunction(() => window.cases.guarded.events.length > 0, null, { timeout: WAIT_MS });
+    assert.deepEqual(await page.evaluate(() => window.cases.guarded.events), [["welcome", "guarded"]]);
   });
 });

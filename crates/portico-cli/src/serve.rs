@@ -178,6 +178,15 @@ impl Settings {
                  (recommended), or drop it to allow every origin"
             );
         }
+        if self.cors_any_origin && self.cors_credentials {
+            anyhow::bail!(
+                "refusing to start: --cors-credentials cannot be combined with --cors-any-origin: browsers reject \
+                 \"Access-Control-Allow-Origin: *\" on credentialed requests (cookies, withCredentials: true), so \
+                 every such request would fail. Fix it one of two ways: list the origins that may send credentials \
+                 (--cors-origin https://app.example.com --cors-credentials), or drop --cors-credentials and keep \
+                 --cors-any-origin"
+            );
+        }
         let mut policy = if self.cors_any_origin {
             OriginPolicy::any_origin()
         } else if self.cors_origins.is_empty() {
