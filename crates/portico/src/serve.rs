@@ -79,6 +79,16 @@ where
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
+    // Once the signal comes, the Socket.IO connections are closed while the listener keeps
+    // accepting: a polling client opens a new HTTP connection for each poll, and must be able
+    // to fetch its close packet (new handshakes get 503 meanwhile).
+    let closing = io.clone();
+    let closed = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing Socket.IO connections");
+        closing.close().await;
+    };
+    tokio::pin!(closed);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -90,7 +100,7 @@ where
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut closed => break,
         };
         let _ = stream.set_nodelay(true);
         let svc = app.clone();
@@ -109,8 +119,7 @@ where
         });
     }
     drop(listener);
-    tracing::info!("shutting down: closing Socket.IO connections");
-    io.close().await;
+    drop(io);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()

@@ -500,14 +500,9 @@ impl Session {
             self.queue.clear();
             self.queued_bytes = 0;
         } else if self.transport == Transport::Polling {
-            // A server shutting down does not wait for a client that is not polling right now;
-            // any other server-side close keeps the frames for its next poll for a while.
-            let linger = if reason == CloseReason::ServerShutdown && !self.get_pending {
-                Duration::ZERO
-            } else {
-                self.config.close_linger
-            };
-            self.linger_until = now.map(|n| n + linger);
+            // A polling client collects the frames queued before the close (and the close
+            // packet) on its next poll, if it comes within `close_linger`.
+            self.linger_until = now.map(|n| n + self.config.close_linger);
         }
     }
 
@@ -813,21 +808,6 @@ mod tests {
         let mut s = Session::new(t0, Transport::Polling, cfg());
         s.close_at(CloseReason::ForcedClose, Some(t0));
         assert!(s.is_finished(ms(t0, 500)));
-    }
-
-    #[test]
-    fn shutdown_does_not_linger_for_a_client_that_is_not_polling() {
-        let t0 = Instant::now();
-        let mut s = Session::new(t0, Transport::Polling, cfg());
-        s.close_at(CloseReason::ServerShutdown, Some(t0));
-        assert!(s.is_finished(t0));
-        // A client that is polling gets the close packet.
-        let mut s = Session::new(t0, Transport::Polling, cfg());
-        s.poll_get_begin().unwrap();
-        s.close_at(CloseReason::ServerShutdown, Some(t0));
-        assert!(!s.is_finished(t0));
-        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"1"));
-        assert!(s.is_finished(t0));
     }
 
     #[test]

@@ -81,9 +81,12 @@ pub(crate) async fn run(
                     close_ws(&mut p).await;
                 }
             }
-            () = tokio::time::sleep_until(connect_deadline), if !joined => {
-                tracing::debug!(sid = %conn.sid, "no namespace joined within connect_timeout: closing");
-                conn.close(CloseReason::ForcedClose);
+                        () = tokio::time::sleep_until(connect_deadline), if !joined => {
+                // A join may have completed on another task since `joined` was read.
+                if !conn.sio_joined() {
+                    tracing::debug!(sid = %conn.sid, "no namespace joined within connect_timeout: closing");
+                    conn.close(CloseReason::ForcedClose);
+                }
             }
         }
     }
