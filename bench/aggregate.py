@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""Aggregate the runs of bench/run into bench/results/<date>.md and .json.
+
+Input: a work directory with meta.json (versions, settings, parameters), runs.jsonl (one line
+per run: case, rep, server, exit code, TcpExtListenOverflows before/after, the client's JSON
+file) and the per-run JSON files written by `portico bench --json`.
+
+Every field name of the `portico bench` JSON that this reads is in the METRICS table and in
+`metric()` / `usage()` below: when the client's output changes, adjust them there.
+
+Usage: aggregate.py --work DIR --md OUT.md --json OUT.json
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+SERVERS = ["portico", "socketioxide", "node"]
+PEERS = ["socketioxide", "node"]
+
+# case -> [(key, label, unit, better, how to read it from one run's JSON)].
+# `better` is "higher" or "lower": the direction in which Portico/peer ratios are good.
+# A reader is ("metric", name) for a phase metric by exact name, ("metric^", prefix) for the
+# phase metric whose name starts with prefix, or ("usage", field, how) for a phase usage
+# field combined over phases with `how` ("max" or "sum").
+METRICS = {
+    "connect-websocket": [
+        ("rate", "handshakes/s", "/s", "higher", ("metric", "handshakes/s")),
+        ("p50", "handshake p50", "ms", "lower", ("metric", "handshake p50")),
+        ("p99", "handshake p99", "ms", "lower", ("metric", "handshake p99")),
+        ("cpu_op", "server CPU per handshake", "µs", "lower", ("metric", "server CPU per handshake")),
+        ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
+    ],
+    "connect-upgrade": [
+        ("rate", "handshakes/s", "/s", "higher", ("metric", "handshakes/s")),
+        ("p50", "handshake p50", "ms", "lower", ("metric", "handshake p50")),
+        ("p99", "handshake p99", "ms", "lower", ("metric", "handshake p99")),
+        ("cpu_op", "server CPU per handshake", "µs", "lower", ("metric", "server CPU per handshake")),
+        ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
+    ],
+    "idle": [
+        ("kib_per_conn", "KiB per idle connection (slope first -> last stage)", "KiB", "lower",
+         ("metric^", "KiB per connection, slope")),
+        ("rss_last", "server RSS at the last stage", "KiB", "lower", ("metric", "server RSS")),
+    ],
+    "echo": [
+        ("rate", "achieved rate", "msg/s", "higher", ("metric", "achieved rate")),
+        ("p50", "round trip p50", "ms", "lower", ("metric", "round trip p50")),
+        ("p99", "round trip p99", "ms", "lower", ("metric", "round trip p99")),
+        ("max", "round trip max", "ms", "lower", ("metric", "round trip max")),
+        ("cpu_op", "server CPU per message", "µs", "lower", ("metric", "server CPU per message")),
+        ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
+    ],
+    "broadcast": [
+        ("rate", "deliveries/s", "/s", "higher", ("metric", "deliveries/s")),
+        ("last", "time to last delivery", "ms", "lower", ("metric", "time to last delivery")),
+        ("cpu_op", "server CPU per delivery", "µs", "lower", ("metric", "server CPU per delivery")),
+        ("rss_after", "server RSS after the burst", "KiB", "lower", ("usage", "server_rss_kb_after", "max")),
+        ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
+    ],
+    "polling": [
+        ("rate", "achieved rate", "msg/s", "higher", ("metric", "achieved rate")),
+        ("p50", "round trip p50", "ms", "lower", ("metric", "round trip p50")),
+        ("p99", "round trip p99", "ms", "lower", ("metric", "round trip p99")),
+        ("http_rate", "HTTP requests/s", "/s", "higher", ("metric", "HTTP requests/s")),
+        ("cpu_req", "server CPU per HTTP request", "µs", "lower", ("metric", "server CPU per request")),
+        ("cpu_op", "server CPU per message", "µs", "lower", ("metric", "server CPU per message")),
+        ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
+    ],
+}
+
+# Above this share of its core the client, not the server, sets the pace (as `portico bench`).
+CLIENT_BOUND = 0.9
+KB_PER_KIB = 1.024
+
+
+def phases(doc):
+    p = doc.get("phases")
+    return p if isinstance(p, list) else []
+
+
+def metric(doc, name, prefix=False):
+    """A phase metric's value, from the last phase that has it."""
+    found = None
+    for phase in phases(doc):
+        for m in phase.get("metrics") or []:
+            n = m.get("name", "")
+            if (n.startswith(name) if prefix else n == name) and isinstance(m.get("value"), (int, float)):
+                found = float(m["value"])
+    return found
+
+
+def usage(doc, field, how):
+    values = []
+    for phase in phases(doc):
+        v = (phase.get("usage") or {}).get(field)
+        if isinstance(v, (int, float)):
+            values.append(float(v))
+    if not values:
+        # Fall back on the totals (`server: {cpu_s, rss_kb_...}`, `client: {cpu_s, wall_s}`).
+        for part in ("server", "client"):
+            v = (doc.get(part) or {}).get(field)
+            if isinstance(v, (int, float)):
+                return float(v)
+        return None
+    return max(values) if how == "max" else sum(values)
+
+
+def read(doc, reader):
+    kind = reader[0]
+    if kind == "metric":
+        return metric(doc, reader[1])
+    if kind == "metric^":
+        return metric(doc, reader[1], prefix=True)
+    if kind == "usage":
+        return usage(doc, reader[1], reader[2])
+    raise ValueError(f"unknown reader {reader}")
+
+
+def load_runs(work):
+    runs = []
+    with open(os.path.join(work, "runs.jsonl")) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            rec = json.loads(line)
+            doc = None
+            path = os.path.join(work, rec.get("json", ""))
+            try:
+                with open(path) as jf:
+                    doc = json.load(jf)
+            except (OSError, ValueError):
+                doc = None
+            rec["doc"] = doc
+            problems = []
+            if doc is None:
+                problems.append(f"no JSON from the client (exit {rec.get('exit_code')})")
+            before, after = rec.get("listen_overflows_before"), rec.get("listen_overflows_after")
+            if before != after:
+                problems.append(f"TcpExtListenOverflows moved {before} -> {after}")
+            if rec.get("server_alive_at_end") is False:
+                problems.append("the server died during the run")
+            rec["invalid"] = problems
+            received = expected = None
+            if doc is not None:
+                received, expected = doc.get("received"), doc.get("expected")
+            rec["received"], rec["expected"] = received, expected
+            rec["failures"] = (doc or {}).get("failures", 0) or 0
+            rec["lossy"] = doc is not None and (received != expected or rec["failures"] > 0)
+            rec["warnings"] = (doc or {}).get("warnings") or []
+            rec["values"] = {}
+            if doc is not None:
+                for key, _label, _unit, _better, reader in METRICS.get(rec["case"], []):
+                    rec["values"][key] = read(doc, reader)
+            runs.append(rec)
+    return runs
+
+
+def summarize(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def aggregate(runs, cases):
+    """case -> server -> {key: summary, 'runs': n, 'invalid': n, 'lossy': n, ...}."""
+    out = {}
+    for case in cases:
+        out[case] = {}
+        for server in SERVERS:
+            mine = [r for r in runs if r["case"] == case and r["server"] == server]
+            if not mine:
+                continue
+            valid = [r for r in mine if not r["invalid"]]
+            entry = {
+                "runs": len(mine),
+                "valid": len(valid),
+                "invalid_reasons": sorted({p for r in mine for p in r["invalid"]}),
+                "lossy_runs": sum(1 for r in valid if r["lossy"]),
+                "received": sum((r["received"] or 0) for r in valid),
+                "expected": sum((r["expected"] or 0) for r in valid),
+                "client_bound_runs": sum(
+                    1 for r in valid if (r["values"].get("client_cores") or 0) > CLIENT_BOUND
+                ),
+                "metrics": {},
+            }
+            for key, *_ in METRICS.get(case, []):
+                entry["metrics"][key] = summarize([r["values"].get(key) for r in valid])
+            out[case][server] = entry
+    return out
+
+
+def median_of(agg, case, server, key):
+    s = ((agg.get(case) or {}).get(server) or {}).get("metrics", {}).get(key)
+    return s["median"] if s else None
+
+
+def ratio(agg, case, key, peer):
+    a, b = median_of(agg, case, "portico", key), median_of(agg, case, peer, key)
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def clean(agg, case, server):
+    """Why a case's figures of a server cannot back a target ('' when they can)."""
+    e = (agg.get(case) or {}).get(server)
+    if not e:
+        return f"{server} did not run {case}"
+    if e["valid"] == 0:
+        return f"{server}: no valid {case} run"
+    if e["lossy_runs"]:
+        return f"{server} lost messages in {e['lossy_runs']} {case} run(s)"
+    return ""
+
+
+def targets(agg):
+    """The four targets of the issue, each PASS, MISS or N/A with its figures."""
+    res = []
+
+    def add(name, ok, figures, note=""):
+        status = "N/A" if ok is None else ("PASS" if ok else "MISS")
+        res.append({"target": name, "status": status, "figures": figures, "note": note})
+
+    # 1. ≤ 8 KB per idle connection.
+    why = clean(agg, "idle", "portico")
+    kib = median_of(agg, "idle", "portico", "kib_per_conn")
+    if why or kib is None:
+        add("Portico ≤ 8 KB per idle connection", None, "", why or "no idle slope")
+    else:
+        kb = kib * KB_PER_KIB
+        add("Portico ≤ 8 KB per idle connection", kb <= 8.0, f"{kib:.2f} KiB = {kb:.2f} KB")
+
+    # 2. ≥ 1.5× socketioxide's broadcast rate.
+    why = clean(agg, "broadcast", "portico") or clean(agg, "broadcast", "socketioxide")
+    r = ratio(agg, "broadcast", "rate", "socketioxide")
+    rc = ratio(agg, "broadcast", "cpu_op", "socketioxide")
+    if why or r is None:
+        add("broadcast rate ≥ 1.5× socketioxide", None, "", why or "missing figures")
+    else:
+        note = ""
+        bound = [s for s in ("portico", "socketioxide") if agg["broadcast"][s]["client_bound_runs"]]
+        if bound:
+            note = (f"client-bound runs ({', '.join(bound)}): the rate measures the client; "
+                    "the server CPU per delivery ratio is the fairer figure")
+        figs = f"{r:.2f}× deliveries/s"
+        if rc is not None:
+            figs += f"; server CPU per delivery {rc:.2f}× socketioxide's"
+        add("broadcast rate ≥ 1.5× socketioxide", r >= 1.5, figs, note)
+
+    # 3. ≤ 0.7× socketioxide's echo CPU, with Portico's p99 ≤ 1 ms.
+    why = clean(agg, "echo", "portico") or clean(agg, "echo", "socketioxide")
+    rc = ratio(agg, "echo", "cpu_op", "socketioxide")
+    p99 = median_of(agg, "echo", "portico", "p99")
+    if why or rc is None or p99 is None:
+        add("echo server CPU ≤ 0.7× socketioxide, p99 ≤ 1 ms", None, "", why or "missing figures")
+    else:
+        add("echo server CPU ≤ 0.7× socketioxide, p99 ≤ 1 ms", rc <= 0.7 and p99 <= 1.0,
+            f"CPU per message {rc:.2f}× socketioxide's; Portico p99 {p99:.2f} ms")
+
+    # 4. ≥ 2× Node's handshake rate (WebSocket handshakes, as BENCH-METHOD measures it).
+    why = clean(agg, "connect-websocket", "portico") or clean(agg, "connect-websocket", "node")
+    r = ratio(agg, "connect-websocket", "rate", "node")
+    if why or r is None:
+        add("WebSocket handshake rate ≥ 2× Node", None, "", why or "missing figures")
+    else:
+        ru = ratio(agg, "connect-upgrade", "rate", "node")
+        figs = f"{r:.2f}× handshakes/s"
+        if ru is not None:
+            figs += f" (polling + upgrade: {ru:.2f}×)"
+        add("WebSocket handshake rate ≥ 2× Node", r >= 2.0, figs)
+    return res
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def cell(summary):
+    if summary is None:
+        return "–"
+    if summary["n"] == 1 or summary["min"] == summary["max"]:
+        return fmt(summary["median"])
+    return f"{fmt(summary['median'])} ({fmt(summary['min'])}–{fmt(summary['max'])})"
+
+
+def markdown(meta, agg, tgt, runs):
+    servers = [s for s in SERVERS if s in meta.get("servers", SERVERS)]
+    peers = [p for p in PEERS if p in servers and "portico" in servers]
+    v = meta.get("versions", {})
+    lines = []
+    title = "Portico bench results" + (" (quick: a trial of the pipeline, not a measurement)" if meta.get("quick") else "")
+    lines += [f"# {title}", ""]
+    lines += [
+        f"Run {meta.get('date_utc')} (UTC) by `bench/run`; method in [bench/README.md](../README.md). "
+        f"Medians of {meta.get('repetitions')} repetition(s), min–max in brackets, servers in "
+        "alternation. One machine, loopback, "
+        f"{v.get('cores')} cores: the server on one core, the load client on the other.",
+        "",
+        "## Targets",
+        "",
+        "| target | status | figures | note |",
+        "|---|---|---|---|",
+    ]
+    for t in tgt:
+        lines.append(f"| {t['target']} | **{t['status']}** | {t['figures']} | {t['note']} |")
+    lines.append("")
+
+    for case in meta.get("cases", []):
+        if case not in agg:
+            continue
+        lines += [f"## {case}", ""]
+        head = ["metric"] + servers + [f"portico/{p}" for p in peers]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" * len(head))
+        for key, label, unit, better, _reader in METRICS.get(case, []):
+            row = [f"{label}" + (f" ({unit})" if unit else "")]
+            for s in servers:
+                e = agg[case].get(s)
+                row.append(cell(e["metrics"].get(key)) if e else "–")
+            for p in peers:
+                r = ratio(agg, case, key, p)
+                hint = {"higher": " ↑", "lower": " ↓"}.get(better, "")
+                row.append(f"{r:.2f}×{hint}" if r is not None else "–")
+            lines.append("| " + " | ".join(row) + " |")
+        row = ["received / expected (valid runs)"]
+        for s in servers:
+            e = agg[case].get(s)
+            if not e:
+                row.append("–")
+                continue
+            mark = " **LOSS**" if e["lossy_runs"] else ""
+            row.append(f"{e['received']:,} / {e['expected']:,}{mark}")
+        row += [""] * len(peers)
+        lines.append("| " + " | ".join(row) + " |")
+        row = ["valid runs"]
+        for s in servers:
+            e = agg[case].get(s)
+            row.append(f"{e['valid']} of {e['runs']}" if e else "–")
+        row += [""] * len(peers)
+        lines.append("| " + " | ".join(row) + " |")
+        notes = []
+        for s in servers:
+            e = agg[case].get(s)
+            if not e:
+                continue
+            for reason in e["invalid_reasons"]:
+                notes.append(f"- {s}: invalid run(s): {reason}.")
+            if e["client_bound_runs"]:
+                notes.append(
+                    f"- {s}: the client used over {CLIENT_BOUND:.0%} of its core in "
+                    f"{e['client_bound_runs']} run(s): rates are client-bound there; compare the "
+                    "server CPU per operation."
+                )
+        if notes:
+            lines += [""] + notes
+        lines.append("")
+
+    lines += [
+        "Ratios are Portico/peer of the medians; ↑ means higher is better for Portico, ↓ lower. "
+        "Server CPU is utime+stime of the server process over the phase (`/proc/PID/stat`); RSS "
+        "is VmRSS. KiB = 1,024 bytes; the idle target's 8 KB is 8,000 bytes.",
+        "",
+        "## Versions",
+        "",
+    ]
+    for k, val in v.items():
+        lines.append(f"- {k}: {val}")
+    lines += ["", "## Settings", ""]
+    for k, val in meta.get("settings", {}).items():
+        lines.append(f"- {k}: {val}")
+    lines += ["", "## Parameters", ""]
+    for k, val in meta.get("params", {}).items():
+        lines.append(f"- {k}: {val}")
+    lines += ["", "## Runs", "", "| case | rep | server | exit | received / expected | valid | client warnings |", "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        rcv = f"{r['received']} / {r['expected']}" if r["doc"] is not None else "–"
+        valid = "yes" if not r["invalid"] else "no: " + "; ".join(r["invalid"])
+        warn = "; ".join(r["warnings"]).replace("|", "/")
+        lines.append(f"| {r['case']} | {r['rep']} | {r['server']} | {r.get('exit_code')} | {rcv} | {valid} | {warn} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--md", required=True)
+    ap.add_argument("--json", required=True)
+    args = ap.parse_args()
+
+    with open(os.path.join(args.work, "meta.json")) as f:
+        meta = json.load(f)
+    runs = load_runs(args.work)
+    if not runs:
+        print("aggregate.py: no runs", file=sys.stderr)
+        return 1
+    agg = aggregate(runs, meta.get("cases", list(METRICS)))
+    tgt = targets(agg)
+
+    result = {
+        "meta": meta,
+        "targets": tgt,
+        "summary": agg,
+        "ratios": {
+            case: {
+                p: {key: ratio(agg, case, key, p) for key, *_ in METRICS.get(case, [])}
+                for p in PEERS
+            }
+            for case in agg
+        },
+        "runs": [
+            {k: r.get(k) for k in (
+                "case", "rep", "server", "exit_code", "wall_s", "listen_overflows_before",
+                "listen_overflows_after", "server_alive_at_end", "client_args", "received",
+                "expected", "failures", "lossy", "invalid", "warnings", "values")}
+            for r in runs
+        ],
+    }
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    with open(args.md, "w") as f:
+        f.write(markdown(meta, agg, tgt, runs))
+    for t in tgt:
+        print(f"{t['status']:4}  {t['target']}: {t['figures']} {t['note']}".rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
