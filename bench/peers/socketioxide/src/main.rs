@@ -77,12 +77,9 @@ struct Broadcast {
 
 fn install(io: &SocketIo) {
     io.ns("/", async |s: SocketRef| {
-        s.on(
-            "echo",
-            async |Data(args): Data<Args>, ack: AckSender| {
-                let _ = ack.send(&args);
-            },
-        );
+        s.on("echo", async |Data(args): Data<Args>, ack: AckSender| {
+            let _ = ack.send(&args);
+        });
         s.on(
             "join",
             async |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
