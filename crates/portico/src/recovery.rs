@@ -31,6 +31,10 @@ pub struct RecoveryConfig {
     /// Packets kept per namespace for missed-event replay; older ones are dropped first, and
     /// a client that missed a dropped packet gets a fresh session instead. Default: 10,000.
     pub max_packets: usize,
+    /// Disconnected sessions kept per namespace; past it a dropped socket is not kept (its
+    /// client reconnects as a new socket) rather than let a reconnect flood grow memory.
+    /// Default: 100,000.
+    pub max_sessions: usize,
 }
 
 impl Default for RecoveryConfig {
@@ -39,6 +43,7 @@ impl Default for RecoveryConfig {
             max_disconnection_duration: Duration::from_secs(120),
             skip_middlewares: true,
             max_packets: 10_000,
+            max_sessions: 100_000,
         }
     }
 }
@@ -56,6 +61,13 @@ impl RecoveryConfig {
         self.skip_middlewares = skip;
         self
     }
+    /// Change the number of disconnected sessions kept per namespace.
+    #[must_use]
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n;
+        self
+    }
+
     /// Change the number of packets kept per namespace.
     #[must_use]
     pub fn max_packets(mut self, n: usize) -> Self {
@@ -169,6 +181,11 @@ impl RecoveryStore {
     pub(crate) fn save(&self, pid: String, saved: (Sid, Vec<String>, Value, u64), now: Instant) {
         let (sid, rooms, data, since) = saved;
         let mut st = self.lock();
+        self.prune(&mut st, now);
+        if st.sessions.len() >= self.config.max_sessions {
+            tracing::debug!(%sid, "recovery store full: the session is not kept");
+            return;
+        }
         st.sessions.insert(
             pid,
             Saved {
@@ -296,6 +313,21 @@ mod tests {
         }
         // Offset 1 was dropped (only 2 packets kept): the client missed something unrecoverable.
         assert!(store.restore("p", Some("1"), t0).is_none());
+    }
+
+    #[test]
+    fn the_session_store_is_bounded() {
+        let store = RecoveryStore::new(RecoveryConfig::default().max_sessions(2));
+        let t0 = Instant::now();
+        for pid in ["a", "b", "c"] {
+            store.save(pid.into(), (Sid::new(), vec![], Value::Null, 0), t0);
+        }
+        assert!(store.restore("a", None, t0).is_some());
+        assert!(store.restore("b", None, t0).is_some());
+        assert!(
+            store.restore("c", None, t0).is_none(),
+            "past the cap, nothing is kept"
+        );
     }
 
     #[test]
