@@ -145,7 +145,7 @@ describe("browser: a page on another origin connects to Portico", () => {
   ]) {
     test(`refused origin over ${name}: connect_error in the page, refusal logged, no session`, T, async () => {
       const f = await refusedFixture();
-      const before = await f.ask("engine-count");
+      const before = await f.ask("handshake-count");
       const seenBefore = (await f.ask("connection-errors")).filter((e) => e.transport === transport).length;
       const { page, consoleLines } = await open();
       const r = await runCase(page, "refused", { url: f.url, opts });
@@ -162,7 +162,7 @@ describe("browser: a page on another origin connects to Portico", () => {
       assert.equal(e.origin, PAGE);
       assert.ok(e.reason.includes(`add "${PAGE}" to the allowed origins (OriginPolicy::allow / --cors-origin ${PAGE})`), e.reason);
       await waitForLog(f.server, (l) => l.includes("WARN") && l.includes(`refused a ${transport} request from origin "${PAGE}"`));
-      assert.equal(await f.ask("engine-count"), before, "no session exists");
+      assert.equal(await f.ask("handshake-count"), before, "no session exists");
     });
   }
 

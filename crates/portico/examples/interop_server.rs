@@ -8,7 +8,7 @@
 //! `--cors-credentials`; `--cookie` sets a cookie on the handshake response (initial_headers
 //! hook) and counts the requests that send it back (`cookie-count`); `--guard-origin`
 //! limits the `/guarded` namespace to that origin (repeatable). `connection-errors` (ack)
-//! returns every refused request so far; `engine-count` (ack) the open connections.
+//! returns every refused request so far; `handshake-count` (ack) the Engine.IO handshakes that succeeded so far.
 //! `--allow-eio3` accepts socket.io-client 2.x.
 //! `--msgpack` selects the msgpack parser (socket.io-msgpack-parser).
 //! `--recovery` turns on connection state recovery (`recovered` acks `socket.recovered()`).
@@ -80,7 +80,16 @@ async fn main() -> anyhow::Result<()> {
     .credentials(credentials);
     let cookie = arg(&args, "--cookie");
     let cookie_seen = Arc::new(AtomicUsize::new(0));
-    let mut builder = Server::builder().origins(policy);
+    // Every successful Engine.IO handshake, ever: tests assert "no session was created" on this
+    // monotonic count, not on the open-connection count, which earlier tests' closing
+    // connections can lower at any moment.
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let counted = handshakes.clone();
+    let mut builder = Server::builder().origins(policy).initial_headers(
+        move |_req: &RequestParts, _headers: &mut HeaderMap| {
+            counted.fetch_add(1, Ordering::Relaxed);
+        },
+    );
     if let Some(cookie) = cookie.clone() {
         let set = HeaderValue::from_str(&format!("{cookie}; Path=/; SameSite=Lax"))?;
         builder = builder.initial_headers(move |_req: &RequestParts, headers: &mut HeaderMap| {
@@ -189,6 +198,7 @@ async fn main() -> anyhow::Result<()> {
         let io = io2.clone();
         let refused = refused.clone();
         let cookie_seen = cookie_seen.clone();
+        let handshakes = handshakes.clone();
         let dynamic = dynamic.clone();
         async move {
             let watchers = io.clone();
@@ -248,9 +258,9 @@ async fn main() -> anyhow::Result<()> {
                 let n = seen.load(Ordering::Relaxed);
                 async move { ack.send(&n) }
             });
-            let io_count = io.clone();
-            socket.on("engine-count", move |_s: Socket, _: Value, ack: Ack| {
-                let n = io_count.connection_count();
+            let opened = handshakes.clone();
+            socket.on("handshake-count", move |_s: Socket, _: Value, ack: Ack| {
+                let n = opened.load(Ordering::Relaxed);
                 async move { ack.send(&n) }
             });
             // --- the server API beyond the basics -----------------------------------------

@@ -176,12 +176,12 @@ describe(`a listed origin with credentials (--cors-origin ${PAGE} --cors-origin 
 
   test("refused origin, polling handshake: 403 code 4, no allow headers, no session, reported once", T, async () => {
     const origin = "http://evil.example";
-    const before = await f.ask("engine-count");
+    const before = await f.ask("handshake-count");
     const res = await get(eioUrl(f.server.url), origin);
     assertRefused(res, "handshake");
     assert.equal(res.headers.get("vary"), "Origin");
     assert.equal(res.headers.get("set-cookie"), null);
-    assert.equal(await f.ask("engine-count"), before, "no session was created");
+    assert.equal(await f.ask("handshake-count"), before, "no session was created");
     await assertReported(f, {
       origin,
       transport: "polling",
@@ -225,11 +225,11 @@ describe(`a listed origin with credentials (--cors-origin ${PAGE} --cors-origin 
 
   test("WebSocket upgrade from a refused origin: 403 before any 101, no session, reported once", T, async () => {
     const origin = "http://evil-ws.example";
-    const before = await f.ask("engine-count");
+    const before = await f.ask("handshake-count");
     const r = await wsAttempt(wsUrl(f.server.url), { origin });
     assert.equal(r.opened, false, "the upgrade must not succeed");
     assertRefused(r, "upgrade");
-    assert.equal(await f.ask("engine-count"), before, "no session was created");
+    assert.equal(await f.ask("handshake-count"), before, "no session was created");
     await assertReported(f, { origin, transport: "websocket", fix: `--cors-origin ${origin}` });
     assert.equal(await warningsFor(f, origin), 1, "exactly one warning");
   });

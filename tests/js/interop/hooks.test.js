@@ -22,13 +22,13 @@ describe("hooks (--extra-header x-portico=yes --cookie hook_test=1)", () => {
   test("allow_request refusal → 403 with its message, no session, reported once", { timeout: 10_000 }, async () => {
     clients = new Clients(server.url);
     const observer = await clients.connect("/", { transports: ["websocket"] });
-    const [before] = await emitAck(observer, "engine-count");
+    const [before] = await emitAck(observer, "handshake-count");
     const res = await request(eioUrl(server.url, { deny: "no thanks" }));
     assert.equal(res.status, 403);
     assert.deepEqual(JSON.parse(res.text), { code: 4, message: "no thanks" });
     assert.equal(res.headers.get("x-portico"), "yes", "headers hooks run on errors too");
     assert.equal(res.headers.get("set-cookie"), null, "initial_headers only on a handshake that succeeds");
-    const [after] = await emitAck(observer, "engine-count");
+    const [after] = await emitAck(observer, "handshake-count");
     assert.equal(after, before, "no session was created");
     const [errors] = await emitAck(observer, "connection-errors");
     const refusals = errors.filter((e) => e.message === "no thanks");
