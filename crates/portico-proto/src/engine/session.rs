@@ -27,6 +27,9 @@ use super::packet::{Frame, Packet};
 use super::payload::encode_payload_v4;
 use super::payload_v3::encode_payload_v3;
 
+/// Queue capacity (frames) a drained session keeps; more is released after a burst.
+const QUEUE_KEEP: usize = 16;
+
 /// Limits and timers of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -299,7 +302,18 @@ impl Session {
         }
         let frame = self.queue.pop_front()?;
         self.queued_bytes = self.queued_bytes.saturating_sub(frame.payload_len());
+        if self.queue.is_empty() {
+            self.release_queue();
+        }
         Some(frame)
+    }
+
+    /// After a burst the queue is empty but keeps its grown capacity (32 bytes per frame it
+    /// once held): give that back, so a session costs little again once it has written.
+    fn release_queue(&mut self) {
+        if self.queue.capacity() > QUEUE_KEEP {
+            self.queue = VecDeque::new();
+        }
     }
 
     /// A frame arrived on the session's current transport (polling POST or WebSocket).
@@ -531,6 +545,7 @@ impl Session {
         };
         self.queue.clear();
         self.queued_bytes = 0;
+        self.release_queue();
         body
     }
 }
@@ -880,5 +895,25 @@ mod tests {
             s.handle_packet(t0, Packet::Message(Bytes::from_static(b"a"))),
             None
         );
+    }
+
+    #[test]
+    fn a_drained_queue_gives_back_what_a_burst_grew() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::WebSocket, SessionConfig::default());
+        let frames: Vec<Frame> = (0..1000).map(|_| text("42[\"b\"]")).collect();
+        s.send_all(&frames).unwrap();
+        assert!(s.queue.capacity() >= 1000);
+        let mut n = 0;
+        while s.poll_transmit().is_some() {
+            n += 1;
+        }
+        assert!(n >= 1000, "every frame leaves (after the open packet)");
+        assert!(
+            s.queue.capacity() <= QUEUE_KEEP,
+            "capacity {} kept",
+            s.queue.capacity()
+        );
+        assert_eq!(s.queued_bytes(), 0);
     }
 }

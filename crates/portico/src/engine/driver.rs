@@ -9,10 +9,12 @@ use futures_util::{SinkExt, StreamExt};
 use portico_proto::engine::payload_v3::{decode_binary_frame_v3, encode_binary_frame_v3};
 use portico_proto::engine::session::{CloseReason, ProbeOutcome, Protocol, Transport};
 use portico_proto::engine::{Frame, Packet};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::conn::{now, Conn, WsStream};
+use super::ws_frame;
 use crate::sio;
 
 /// Run the session until it ends. `ws` is the transport of a WebSocket-only session.
@@ -26,6 +28,11 @@ pub(crate) async fn run(
     let mut probe_deadline: Option<std::time::Instant> = None;
     let connect_deadline = tokio::time::Instant::now() + conn.server.config.connect_timeout;
     let mut out: Vec<Frame> = Vec::new();
+    // The session's next deadline (heartbeat, close): one timer, re-armed only when the
+    // deadline moves, not on every message.
+    let heartbeat = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(heartbeat);
+    let mut armed: Option<std::time::Instant> = None;
     loop {
         // Write whatever the WebSocket transport has to send.
         if let Some(w) = ws.as_mut() {
@@ -47,6 +54,12 @@ pub(crate) async fn run(
             }
             s.poll_timeout()
         };
+        if deadline != armed {
+            if let Some(d) = deadline {
+                heartbeat.as_mut().reset(tokio::time::Instant::from_std(d));
+            }
+            armed = deadline;
+        }
         let joined = conn.sio_joined();
         tokio::select! {
             biased;
@@ -69,7 +82,9 @@ pub(crate) async fn run(
                     close_ws(&mut w).await;
                 }
             }
-            () = sleep_until(deadline) => {
+            () = &mut heartbeat, if armed.is_some() => {
+                // Fired: re-arm on the next turn even if the deadline did not move.
+                armed = None;
                 conn.session().handle_timeout(now());
                 conn.get_wake.notify_one();
             }
@@ -134,17 +149,52 @@ fn to_message(f: Frame, protocol: Protocol) -> Option<Message> {
     }
 }
 
+fn frame_len(f: &Frame) -> usize {
+    match f {
+        Frame::Text(b) | Frame::Binary(b) => b.len(),
+    }
+}
+
+/// Bytes gathered before a write: a burst of small frames leaves in few syscalls, and a
+/// connection never holds more than this (plus one frame header) in its own buffer.
+const WRITE_CHUNK: usize = 16 * 1024;
+
+/// Write `out` as WebSocket frames straight to the socket (see [`ws_frame`]): small frames are
+/// gathered into one buffer, a large payload is written from its shared bytes without a copy.
 async fn write_all(
     w: &mut WsStream,
     out: &mut Vec<Frame>,
     protocol: Protocol,
 ) -> Result<(), tungstenite::Error> {
+    // Whatever tungstenite queued itself (the pong to a WebSocket ping) leaves first.
+    w.flush().await?;
+    let total: usize = out.iter().map(|f| frame_len(f) + 10).sum();
+    let mut buf = Vec::with_capacity(total.min(WRITE_CHUNK));
+    let io = w.get_mut();
     for f in out.drain(..) {
-        if let Some(m) = to_message(f, protocol) {
-            w.feed(m).await?;
+        let e = ws_frame::encode(f, protocol);
+        if buf.len() + e.len() <= WRITE_CHUNK {
+            buf.extend_from_slice(e.head());
+            buf.extend_from_slice(&e.payload);
+            continue;
+        }
+        if !buf.is_empty() {
+            io.write_all(&buf).await?;
+            buf.clear();
+        }
+        if e.len() <= WRITE_CHUNK {
+            buf.extend_from_slice(e.head());
+            buf.extend_from_slice(&e.payload);
+        } else {
+            io.write_all(e.head()).await?;
+            io.write_all(&e.payload).await?;
         }
     }
-    w.flush().await
+    if !buf.is_empty() {
+        io.write_all(&buf).await?;
+    }
+    io.flush().await?;
+    Ok(())
 }
 
 async fn close_ws(w: &mut WsStream) {

@@ -5,5 +5,6 @@ pub(crate) mod conn;
 pub(crate) mod driver;
 pub(crate) mod polling;
 pub(crate) mod websocket;
+pub(crate) mod ws_frame;
 
 pub(crate) use conn::Conn;
