@@ -149,6 +149,30 @@ impl Client {
         }
     }
 
+    /// Emit `event` with `args` and return at once a [`PendingAck`], which resolves to the
+    /// server's acknowledgement. No timer is armed: the caller decides how long to wait
+    /// (dropping the `PendingAck` forgets the acknowledgement). For load generators that keep
+    /// many acknowledgements in flight; [`Client::emit_with_ack`] is the everyday form.
+    ///
+    /// # Errors
+    /// [`ClientError::Closed`] if the connection is gone.
+    pub fn emit_with_ack_pending(
+        &self,
+        event: &str,
+        args: &[Value],
+    ) -> Result<PendingAck, ClientError> {
+        let id = self.shared.next_ack.fetch_add(1, Ordering::Relaxed);
+        let frame = self.event_frame(event, args, Some(id));
+        let (waiter, answer) = oneshot::channel();
+        self.send(Command::SendWithAck { frame, id, waiter })?;
+        Ok(PendingAck {
+            id,
+            answer,
+            commands: self.commands.downgrade(),
+            done: false,
+        })
+    }
+
     /// Close the connection: tell the server (Engine.IO `close`), then wait (up to 5 s) for
     /// the connection task to end. Other handles of this connection see it closed.
     pub async fn close(self) {
@@ -216,4 +240,44 @@ async fn connect(
         http_requests,
     });
     Ok((Client { shared, commands }, events))
+}
+
+/// An acknowledgement on its way, from [`Client::emit_with_ack_pending`]: a future of the
+/// server's answer (its arguments), or [`ClientError::Closed`] if the connection ends first.
+/// Dropping it before the answer tells the connection to forget the acknowledgement.
+#[derive(Debug)]
+#[must_use = "dropping a PendingAck forgets the acknowledgement"]
+pub struct PendingAck {
+    id: u64,
+    answer: oneshot::Receiver<AckReply>,
+    commands: mpsc::WeakUnboundedSender<Command>,
+    done: bool,
+}
+
+impl std::future::Future for PendingAck {
+    type Output = Result<Vec<Value>, ClientError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.answer).poll(cx) {
+            std::task::Poll::Ready(r) => {
+                this.done = true;
+                std::task::Poll::Ready(r.map_err(|_| ClientError::Closed))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl Drop for PendingAck {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Some(commands) = self.commands.upgrade() {
+                let _ = commands.send(Command::ForgetAck(self.id));
+            }
+        }
+    }
 }

@@ -146,6 +146,28 @@ impl Events {
         Some(event)
     }
 
+    /// Up to `limit` events at once, appended to `buf` (waits for at least one); returns how
+    /// many were added, 0 after the disconnection has been returned. One wake-up for a whole
+    /// burst: for load generators that receive many small events.
+    pub async fn recv_raw_many(&mut self, buf: &mut Vec<RawEvent>, limit: usize) -> usize {
+        if self.finished || limit == 0 {
+            return 0;
+        }
+        let start = buf.len();
+        if self.rx.recv_many(buf, limit).await == 0 {
+            buf.push(RawEvent::Event(Event::Disconnected(
+                DisconnectReason::TransportClose,
+            )));
+        }
+        if buf[start..]
+            .iter()
+            .any(|e| matches!(e, RawEvent::Event(Event::Disconnected(_))))
+        {
+            self.finished = true;
+        }
+        buf.len() - start
+    }
+
     /// Parse the text of a [`RawEvent::Text`]; `None` if it does not parse or belongs to
     /// another namespace.
     pub fn parse(&self, text: &[u8]) -> Option<Message> {

@@ -39,7 +39,7 @@ mod event;
 mod polling;
 mod websocket;
 
-pub use client::Client;
+pub use client::{Client, PendingAck};
 pub use config::{ClientConfig, Transport};
 pub use error::ClientError;
 pub use event::{DisconnectReason, Event, Events, Message, RawEvent};

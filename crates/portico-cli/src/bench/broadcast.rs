@@ -53,18 +53,27 @@ fn is_b(text: &[u8]) -> bool {
 async fn count(mut events: Events, want: u64, deadline: Instant) -> (u64, Option<Instant>) {
     let mut got = 0u64;
     let mut last = None;
-    while got < want {
-        match tokio::time::timeout_at(deadline, events.recv_raw()).await {
-            Ok(Some(RawEvent::Text(text))) if is_b(&text) => {
-                got += 1;
-                last = Some(Instant::now());
+    let mut batch = Vec::with_capacity(256);
+    let mut ended = false;
+    while got < want && !ended {
+        batch.clear();
+        match tokio::time::timeout_at(deadline, events.recv_raw_many(&mut batch, 256)).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let before = got;
+        for event in batch.drain(..) {
+            match event {
+                RawEvent::Text(text) if is_b(&text) => got += 1,
+                RawEvent::Event(Event::Disconnected(reason)) => {
+                    eprintln!("broadcast: a client was disconnected: {reason}");
+                    ended = true;
+                }
+                _ => {}
             }
-            Ok(Some(RawEvent::Event(Event::Disconnected(reason)))) => {
-                eprintln!("broadcast: a client was disconnected: {reason}");
-                break;
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => break,
+        }
+        if got > before {
+            last = Some(Instant::now());
         }
     }
     (got, last)

@@ -75,25 +75,16 @@ pub(crate) async fn phase(target: &Target, name: &str, params: &Params) -> Phase
         tasks.spawn(async move {
             let mut tick = tokio::time::interval_at(first, period);
             tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+            // No timer per message: every round trip still open at `end + ACK_TIMEOUT` fails.
+            let give_up = tokio::time::sleep_until(end + ACK_TIMEOUT);
+            tokio::pin!(give_up);
             let mut pending = FuturesUnordered::new();
             let mut latencies = Latencies::default();
             let (mut sent, mut acked, mut failed) = (0u64, 0u64, 0u64);
             let args = [payload];
             loop {
                 tokio::select! {
-                    at = tick.tick(), if tokio::time::Instant::now() < end => {
-                        if at >= end {
-                            continue;
-                        }
-                        sent += 1;
-                        let client = client.clone();
-                        let args = args.clone();
-                        pending.push(async move {
-                            let t0 = Instant::now();
-                            let r = client.emit_with_ack("echo", &args, ACK_TIMEOUT).await;
-                            (r, t0.elapsed())
-                        });
-                    }
+                    biased;
                     Some((result, took)) = pending.next(), if !pending.is_empty() => {
                         match result {
                             Ok(_) => {
@@ -106,6 +97,24 @@ pub(crate) async fn phase(target: &Target, name: &str, params: &Params) -> Phase
                                 progress.fail();
                             }
                         }
+                    }
+                    at = tick.tick(), if tokio::time::Instant::now() < end => {
+                        if at >= end {
+                            continue;
+                        }
+                        sent += 1;
+                        let t0 = Instant::now();
+                        match client.emit_with_ack_pending("echo", &args) {
+                            Ok(ack) => pending.push(async move { (ack.await, t0.elapsed()) }),
+                            Err(_) => {
+                                failed += 1;
+                                progress.fail();
+                            }
+                        }
+                    }
+                    () = &mut give_up, if !pending.is_empty() => {
+                        failed += pending.len() as u64;
+                        break;
                     }
                     else => break,
                 }
