@@ -22,7 +22,8 @@ pub struct TestServer {
 }
 
 /// Start a server with: `/` greets with `welcome`, `echo` acks its args, `ask` asks the client
-/// `question` (with ack) and acks what the client answered, `kick` disconnects the socket;
+/// `question` (with ack) and acks what the client answered, `kick` disconnects the socket,
+/// `burst` [n, size] emits n events `b` of `size` characters then acks n;
 /// `/admin` refuses without `auth.token == "secret"`.
 pub async fn start() -> TestServer {
     let io = Server::builder()
@@ -39,6 +40,17 @@ pub async fn start() -> TestServer {
                 .map_err(|e| e.to_string())
         });
         socket.on("kick", |s: Socket| async move { s.disconnect() });
+        // `burst` [n, size]: n events `b` carrying `size` characters each, then the ack.
+        socket.on(
+            "burst",
+            |s: Socket, (n, size): (u32, usize), ack: Ack| async move {
+                let payload = "x".repeat(size);
+                for _ in 0..n {
+                    s.emit("b", &payload)?;
+                }
+                ack.send(&n)
+            },
+        );
         socket.emit("welcome", &json!({"hello": "client"}))
     });
     io.of("/admin")
