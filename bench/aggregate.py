@@ -25,6 +25,15 @@ PEERS = ["socketioxide", "node"]
 # A reader is ("metric", name) for a phase metric by exact name, ("metric^", prefix) for the
 # phase metric whose name starts with prefix, or ("usage", field, how) for a phase usage
 # field combined over phases with `how` ("max" or "sum").
+ECHO_METRICS = [
+    ("rate", "achieved rate", "msg/s", "higher", ("metric", "achieved rate")),
+    ("p50", "round trip p50", "ms", "lower", ("metric", "round trip p50")),
+    ("p99", "round trip p99", "ms", "lower", ("metric", "round trip p99")),
+    ("max", "round trip max", "ms", "lower", ("metric", "round trip max")),
+    ("cpu_op", "server CPU per message", "µs", "lower", ("metric", "server CPU per message")),
+    ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
+]
+
 METRICS = {
     "connect-websocket": [
         ("rate", "handshakes/s", "/s", "higher", ("metric", "handshakes/s")),
@@ -45,24 +54,10 @@ METRICS = {
          ("metric^", "KiB per connection, slope")),
         ("rss_last", "server RSS at the last stage", "KiB", "lower", ("metric", "server RSS")),
     ],
-    "echo": [
-        ("rate", "achieved rate", "msg/s", "higher", ("metric", "achieved rate")),
-        ("p50", "round trip p50", "ms", "lower", ("metric", "round trip p50")),
-        ("p99", "round trip p99", "ms", "lower", ("metric", "round trip p99")),
-        ("max", "round trip max", "ms", "lower", ("metric", "round trip max")),
-        ("cpu_op", "server CPU per message", "µs", "lower", ("metric", "server CPU per message")),
-        ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
-    ],
+    "echo": ECHO_METRICS,
     # The same echo at a third of the rate: the load client stays well below its core, so the
     # latencies are the server's (at 30k msg/s on this machine the client is near saturation).
-    "echo-light": [
-        ("rate", "achieved rate", "msg/s", "higher", ("metric", "achieved rate")),
-        ("p50", "round trip p50", "ms", "lower", ("metric", "round trip p50")),
-        ("p99", "round trip p99", "ms", "lower", ("metric", "round trip p99")),
-        ("max", "round trip max", "ms", "lower", ("metric", "round trip max")),
-        ("cpu_op", "server CPU per message", "µs", "lower", ("metric", "server CPU per message")),
-        ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
-    ],
+    "echo-light": ECHO_METRICS,
     "broadcast": [
         ("rate", "deliveries/s", "/s", "higher", ("metric", "deliveries/s")),
         ("last", "time to last delivery", "ms", "lower", ("metric", "time to last delivery")),
