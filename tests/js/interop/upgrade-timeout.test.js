@@ -53,4 +53,24 @@ describe("upgrade timeout (--upgrade-timeout 300)", () => {
       }
     });
   }
+  test("a second WebSocket asking to upgrade while a probe is under way is closed once the first upgrades", { timeout: 10_000 }, async () => {
+    const { sid } = await handshake(server.url);
+    assert.equal((await post(server.url, sid, "40")).text, "ok");
+    await pollUntil(server.url, sid, (p) => p.startsWith("40"));
+    const first = new RawWebSocket(wsUrl(server.url, { sid }));
+    const second = new RawWebSocket(wsUrl(server.url, { sid }));
+    try {
+      await first.waitOpen();
+      first.send("2probe");
+      assert.equal(await first.next(), "3probe");
+      await second.waitOpen();
+      first.send("5");
+      first.send('42["echo","via the first"]');
+      assert.equal(await first.nextNonPing(), '42["echo","via the first"]');
+      await second.waitClose(5000);
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
 });

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use portico_proto::engine::session::{CloseReason, Protocol, SendError, Session, Transport};
 use portico_proto::engine::Frame;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::handshake::ConnInfo;
 use crate::server::ServerInner;
@@ -26,13 +26,22 @@ pub(crate) struct Conn {
     pub(crate) driver_wake: Notify,
     /// Wakes the pending polling GET.
     pub(crate) get_wake: Notify,
-    /// Hands a probing WebSocket to the driver. Boxed: tokio's channel allocates a block of
-    /// 32 slots up front, which for an unboxed stream cost ~16 KB per session.
-    pub(crate) upgrade_tx: mpsc::Sender<Box<WsStream>>,
+    /// Hands a probing WebSocket to the driver (then woken with `driver_wake`). A slot, not a
+    /// channel: a tokio channel allocates ~700 bytes up front, for every session, for a hand-off
+    /// that happens at most once.
+    upgrade: Mutex<UpgradeSlot>,
     /// A polling POST is being read (a second one at the same time is an error).
     pub(crate) post_busy: AtomicBool,
     pub(crate) info: Arc<ConnInfo>,
     pub(crate) sio: Mutex<ClientState>,
+}
+
+/// The WebSocket hand-off from the upgrade request to the session's driver.
+enum UpgradeSlot {
+    Empty,
+    Waiting(Box<WsStream>),
+    /// The driver has ended.
+    Ended,
 }
 
 /// Current time on tokio's clock (paused in tests), as the `std` instant the state machine uses.
@@ -46,21 +55,56 @@ impl Conn {
         transport: Transport,
         protocol: Protocol,
         info: Arc<ConnInfo>,
-    ) -> (Arc<Conn>, mpsc::Receiver<Box<WsStream>>) {
-        let (upgrade_tx, upgrade_rx) = mpsc::channel(1);
+    ) -> Arc<Conn> {
         let session = Session::new(now(), transport, server.config.session(protocol));
-        let conn = Arc::new(Conn {
+        Arc::new(Conn {
             sid: Sid::new(),
             session: Mutex::new(session),
             driver_wake: Notify::new(),
             get_wake: Notify::new(),
-            upgrade_tx,
+            upgrade: Mutex::new(UpgradeSlot::Empty),
             post_busy: AtomicBool::new(false),
             info,
             sio: Mutex::new(ClientState::default()),
             server,
-        });
-        (conn, upgrade_rx)
+        })
+    }
+
+    /// Offer a WebSocket that asks to upgrade this session. It is dropped (the client sees the
+    /// connection close) if another one is already waiting or the session's driver has ended.
+    pub(crate) fn offer_upgrade(&self, ws: Box<WsStream>) {
+        {
+            let mut slot = self.upgrade.lock().unwrap_or_else(|e| e.into_inner());
+            match *slot {
+                UpgradeSlot::Empty => *slot = UpgradeSlot::Waiting(ws),
+                UpgradeSlot::Waiting(_) | UpgradeSlot::Ended => {
+                    tracing::debug!(sid = %self.sid, "upgrade refused: one is already under way or the session ended");
+                    return;
+                }
+            }
+        }
+        self.driver_wake.notify_one();
+    }
+
+    /// The driver takes the WebSocket waiting to upgrade, if any.
+    pub(crate) fn take_upgrade(&self) -> Option<Box<WsStream>> {
+        let mut slot = self.upgrade.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *slot, UpgradeSlot::Empty) {
+            UpgradeSlot::Waiting(ws) => Some(ws),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    /// The driver has ended: later upgrades are dropped; returns one that was still waiting.
+    pub(crate) fn end_upgrades(&self) -> Option<Box<WsStream>> {
+        let mut slot = self.upgrade.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *slot, UpgradeSlot::Ended) {
+            UpgradeSlot::Waiting(ws) => Some(ws),
+            UpgradeSlot::Empty | UpgradeSlot::Ended => None,
+        }
     }
 
     /// The session state. Never held across an `.await` or a call into user code.
@@ -70,13 +114,18 @@ impl Conn {
 
     /// Queue frames (atomically) and wake whoever writes them.
     pub(crate) fn send(&self, frames: &[Frame]) -> Result<(), SendError> {
-        let (res, transport) = {
+        let (res, transport, was_idle) = {
             let mut s = self.session();
-            (s.send_all(frames), s.transport())
+            let was_idle = !s.has_output();
+            (s.send_all(frames), s.transport(), was_idle)
         };
         match (&res, transport) {
             (Ok(()), Transport::Polling) => self.get_wake.notify_one(),
-            (Ok(()), Transport::WebSocket) => self.driver_wake.notify_one(),
+            // The driver drains the whole queue at the top of every turn, so frames behind
+            // others are written with them: only the first frame of a batch wakes it (a
+            // broadcast burst then costs one wake-up per socket, not one per frame).
+            (Ok(()), Transport::WebSocket) if was_idle => self.driver_wake.notify_one(),
+            (Ok(()), Transport::WebSocket) => {}
             (Err(SendError::Full), _) => {
                 tracing::warn!(sid = %self.sid, "client does not read fast enough: closing with `send buffer full`");
                 self.wake_all();

@@ -10,7 +10,6 @@ use portico_proto::engine::payload_v3::{decode_binary_frame_v3, encode_binary_fr
 use portico_proto::engine::session::{CloseReason, ProbeOutcome, Protocol, Transport};
 use portico_proto::engine::{Frame, Packet};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::conn::{now, Conn, WsStream};
@@ -18,11 +17,7 @@ use super::ws_frame;
 use crate::sio;
 
 /// Run the session until it ends. `ws` is the transport of a WebSocket-only session.
-pub(crate) async fn run(
-    conn: Arc<Conn>,
-    mut ws: Option<WsStream>,
-    mut upgrades: mpsc::Receiver<Box<WsStream>>,
-) {
+pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
     let mut probe: Option<Box<WsStream>> = None;
     // A probing WebSocket must complete the upgrade within upgrade_timeout of its arrival.
     let mut probe_deadline: Option<std::time::Instant> = None;
@@ -60,6 +55,18 @@ pub(crate) async fn run(
             }
             armed = deadline;
         }
+        // A WebSocket asking to upgrade the session becomes the probe (one at a time).
+        if probe.is_none() {
+            if let Some(mut w) = conn.take_upgrade() {
+                if conn.session().transport() == Transport::Polling {
+                    probe = Some(w);
+                    probe_deadline = Some(now() + conn.server.config.upgrade_timeout);
+                } else {
+                    close_ws(&mut w).await;
+                }
+                continue;
+            }
+        }
         let joined = conn.sio_joined();
         tokio::select! {
             biased;
@@ -72,14 +79,6 @@ pub(crate) async fn run(
                 }
                 if probe.is_none() {
                     probe_deadline = None;
-                }
-            }
-            Some(mut w) = upgrades.recv(), if probe.is_none() => {
-                if conn.session().transport() == Transport::Polling {
-                    probe = Some(w);
-                    probe_deadline = Some(now() + conn.server.config.upgrade_timeout);
-                } else {
-                    close_ws(&mut w).await;
                 }
             }
             () = &mut heartbeat, if armed.is_some() => {
@@ -116,6 +115,9 @@ pub(crate) async fn run(
     }
     if let Some(mut p) = probe {
         close_ws(&mut p).await;
+    }
+    if let Some(mut w) = conn.end_upgrades() {
+        close_ws(&mut w).await;
     }
     tracing::debug!(sid = %conn.sid, %reason, "engine session closed");
     sio::client::on_close(&conn, reason);
@@ -154,6 +156,9 @@ fn frame_len(f: &Frame) -> usize {
         Frame::Text(b) | Frame::Binary(b) => b.len(),
     }
 }
+
+/// Capacity (frames) the driver's list of frames to write keeps between turns.
+const OUT_KEEP: usize = 16;
 
 /// Bytes gathered before a write: a burst of small frames leaves in few syscalls, and a
 /// connection never holds more than this (plus one frame header) in its own buffer.
@@ -194,6 +199,10 @@ async fn write_all(
         io.write_all(&buf).await?;
     }
     io.flush().await?;
+    // A burst grew the list of frames to write: give the capacity back once written.
+    if out.capacity() > OUT_KEEP {
+        *out = Vec::new();
+    }
     Ok(())
 }
 

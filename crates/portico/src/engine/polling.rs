@@ -55,7 +55,7 @@ pub(crate) fn handshake(
     info: Arc<ConnInfo>,
     protocol: Protocol,
 ) -> Response<Body> {
-    let (conn, upgrades) = Conn::new(server.clone(), Transport::Polling, protocol, info);
+    let conn = Conn::new(server.clone(), Transport::Polling, protocol, info);
     let open = open_frame(&server, &conn, Transport::Polling, protocol);
     let body = match protocol {
         Protocol::V4 => encode_payload_v4([&open]),
@@ -66,7 +66,7 @@ pub(crate) fn handshake(
     server.insert_session(conn.clone());
     tracing::debug!(sid = %conn.sid, "new polling session");
     let sid = conn.sid;
-    tokio::spawn(driver::run(conn, None, upgrades));
+    tokio::spawn(driver::run(conn, None));
     let mut res = payload(body);
     res.extensions_mut()
         .insert(crate::http::HandshakeResponse(sid));

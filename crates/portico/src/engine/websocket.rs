@@ -78,14 +78,14 @@ pub(crate) fn accept<B>(
                         .await;
                         // The driver takes it as a probe (or closes it if the session cannot
                         // be upgraded any more).
-                        let _ = conn.upgrade_tx.send(Box::new(ws)).await;
+                        conn.offer_upgrade(Box::new(ws));
                     }
                     Err(e) => tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed"),
                 }
             });
         }
         None => {
-            let (conn, upgrades) = Conn::new(server.clone(), Transport::WebSocket, protocol, info);
+            let conn = Conn::new(server.clone(), Transport::WebSocket, protocol, info);
             handshake = Some(conn.sid);
             let open = open_frame(&server, &conn, Transport::WebSocket, protocol);
             let _ = conn.session().send(open);
@@ -109,7 +109,7 @@ pub(crate) fn accept<B>(
                         None
                     }
                 };
-                driver::run(conn, ws, upgrades).await;
+                driver::run(conn, ws).await;
             });
         }
     }
