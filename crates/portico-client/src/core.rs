@@ -68,23 +68,68 @@ pub(crate) enum Step {
 pub(crate) struct Core {
     nsp: String,
     acks: HashMap<u64, oneshot::Sender<AckReply>>,
-    events: mpsc::UnboundedSender<RawEvent>,
+    events: mpsc::UnboundedSender<Delivery>,
+    /// Events held back while a burst of packets is handled (see [`Core::begin_batch`]).
+    batch: Option<Vec<RawEvent>>,
     commands: mpsc::WeakUnboundedSender<Command>,
     assembler: Option<BinaryAssembler>,
+}
+
+/// Events a batch has room for before it grows.
+const BATCH_CAPACITY: usize = 64;
+
+/// What the connection hands to [`crate::Events`]: one event, or the events of a burst at once
+/// (one channel operation and one wake-up for the lot).
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    One(RawEvent),
+    Many(Vec<RawEvent>),
 }
 
 impl Core {
     pub fn new(
         nsp: String,
-        events: mpsc::UnboundedSender<RawEvent>,
+        events: mpsc::UnboundedSender<Delivery>,
         commands: mpsc::WeakUnboundedSender<Command>,
     ) -> Core {
         Core {
             nsp,
             acks: HashMap::new(),
             events,
+            batch: None,
             commands,
             assembler: None,
+        }
+    }
+
+    /// Hold events back until [`Core::end_batch`], which delivers them together.
+    pub fn begin_batch(&mut self) {
+        if self.batch.is_none() {
+            self.batch = Some(Vec::with_capacity(BATCH_CAPACITY));
+        }
+    }
+
+    /// Deliver the events held back since [`Core::begin_batch`].
+    pub fn end_batch(&mut self) {
+        match self.batch.take() {
+            Some(mut batch) if batch.len() == 1 => {
+                if let Some(e) = batch.pop() {
+                    let _ = self.events.send(Delivery::One(e));
+                }
+            }
+            Some(batch) if !batch.is_empty() => {
+                let _ = self.events.send(Delivery::Many(batch));
+            }
+            _ => {}
+        }
+    }
+
+    fn emit_event(&mut self, event: RawEvent) {
+        match self.batch.as_mut() {
+            Some(batch) => batch.push(event),
+            None => {
+                let _ = self.events.send(Delivery::One(event));
+            }
         }
     }
 
@@ -123,7 +168,7 @@ impl Core {
     fn on_message(&mut self, text: Bytes) -> Step {
         // Plain events go to the application unparsed: it may only count them.
         if text.first() == Some(&b'2') {
-            let _ = self.events.send(RawEvent::Text(text));
+            self.emit_event(RawEvent::Text(text));
             return Step::Continue;
         }
         let Ok(text) = std::str::from_utf8(&text) else {
@@ -201,16 +246,17 @@ impl Core {
             commands: self.commands.clone(),
         });
         if let Some(m) = message(packet.data, attachments, ack) {
-            let _ = self.events.send(RawEvent::Event(Event::Message(m)));
+            self.emit_event(RawEvent::Event(Event::Message(m)));
         }
     }
 
     /// The connection ended: tell the application (once) and fail every pending ack.
     pub fn finish(&mut self, reason: DisconnectReason) {
         self.acks.clear();
+        self.end_batch();
         let _ = self
             .events
-            .send(RawEvent::Event(Event::Disconnected(reason)));
+            .send(Delivery::One(RawEvent::Event(Event::Disconnected(reason))));
     }
 }
 
@@ -233,7 +279,7 @@ mod tests {
 
     use super::*;
 
-    fn core() -> (Core, mpsc::UnboundedReceiver<RawEvent>) {
+    fn core() -> (Core, mpsc::UnboundedReceiver<Delivery>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (cmd_tx, _cmd_rx) = mpsc::unbounded_channel();
         (Core::new("/".into(), tx, cmd_tx.downgrade()), rx)
@@ -285,7 +331,44 @@ mod tests {
             vec![Value::from(1), Value::from("a")]
         );
         core.on_packet(msg(r#"2["hi",1]"#), &mut out);
-        assert!(matches!(rx.try_recv().unwrap(), RawEvent::Text(t) if &t[..] == br#"2["hi",1]"#));
+        assert!(
+            matches!(rx.try_recv().unwrap(), Delivery::One(RawEvent::Text(t)) if &t[..] == br#"2["hi",1]"#)
+        );
+        // In a batch, events wait for end_batch and leave together, in order.
+        core.begin_batch();
+        core.on_packet(msg(r#"2["a"]"#), &mut out);
+        core.on_packet(msg(r#"2["b"]"#), &mut out);
+        assert!(rx.try_recv().is_err(), "nothing before end_batch");
+        core.end_batch();
+        let Delivery::Many(batch) = rx.try_recv().unwrap() else {
+            panic!("one delivery for the batch")
+        };
+        let texts: Vec<_> = batch
+            .iter()
+            .map(|e| match e {
+                RawEvent::Text(t) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                Bytes::from_static(br#"2["a"]"#),
+                Bytes::from_static(br#"2["b"]"#)
+            ]
+        );
+        // The disconnection delivers what a batch still held first.
+        core.begin_batch();
+        core.on_packet(msg(r#"2["c"]"#), &mut out);
+        core.finish(DisconnectReason::TransportClose);
+        assert!(matches!(
+            rx.try_recv().unwrap(),
+            Delivery::One(RawEvent::Text(_))
+        ));
+        assert!(matches!(
+            rx.try_recv().unwrap(),
+            Delivery::One(RawEvent::Event(Event::Disconnected(_)))
+        ));
     }
 
     #[test]
@@ -294,7 +377,7 @@ mod tests {
         let mut out = Vec::new();
         core.on_packet(msg(r#"51-["bin",{"_placeholder":true,"num":0}]"#), &mut out);
         core.on_packet(EnginePacket::Binary(Bytes::from_static(&[1, 2])), &mut out);
-        let Ok(RawEvent::Event(Event::Message(m))) = rx.try_recv() else {
+        let Ok(Delivery::One(RawEvent::Event(Event::Message(m)))) = rx.try_recv() else {
             panic!("no event")
         };
         assert_eq!(m.name, "bin");

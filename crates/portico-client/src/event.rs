@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::client::Command;
+use crate::core::Delivery;
 use crate::error::ClientError;
 
 /// Why the connection ended, named as socket.io-client names them.
@@ -91,7 +92,9 @@ pub enum RawEvent {
 /// then discards what arrives).
 #[derive(Debug)]
 pub struct Events {
-    rx: mpsc::UnboundedReceiver<RawEvent>,
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    /// Events of a burst not yet returned.
+    pending: std::vec::IntoIter<RawEvent>,
     nsp: String,
     commands: mpsc::WeakUnboundedSender<Command>,
     finished: bool,
@@ -99,12 +102,13 @@ pub struct Events {
 
 impl Events {
     pub(crate) fn new(
-        rx: mpsc::UnboundedReceiver<RawEvent>,
+        rx: mpsc::UnboundedReceiver<Delivery>,
         nsp: String,
         commands: mpsc::WeakUnboundedSender<Command>,
     ) -> Events {
         Events {
             rx,
+            pending: Vec::new().into_iter(),
             nsp,
             commands,
             finished: false,
@@ -130,19 +134,11 @@ impl Events {
     /// The next event, without parsing plain events (see [`RawEvent`]); `None` after the
     /// disconnection has been returned.
     pub async fn recv_raw(&mut self) -> Option<RawEvent> {
-        if self.finished {
+        if self.pending.as_slice().is_empty() && !self.fill().await {
             return None;
         }
-        let event = self
-            .rx
-            .recv()
-            .await
-            .unwrap_or(RawEvent::Event(Event::Disconnected(
-                DisconnectReason::TransportClose,
-            )));
-        if matches!(event, RawEvent::Event(Event::Disconnected(_))) {
-            self.finished = true;
-        }
+        let event = self.pending.next()?;
+        self.note(&event);
         Some(event)
     }
 
@@ -150,22 +146,53 @@ impl Events {
     /// many were added, 0 after the disconnection has been returned. One wake-up for a whole
     /// burst: for load generators that receive many small events.
     pub async fn recv_raw_many(&mut self, buf: &mut Vec<RawEvent>, limit: usize) -> usize {
-        if self.finished || limit == 0 {
+        if limit == 0 || (self.pending.as_slice().is_empty() && !self.fill().await) {
             return 0;
         }
         let start = buf.len();
-        if self.rx.recv_many(buf, limit).await == 0 {
-            buf.push(RawEvent::Event(Event::Disconnected(
-                DisconnectReason::TransportClose,
-            )));
+        loop {
+            let room = limit - (buf.len() - start);
+            buf.extend(self.pending.by_ref().take(room));
+            if buf.len() - start == limit {
+                break;
+            }
+            // Room left: take what has already arrived, without waiting.
+            match self.rx.try_recv() {
+                Ok(Delivery::One(e)) => self.pending = vec![e].into_iter(),
+                Ok(Delivery::Many(batch)) => self.pending = batch.into_iter(),
+                Err(_) => break,
+            }
         }
-        if buf[start..]
-            .iter()
-            .any(|e| matches!(e, RawEvent::Event(Event::Disconnected(_))))
-        {
+        let n = buf.len() - start;
+        for e in &buf[start..] {
+            if matches!(e, RawEvent::Event(Event::Disconnected(_))) {
+                self.finished = true;
+            }
+        }
+        n
+    }
+
+    /// Wait for the next delivery into `pending`; `false` once the disconnection was returned.
+    async fn fill(&mut self) -> bool {
+        if self.finished {
+            return false;
+        }
+        let batch = match self.rx.recv().await {
+            Some(Delivery::One(e)) => vec![e],
+            Some(Delivery::Many(batch)) => batch,
+            // The connection task is gone without a word: report it as a transport close.
+            None => vec![RawEvent::Event(Event::Disconnected(
+                DisconnectReason::TransportClose,
+            ))],
+        };
+        self.pending = batch.into_iter();
+        true
+    }
+
+    fn note(&mut self, event: &RawEvent) {
+        if matches!(event, RawEvent::Event(Event::Disconnected(_))) {
             self.finished = true;
         }
-        buf.len() - start
     }
 
     /// Parse the text of a [`RawEvent::Text`]; `None` if it does not parse or belongs to

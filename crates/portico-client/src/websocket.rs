@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::header::{HeaderValue, ORIGIN};
 use portico_proto::engine::Packet as EnginePacket;
 use serde_json::Value;
@@ -160,17 +160,25 @@ pub(crate) async fn run(
     tokio::pin!(timer);
     let reason = loop {
         let step = tokio::select! {
-            packet = next_packet(&mut ws) => match packet {
-                Ok(packet) => {
-                    if matches!(packet, EnginePacket::Ping(_)) {
-                        timer.as_mut().reset(Instant::now() + ping_deadline);
+            packet = next_packet(&mut ws) => {
+                core.begin_batch();
+                let mut step = on_read(packet, &mut core, &mut out, timer.as_mut(), ping_deadline);
+                // Take what has already arrived without another turn of the select (a burst
+                // of small events then costs one wake-up, not one per event).
+                for _ in 0..READ_BATCH {
+                    if !matches!(step, Step::Continue) {
+                        break;
                     }
-                    core.on_packet(packet, &mut out)
+                    match next_packet(&mut ws).now_or_never() {
+                        Some(packet) => {
+                            step = on_read(packet, &mut core, &mut out, timer.as_mut(), ping_deadline);
+                        }
+                        None => break,
+                    }
                 }
-                Err(ClientError::Closed) => Step::Closed(DisconnectReason::TransportClose),
-                Err(ClientError::Protocol(_)) => Step::Closed(DisconnectReason::ParseError),
-                Err(_) => Step::Closed(DisconnectReason::TransportError),
-            },
+                core.end_batch();
+                step
+            }
             command = commands.recv() => {
                 let mut command = command;
                 let mut ended = false;
@@ -218,6 +226,31 @@ pub(crate) async fn run(
     let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(None)).await;
     if let Some(done) = closer {
         let _ = done.send(());
+    }
+}
+
+/// Most packets handled from one wake-up of the connection task before it looks at its
+/// commands and timer again.
+const READ_BATCH: usize = 256;
+
+/// Handle the outcome of reading one packet.
+fn on_read(
+    packet: Result<EnginePacket, ClientError>,
+    core: &mut Core,
+    out: &mut Vec<Bytes>,
+    timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    ping_deadline: Duration,
+) -> Step {
+    match packet {
+        Ok(packet) => {
+            if matches!(packet, EnginePacket::Ping(_)) {
+                timer.reset(Instant::now() + ping_deadline);
+            }
+            core.on_packet(packet, out)
+        }
+        Err(ClientError::Closed) => Step::Closed(DisconnectReason::TransportClose),
+        Err(ClientError::Protocol(_)) => Step::Closed(DisconnectReason::ParseError),
+        Err(_) => Step::Closed(DisconnectReason::TransportError),
     }
 }
 
