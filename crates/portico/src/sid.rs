@@ -9,7 +9,7 @@ use rand::RngCore;
 /// 120 bits from the operating system's CSPRNG (through `rand`'s thread-local ChaCha
 /// generator, seeded and reseeded from the OS), written as 20 base64url characters like
 /// Node's `base64id`. `Copy`, no allocation.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Sid([u8; 20]);
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -47,6 +47,17 @@ impl Sid {
     }
 }
 
+impl std::hash::Hash for Sid {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Ids are random: their first 8 characters (48 random bits) are hash enough, and one
+        // `write_u64` is far cheaper than hashing 20 bytes and a length (rooms and broadcasts
+        // hash ids several times per delivery). Equal ids still hash equally.
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
 impl Default for Sid {
     fn default() -> Self {
         Sid::new()
@@ -80,6 +91,11 @@ pub(crate) struct SidHasher(u64);
 impl std::hash::Hasher for SidHasher {
     fn finish(&self) -> u64 {
         self.0
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Spread the id's bits over the whole word (hashbrown takes its control bits from
+        // the top and its bucket from the bottom).
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     fn write(&mut self, bytes: &[u8]) {
         // Sid's Hash writes its 20 bytes at once; fold anything else in too.
