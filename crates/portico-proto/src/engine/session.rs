@@ -268,7 +268,10 @@ impl Session {
             return Err(SendError::Full);
         }
         self.queued_bytes += bytes;
-        self.queue.extend(frames.iter().cloned());
+        match frames {
+            [one] => self.queue.push_back(one.clone()),
+            many => self.queue.extend(many.iter().cloned()),
+        }
         Ok(())
     }
 
@@ -306,6 +309,17 @@ impl Session {
             self.release_queue();
         }
         Some(frame)
+    }
+
+    /// Every frame waiting for the WebSocket transport, appended to `out` in order (nothing
+    /// while polling): one call for a whole burst instead of one per frame.
+    pub fn drain_transmit(&mut self, out: &mut Vec<Frame>) {
+        if self.transport != Transport::WebSocket || self.queue.is_empty() {
+            return;
+        }
+        out.extend(self.queue.drain(..));
+        self.queued_bytes = 0;
+        self.release_queue();
     }
 
     /// After a burst the queue is empty but keeps its grown capacity (32 bytes per frame it
@@ -915,5 +929,29 @@ mod tests {
             s.queue.capacity()
         );
         assert_eq!(s.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn drain_transmit_takes_everything_in_order_and_only_for_websocket() {
+        let t0 = Instant::now();
+        let mut ws = Session::new(t0, Transport::WebSocket, SessionConfig::default());
+        let mut polling = Session::new(t0, Transport::Polling, SessionConfig::default());
+        let frames = [text("42[\"a\"]"), text("42[\"b\"]")];
+        for s in [&mut ws, &mut polling] {
+            s.send_all(&frames).unwrap();
+            s.send_all(&frames[..1]).unwrap();
+        }
+        let mut out = Vec::new();
+        polling.drain_transmit(&mut out);
+        assert!(out.is_empty(), "polling frames wait for a GET");
+        assert!(polling.queued_bytes() > 0);
+        ws.drain_transmit(&mut out);
+        let tail: Vec<_> = out.iter().rev().take(3).rev().cloned().collect();
+        assert_eq!(
+            tail,
+            vec![frames[0].clone(), frames[1].clone(), frames[0].clone()]
+        );
+        assert_eq!(ws.queued_bytes(), 0);
+        assert!(ws.poll_transmit().is_none());
     }
 }

@@ -31,12 +31,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
     loop {
         // Write whatever the WebSocket transport has to send.
         if let Some(w) = ws.as_mut() {
-            {
-                let mut s = conn.session();
-                while let Some(f) = s.poll_transmit() {
-                    out.push(f);
-                }
-            }
+            conn.session().drain_transmit(&mut out);
             if !out.is_empty() && write_all(w, &mut out, conn.protocol()).await.is_err() {
                 conn.session()
                     .handle_transport_closed(CloseReason::TransportError);
