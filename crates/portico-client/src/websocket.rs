@@ -82,7 +82,7 @@ fn ws_error(e: tungstenite::Error) -> ClientError {
 async fn next_packet(ws: &mut Ws) -> Result<EnginePacket, ClientError> {
     loop {
         let packet = match ws.next().await {
-            Some(Ok(Message::Text(text))) => EnginePacket::decode_text(Bytes::from(text)),
+            Some(Ok(Message::Text(text))) => EnginePacket::decode_websocket_text(Bytes::from(text)),
             Some(Ok(Message::Binary(data))) => Ok(EnginePacket::Binary(data)),
             Some(Ok(Message::Close(_))) | None => return Err(ClientError::Closed),
             Some(Ok(_)) => continue,

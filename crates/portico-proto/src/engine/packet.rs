@@ -94,6 +94,14 @@ impl Packet {
         decode_text_utf8(frame)
     }
 
+    /// Decode the text of a WebSocket text message, which the WebSocket layer has already
+    /// checked is UTF-8 (RFC 6455 requires it): [`Packet::decode_text`] without checking a
+    /// second time. Bytes that are not UTF-8 still decode without panicking; the Socket.IO
+    /// decoder rejects such data later.
+    pub fn decode_websocket_text(frame: Bytes) -> Result<Packet, DecodeError> {
+        decode_text_utf8(frame)
+    }
+
     /// Decode any frame: [`Frame::Text`] via [`Packet::decode_text`], [`Frame::Binary`] as
     /// [`Packet::Binary`] (Engine.IO v4 binary frames have no type byte).
     pub fn from_frame(frame: Frame) -> Result<Packet, DecodeError> {
@@ -257,5 +265,29 @@ mod tests {
             panic!("not a message")
         };
         assert_eq!(data.as_ptr(), frame[1..].as_ptr());
+    }
+
+    #[test]
+    fn websocket_text_decodes_like_text_and_never_panics() {
+        for wire in [
+            &b"4hello"[..],
+            b"2probe",
+            b"3",
+            br#"42["a",1]"#,
+            "4\u{20ac}".as_bytes(),
+        ] {
+            let b = Bytes::copy_from_slice(wire);
+            assert_eq!(
+                Packet::decode_websocket_text(b.clone()).unwrap(),
+                Packet::decode_text(b).unwrap()
+            );
+        }
+        // Not UTF-8 (a WebSocket layer would have refused it): no panic, and the same
+        // errors where the type digit is what is wrong.
+        let _ = Packet::decode_websocket_text(Bytes::from_static(b"4\xff\xfe"));
+        assert_eq!(
+            Packet::decode_websocket_text(Bytes::new()),
+            Err(DecodeError::Empty)
+        );
     }
 }

@@ -207,7 +207,7 @@ async fn close_ws(w: &mut WsStream) {
 
 fn decode(msg: Message, protocol: Protocol) -> Result<Option<Packet>, ()> {
     match msg {
-        Message::Text(t) => Packet::decode_text(Bytes::from(t))
+        Message::Text(t) => Packet::decode_websocket_text(Bytes::from(t))
             .map(Some)
             .map_err(|_| ()),
         Message::Binary(b) => match protocol {
