@@ -75,8 +75,9 @@ pub(crate) struct Core {
     assembler: Option<BinaryAssembler>,
 }
 
-/// Events a batch has room for before it grows.
-const BATCH_CAPACITY: usize = 64;
+/// Events a batch has room for before it grows: a whole read burst of the WebSocket task
+/// (`READ_BATCH` + 1 packets), so a burst never reallocates (and copies) its batch.
+const BATCH_CAPACITY: usize = 257;
 
 /// What the connection hands to [`crate::Events`]: one event, or the events of a burst at once
 /// (one channel operation and one wake-up for the lot).
