@@ -75,8 +75,8 @@ pub(crate) struct Core {
     assembler: Option<BinaryAssembler>,
 }
 
-/// Events a batch has room for before it grows: a whole read burst of the WebSocket task
-/// (`READ_BATCH` + 1 packets), so a burst never reallocates (and copies) its batch.
+/// Events a batch makes room for once it holds two: a whole read burst of the WebSocket task
+/// (`READ_BATCH` + 1 packets), so a burst does not reallocate (and copy) its batch again.
 const BATCH_CAPACITY: usize = 257;
 
 /// What the connection hands to [`crate::Events`]: one event, or the events of a burst at once
@@ -106,7 +106,7 @@ impl Core {
     /// Hold events back until [`Core::end_batch`], which delivers them together.
     pub fn begin_batch(&mut self) {
         if self.batch.is_none() {
-            self.batch = Some(Vec::with_capacity(BATCH_CAPACITY));
+            self.batch = Some(Vec::new());
         }
     }
 
@@ -127,7 +127,14 @@ impl Core {
 
     fn emit_event(&mut self, event: RawEvent) {
         match self.batch.as_mut() {
-            Some(batch) => batch.push(event),
+            Some(batch) => {
+                // A lone event (the common case outside bursts) costs a small allocation; the
+                // second one sizes the batch for the whole burst, so it never grows again.
+                if batch.len() == 1 {
+                    batch.reserve(BATCH_CAPACITY);
+                }
+                batch.push(event);
+            }
             None => {
                 let _ = self.events.send(Delivery::One(event));
             }
