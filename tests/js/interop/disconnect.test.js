@@ -1,9 +1,9 @@
 // Disconnect reasons, as seen by the disconnected client and by a watcher socket that the
 // fixture notifies (`peer-disconnect` {sid, reason}) whenever a socket on "/" disconnects.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, onceMatching } from "../lib/server.js";
+import { startServer, onceMatching, serverForSuite } from "../lib/server.js";
 import { Clients, TRANSPORT_MODES, emitAck, next } from "../lib/client.js";
 import { RawWebSocket, handshake, poll, post, pollUntil, wsUrl } from "../lib/raw.js";
 
@@ -21,13 +21,7 @@ for (const mode of TRANSPORT_MODES) {
   describe(`disconnects over ${mode.name}`, () => {
     let server;
     let clients;
-    before(async () => {
-      server = await startServer();
-    });
-    after(async () => {
-      await server?.stop();
-    });
-    afterEach(() => clients?.closeAll());
+    serverForSuite({}, (s) => (server = s), () => clients);
 
     test("server-side socket.disconnect() → client reason \"io server disconnect\"", { timeout: 10_000 }, async () => {
       clients = new Clients(server.url);
@@ -88,13 +82,7 @@ for (const mode of TRANSPORT_MODES) {
 describe("heartbeat loss (--ping-interval 300 --ping-timeout 200)", () => {
   let server;
   let clients;
-  before(async () => {
-    server = await startServer({ args: ["--ping-interval", "300", "--ping-timeout", "200"] });
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  afterEach(() => clients?.closeAll());
+  serverForSuite({ args: ["--ping-interval", "300", "--ping-timeout", "200"] }, (s) => (server = s), () => clients);
 
   test("a raw WebSocket client that never pongs → watcher sees \"ping timeout\"", { timeout: 10_000 }, async () => {
     clients = new Clients(server.url);

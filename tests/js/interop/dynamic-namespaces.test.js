@@ -2,22 +2,16 @@
 // them its middleware and connection handler; a parent emit reaches every child; with
 // cleanup, an empty child is forgotten.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.js";
+import { startServer, serverForSuite } from "../lib/server.js";
 import { Clients, emitAck, next, waitConnected } from "../lib/client.js";
 
 for (const cleanup of [false, true]) {
   describe(`dynamic namespaces${cleanup ? " (--cleanup-children)" : ""}`, () => {
     let server;
     let clients;
-    before(async () => {
-      server = await startServer({ args: cleanup ? ["--cleanup-children"] : [] });
-    });
-    after(async () => {
-      await server?.stop();
-    });
-    afterEach(() => clients?.closeAll());
+    serverForSuite({ args: cleanup ? ["--cleanup-children"] : [] }, (s) => (server = s), () => clients);
 
     test("a matching name creates a child that runs the parent's handler", { timeout: 10_000 }, async () => {
       clients = new Clients(server.url);

@@ -1,22 +1,16 @@
 // The `handshake` ack mirrors Node's socket.handshake: headers, query, auth, address, time,
 // issued, url, xdomain, secure.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.js";
+import { startServer, serverForSuite } from "../lib/server.js";
 import { Clients, TRANSPORT_MODES, emitAck } from "../lib/client.js";
 
 for (const mode of TRANSPORT_MODES) {
   describe(`handshake over ${mode.name}`, () => {
     let server;
     let clients;
-    before(async () => {
-      server = await startServer();
-    });
-    after(async () => {
-      await server?.stop();
-    });
-    afterEach(() => clients?.closeAll());
+    serverForSuite({}, (s) => (server = s), () => clients);
 
     test("the handshake ack carries query, auth, headers, address, time and url", { timeout: 10_000 }, async () => {
       clients = new Clients(server.url);

@@ -2,22 +2,16 @@
 // refusal is reported as a connection_error; headers hooks add to every response, and
 // initial_headers only to the handshake response.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.js";
+import { startServer, serverForSuite } from "../lib/server.js";
 import { Clients, emitAck } from "../lib/client.js";
 import { eioUrl, post, request } from "../lib/raw.js";
 
 describe("hooks (--extra-header x-portico=yes --cookie hook_test=1)", () => {
   let server;
   let clients;
-  before(async () => {
-    server = await startServer({ args: ["--extra-header", "x-portico=yes", "--cookie", "hook_test=1"] });
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  afterEach(() => clients?.closeAll());
+  serverForSuite({ args: ["--extra-header", "x-portico=yes", "--cookie", "hook_test=1"] }, (s) => (server = s), () => clients);
 
   test("allow_request refusal → 403 with its message, no session, reported once", { timeout: 10_000 }, async () => {
     clients = new Clients(server.url);

@@ -1,21 +1,15 @@
 // Connect middleware on /admin: rejection with message and data, acceptance with the token.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.js";
+import { startServer, serverForSuite } from "../lib/server.js";
 import { Clients, TRANSPORT_MODES, emitAck, next, waitConnected } from "../lib/client.js";
 
 for (const mode of TRANSPORT_MODES) {
   describe(`middleware over ${mode.name}`, () => {
     let server;
     let clients;
-    before(async () => {
-      server = await startServer();
-    });
-    after(async () => {
-      await server?.stop();
-    });
-    afterEach(() => clients?.closeAll());
+    serverForSuite({}, (s) => (server = s), () => clients);
 
     for (const [label, auth] of [
       ["no auth", undefined],

@@ -1,10 +1,10 @@
 // The msgpack parser (socket.io-msgpack-parser from npm) against a server started with
 // --msgpack: events, binary both ways, acks both ways, namespaces, middleware errors.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { startServer } from "../lib/server.js";
+import { startServer, serverForSuite } from "../lib/server.js";
 import { Clients, emitAck, next, toBuffer } from "../lib/client.js";
 
 const require = createRequire(import.meta.url);
@@ -14,13 +14,7 @@ for (const transports of [["polling"], ["websocket"], ["polling", "websocket"]])
   describe(`msgpack parser over ${transports.join("+")}`, () => {
     let server;
     let clients;
-    before(async () => {
-      server = await startServer({ args: ["--msgpack"] });
-    });
-    after(async () => {
-      await server?.stop();
-    });
-    afterEach(() => clients?.closeAll());
+    serverForSuite({ args: ["--msgpack"] }, (s) => (server = s), () => clients);
     const opts = { transports, parser };
 
     test("events and acks with nested binary round-trip", { timeout: 10_000 }, async () => {

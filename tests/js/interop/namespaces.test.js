@@ -1,21 +1,15 @@
 // Namespaces: auth on a custom namespace, unknown namespaces, multiplexing on one connection.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.js";
+import { startServer, serverForSuite } from "../lib/server.js";
 import { Clients, TRANSPORT_MODES, emitAck, next, waitConnected } from "../lib/client.js";
 
 for (const mode of TRANSPORT_MODES) {
   describe(`namespaces over ${mode.name}`, () => {
     let server;
     let clients;
-    before(async () => {
-      server = await startServer();
-    });
-    after(async () => {
-      await server?.stop();
-    });
-    afterEach(() => clients?.closeAll());
+    serverForSuite({}, (s) => (server = s), () => clients);
 
     test("/custom echoes the auth object it received", { timeout: 10_000 }, async () => {
       clients = new Clients(server.url);

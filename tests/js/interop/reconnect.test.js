@@ -1,8 +1,8 @@
 // Reconnection after the server drops the transport without a word.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.js";
+import { startServer, serverForSuite } from "../lib/server.js";
 import { Clients, emitAck, next } from "../lib/client.js";
 
 // Over polling, a transport dropped without a packet reaches the client as an aborted HTTP
@@ -10,13 +10,7 @@ import { Clients, emitAck, next } from "../lib/client.js";
 describe("reconnection", () => {
   let server;
   let clients;
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  afterEach(() => clients?.closeAll());
+  serverForSuite({}, (s) => (server = s), () => clients);
 
   test("kill-transport → \"transport close\", then the client reconnects on its own", { timeout: 15_000 }, async () => {
     clients = new Clients(server.url);

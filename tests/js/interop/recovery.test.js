@@ -1,22 +1,16 @@
 // Connection state recovery: after a forced transport close, a client that reconnects in time
 // gets its socket id, rooms and data back, and the events emitted meanwhile, in order.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.js";
+import { startServer, serverForSuite } from "../lib/server.js";
 import { Clients, emitAck, next, record } from "../lib/client.js";
 
 for (const transports of [["websocket"], ["polling"]]) {
   describe(`connection state recovery (--recovery) over ${transports[0]}`, () => {
     let server;
     let clients;
-    before(async () => {
-      server = await startServer({ args: ["--recovery"] });
-    });
-    after(async () => {
-      await server?.stop();
-    });
-    afterEach(() => clients?.closeAll());
+    serverForSuite({ args: ["--recovery"] }, (s) => (server = s), () => clients);
 
     test("a forced transport close is recovered: same id, rooms, data, missed events in order", { timeout: 15_000 }, async () => {
       clients = new Clients(server.url);

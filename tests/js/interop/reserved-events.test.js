@@ -3,22 +3,16 @@
 // `parse error`, as Node's parser does), no handler runs with a forged reason, and the
 // server keeps serving everyone else.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, onceMatching } from "../lib/server.js";
+import { startServer, onceMatching, serverForSuite } from "../lib/server.js";
 import { Clients, emitAck } from "../lib/client.js";
 import { RawWebSocket, wsUrl } from "../lib/raw.js";
 
 describe("reserved event names from a client", () => {
   let server;
   let clients;
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  afterEach(() => clients?.closeAll());
+  serverForSuite({}, (s) => (server = s), () => clients);
 
   for (const name of ["disconnect", "connect", "disconnecting", "connect_error", "newListener", "removeListener"]) {
     test(`"${name}" is rejected without harm`, { timeout: 10_000 }, async () => {

@@ -4,22 +4,16 @@
 // a sentinel event is sent that X does receive; the server delivers in order, so if Y had been
 // sent to X it would have arrived before the sentinel.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer } from "../lib/server.js";
+import { startServer, serverForSuite } from "../lib/server.js";
 import { Clients, TRANSPORT_MODES, emitAck, next, record } from "../lib/client.js";
 
 for (const mode of TRANSPORT_MODES) {
   describe(`rooms over ${mode.name}`, () => {
     let server;
     let clients;
-    before(async () => {
-      server = await startServer();
-    });
-    after(async () => {
-      await server?.stop();
-    });
-    afterEach(() => clients?.closeAll());
+    serverForSuite({}, (s) => (server = s), () => clients);
 
     async function three() {
       clients = new Clients(server.url);

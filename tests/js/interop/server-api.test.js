@@ -2,22 +2,16 @@
 // `disconnecting` with rooms, socket data and server-wide operations (fetch, join, leave,
 // disconnect), broadcast with acknowledgements, volatile emits, server count.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, onceMatching } from "../lib/server.js";
+import { startServer, onceMatching, serverForSuite } from "../lib/server.js";
 import { Clients, TRANSPORT_MODES, emitAck, next, record } from "../lib/client.js";
 
 for (const mode of TRANSPORT_MODES) {
   describe(`server API over ${mode.name}`, () => {
     let server;
     let clients;
-    before(async () => {
-      server = await startServer();
-    });
-    after(async () => {
-      await server?.stop();
-    });
-    afterEach(() => clients?.closeAll());
+    serverForSuite({}, (s) => (server = s), () => clients);
 
     test("on_any sees incoming events, on_any_outgoing the socket's emits", { timeout: 10_000 }, async () => {
       clients = new Clients(server.url);

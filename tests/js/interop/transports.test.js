@@ -1,20 +1,14 @@
 // Transports: polling only, WebSocket only, and the polling → WebSocket upgrade.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, once, withTimeout } from "../lib/server.js";
+import { startServer, once, withTimeout, serverForSuite } from "../lib/server.js";
 import { Clients, emitAck, waitConnected } from "../lib/client.js";
 
 describe("transports", () => {
   let server;
   let clients;
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  afterEach(() => clients?.closeAll());
+  serverForSuite({}, (s) => (server = s), () => clients);
 
   test("polling only: connects and exchanges events over polling", { timeout: 10_000 }, async () => {
     clients = new Clients(server.url);

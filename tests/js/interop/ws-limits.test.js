@@ -1,9 +1,9 @@
 // maxPayload over WebSocket: a message larger than the advertised maxPayload closes that
 // connection (as 413 does for a polling POST), and the server keeps serving the others.
 
-import { after, afterEach, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, onceMatching } from "../lib/server.js";
+import { startServer, onceMatching, serverForSuite } from "../lib/server.js";
 import { Clients, emitAck } from "../lib/client.js";
 import { RawWebSocket, wsUrl } from "../lib/raw.js";
 
@@ -12,13 +12,7 @@ const MAX_PAYLOAD = 1000;
 describe(`WebSocket messages over maxPayload (--max-payload ${MAX_PAYLOAD})`, () => {
   let server;
   let clients;
-  before(async () => {
-    server = await startServer({ args: ["--max-payload", String(MAX_PAYLOAD)] });
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  afterEach(() => clients?.closeAll());
+  serverForSuite({ args: ["--max-payload", String(MAX_PAYLOAD)] }, (s) => (server = s), () => clients);
 
   for (const kind of ["text", "binary"]) {
     test(`a ${kind} message over maxPayload closes the connection; others keep working`, { timeout: 10_000 }, async () => {

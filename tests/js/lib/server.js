@@ -2,6 +2,7 @@
 // on an event, and every wait has a timeout that rejects (a test must fail, never hang).
 
 import { spawn } from "node:child_process";
+import { after, afterEach, before } from "node:test";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -163,4 +164,21 @@ export function withTimeout(promise, timeoutMs, what = "operation") {
       timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * One fixture server for the enclosing `describe`: started before its tests (`options` as for
+ * startServer), stopped after them; the Clients of each test (`current()`) closed after it.
+ * `set` receives the started server.
+ */
+export function serverForSuite(options, set, current) {
+  let server;
+  before(async () => {
+    server = await startServer(options);
+    set(server);
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  afterEach(() => current()?.closeAll());
 }
