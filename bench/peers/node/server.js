@@ -1,5 +1,5 @@
 // The Node peer of the Portico bench: socket.io 4.8 with the same protocol, CLI and settings as
-// crates/portico/examples/bench_server.rs and bench/peers/socketioxide:
+// `portico bench serve` (crates/portico-cli/src/bench/server.rs) and bench/peers/socketioxide:
 // - `echo` (args..., ack) -> ack(args...)
 // - `join` (room, ack) -> join the room, ack(true)
 // - `broadcast` ({room, count, size}, ack) -> emit `count` events `b` with a string of `size`

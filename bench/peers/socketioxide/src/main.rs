@@ -1,5 +1,5 @@
 //! The socketioxide peer of the Portico bench: the same protocol, CLI and settings as
-//! `crates/portico/examples/bench_server.rs` and `bench/peers/node/server.js`:
+//! `portico bench serve` (crates/portico-cli/src/bench/server.rs) and `bench/peers/node/server.js`:
 //! - `echo` (args..., ack) → ack(args...)
 //! - `join` (room, ack) → join the room, ack(true)
 //! - `broadcast` ({room, count, size}, ack) → emit `count` events `b` with a string of `size`

@@ -6,7 +6,7 @@
 //! polling-only clients, HTTP requests per second), and `smoke` (a few connections for a
 //! second, for CI). Loopback only, every count and wait bounded. Method:
 //! `shared/BENCH-METHOD.md`; the server side of the protocol:
-//! `crates/portico/examples/bench_server.rs`.
+//! `server.rs` (`portico bench serve`).
 
 mod broadcast;
 mod connect;
@@ -86,6 +86,9 @@ pub(crate) struct BenchArgs {
     /// The server's pid, to read its CPU and RSS from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// With `serve`: the port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
     /// Write the result as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -105,6 +108,9 @@ enum Scenario {
     Polling,
     /// A few connections for a second (echo + broadcast); fails on any loss. For CI.
     Smoke,
+    /// Run the bench server (echo, join, broadcast) on 127.0.0.1:--port until Ctrl-C or
+    /// SIGTERM; prints `LISTENING <port>`. What bench/run measures as Portico.
+    Serve,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -144,6 +150,9 @@ impl Target {
 
 /// Run `portico bench`.
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.scenario == Scenario::Serve {
+        return server::serve(args.port).await;
+    }
     validate(&args)?;
     let mut _server = None;
     let url = match (&args.url, args.scenario) {
@@ -233,6 +242,8 @@ async fn scenario(args: &BenchArgs, target: &Target) -> anyhow::Result<Report> {
             broadcast::run(target, &params).await
         }
         Scenario::Smoke => smoke::run(target).await,
+        // Handled by `run` before any measurement is set up.
+        Scenario::Serve => bail!("`serve` runs the bench server; it measures nothing"),
     })
 }
 

@@ -1,5 +1,6 @@
-//! The in-process Portico bench server `smoke` uses without `--url`: the same handlers as
-//! `crates/portico/examples/bench_server.rs` (keep the two in step).
+//! The Portico bench server: the bench protocol's handlers (`echo`, `join`, `broadcast`), run
+//! in-process by `smoke` without `--url`, or on its own by `portico bench serve` (what
+//! bench/run measures).
 
 use portico::{Ack, Args, Server, Socket};
 use serde::Deserialize;
@@ -54,4 +55,16 @@ pub(crate) async fn start_in_process() -> anyhow::Result<(String, Running)> {
         let _ = rx.await;
     }));
     Ok((url, Running { _shutdown: tx }))
+}
+
+/// `portico bench serve`: the bench server on 127.0.0.1:`port` until Ctrl-C or SIGTERM, on the
+/// bench's one-thread runtime (every server in the comparison gets one core).
+pub(crate) async fn serve(port: u16) -> anyhow::Result<()> {
+    let io = Server::builder().build()?;
+    install(&io);
+    let listener = portico::bind(("127.0.0.1", port)).await?;
+    println!("LISTENING {}", listener.local_addr()?.port());
+    std::io::Write::flush(&mut std::io::stdout())?;
+    portico::serve_with_shutdown(listener, io, crate::shutdown_signal()).await?;
+    Ok(())
 }
