@@ -9,10 +9,12 @@
 //!   Spec: <https://github.com/socketio/engine.io-protocol>.
 //! - [`sio`]: Socket.IO v5 packets and binary attachment reassembly.
 //!   Spec: <https://github.com/socketio/socket.io-protocol>.
+//! - [`ws`]: WebSocket framing (RFC 6455) for both sides of a connection.
 #![forbid(unsafe_code)]
 
 pub mod engine;
 pub mod sio;
+pub mod ws;
 
 #[cfg(test)]
 mod test_rng;
