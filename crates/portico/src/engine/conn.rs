@@ -15,8 +15,7 @@ use crate::sid::Sid;
 use crate::sio::client::ClientState;
 
 /// The WebSocket type every transport uses.
-pub(crate) type WsStream =
-    tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) use super::ws_conn::WsConn as WsStream;
 
 pub(crate) struct Conn {
     pub(crate) sid: Sid,

@@ -4,15 +4,14 @@
 use std::future::pending;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
-use portico_proto::engine::payload_v3::{decode_binary_frame_v3, encode_binary_frame_v3};
+use portico_proto::engine::payload_v3::decode_binary_frame_v3;
 use portico_proto::engine::session::{CloseReason, ProbeOutcome, Protocol, Transport};
 use portico_proto::engine::{Frame, Packet};
+use portico_proto::ws::{self, Message};
 use tokio::io::AsyncWriteExt;
-use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::conn::{now, Conn, WsStream};
+use super::ws_conn::ReadError;
 use super::ws_frame;
 use crate::sio;
 
@@ -32,7 +31,9 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
         // Write whatever the WebSocket transport has to send.
         if let Some(w) = ws.as_mut() {
             conn.session().drain_transmit(&mut out);
-            if !out.is_empty() && write_all(w, &mut out, conn.protocol()).await.is_err() {
+            if (!out.is_empty() || w.has_control())
+                && write_all(w, &mut out, conn.protocol()).await.is_err()
+            {
                 conn.session()
                     .handle_transport_closed(CloseReason::TransportError);
             }
@@ -57,7 +58,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                     probe = Some(w);
                     probe_deadline = Some(now() + conn.server.config.upgrade_timeout);
                 } else {
-                    close_ws(&mut w).await;
+                    close_ws(&mut w, ws::CLOSE_NORMAL).await;
                 }
                 continue;
             }
@@ -87,10 +88,10 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                 probe_deadline = None;
                 conn.session().handle_probe_closed();
                 if let Some(mut p) = probe.take() {
-                    close_ws(&mut p).await;
+                    close_ws(&mut p, ws::CLOSE_NORMAL).await;
                 }
             }
-                        () = tokio::time::sleep_until(connect_deadline), if !joined => {
+            () = tokio::time::sleep_until(connect_deadline), if !joined => {
                 // A join may have completed on another task since `joined` was read.
                 if !conn.sio_joined() {
                     tracing::debug!(sid = %conn.sid, "no namespace joined within connect_timeout: closing");
@@ -105,25 +106,30 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
         .unwrap_or(CloseReason::TransportClose);
     conn.get_wake.notify_one();
     conn.server.remove_session(&conn.sid);
+    // A server shutting down says so with 1001 (going away).
+    let code = if reason == CloseReason::ServerShutdown {
+        ws::CLOSE_GOING_AWAY
+    } else {
+        ws::CLOSE_NORMAL
+    };
     if let Some(mut w) = ws {
-        close_ws(&mut w).await;
+        close_ws(&mut w, code).await;
     }
     if let Some(mut p) = probe {
-        close_ws(&mut p).await;
+        close_ws(&mut p, code).await;
     }
     if let Some(mut w) = conn.end_upgrades() {
-        close_ws(&mut w).await;
+        close_ws(&mut w, code).await;
     }
     tracing::debug!(sid = %conn.sid, %reason, "engine session closed");
     sio::client::on_close(&conn, reason);
 }
 
-async fn next<W>(ws: &mut Option<W>) -> Option<Result<Message, tungstenite::Error>>
-where
-    W: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
-{
+async fn next<W: std::borrow::BorrowMut<WsStream>>(
+    ws: &mut Option<W>,
+) -> Option<Result<Message, ReadError>> {
     match ws.as_mut() {
-        Some(w) => w.next().await,
+        Some(w) => w.borrow_mut().next().await,
         None => pending().await,
     }
 }
@@ -132,17 +138,6 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
         None => pending().await,
-    }
-}
-
-fn to_message(f: Frame, protocol: Protocol) -> Option<Message> {
-    match (f, protocol) {
-        (Frame::Text(b), _) => tungstenite::Utf8Bytes::try_from(b).ok().map(Message::Text),
-        (Frame::Binary(b), Protocol::V4) => Some(Message::Binary(b)),
-        // Engine.IO v3 binary WebSocket messages start with the packet type (4).
-        (Frame::Binary(b), Protocol::V3 { .. }) => {
-            Some(Message::Binary(encode_binary_frame_v3(&b)))
-        }
     }
 }
 
@@ -165,12 +160,12 @@ async fn write_all(
     w: &mut WsStream,
     out: &mut Vec<Frame>,
     protocol: Protocol,
-) -> Result<(), tungstenite::Error> {
-    // Whatever tungstenite queued itself (the pong to a WebSocket ping) leaves first.
-    w.flush().await?;
+) -> std::io::Result<()> {
+    // Control frames (the pong to a WebSocket ping) leave first.
+    w.write_control().await?;
     let total: usize = out.iter().map(|f| frame_len(f) + 10).sum();
     let mut buf = Vec::with_capacity(total.min(WRITE_CHUNK));
-    let io = w.get_mut();
+    let io = w.io();
     for f in out.drain(..) {
         let e = ws_frame::encode(f, protocol);
         if buf.len() + e.len() <= WRITE_CHUNK {
@@ -201,25 +196,23 @@ async fn write_all(
     Ok(())
 }
 
-async fn close_ws(w: &mut WsStream) {
-    let _ = w.close(None).await;
+async fn close_ws(w: &mut WsStream, code: u16) {
+    w.close(code).await;
 }
 
 fn decode(msg: Message, protocol: Protocol) -> Result<Option<Packet>, ()> {
     match msg {
-        Message::Text(t) => Packet::decode_websocket_text(Bytes::from(t))
-            .map(Some)
-            .map_err(|_| ()),
+        Message::Text(t) => Packet::decode_websocket_text(t).map(Some).map_err(|_| ()),
         Message::Binary(b) => match protocol {
             Protocol::V4 => Ok(Some(Packet::Binary(b))),
             Protocol::V3 { .. } => decode_binary_frame_v3(b).map(Some).map_err(|_| ()),
         },
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
+        Message::Ping(_) | Message::Pong(_) => Ok(None),
         Message::Close(_) => Err(()),
     }
 }
 
-fn on_ws_message(conn: &Arc<Conn>, msg: Option<Result<Message, tungstenite::Error>>) {
+fn on_ws_message(conn: &Arc<Conn>, msg: Option<Result<Message, ReadError>>) {
     let packet = match msg {
         Some(Ok(Message::Close(_))) | None => {
             conn.session()
@@ -228,13 +221,8 @@ fn on_ws_message(conn: &Arc<Conn>, msg: Option<Result<Message, tungstenite::Erro
         }
         Some(Err(e)) => {
             tracing::debug!(sid = %conn.sid, error = %e, "websocket error");
-            let reason = match e {
-                tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-                    CloseReason::TransportClose
-                }
-                _ => CloseReason::TransportError,
-            };
-            conn.session().handle_transport_closed(reason);
+            conn.session()
+                .handle_transport_closed(CloseReason::TransportError);
             return;
         }
         Some(Ok(m)) => match decode(m, conn.protocol()) {
@@ -256,7 +244,7 @@ fn on_ws_message(conn: &Arc<Conn>, msg: Option<Result<Message, tungstenite::Erro
 async fn on_probe_message(
     conn: &Arc<Conn>,
     probe: &mut Option<Box<WsStream>>,
-    msg: Option<Result<Message, tungstenite::Error>>,
+    msg: Option<Result<Message, ReadError>>,
 ) -> bool {
     let packet = match msg {
         Some(Ok(m)) => match decode(m, conn.protocol()) {
@@ -274,9 +262,11 @@ async fn on_probe_message(
         ProbeOutcome::Reply(frame) => {
             // The pending GET (if any) is released with a noop.
             conn.get_wake.notify_one();
-            let ok = match (probe.as_mut(), to_message(frame, conn.protocol())) {
-                (Some(w), Some(m)) => w.send(m).await.is_ok(),
-                _ => false,
+            let ok = match probe.as_mut() {
+                Some(w) => write_all(w, &mut vec![frame], conn.protocol())
+                    .await
+                    .is_ok(),
+                None => false,
             };
             if !ok {
                 conn.session().handle_probe_closed();
@@ -292,7 +282,7 @@ async fn on_probe_message(
         ProbeOutcome::Abort => {
             conn.session().handle_probe_closed();
             if let Some(mut w) = probe.take() {
-                close_ws(&mut w).await;
+                close_ws(&mut w, ws::CLOSE_NORMAL).await;
             }
             false
         }

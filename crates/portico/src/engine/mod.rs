@@ -5,6 +5,7 @@ pub(crate) mod conn;
 pub(crate) mod driver;
 pub(crate) mod polling;
 pub(crate) mod websocket;
+pub(crate) mod ws_conn;
 pub(crate) mod ws_frame;
 
 pub(crate) use conn::Conn;

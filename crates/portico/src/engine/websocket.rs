@@ -11,38 +11,18 @@ use hyper_util::rt::TokioIo;
 use portico_proto::engine::session::{CloseReason, Protocol, Transport};
 use portico_proto::engine::ErrorCode;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 
 use super::conn::Conn;
 use super::driver;
 use super::polling::open_frame;
+use super::ws_conn::WsConn;
 use crate::handshake::ConnInfo;
 use crate::http::{error, Body};
 use crate::server::ServerInner;
 
-/// Initial WebSocket read buffer, in bytes.
-const READ_BUFFER: usize = 512;
-/// Bytes of frames buffered before a write, in bytes.
-const WRITE_BUFFER: usize = 16 * 1024;
-
-fn ws_config(server: &ServerInner) -> WebSocketConfig {
-    let max = usize::try_from(server.config.max_payload).unwrap_or(usize::MAX);
-    // Idle connections should cost little: tungstenite zero-fills its whole read buffer on
-    // every read, so start it small (it grows to fit a frame when one needs more). Writes are
-    // buffered up to 16 KiB so that a burst of frames leaves in few syscalls, while the
-    // buffer an active connection keeps stays bounded. Messages over max_payload close the
-    // connection.
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(
-            WRITE_BUFFER
-                .saturating_mul(4)
-                .max(max.saturating_add(WRITE_BUFFER)),
-        )
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
+/// The largest WebSocket message accepted: `max_payload`.
+fn max_message(server: &ServerInner) -> usize {
+    usize::try_from(server.config.max_payload).unwrap_or(usize::MAX)
 }
 
 /// Answer a WebSocket upgrade request. `conn` is the polling session being upgraded, or
@@ -63,19 +43,14 @@ pub(crate) fn accept<B>(
     };
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let config = ws_config(&server);
+    let max = max_message(&server);
     let mut handshake = None;
     match conn {
         Some(conn) => {
             tokio::spawn(async move {
                 match on_upgrade.await {
                     Ok(up) => {
-                        let ws = WebSocketStream::from_raw_socket(
-                            TokioIo::new(up),
-                            Role::Server,
-                            Some(config),
-                        )
-                        .await;
+                        let ws = WsConn::new(TokioIo::new(up), max);
                         // The driver takes it as a probe (or closes it if the session cannot
                         // be upgraded any more).
                         conn.offer_upgrade(Box::new(ws));
@@ -94,14 +69,7 @@ pub(crate) fn accept<B>(
             tracing::debug!(sid = %conn.sid, "new websocket session");
             tokio::spawn(async move {
                 let ws = match on_upgrade.await {
-                    Ok(up) => Some(
-                        WebSocketStream::from_raw_socket(
-                            TokioIo::new(up),
-                            Role::Server,
-                            Some(config),
-                        )
-                        .await,
-                    ),
+                    Ok(up) => Some(WsConn::new(TokioIo::new(up), max)),
                     Err(e) => {
                         tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed");
                         conn.session()

@@ -10,13 +10,8 @@
 use bytes::Bytes;
 use portico_proto::engine::session::Protocol;
 use portico_proto::engine::Frame;
+use portico_proto::ws;
 
-/// FIN bit: every frame Portico sends is a whole message.
-const FIN: u8 = 0x80;
-/// Opcode of a text frame.
-const TEXT: u8 = 0x1;
-/// Opcode of a binary frame.
-const BINARY: u8 = 0x2;
 /// Engine.IO v3 binary WebSocket messages start with the message packet type.
 const V3_BINARY_TYPE: u8 = 4;
 
@@ -43,25 +38,16 @@ impl Encoded {
 /// The WebSocket frame of an Engine.IO frame.
 pub(crate) fn encode(frame: Frame, protocol: Protocol) -> Encoded {
     let (opcode, prefix, payload) = match (frame, protocol) {
-        (Frame::Text(b), _) => (TEXT, None, b),
-        (Frame::Binary(b), Protocol::V4) => (BINARY, None, b),
-        (Frame::Binary(b), Protocol::V3 { .. }) => (BINARY, Some(V3_BINARY_TYPE), b),
+        (Frame::Text(b), _) => (ws::TEXT, None, b),
+        (Frame::Binary(b), Protocol::V4) => (ws::BINARY, None, b),
+        (Frame::Binary(b), Protocol::V3 { .. }) => (ws::BINARY, Some(V3_BINARY_TYPE), b),
     };
     let len = payload.len() + usize::from(prefix.is_some());
+    let header = ws::header(opcode, len, None);
+    let bytes = header.as_bytes();
     let mut head = [0u8; 11];
-    head[0] = FIN | opcode;
-    let mut n = 2;
-    if let Ok(short @ 0..=125) = u8::try_from(len) {
-        head[1] = short;
-    } else if let Ok(medium) = u16::try_from(len) {
-        head[1] = 126;
-        head[2..4].copy_from_slice(&medium.to_be_bytes());
-        n = 4;
-    } else {
-        head[1] = 127;
-        head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        n = 10;
-    }
+    head[..bytes.len()].copy_from_slice(bytes);
+    let mut n = bytes.len();
     if let Some(p) = prefix {
         head[n] = p;
         n += 1;

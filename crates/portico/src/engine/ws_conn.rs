@@ -1,0 +1,183 @@
+//! A server WebSocket on an upgraded HTTP connection: frames are read with
+//! [`portico_proto::ws::Decoder`] and written by the driver (see [`super::ws_frame`]).
+//!
+//! Reading: each read lands in a 4 KiB buffer on the stack and a whole frame is decoded
+//! straight from it ([`Reader`]); only the bytes of a frame that has not arrived whole are
+//! kept (capped at `max_payload` plus a header). An idle connection holds no read buffer. A ping is answered with a pong, a close with a close; a protocol
+//! error queues the close frame its code calls for and ends the reading.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use portico_proto::ws::{self, Message, Reader, Role, WsError};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+
+/// The byte stream under the WebSocket.
+pub(crate) type Io = TokioIo<Upgraded>;
+
+/// Bytes read from the socket at a time (on the stack).
+const READ_CHUNK: usize = 4096;
+/// How long a close may take to write before the connection is simply dropped.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why reading ended with an error.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    Io(io::Error),
+    Protocol(WsError),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "i/o: {e}"),
+            ReadError::Protocol(e) => write!(f, "websocket protocol: {e}"),
+        }
+    }
+}
+
+/// One server-side WebSocket.
+pub(crate) struct WsConn {
+    io: Io,
+    reader: Reader,
+    /// Control frames (pong, close) to write before anything else.
+    control: Vec<u8>,
+    /// No more messages will be read (close frame, end of stream or error).
+    read_done: bool,
+    /// A close frame was queued or written.
+    close_sent: bool,
+}
+
+impl WsConn {
+    /// A WebSocket over `io` that refuses messages over `max_message` bytes.
+    pub(crate) fn new(io: Io, max_message: usize) -> Self {
+        WsConn {
+            io,
+            reader: Reader::new(Role::Server, max_message),
+            control: Vec::new(),
+            read_done: false,
+            close_sent: false,
+        }
+    }
+
+    /// The next text or binary message (pings are answered, pongs skipped); `None` once the
+    /// peer closed or the stream ended.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, ReadError>>> {
+        loop {
+            if self.read_done {
+                return Poll::Ready(None);
+            }
+            let decoded = match self.reader.next_buffered() {
+                Ok(Some(m)) => Ok(Some(m)),
+                Ok(None) => {
+                    let mut stack = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+                    let mut buf = ReadBuf::uninit(&mut stack);
+                    if let Err(e) = ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                        self.read_done = true;
+                        return Poll::Ready(Some(Err(ReadError::Io(e))));
+                    }
+                    if buf.filled().is_empty() {
+                        self.read_done = true;
+                        return Poll::Ready(None);
+                    }
+                    self.reader.next_from(buf.filled())
+                }
+                Err(e) => Err(e),
+            };
+            match decoded {
+                Ok(Some(m)) => {
+                    if let Some(out) = self.on_message(m) {
+                        return Poll::Ready(out);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
+            }
+        }
+    }
+
+    /// The next message, as a future (cancel-safe: all state lives in `self`).
+    pub(crate) async fn next(&mut self) -> Option<Result<Message, ReadError>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// What a decoded message means for the reader: `Some` to hand it (or the end) out.
+    fn on_message(&mut self, m: Message) -> Option<Option<Result<Message, ReadError>>> {
+        match m {
+            Message::Text(_) | Message::Binary(_) => Some(Some(Ok(m))),
+            Message::Ping(payload) => {
+                if !self.close_sent {
+                    self.control
+                        .extend(ws::control_frame(ws::PONG, &payload, None));
+                }
+                // Handed out so that the driver writes the pong now.
+                Some(Some(Ok(Message::Ping(payload))))
+            }
+            Message::Pong(_) => None,
+            Message::Close(frame) => {
+                // Answer with the peer's code (RFC 6455 section 5.5.1).
+                let code = frame.map_or(ws::CLOSE_NORMAL, |f| f.code);
+                self.queue_close(code, "");
+                self.read_done = true;
+                Some(None)
+            }
+        }
+    }
+
+    fn fail(&mut self, e: WsError) -> ReadError {
+        self.queue_close(e.close_code(), &e.to_string());
+        self.read_done = true;
+        self.reader.clear();
+        ReadError::Protocol(e)
+    }
+
+    fn queue_close(&mut self, code: u16, reason: &str) {
+        if !self.close_sent {
+            self.close_sent = true;
+            self.control.extend(ws::control_frame(
+                ws::CLOSE,
+                &ws::close_payload(code, reason),
+                None,
+            ));
+        }
+    }
+
+    /// The stream, for writing frames.
+    pub(crate) fn io(&mut self) -> &mut Io {
+        &mut self.io
+    }
+
+    /// Write queued control frames (pongs, a close reply).
+    pub(crate) async fn write_control(&mut self) -> io::Result<()> {
+        if self.control.is_empty() {
+            return Ok(());
+        }
+        let control = std::mem::take(&mut self.control);
+        self.io.write_all(&control).await
+    }
+
+    /// Control frames are waiting to be written.
+    pub(crate) fn has_control(&self) -> bool {
+        !self.control.is_empty()
+    }
+
+    /// Close: send a close frame (unless one was sent) and end the stream; bounded in time, so
+    /// a peer that stopped reading cannot hold the driver.
+    pub(crate) async fn close(&mut self, code: u16) {
+        self.queue_close(code, "");
+        let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
+            self.write_control().await?;
+            self.io.flush().await?;
+            self.io.shutdown().await
+        })
+        .await;
+    }
+}

@@ -1,0 +1,158 @@
+//! The server's own WebSocket reader against an independent client (tungstenite): fragments,
+//! pings, the close handshake, and frames a client must not send.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use portico::{Ack, Args, Server, Socket};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::WebSocketStream;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+type Ws = WebSocketStream<TcpStream>;
+
+async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(WAIT, f).await.expect("timed out")
+}
+
+/// A server with an `echo` handler (acks its arguments), max payload 1000 bytes.
+async fn start() -> String {
+    let io = Server::builder().max_payload(1000).build().unwrap();
+    io.of("/").on_connection(|socket: Socket| async move {
+        socket.on("echo", |_s: Socket, args: Args, ack: Ack| async move {
+            ack.send(&args)
+        });
+    });
+    let listener = portico::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(portico::serve_with_shutdown(
+        listener,
+        io,
+        std::future::pending(),
+    ));
+    addr.to_string()
+}
+
+async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        match bounded(ws.next()).await.unwrap().unwrap() {
+            Message::Text(t) => return t.to_string(),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// A connected Socket.IO session on `/`.
+async fn connect(addr: &str) -> Ws {
+    let config = WebSocketConfig::default();
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
+        .await
+        .unwrap();
+    assert!(next_text(&mut ws).await.starts_with("0{"));
+    ws.send(Message::text("40")).await.unwrap();
+    assert!(next_text(&mut ws).await.starts_with("40{"));
+    ws
+}
+
+fn part(data: &'static [u8], op: OpCode, fin: bool) -> Message {
+    Message::Frame(Frame::message(Bytes::from_static(data), op, fin))
+}
+
+#[tokio::test]
+async fn fragments_pings_and_the_close_handshake() {
+    let url = start().await;
+    let mut ws = connect(&url).await;
+
+    // A ping is answered with a pong carrying the same payload.
+    ws.send(Message::Ping(Bytes::from_static(b"hello?")))
+        .await
+        .unwrap();
+    let pong = match bounded(ws.next()).await.unwrap().unwrap() {
+        Message::Pong(p) => p,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(pong, Bytes::from_static(b"hello?"));
+
+    // An event in three fragments, a ping between two of them.
+    ws.send(part(b"421[\"ec", OpCode::Data(Data::Text), false))
+        .await
+        .unwrap();
+    ws.send(Message::Ping(Bytes::new())).await.unwrap();
+    ws.send(part(b"ho\",\"fr", OpCode::Data(Data::Continue), false))
+        .await
+        .unwrap();
+    ws.send(part(b"ag\"]", OpCode::Data(Data::Continue), true))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await, r#"431["frag"]"#);
+
+    // Back-to-back events in one write are all answered, in order.
+    let mut burst = Vec::new();
+    for i in 0..50 {
+        burst.push(Message::text(format!("42{i}[\"echo\",{i}]")));
+    }
+    for m in burst {
+        ws.feed(m).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    for i in 0..50 {
+        assert_eq!(next_text(&mut ws).await, format!("43{i}[{i}]"));
+    }
+
+    // The client's close is answered with a close carrying its code, then the stream ends.
+    ws.send(Message::Close(Some(
+        tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: CloseCode::Away,
+            reason: "".into(),
+        },
+    )))
+    .await
+    .unwrap();
+    let mut reply = None;
+    while let Some(m) = bounded(ws.next()).await {
+        match m {
+            Ok(Message::Close(c)) => reply = c,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert_eq!(reply.map(|c| c.code), Some(CloseCode::Away));
+}
+
+/// After `raw` bytes the server closes with `code` and ends the stream.
+async fn closes_with(raw: &[u8], code: CloseCode) {
+    let url = start().await;
+    let mut ws = connect(&url).await;
+    ws.get_mut().write_all(raw).await.unwrap();
+    let mut got = None;
+    while let Some(m) = bounded(ws.next()).await {
+        match m {
+            Ok(Message::Close(c)) => got = c.map(|c| c.code),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert_eq!(got, Some(code), "after {raw:?}");
+}
+
+#[tokio::test]
+async fn frames_a_client_must_not_send_close_the_connection_with_their_code() {
+    // Unmasked text frame "42[]".
+    closes_with(&[0x81, 4, b'4', b'2', b'[', b']'], CloseCode::Protocol).await;
+    // RSV1 set without an extension.
+    closes_with(&[0xC1, 0x80, 0, 0, 0, 0], CloseCode::Protocol).await;
+    // Masked text that is not UTF-8 (mask 0: bytes as they are).
+    closes_with(&[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe], CloseCode::Invalid).await;
+    // A frame over max_payload (1000), refused from its header.
+    closes_with(&[0x82, 0xFE, 0x07, 0xD0, 0, 0, 0, 0], CloseCode::Size).await;
+}
