@@ -412,3 +412,159 @@ mod tests {
         assert_eq!(&*b, b"bin");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Shape: how a value maps to arguments, without serializing its content (the emit fast path
+// serializes the value once, straight to JSON text, and uses the shape to cut that text into
+// arguments).
+
+/// How a serialized value maps to event arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `()`: no argument (serde_json writes `null`).
+    None,
+    /// One argument: the whole JSON text.
+    One,
+    /// A tuple or [`Args`]: serde_json writes a JSON array whose elements are the arguments.
+    Many,
+}
+
+/// The [`Shape`] of `data`: only its top-level serialize call is looked at, no field or
+/// element is serialized.
+pub(crate) fn shape<T: Serialize + ?Sized>(data: &T) -> Shape {
+    data.serialize(ShapeProbe).unwrap_or(Shape::One)
+}
+
+struct ShapeProbe;
+
+/// Accepts every field or element without serializing it.
+struct Skip(Shape);
+
+macro_rules! skip_compound {
+    ($trait:ident, $method:ident $(, $key:ident)?) => {
+        impl ser::$trait for Skip {
+            type Ok = Shape;
+            type Error = serde_json::Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, $($key: &'static str,)? _: &T) -> Result<(), serde_json::Error> {
+                Ok(())
+            }
+            fn end(self) -> Result<Shape, serde_json::Error> {
+                Ok(self.0)
+            }
+        }
+    };
+}
+
+skip_compound!(SerializeSeq, serialize_element);
+skip_compound!(SerializeTuple, serialize_element);
+skip_compound!(SerializeTupleStruct, serialize_field);
+skip_compound!(SerializeTupleVariant, serialize_field);
+skip_compound!(SerializeStruct, serialize_field, _key);
+skip_compound!(SerializeStructVariant, serialize_field, _key);
+
+impl ser::SerializeMap for Skip {
+    type Ok = Shape;
+    type Error = serde_json::Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, _: &T) -> Result<(), serde_json::Error> {
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, _: &T) -> Result<(), serde_json::Error> {
+        Ok(())
+    }
+    fn end(self) -> Result<Shape, serde_json::Error> {
+        Ok(self.0)
+    }
+}
+
+macro_rules! probe_one {
+    ($($name:ident($($ty:ty),*);)*) => {
+        $(fn $name(self, $(_: $ty),*) -> Result<Shape, serde_json::Error> {
+            Ok(Shape::One)
+        })*
+    };
+}
+
+impl Serializer for ShapeProbe {
+    type Ok = Shape;
+    type Error = serde_json::Error;
+    type SerializeSeq = Skip;
+    type SerializeTuple = Skip;
+    type SerializeTupleStruct = Skip;
+    type SerializeTupleVariant = Skip;
+    type SerializeMap = Skip;
+    type SerializeStruct = Skip;
+    type SerializeStructVariant = Skip;
+
+    probe_one! {
+        serialize_bool(bool);
+        serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8); serialize_u16(u16); serialize_u32(u32); serialize_u64(u64);
+        serialize_u128(u128);
+        serialize_f32(f32); serialize_f64(f64); serialize_char(char);
+        serialize_str(&str); serialize_bytes(&[u8]);
+        serialize_none();
+        serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<Shape, serde_json::Error> {
+        Ok(Shape::One)
+    }
+    fn serialize_unit(self) -> Result<Shape, serde_json::Error> {
+        Ok(Shape::None)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        _: &T,
+    ) -> Result<Shape, serde_json::Error> {
+        Ok(if name == ARGS_MAGIC {
+            Shape::Many
+        } else {
+            Shape::One
+        })
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<Shape, serde_json::Error> {
+        Ok(Shape::One)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Skip, serde_json::Error> {
+        Ok(Skip(Shape::One))
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Skip, serde_json::Error> {
+        Ok(Skip(Shape::Many))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Skip, serde_json::Error> {
+        Ok(Skip(Shape::One))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Skip, serde_json::Error> {
+        Ok(Skip(Shape::One))
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Skip, serde_json::Error> {
+        Ok(Skip(Shape::One))
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Skip, serde_json::Error> {
+        Ok(Skip(Shape::One))
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Skip, serde_json::Error> {
+        Ok(Skip(Shape::One))
+    }
+}

@@ -1,10 +1,11 @@
 //! Turning an emit into frames: serialize once, encode once.
 
 use portico_proto::engine::Frame;
-use portico_proto::sio::{encode_msgpack, Packet, PacketType};
+use portico_proto::sio::{encode_event_frame, encode_msgpack, Packet, PacketType};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::args::Shape;
 use crate::config::Parser;
 use crate::errors::EmitError;
 
@@ -42,6 +43,23 @@ fn encode_inner<T: Serialize + ?Sized>(
     data: &T,
     id: Option<u64>,
 ) -> Result<Vec<Frame>, EmitError> {
+    if parser != Parser::MsgPack {
+        if let Some(frames) = encode_json(nsp, event, data, id)? {
+            return Ok(frames);
+        }
+    }
+    encode_values(parser, nsp, event, data, id)
+}
+
+/// Encode through `serde_json::Value`s: the msgpack parser's path (and the JSON parser's
+/// fallback).
+fn encode_values<T: Serialize + ?Sized>(
+    parser: Parser,
+    nsp: &str,
+    event: Option<&str>,
+    data: &T,
+    id: Option<u64>,
+) -> Result<Vec<Frame>, EmitError> {
     let (args, bins) = crate::args::to_args(data)?;
     let values = match event {
         Some(ev) => {
@@ -52,12 +70,7 @@ fn encode_inner<T: Serialize + ?Sized>(
         }
         None => args,
     };
-    let kind = match (event.is_some(), bins.is_empty()) {
-        (true, true) => PacketType::Event,
-        (true, false) => PacketType::BinaryEvent,
-        (false, true) => PacketType::Ack,
-        (false, false) => PacketType::BinaryAck,
-    };
+    let kind = packet_type(event.is_some(), !bins.is_empty());
     let packet = Packet {
         kind,
         nsp: nsp.to_owned(),
@@ -72,6 +85,46 @@ fn encode_inner<T: Serialize + ?Sized>(
     frames.push(Frame::Text(packet.encode_engine_frame()));
     frames.extend(bins.into_iter().map(Frame::Binary));
     Ok(frames)
+}
+
+/// EVENT or ACK, binary or not.
+fn packet_type(event: bool, binary: bool) -> PacketType {
+    match (event, binary) {
+        (true, false) => PacketType::Event,
+        (true, true) => PacketType::BinaryEvent,
+        (false, false) => PacketType::Ack,
+        (false, true) => PacketType::BinaryAck,
+    }
+}
+
+/// The JSON parser's frames, serialized straight to text: the data is written once by
+/// serde_json (binary values become placeholders as they are met) and cut into arguments by
+/// its [`Shape`](crate::args::Shape), with no `serde_json::Value` in between. `None` if the
+/// text does not have the shape expected (then the `Value` path encodes it).
+fn encode_json<T: Serialize + ?Sized>(
+    nsp: &str,
+    event: Option<&str>,
+    data: &T,
+    id: Option<u64>,
+) -> Result<Option<Vec<Frame>>, EmitError> {
+    let shape = crate::args::shape(data);
+    let mut body = Vec::with_capacity(64);
+    let (res, bins) = crate::binary::collect(|| serde_json::to_writer(&mut body, data));
+    res?;
+    let args: &[u8] = match shape {
+        Shape::None => b"",
+        Shape::One => &body,
+        Shape::Many => match body.as_slice() {
+            [b'[', inner @ .., b']'] => inner,
+            _ => return Ok(None),
+        },
+    };
+    let kind = packet_type(event.is_some(), !bins.is_empty());
+    let text = encode_event_frame(kind, bins.len(), nsp, id, event, args);
+    let mut frames = Vec::with_capacity(1 + bins.len());
+    frames.push(Frame::Text(text));
+    frames.extend(bins.into_iter().map(Frame::Binary));
+    Ok(Some(frames))
 }
 
 /// Like [`encode`] for an event, without the reserved-name check: for the server's own
@@ -115,5 +168,95 @@ pub(crate) fn control(parser: Parser, packet: &Packet) -> [Frame; 1] {
     match parser {
         Parser::MsgPack => [Frame::Binary(encode_msgpack(packet, &[]))],
         _ => [Frame::Text(packet.encode_engine_frame())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+    use super::*;
+    use crate::{Args, Binary};
+    use serde_json::json;
+
+    #[derive(Serialize)]
+    struct Upload {
+        name: String,
+        data: Binary,
+        parts: Vec<Binary>,
+    }
+
+    #[derive(Serialize)]
+    enum Kind {
+        A,
+        B(u8),
+        C { x: u8 },
+    }
+
+    /// The direct JSON path writes exactly what the `Value` path writes, for every shape.
+    fn same<T: Serialize + ?Sized>(what: &str, data: &T) {
+        for (nsp, event, id) in [
+            ("/", Some("ev"), None),
+            ("/", Some("ev \"quoted\" é"), Some(7)),
+            ("/admin", Some("x"), Some(u64::MAX)),
+            ("/", None, Some(3)),
+            ("/chat", None, Some(0)),
+        ] {
+            let fast = encode_json(nsp, event, data, id).unwrap().unwrap();
+            let slow = encode_values(Parser::Json, nsp, event, data, id).unwrap();
+            assert_eq!(fast, slow, "{what} nsp={nsp} event={event:?} id={id:?}");
+        }
+    }
+
+    #[test]
+    fn the_direct_json_path_matches_the_value_path() {
+        same("unit", &());
+        same("number", &42);
+        same("string", &"hello");
+        same("none", &None::<u8>);
+        same("some", &Some("x"));
+        same("tuple", &(1, "two", [3]));
+        same("one-tuple", &(json!({"a": 1}),));
+        same("vec", &vec![1, 2, 3]);
+        same("map", &json!({"k": [1, {"n": null}]}));
+        same("enum unit", &Kind::A);
+        same("enum newtype", &Kind::B(2));
+        same("enum struct", &Kind::C { x: 1 });
+        same("args", &Args::new(vec![json!("a"), json!(1), json!(null)]));
+        same("empty args", &Args::new(vec![]));
+        same("binary", &Binary::from(vec![1u8, 2, 3]));
+        same(
+            "nested binary",
+            &Upload {
+                name: "f".into(),
+                data: Binary::from(vec![0u8; 4]),
+                parts: vec![Binary::from(vec![1u8]), Binary::from(vec![2u8])],
+            },
+        );
+        same(
+            "tuple with binary",
+            &("meta", Binary::from(vec![9u8]), Binary::from(vec![8u8])),
+        );
+        same(
+            "args with binary",
+            &Args {
+                values: vec![json!({"_placeholder": true, "num": 0}), json!("t")],
+                binary: vec![bytes::Bytes::from_static(b"bin")],
+            },
+        );
+    }
+
+    #[test]
+    fn the_direct_path_is_what_emit_uses_and_decodes_back() {
+        let frames = encode(Parser::Json, "/", Some("echo"), &(1, "a"), Some(5)).unwrap();
+        let [Frame::Text(t)] = &frames[..] else {
+            panic!("{frames:?}")
+        };
+        assert_eq!(&t[..], br#"425["echo",1,"a"]"#);
+        let frames = encode(Parser::Json, "/", None, &(), Some(1)).unwrap();
+        let [Frame::Text(t)] = &frames[..] else {
+            panic!("{frames:?}")
+        };
+        assert_eq!(&t[..], b"431[]");
     }
 }

@@ -13,4 +13,4 @@ pub mod packet;
 
 pub use binary::{is_placeholder, placeholder, BinaryAssembler};
 pub use msgpack::{decode_msgpack, encode_msgpack};
-pub use packet::{DecodeError, Limits, Packet, PacketType};
+pub use packet::{encode_event_frame, DecodeError, Limits, Packet, PacketType};

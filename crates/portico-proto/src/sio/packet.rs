@@ -287,18 +287,7 @@ impl Packet {
     }
 
     fn encode_into(&self, out: &mut Vec<u8>) {
-        out.push(self.kind.digit());
-        if self.kind.is_binary() {
-            push_u64(out, self.attachments as u64);
-            out.push(b'-');
-        }
-        if !self.nsp.is_empty() && self.nsp != "/" {
-            out.extend_from_slice(self.nsp.as_bytes());
-            out.push(b',');
-        }
-        if let Some(id) = self.id {
-            push_u64(out, id);
-        }
+        encode_header_into(self.kind, self.attachments, &self.nsp, self.id, out);
         if let Some(data) = &self.data {
             // Writing a `Value` into a `Vec` cannot fail.
             let _ = serde_json::to_writer(&mut *out, data);
@@ -417,6 +406,62 @@ fn split_digits(s: &str) -> (&str, &str) {
     let n = s.bytes().take_while(u8::is_ascii_digit).count();
     // The first `n` bytes are ASCII, so `n` is a char boundary.
     s.split_at_checked(n).unwrap_or(("", s))
+}
+
+/// Write a packet's header: type, `<attachments>-` for a binary type, `<nsp>,` unless the
+/// namespace is `/`, then the ack id.
+fn encode_header_into(
+    kind: PacketType,
+    attachments: usize,
+    nsp: &str,
+    id: Option<u64>,
+    out: &mut Vec<u8>,
+) {
+    out.push(kind.digit());
+    if kind.is_binary() {
+        push_u64(out, attachments as u64);
+        out.push(b'-');
+    }
+    if !nsp.is_empty() && nsp != "/" {
+        out.extend_from_slice(nsp.as_bytes());
+        out.push(b',');
+    }
+    if let Some(id) = id {
+        push_u64(out, id);
+    }
+}
+
+/// A whole Engine.IO text frame for an EVENT or ACK packet (binary or not) whose arguments
+/// are already JSON: `args` is the arguments' JSON texts joined by commas (empty for none).
+/// The data is `[event, args..]` for an event, `[args..]` for an ack. This is [`Packet`]'s
+/// encoding without building a `serde_json::Value` first: emitters serialize their data
+/// straight to JSON text.
+///
+/// `args` must be valid JSON values separated by commas (the caller wrote them with
+/// serde_json); the result is then UTF-8.
+pub fn encode_event_frame(
+    kind: PacketType,
+    attachments: usize,
+    nsp: &str,
+    id: Option<u64>,
+    event: Option<&str>,
+    args: &[u8],
+) -> Bytes {
+    let name_len = event.map_or(0, |e| e.len() + 8);
+    let mut out = Vec::with_capacity(3 + 2 * MAX_DIGITS + nsp.len() + name_len + args.len() + 4);
+    out.push(b'4');
+    encode_header_into(kind, attachments, nsp, id, &mut out);
+    out.push(b'[');
+    if let Some(event) = event {
+        // Writing a string into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut out, event);
+        if !args.is_empty() {
+            out.push(b',');
+        }
+    }
+    out.extend_from_slice(args);
+    out.push(b']');
+    Bytes::from(out)
 }
 
 /// Parse ASCII digits as a `u64`; `None` past [`MAX_DIGITS`] or on overflow.
