@@ -1,20 +1,21 @@
 //! The WebSocket transport: a WebSocket-only session, the upgrade of a polling session, and
 //! the connection task that drives either.
 
+use std::future::Future;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::{FutureExt, SinkExt, StreamExt};
-use http::header::{HeaderValue, ORIGIN};
+use futures_util::FutureExt;
 use portico_proto::engine::Packet as EnginePacket;
+use portico_proto::ws::{self, Message, Reader, Role, WsError};
 use serde_json::Value;
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
 
 use crate::client::Command;
 use crate::config::Endpoint;
@@ -22,59 +23,259 @@ use crate::core::{Core, Open, Step};
 use crate::error::ClientError;
 use crate::event::DisconnectReason;
 
-/// The WebSocket of one connection.
-pub(crate) type Ws = WebSocketStream<TcpStream>;
-
-/// WebSocket read buffer, in bytes: small, so that thousands of idle connections stay cheap
-/// (tungstenite grows it for a larger frame).
-const READ_BUFFER: usize = 4096;
-/// Bytes of frames buffered before a write (a burst leaves in few syscalls).
-const WRITE_BUFFER: usize = 16 * 1024;
 /// Largest message accepted from the server, in bytes.
 const MAX_MESSAGE: usize = 64 << 20;
+/// Bytes read from the socket at a time (on the stack).
+const READ_CHUNK: usize = 16 * 1024;
+/// Largest HTTP response head accepted during the handshake.
+const MAX_HEAD: usize = 16 * 1024;
+/// Largest error body read from a refused upgrade (more is not needed to show it).
+const MAX_ERROR_BODY: usize = 4096;
 /// How long the task waits for the server to acknowledge a close.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// The GUID of the `Sec-WebSocket-Accept` computation (RFC 6455 section 1.3).
+const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_MESSAGE.saturating_add(WRITE_BUFFER))
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE))
+/// The WebSocket of one connection: frames read with [`Reader`] straight from the socket,
+/// frames written masked, as a client must.
+pub(crate) struct Ws {
+    tcp: TcpStream,
+    reader: Reader,
+    /// Control frames (pong, close) to write before anything else.
+    control: Vec<u8>,
+    /// No more messages will be read.
+    read_done: bool,
+    /// A close frame was queued or written.
+    close_sent: bool,
+}
+
+/// `Sec-WebSocket-Accept` for `key`.
+fn accept_key(key: &str) -> String {
+    let mut sha = Sha1::new();
+    sha.update(key.as_bytes());
+    sha.update(ACCEPT_GUID);
+    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
 /// Open a WebSocket to the Engine.IO endpoint (`sid` for an upgrade).
 async fn dial(endpoint: &Endpoint, sid: Option<&str>) -> Result<Ws, ClientError> {
-    let tcp = TcpStream::connect(&endpoint.authority).await?;
+    let mut tcp = TcpStream::connect(&endpoint.authority).await?;
     let _ = tcp.set_nodelay(true);
-    let url = format!(
-        "ws://{}{}",
+    let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+    let mut request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
+        endpoint.target("websocket", sid),
         endpoint.authority,
-        endpoint.target("websocket", sid)
     );
-    let mut request = url.into_client_request().map_err(ws_error)?;
     if let Some(origin) = &endpoint.origin {
-        let value = HeaderValue::from_str(origin)
-            .map_err(|e| ClientError::InvalidConfig(format!("origin {origin:?}: {e}")))?;
-        request.headers_mut().insert(ORIGIN, value);
+        if origin.bytes().any(|b| b.is_ascii_control()) {
+            return Err(ClientError::InvalidConfig(format!(
+                "origin {origin:?}: control characters are not allowed in a header"
+            )));
+        }
+        request.push_str("Origin: ");
+        request.push_str(origin);
+        request.push_str("\r\n");
     }
-    let (ws, _response) =
-        tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config()))
-            .await
-            .map_err(ws_error)?;
-    Ok(ws)
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes()).await?;
+
+    // The response head, and whatever followed it in the same reads.
+    let mut head = Vec::with_capacity(512);
+    let end = loop {
+        let mut chunk = [0u8; 1024];
+        let n = tcp.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(ClientError::WebSocket(
+                "the server closed the connection during the WebSocket handshake".into(),
+            ));
+        }
+        head.extend_from_slice(&chunk[..n]);
+        if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if head.len() > MAX_HEAD {
+            return Err(ClientError::WebSocket(format!(
+                "WebSocket handshake response headers over {MAX_HEAD} bytes"
+            )));
+        }
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&head[..end]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) | Err(_) => {
+            return Err(ClientError::WebSocket(
+                "the WebSocket handshake response is not valid HTTP".into(),
+            ))
+        }
+    }
+    let status = response.code.unwrap_or(0);
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    if status != 101 {
+        // A refusal: keep its status and body (what `doctor` shows).
+        let length = header("content-length")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(MAX_ERROR_BODY);
+        let mut body = head[end..].to_vec();
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while body.len() < length {
+                let mut chunk = [0u8; 1024];
+                match tcp.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => body.extend_from_slice(&chunk[..n]),
+                }
+            }
+        })
+        .await;
+        body.truncate(length.max(body.len().min(MAX_ERROR_BODY)));
+        return Err(ClientError::http(status, &body));
+    }
+    let upgrade_ok = header("upgrade").is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    let connection_ok = header("connection").is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    });
+    if !upgrade_ok || !connection_ok {
+        return Err(ClientError::WebSocket(
+            "the 101 response lacks `Upgrade: websocket` or `Connection: Upgrade`".into(),
+        ));
+    }
+    if header("sec-websocket-accept").as_deref().map(str::trim) != Some(accept_key(&key).as_str()) {
+        return Err(ClientError::WebSocket(
+            "the 101 response has a wrong Sec-WebSocket-Accept".into(),
+        ));
+    }
+    Ok(Ws {
+        tcp,
+        reader: Reader::new(Role::Client, MAX_MESSAGE).with_initial(&head[end..]),
+        control: Vec::new(),
+        read_done: false,
+        close_sent: false,
+    })
 }
 
-/// Map a tungstenite error; a refused upgrade keeps its status and body.
-fn ws_error(e: tungstenite::Error) -> ClientError {
-    match e {
-        tungstenite::Error::Http(response) => {
-            let status = response.status().as_u16();
-            ClientError::http(status, response.body().as_deref().unwrap_or_default())
+impl Ws {
+    /// The next text or binary message (pings are answered, pongs skipped); `None` once the
+    /// server closed or the stream ended. Cancel-safe: all state lives in `self`.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, ClientError>>> {
+        loop {
+            if self.read_done {
+                return Poll::Ready(None);
+            }
+            let decoded = match self.reader.next_buffered() {
+                Ok(Some(m)) => Ok(Some(m)),
+                Ok(None) => {
+                    // Read in bulk straight into the reader's buffer: the messages of a burst
+                    // are then split off it without a copy or an allocation each.
+                    let buf = self.reader.buffer_mut();
+                    buf.reserve(READ_CHUNK);
+                    let read = {
+                        let mut fut = std::pin::pin!(self.tcp.read_buf(buf));
+                        ready!(fut.as_mut().poll(cx))
+                    };
+                    match read {
+                        Err(e) => {
+                            self.read_done = true;
+                            return Poll::Ready(Some(Err(ClientError::Io(e))));
+                        }
+                        Ok(0) => {
+                            self.read_done = true;
+                            return Poll::Ready(None);
+                        }
+                        Ok(_) => self.reader.next_buffered(),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match decoded {
+                Ok(Some(Message::Ping(payload))) => {
+                    if !self.close_sent {
+                        self.control.extend(ws::control_frame(
+                            ws::PONG,
+                            &payload,
+                            Some(rand::random()),
+                        ));
+                    }
+                    return Poll::Ready(Some(Ok(Message::Ping(payload))));
+                }
+                Ok(Some(Message::Pong(_))) | Ok(None) => {}
+                Ok(Some(Message::Close(frame))) => {
+                    self.queue_close(frame.map_or(ws::CLOSE_NORMAL, |f| f.code));
+                    self.read_done = true;
+                    return Poll::Ready(None);
+                }
+                Ok(Some(m)) => return Poll::Ready(Some(Ok(m))),
+                Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
+            }
         }
-        tungstenite::Error::Io(e) => ClientError::Io(e),
-        other => ClientError::WebSocket(other.to_string()),
+    }
+
+    async fn next(&mut self) -> Option<Result<Message, ClientError>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn fail(&mut self, e: WsError) -> ClientError {
+        self.queue_close(e.close_code());
+        self.read_done = true;
+        self.reader.clear();
+        ClientError::WebSocket(format!("the server broke the WebSocket protocol: {e}"))
+    }
+
+    fn queue_close(&mut self, code: u16) {
+        if !self.close_sent {
+            self.close_sent = true;
+            self.control.extend(ws::control_frame(
+                ws::CLOSE,
+                &ws::close_payload(code, ""),
+                Some(rand::random()),
+            ));
+        }
+    }
+
+    fn has_control(&self) -> bool {
+        !self.control.is_empty()
+    }
+
+    /// Write `frames` as masked text frames, after any control frame, in one write.
+    async fn write_text(&mut self, frames: &[Bytes]) -> Result<(), ClientError> {
+        let total: usize = self.control.len() + frames.iter().map(|f| f.len() + 14).sum::<usize>();
+        let mut buf = Vec::with_capacity(total);
+        buf.append(&mut self.control);
+        for frame in frames {
+            let mask: [u8; 4] = rand::random();
+            buf.extend_from_slice(ws::header(ws::TEXT, frame.len(), Some(mask)).as_bytes());
+            let start = buf.len();
+            buf.extend_from_slice(frame);
+            ws::apply_mask(&mut buf[start..], mask);
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.tcp.write_all(&buf).await?;
+        Ok(())
+    }
+
+    /// Send a close frame (unless one was sent) and wait, within [`CLOSE_WAIT`], for the
+    /// server to end the connection.
+    async fn close(&mut self) {
+        self.queue_close(ws::CLOSE_NORMAL);
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            if self.write_text(&[]).await.is_err() {
+                return;
+            }
+            while let Some(Ok(_)) = self.next().await {}
+        })
+        .await;
+        let _ = self.tcp.shutdown().await;
     }
 }
 
@@ -82,20 +283,20 @@ fn ws_error(e: tungstenite::Error) -> ClientError {
 async fn next_packet(ws: &mut Ws) -> Result<EnginePacket, ClientError> {
     loop {
         let packet = match ws.next().await {
-            Some(Ok(Message::Text(text))) => EnginePacket::decode_websocket_text(Bytes::from(text)),
+            Some(Ok(Message::Text(text))) => EnginePacket::decode_websocket_text(text),
             Some(Ok(Message::Binary(data))) => Ok(EnginePacket::Binary(data)),
-            Some(Ok(Message::Close(_))) | None => return Err(ClientError::Closed),
+            // The pong is written with the next frames the connection sends (never from here:
+            // this future may be dropped half-way, a write must not be).
             Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(ws_error(e)),
+            None => return Err(ClientError::Closed),
+            Some(Err(e)) => return Err(e),
         };
         return packet.map_err(|e| ClientError::protocol(format!("bad engine.io frame: {e}")));
     }
 }
 
 async fn send_text(ws: &mut Ws, frame: Bytes) -> Result<(), ClientError> {
-    let text = Utf8Bytes::try_from(frame)
-        .map_err(|_| ClientError::protocol("a frame to send is not UTF-8"))?;
-    ws.send(Message::Text(text)).await.map_err(ws_error)
+    ws.write_text(&[frame]).await
 }
 
 /// Start a WebSocket-only session: returns the WebSocket and the open packet.
@@ -215,7 +416,7 @@ pub(crate) async fn run(
             }
             () = &mut timer => Step::Closed(DisconnectReason::PingTimeout),
         };
-        if !out.is_empty() && write_all(&mut ws, &mut out).await.is_err() {
+        if (!out.is_empty() || ws.has_control()) && write_all(&mut ws, &mut out).await.is_err() {
             break DisconnectReason::TransportError;
         }
         if let Step::Closed(reason) = step {
@@ -223,7 +424,7 @@ pub(crate) async fn run(
         }
     };
     core.finish(reason);
-    let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(None)).await;
+    ws.close().await;
     if let Some(done) = closer {
         let _ = done.send(());
     }
@@ -255,10 +456,7 @@ fn on_read(
 }
 
 async fn write_all(ws: &mut Ws, out: &mut Vec<Bytes>) -> Result<(), ClientError> {
-    for frame in out.drain(..) {
-        let text = Utf8Bytes::try_from(frame)
-            .map_err(|_| ClientError::protocol("a frame to send is not UTF-8"))?;
-        ws.feed(Message::Text(text)).await.map_err(ws_error)?;
-    }
-    ws.flush().await.map_err(ws_error)
+    let res = ws.write_text(out).await;
+    out.clear();
+    res
 }

@@ -18,6 +18,8 @@ async fn refused_origin_is_an_http_error_with_the_body() {
         let err = bounded(Client::connect(config)).await.unwrap_err();
         assert_eq!(err.http_status(), Some(403), "{transport}: {err}");
         assert!(err.to_string().contains("403"), "{err}");
+        // The body the server wrote comes back whole (what `doctor` shows).
+        assert!(err.to_string().contains("Forbidden"), "{transport}: {err}");
         assert!(err.is_refused());
         // The allowed origin connects.
         let config = ClientConfig::new(&server.url)
