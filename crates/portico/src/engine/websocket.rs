@@ -7,7 +7,6 @@ use http::header::{
     UPGRADE,
 };
 use http::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use portico_proto::engine::session::{CloseReason, Protocol, Transport};
 use portico_proto::engine::ErrorCode;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -50,7 +49,7 @@ pub(crate) fn accept<B>(
             tokio::spawn(async move {
                 match on_upgrade.await {
                     Ok(up) => {
-                        let ws = WsConn::new(TokioIo::new(up), max);
+                        let ws = WsConn::new(up, max);
                         // The driver takes it as a probe (or closes it if the session cannot
                         // be upgraded any more).
                         conn.offer_upgrade(Box::new(ws));
@@ -69,7 +68,7 @@ pub(crate) fn accept<B>(
             tracing::debug!(sid = %conn.sid, "new websocket session");
             tokio::spawn(async move {
                 let ws = match on_upgrade.await {
-                    Ok(up) => Some(WsConn::new(TokioIo::new(up), max)),
+                    Ok(up) => Some(WsConn::new(up, max)),
                     Err(e) => {
                         tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed");
                         conn.session()

@@ -12,13 +12,88 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use portico_proto::ws::{self, Message, Reader, Role, WsError};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 
-/// The byte stream under the WebSocket.
-pub(crate) type Io = TokioIo<Upgraded>;
+/// The byte stream under the WebSocket: the TCP stream itself when the connection came from
+/// hyper-util's server (`portico::serve`, `axum::serve`), so reads and writes skip hyper's
+/// upgrade wrappers; hyper's `Upgraded` otherwise.
+pub(crate) enum Io {
+    Tcp(TcpStream),
+    Upgraded(TokioIo<Upgraded>),
+}
+
+impl Io {
+    /// The stream of an upgraded connection, and bytes already read past the HTTP request.
+    pub(crate) fn from_upgraded(up: Upgraded) -> (Io, Bytes) {
+        match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(up) {
+            Ok(parts) => (Io::Tcp(parts.io.into_inner()), parts.read_buf),
+            Err(up) => (Io::Upgraded(TokioIo::new(up)), Bytes::new()),
+        }
+    }
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Upgraded(u) => Pin::new(u).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Upgraded(u) => Pin::new(u).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Upgraded(u) => Pin::new(u).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Io::Tcp(s) => s.is_write_vectored(),
+            Io::Upgraded(u) => u.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Io::Upgraded(u) => Pin::new(u).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Upgraded(u) => Pin::new(u).poll_shutdown(cx),
+        }
+    }
+}
 
 /// Bytes read from the socket at a time (on the stack).
 const READ_CHUNK: usize = 4096;
@@ -54,11 +129,12 @@ pub(crate) struct WsConn {
 }
 
 impl WsConn {
-    /// A WebSocket over `io` that refuses messages over `max_message` bytes.
-    pub(crate) fn new(io: Io, max_message: usize) -> Self {
+    /// A WebSocket on an upgraded connection that refuses messages over `max_message` bytes.
+    pub(crate) fn new(up: Upgraded, max_message: usize) -> Self {
+        let (io, initial) = Io::from_upgraded(up);
         WsConn {
             io,
-            reader: Reader::new(Role::Server, max_message),
+            reader: Reader::new(Role::Server, max_message).with_initial(&initial),
             control: Vec::new(),
             read_done: false,
             close_sent: false,
