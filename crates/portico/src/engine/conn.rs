@@ -22,7 +22,7 @@ pub(crate) struct Conn {
     pub(crate) server: Arc<ServerInner>,
     session: Mutex<Session>,
     /// Wakes the driver task: output for the WebSocket, a close, a new deadline.
-    pub(crate) driver_wake: Notify,
+    pub(crate) driver_wake: DriverWake,
     /// Wakes the pending polling GET.
     pub(crate) get_wake: Notify,
     /// Hands a probing WebSocket to the driver (then woken with `driver_wake`). A slot, not a
@@ -31,8 +31,44 @@ pub(crate) struct Conn {
     upgrade: Mutex<UpgradeSlot>,
     /// A polling POST is being read (a second one at the same time is an error).
     pub(crate) post_busy: AtomicBool,
+    /// The driver is handling a message it read: what is queued meanwhile (an ack from a
+    /// handler that ran inline) is written when it is done, without waking it.
+    pub(crate) driving: AtomicBool,
     pub(crate) info: Arc<ConnInfo>,
     pub(crate) sio: Mutex<ClientState>,
+}
+
+/// Wakes the one driver task of a session. A flag and a waker instead of a `Notify`: the driver
+/// is the only waiter, so a wake-up is an atomic store and a waker call, and the driver's wait
+/// registers no list entry each turn.
+#[derive(Default)]
+pub(crate) struct DriverWake {
+    woken: AtomicBool,
+    waker: futures_util::task::AtomicWaker,
+}
+
+impl DriverWake {
+    /// Wake the driver (or make its next wait return at once).
+    pub(crate) fn notify_one(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Wait until woken; consumes the wake-up.
+    pub(crate) fn notified(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.woken.swap(false, Ordering::AcqRel) {
+                return std::task::Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            // A wake-up between the check and the registration is not lost.
+            if self.woken.swap(false, Ordering::AcqRel) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+    }
 }
 
 /// The WebSocket hand-off from the upgrade request to the session's driver.
@@ -59,10 +95,11 @@ impl Conn {
         Arc::new(Conn {
             sid: Sid::new(),
             session: Mutex::new(session),
-            driver_wake: Notify::new(),
+            driver_wake: DriverWake::default(),
             get_wake: Notify::new(),
             upgrade: Mutex::new(UpgradeSlot::Empty),
             post_busy: AtomicBool::new(false),
+            driving: AtomicBool::new(false),
             info,
             sio: Mutex::new(ClientState::default()),
             server,
@@ -118,12 +155,34 @@ impl Conn {
             let was_idle = !s.has_output();
             (s.send_all(frames), s.transport(), was_idle)
         };
+        self.queued(res, transport, was_idle)
+    }
+
+    /// [`Conn::send`] taking the frames (nothing cloned).
+    pub(crate) fn send_vec(&self, frames: Vec<Frame>) -> Result<(), SendError> {
+        let (res, transport, was_idle) = {
+            let mut s = self.session();
+            let was_idle = !s.has_output();
+            (s.send_all_owned(frames), s.transport(), was_idle)
+        };
+        self.queued(res, transport, was_idle)
+    }
+
+    /// Wake whoever writes what was just queued.
+    fn queued(
+        &self,
+        res: Result<(), SendError>,
+        transport: Transport,
+        was_idle: bool,
+    ) -> Result<(), SendError> {
         match (&res, transport) {
             (Ok(()), Transport::Polling) => self.get_wake.notify_one(),
             // The driver drains the whole queue at the top of every turn, so frames behind
             // others are written with them: only the first frame of a batch wakes it (a
             // broadcast burst then costs one wake-up per socket, not one per frame).
-            (Ok(()), Transport::WebSocket) if was_idle => self.driver_wake.notify_one(),
+            (Ok(()), Transport::WebSocket) if was_idle && !self.driving.load(Ordering::Relaxed) => {
+                self.driver_wake.notify_one()
+            }
             (Ok(()), Transport::WebSocket) => {}
             (Err(SendError::Full), _) => {
                 tracing::warn!(sid = %self.sid, "client does not read fast enough: closing with `send buffer full`");

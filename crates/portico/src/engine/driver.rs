@@ -2,6 +2,7 @@
 //! upgrade probe, and the clean-up when the session ends.
 
 use std::future::pending;
+use std::io::IoSlice;
 use std::sync::Arc;
 
 use portico_proto::engine::payload_v3::decode_binary_frame_v3;
@@ -11,7 +12,7 @@ use portico_proto::ws::{self, Message};
 use tokio::io::AsyncWriteExt;
 
 use super::conn::{now, Conn, WsStream};
-use super::ws_conn::ReadError;
+use super::ws_conn::{Io, ReadError};
 use super::ws_frame;
 use crate::sio;
 
@@ -20,7 +21,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
     let mut probe: Option<Box<WsStream>> = None;
     // A probing WebSocket must complete the upgrade within upgrade_timeout of its arrival.
     let mut probe_deadline: Option<std::time::Instant> = None;
-    let connect_deadline = tokio::time::Instant::now() + conn.server.config.connect_timeout;
+    let connect_deadline = now() + conn.server.config.connect_timeout;
     let mut out: Vec<Frame> = Vec::new();
     // The session's next deadline (heartbeat, close): one timer, re-armed only when the
     // deadline moves, not on every message.
@@ -67,7 +68,12 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
         tokio::select! {
             biased;
             () = conn.driver_wake.notified() => {}
-            msg = next(&mut ws) => on_ws_message(&conn, msg),
+            msg = next(&mut ws) => {
+                // The loop writes what handling it queues: no wake-up needed for that.
+                conn.driving.store(true, std::sync::atomic::Ordering::Relaxed);
+                on_ws_message(&conn, msg);
+                conn.driving.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
             msg = next(&mut probe) => {
                 if on_probe_message(&conn, &mut probe, msg).await {
                     ws = probe.take().map(|p| *p);
@@ -91,7 +97,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                     close_ws(&mut p, ws::CLOSE_NORMAL).await;
                 }
             }
-            () = tokio::time::sleep_until(connect_deadline), if !joined => {
+            () = sleep_until((!joined).then_some(connect_deadline)) => {
                 // A join may have completed on another task since `joined` was read.
                 if !conn.sio_joined() {
                     tracing::debug!(sid = %conn.sid, "no namespace joined within connect_timeout: closing");
@@ -163,6 +169,14 @@ async fn write_all(
 ) -> std::io::Result<()> {
     // Control frames (the pong to a WebSocket ping) leave first.
     w.write_control().await?;
+    if out.len() == 1 {
+        // One frame (an ack, an echo): header and payload in one vectored write, no copy.
+        if let Some(f) = out.pop() {
+            let e = ws_frame::encode(f, protocol);
+            write_two(w.io(), e.head(), &e.payload).await?;
+        }
+        return Ok(());
+    }
     let total: usize = out.iter().map(|f| frame_len(f) + 10).sum();
     let mut buf = Vec::with_capacity(total.min(WRITE_CHUNK));
     let io = w.io();
@@ -181,8 +195,7 @@ async fn write_all(
             buf.extend_from_slice(e.head());
             buf.extend_from_slice(&e.payload);
         } else {
-            io.write_all(e.head()).await?;
-            io.write_all(&e.payload).await?;
+            write_two(io, e.head(), &e.payload).await?;
         }
     }
     if !buf.is_empty() {
@@ -192,6 +205,29 @@ async fn write_all(
     // A burst grew the list of frames to write: give the capacity back once written.
     if out.capacity() > OUT_KEEP {
         *out = Vec::new();
+    }
+    Ok(())
+}
+
+/// Write `head` then `payload` in as few syscalls as the socket takes (vectored, no copy).
+async fn write_two(io: &mut Io, mut head: &[u8], mut payload: &[u8]) -> std::io::Result<()> {
+    while !head.is_empty() {
+        let n = io
+            .write_vectored(&[IoSlice::new(head), IoSlice::new(payload)])
+            .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        match head.get(n..) {
+            Some(rest) => head = rest,
+            None => {
+                payload = payload.get(n - head.len()..).unwrap_or_default();
+                head = &[];
+            }
+        }
+    }
+    if !payload.is_empty() {
+        io.write_all(payload).await?;
     }
     Ok(())
 }
