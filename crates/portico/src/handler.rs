@@ -12,6 +12,7 @@
 //! to it). A handler returns `()` or `Result<(), E>` with `E: Display`; an `Err` is logged with
 //! the event name and socket id.
 
+use std::any::{Any, TypeId};
 use std::fmt::Display;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ack::Ack;
+use crate::args::Args;
 use crate::errors::ConnectError;
 use crate::reason::DisconnectReason;
 use crate::Socket;
@@ -73,7 +75,20 @@ pub trait EventHandler<M>: Send + Sync + 'static {
     fn call(&self, socket: Socket, event: IncomingEvent) -> BoxFuture<()>;
 }
 
-fn decode_or_report<T: DeserializeOwned>(socket: &Socket, event: &mut IncomingEvent) -> Option<T> {
+fn decode_or_report<T: DeserializeOwned + 'static>(
+    socket: &Socket,
+    event: &mut IncomingEvent,
+) -> Option<T> {
+    if TypeId::of::<T>() == TypeId::of::<Args>() {
+        // `Args` is what arrived: hand it over as it is, without a serde round trip.
+        let mut args = Some(Args {
+            values: std::mem::take(&mut event.args),
+            binary: event.binary.clone(),
+        });
+        return (&mut args as &mut dyn Any)
+            .downcast_mut::<Option<T>>()
+            .and_then(Option::take);
+    }
     match crate::args::from_args::<T>(std::mem::take(&mut event.args), &event.binary) {
         Ok(t) => Some(t),
         Err(e) => {

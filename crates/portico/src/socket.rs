@@ -259,7 +259,7 @@ impl Socket {
         }
         let frames = emit::encode(self.0.ns.parser(), self.ns(), Some(event), data, None)?;
         self.notify_outgoing(event, data);
-        self.send(&frames)
+        self.send_vec(frames)
     }
 
     /// Send an event only if the transport can take it now; otherwise drop it (Node's
@@ -389,10 +389,15 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        self.0.conn.send(frames).map_err(|e| match e {
-            SendError::Closed => EmitError::Disconnected,
-            SendError::Full => EmitError::BufferFull,
-        })
+        self.0.conn.send(frames).map_err(emit_error)
+    }
+
+    /// [`Socket::send`] taking the frames (nothing cloned).
+    pub(crate) fn send_vec(&self, frames: Vec<Frame>) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        self.0.conn.send_vec(frames).map_err(emit_error)
     }
 
     pub(crate) fn send_ack<T: Serialize + ?Sized>(
@@ -401,7 +406,7 @@ impl Socket {
         data: &T,
     ) -> Result<(), EmitError> {
         let frames = emit::encode(self.0.ns.parser(), self.ns(), None, data, Some(id))?;
-        self.send(&frames)
+        self.send_vec(frames)
     }
 
     pub(crate) fn ack_request<T: Serialize + ?Sized, R: DeserializeOwned>(
@@ -415,7 +420,7 @@ impl Socket {
         let sent = emit::encode(self.0.ns.parser(), self.ns(), Some(event), data, Some(id))
             .and_then(|frames| {
                 lock(&self.0.acks).insert(id, tx);
-                self.send(&frames)
+                self.send_vec(frames)
             });
         let socket = self.clone();
         async move {
@@ -558,7 +563,7 @@ impl Socket {
             "error",
             &serde_json::json!({ "event": name, "message": message }),
         ) {
-            let _ = self.send(&frames);
+            let _ = self.send_vec(frames);
         }
     }
 
@@ -625,5 +630,12 @@ impl TimedSocket<'_> {
         data: &T,
     ) -> impl Future<Output = Result<R, AckError>> + Send + 'static {
         self.socket.ack_request(event, data, Some(self.timeout))
+    }
+}
+
+fn emit_error(e: SendError) -> EmitError {
+    match e {
+        SendError::Closed => EmitError::Disconnected,
+        SendError::Full => EmitError::BufferFull,
     }
 }

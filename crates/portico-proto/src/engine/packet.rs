@@ -142,9 +142,14 @@ impl Packet {
 
 /// Decode a text packet already known to be UTF-8 (so any slice after the ASCII type digit
 /// is UTF-8 too).
-pub(crate) fn decode_text_utf8(frame: Bytes) -> Result<Packet, DecodeError> {
+pub(crate) fn decode_text_utf8(mut frame: Bytes) -> Result<Packet, DecodeError> {
     let first = *frame.first().ok_or(DecodeError::Empty)?;
-    let data = || frame.slice(1..);
+    // Advancing the owned `Bytes` moves its start; slicing would clone it, which allocates
+    // for bytes that came from a `Vec`.
+    let data = move || {
+        bytes::Buf::advance(&mut frame, 1);
+        frame
+    };
     Ok(match first {
         b'0' => Packet::Open(data()),
         b'1' => Packet::Close,

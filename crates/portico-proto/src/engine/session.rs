@@ -259,6 +259,27 @@ impl Session {
     /// Queue several frames atomically (a Socket.IO binary packet and its attachments): all or
     /// none.
     pub fn send_all(&mut self, frames: &[Frame]) -> Result<(), SendError> {
+        self.admit(frames)?;
+        match frames {
+            [one] => self.queue.push_back(one.clone()),
+            many => self.queue.extend(many.iter().cloned()),
+        }
+        Ok(())
+    }
+
+    /// [`Session::send_all`] taking the frames: nothing is cloned (a clone of bytes that came
+    /// from a `Vec` allocates).
+    ///
+    /// # Errors
+    /// As [`Session::send_all`].
+    pub fn send_all_owned(&mut self, frames: Vec<Frame>) -> Result<(), SendError> {
+        self.admit(&frames)?;
+        self.queue.extend(frames);
+        Ok(())
+    }
+
+    /// Count `frames` against the buffer cap (closing with `BufferFull` when they do not fit).
+    fn admit(&mut self, frames: &[Frame]) -> Result<(), SendError> {
         if self.closed.is_some() {
             return Err(SendError::Closed);
         }
@@ -268,10 +289,6 @@ impl Session {
             return Err(SendError::Full);
         }
         self.queued_bytes += bytes;
-        match frames {
-            [one] => self.queue.push_back(one.clone()),
-            many => self.queue.extend(many.iter().cloned()),
-        }
         Ok(())
     }
 
@@ -818,8 +835,21 @@ mod tests {
         assert_eq!(s.send(text("4a")), Err(SendError::Closed));
         // send_all is all-or-nothing.
         let mut s = Session::new(t0, Transport::Polling, cfg());
-        assert_eq!(s.send_all(&[big.clone(), big]), Err(SendError::Full));
+        assert_eq!(
+            s.send_all(&[big.clone(), big.clone()]),
+            Err(SendError::Full)
+        );
         assert_eq!(s.queued_bytes(), 0);
+        // The owned variant behaves the same.
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.send_all_owned(vec![text("4a"), text("4b")]).unwrap();
+        assert_eq!(s.queued_bytes(), 4);
+        assert_eq!(
+            s.send_all_owned(vec![big.clone(), big]),
+            Err(SendError::Full)
+        );
+        assert_eq!(s.close_reason(), Some(CloseReason::BufferFull));
+        assert_eq!(s.send_all_owned(vec![text("4c")]), Err(SendError::Closed));
     }
 
     #[test]

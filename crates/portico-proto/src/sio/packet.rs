@@ -447,21 +447,57 @@ pub fn encode_event_frame(
     event: Option<&str>,
     args: &[u8],
 ) -> Bytes {
-    let name_len = event.map_or(0, |e| e.len() + 8);
-    let mut out = Vec::with_capacity(3 + 2 * MAX_DIGITS + nsp.len() + name_len + args.len() + 4);
+    // The exact size, so that the buffer becomes `Bytes` without another allocation. A name
+    // without characters JSON escapes is written as it is, between quotes.
+    let plain_name = event.filter(|e| !e.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+    let name_len = match (event, plain_name) {
+        (None, _) => 0,
+        (Some(e), Some(_)) => e.len() + 2 + usize::from(!args.is_empty()),
+        // Escaped: sized generously, then shrunk.
+        (Some(e), None) => 6 * e.len() + 3,
+    };
+    let nsp_len = if nsp.is_empty() || nsp == "/" {
+        0
+    } else {
+        nsp.len() + 1
+    };
+    let binary_len = if kind.is_binary() {
+        digits(attachments as u64) + 1
+    } else {
+        0
+    };
+    let header = 1 + binary_len + nsp_len + id.map_or(0, digits);
+    let mut out = Vec::with_capacity(1 + header + 1 + name_len + args.len() + 1);
     out.push(b'4');
     encode_header_into(kind, attachments, nsp, id, &mut out);
     out.push(b'[');
     if let Some(event) = event {
-        // Writing a string into a `Vec` cannot fail.
-        let _ = serde_json::to_writer(&mut out, event);
+        match plain_name {
+            Some(name) => {
+                out.push(b'"');
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'"');
+            }
+            // Writing a string into a `Vec` cannot fail.
+            None => {
+                let _ = serde_json::to_writer(&mut out, event);
+            }
+        }
         if !args.is_empty() {
             out.push(b',');
         }
     }
     out.extend_from_slice(args);
     out.push(b']');
+    if out.len() != out.capacity() {
+        out.shrink_to_fit();
+    }
     Bytes::from(out)
+}
+
+/// Decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// Parse ASCII digits as a `u64`; `None` past [`MAX_DIGITS`] or on overflow.

@@ -493,3 +493,75 @@ fn mutated_inputs_never_panic_and_round_trip() {
     }
     assert!(decoded > 1000, "mutations too destructive: {decoded}");
 }
+
+#[test]
+fn event_frames_are_sized_exactly_and_match_the_packet_encoding() {
+    use super::encode_event_frame;
+    let names = [
+        None,
+        Some("e"),
+        Some("with \"quotes\""),
+        Some("tab\there"),
+        Some("é✓"),
+    ];
+    for kind in [
+        PacketType::Event,
+        PacketType::Ack,
+        PacketType::BinaryEvent,
+        PacketType::BinaryAck,
+    ] {
+        for name in names {
+            let name = if matches!(kind, PacketType::Event | PacketType::BinaryEvent) {
+                name.or(Some("ev"))
+            } else {
+                None
+            };
+            for nsp in ["/", "", "/admin"] {
+                for id in [None, Some(0), Some(9), Some(10), Some(u64::MAX)] {
+                    for (args, values) in [
+                        ("", vec![]),
+                        ("1", vec![serde_json::json!(1)]),
+                        (
+                            r#""a",{"b":[]}"#,
+                            vec![serde_json::json!("a"), serde_json::json!({"b": []})],
+                        ),
+                    ] {
+                        let attachments = if kind.is_binary() { 12 } else { 0 };
+                        let frame =
+                            encode_event_frame(kind, attachments, nsp, id, name, args.as_bytes());
+                        let mut data = Vec::new();
+                        data.extend(name.map(|n| Value::String(n.into())));
+                        data.extend(values);
+                        let packet = Packet {
+                            kind,
+                            nsp: nsp.to_owned(),
+                            id,
+                            data: Some(Value::Array(data)),
+                            attachments,
+                        };
+                        assert_eq!(
+                            frame,
+                            packet.encode_engine_frame(),
+                            "{kind:?} {name:?} {nsp} {id:?} {args}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn digit_counts() {
+    for (n, d) in [
+        (0u64, 1usize),
+        (9, 1),
+        (10, 2),
+        (99, 2),
+        (100, 3),
+        (u64::MAX, 20),
+    ] {
+        assert_eq!(super::digits(n), d, "{n}");
+        assert_eq!(n.to_string().len(), d);
+    }
+}
