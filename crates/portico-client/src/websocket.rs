@@ -25,8 +25,10 @@ use crate::event::DisconnectReason;
 
 /// Largest message accepted from the server, in bytes.
 const MAX_MESSAGE: usize = 64 << 20;
-/// Bytes read from the socket at a time (on the stack).
+/// Bytes read from the socket at a time during a burst.
 const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read at a time otherwise (one or a few messages).
+const SMALL_READ: usize = 1024;
 /// Largest HTTP response head accepted during the handshake.
 const MAX_HEAD: usize = 16 * 1024;
 /// Largest error body read from a refused upgrade (more is not needed to show it).
@@ -47,6 +49,8 @@ pub(crate) struct Ws {
     read_done: bool,
     /// A close frame was queued or written.
     close_sent: bool,
+    /// The last read filled all the room it had: a burst is arriving.
+    last_read_full: bool,
 }
 
 /// `Sec-WebSocket-Accept` for `key`.
@@ -160,6 +164,7 @@ async fn dial(endpoint: &Endpoint, sid: Option<&str>) -> Result<Ws, ClientError>
         control: Vec::new(),
         read_done: false,
         close_sent: false,
+        last_read_full: false,
     })
 }
 
@@ -176,12 +181,21 @@ impl Ws {
                 Ok(None) => {
                     // Read in bulk straight into the reader's buffer: the messages of a burst
                     // are then split off it without a copy or an allocation each.
+                    // Room for a burst after a read that filled its buffer; otherwise a
+                    // small buffer (an allocation the allocator serves from its cache).
+                    let want = if self.last_read_full {
+                        READ_CHUNK
+                    } else {
+                        SMALL_READ
+                    };
                     let buf = self.reader.buffer_mut();
-                    buf.reserve(READ_CHUNK);
+                    buf.reserve(want);
+                    let room = buf.capacity() - buf.len();
                     let read = {
                         let mut fut = std::pin::pin!(self.tcp.read_buf(buf));
                         ready!(fut.as_mut().poll(cx))
                     };
+                    self.last_read_full = matches!(read, Ok(n) if n == room);
                     match read {
                         Err(e) => {
                             self.read_done = true;
