@@ -11,7 +11,6 @@ use futures_util::FutureExt;
 use portico_proto::engine::Packet as EnginePacket;
 use portico_proto::ws::{self, Message, Reader, Role, WsError};
 use serde_json::Value;
-use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -35,8 +34,6 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_ERROR_BODY: usize = 4096;
 /// How long the task waits for the server to acknowledge a close.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// The GUID of the `Sec-WebSocket-Accept` computation (RFC 6455 section 1.3).
-const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// The WebSocket of one connection: frames read with [`Reader`] straight from the socket,
 /// frames written masked, as a client must.
@@ -51,14 +48,6 @@ pub(crate) struct Ws {
     close_sent: bool,
     /// The last read filled all the room it had: a burst is arriving.
     last_read_full: bool,
-}
-
-/// `Sec-WebSocket-Accept` for `key`.
-fn accept_key(key: &str) -> String {
-    let mut sha = Sha1::new();
-    sha.update(key.as_bytes());
-    sha.update(ACCEPT_GUID);
-    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
 /// Open a WebSocket to the Engine.IO endpoint (`sid` for an upgrade).
@@ -153,7 +142,9 @@ async fn dial(endpoint: &Endpoint, sid: Option<&str>) -> Result<Ws, ClientError>
             "the 101 response lacks `Upgrade: websocket` or `Connection: Upgrade`".into(),
         ));
     }
-    if header("sec-websocket-accept").as_deref().map(str::trim) != Some(accept_key(&key).as_str()) {
+    if header("sec-websocket-accept").as_deref().map(str::trim)
+        != Some(ws::accept_key(key.as_bytes()).as_str())
+    {
         return Err(ClientError::WebSocket(
             "the 101 response has a wrong Sec-WebSocket-Accept".into(),
         ));

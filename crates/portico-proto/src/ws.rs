@@ -545,24 +545,50 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// A frame header: up to 14 bytes.
+/// The `Sec-WebSocket-Accept` value answering a `Sec-WebSocket-Key` (RFC 6455 section 4.2.2):
+/// base64 of the SHA-1 of the key followed by the protocol's GUID.
+pub fn accept_key(key: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha1::{Digest, Sha1};
+    let mut sha = Sha1::new();
+    sha.update(key);
+    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+}
+
+/// A frame header: up to 14 bytes (15 with a payload prefix).
 #[derive(Debug, Clone, Copy)]
 pub struct Header {
-    bytes: [u8; 14],
+    bytes: [u8; 15],
     len: usize,
 }
 
 impl Header {
     /// The header's bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
+    }
+
+    /// The header followed by the payload's first byte `b` (Engine.IO v3 binary messages start
+    /// with a type byte kept apart from the shared payload); `len` given to [`header`] must
+    /// already count it.
+    #[inline]
+    pub fn with_payload_prefix(mut self, b: u8) -> Header {
+        // `header` uses at most 14 bytes only with a mask; a server header is at most 10.
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+        self
     }
 }
 
 /// The header of a final frame (`FIN` set) with `opcode`, a `len`-byte payload and, for a
 /// client, the masking key the payload is masked with.
+#[inline]
 pub fn header(opcode: u8, len: usize, mask: Option<[u8; 4]>) -> Header {
-    let mut bytes = [0u8; 14];
+    let mut bytes = [0u8; 15];
     bytes[0] = FIN | (opcode & 0x0F);
     let mut n = 2;
     if let Ok(short @ 0..=125) = u8::try_from(len) {

@@ -514,3 +514,12 @@ fn the_reader_reports_errors_and_caps_what_it_keeps() {
         Err(WsError::Unmasked)
     );
 }
+
+#[test]
+fn the_accept_key_of_the_rfc_example() {
+    // RFC 6455 section 1.3.
+    assert_eq!(
+        accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    );
+}

@@ -150,31 +150,25 @@ impl Conn {
 
     /// Queue frames (atomically) and wake whoever writes them.
     pub(crate) fn send(&self, frames: &[Frame]) -> Result<(), SendError> {
-        let (res, transport, was_idle) = {
-            let mut s = self.session();
-            let was_idle = !s.has_output();
-            (s.send_all(frames), s.transport(), was_idle)
-        };
-        self.queued(res, transport, was_idle)
+        self.send_with(|s| s.send_all(frames))
     }
 
     /// [`Conn::send`] taking the frames (nothing cloned).
     pub(crate) fn send_vec(&self, frames: Vec<Frame>) -> Result<(), SendError> {
+        self.send_with(move |s| s.send_all_owned(frames))
+    }
+
+    /// Queue with `push`, then wake whoever writes what was queued.
+    #[inline(always)]
+    fn send_with(
+        &self,
+        push: impl FnOnce(&mut Session) -> Result<(), SendError>,
+    ) -> Result<(), SendError> {
         let (res, transport, was_idle) = {
             let mut s = self.session();
             let was_idle = !s.has_output();
-            (s.send_all_owned(frames), s.transport(), was_idle)
+            (push(&mut s), s.transport(), was_idle)
         };
-        self.queued(res, transport, was_idle)
-    }
-
-    /// Wake whoever writes what was just queued.
-    fn queued(
-        &self,
-        res: Result<(), SendError>,
-        transport: Transport,
-        was_idle: bool,
-    ) -> Result<(), SendError> {
         match (&res, transport) {
             (Ok(()), Transport::Polling) => self.get_wake.notify_one(),
             // The driver drains the whole queue at the top of every turn, so frames behind

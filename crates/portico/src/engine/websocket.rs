@@ -9,7 +9,6 @@ use http::header::{
 use http::{Request, Response, StatusCode};
 use portico_proto::engine::session::{CloseReason, Protocol, Transport};
 use portico_proto::engine::ErrorCode;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::conn::Conn;
 use super::driver;
@@ -40,7 +39,7 @@ pub(crate) fn accept<B>(
     let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).filter(|_| version_ok) else {
         return error(ErrorCode::BadRequest);
     };
-    let accept = derive_accept_key(key.as_bytes());
+    let accept = portico_proto::ws::accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let max = max_message(&server);
     let mut handshake = None;

@@ -17,45 +17,42 @@ const V3_BINARY_TYPE: u8 = 4;
 
 /// One frame ready to write: its header (with the v3 type byte, if any) and its payload.
 pub(crate) struct Encoded {
-    head: [u8; 11],
-    head_len: usize,
+    head: ws::Header,
     /// The payload, shared with every other receiver of the same frame.
     pub(crate) payload: Bytes,
 }
 
 impl Encoded {
     /// The header bytes (and the v3 binary type byte).
+    #[inline]
     pub(crate) fn head(&self) -> &[u8] {
-        &self.head[..self.head_len]
+        self.head.as_bytes()
     }
 
     /// Header and payload size.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.head_len + self.payload.len()
+        self.head.as_bytes().len() + self.payload.len()
     }
 }
 
 /// The WebSocket frame of an Engine.IO frame.
+#[inline]
 pub(crate) fn encode(frame: Frame, protocol: Protocol) -> Encoded {
-    let (opcode, prefix, payload) = match (frame, protocol) {
-        (Frame::Text(b), _) => (ws::TEXT, None, b),
-        (Frame::Binary(b), Protocol::V4) => (ws::BINARY, None, b),
-        (Frame::Binary(b), Protocol::V3 { .. }) => (ws::BINARY, Some(V3_BINARY_TYPE), b),
-    };
-    let len = payload.len() + usize::from(prefix.is_some());
-    let header = ws::header(opcode, len, None);
-    let bytes = header.as_bytes();
-    let mut head = [0u8; 11];
-    head[..bytes.len()].copy_from_slice(bytes);
-    let mut n = bytes.len();
-    if let Some(p) = prefix {
-        head[n] = p;
-        n += 1;
-    }
-    Encoded {
-        head,
-        head_len: n,
-        payload,
+    match (frame, protocol) {
+        (Frame::Text(payload), _) => Encoded {
+            head: ws::header(ws::TEXT, payload.len(), None),
+            payload,
+        },
+        (Frame::Binary(payload), Protocol::V4) => Encoded {
+            head: ws::header(ws::BINARY, payload.len(), None),
+            payload,
+        },
+        (Frame::Binary(payload), Protocol::V3 { .. }) => Encoded {
+            head: ws::header(ws::BINARY, payload.len() + 1, None)
+                .with_payload_prefix(V3_BINARY_TYPE),
+            payload,
+        },
     }
 }
 
