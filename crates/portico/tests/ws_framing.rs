@@ -156,3 +156,51 @@ async fn frames_a_client_must_not_send_close_the_connection_with_their_code() {
     // A frame over max_payload (1000), refused from its header.
     closes_with(&[0x82, 0xFE, 0x07, 0xD0, 0, 0, 0, 0], CloseCode::Size).await;
 }
+
+/// Served by hyper's own HTTP/1 connection (not hyper-util's server), the upgraded connection
+/// is hyper's `Upgraded`, not the TCP stream: the same WebSocket behaviour over it.
+#[tokio::test]
+async fn over_hypers_upgraded_stream_too() {
+    let io = Server::builder().build().unwrap();
+    io.of("/").on_connection(|socket: Socket| async move {
+        socket.on("echo", |_s: Socket, args: Args, ack: Ack| async move {
+            ack.send(&args)
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let service = hyper_util::service::TowerToHyperService::new(io.service());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+            .with_upgrades()
+            .await;
+    });
+    let mut ws = connect(&addr).await;
+    ws.send(Message::Ping(Bytes::from_static(b"p")))
+        .await
+        .unwrap();
+    let pong = match bounded(ws.next()).await.unwrap().unwrap() {
+        Message::Pong(p) => p,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(pong, Bytes::from_static(b"p"));
+    ws.send(part(b"427[\"echo\",", OpCode::Data(Data::Text), false))
+        .await
+        .unwrap();
+    ws.send(part(b"\"up\"]", OpCode::Data(Data::Continue), true))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await, r#"437["up"]"#);
+    ws.send(Message::Close(None)).await.unwrap();
+    let mut closed = false;
+    while let Some(m) = bounded(ws.next()).await {
+        match m {
+            Ok(Message::Close(_)) => closed = true,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(closed, "the server answered the close");
+}
