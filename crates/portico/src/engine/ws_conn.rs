@@ -1,10 +1,11 @@
 //! A server WebSocket on an upgraded HTTP connection: frames are read with
-//! [`portico_proto::ws::Decoder`] and written by the driver (see [`super::ws_frame`]).
+//! [`portico_proto::ws::Reader`] and written by the driver (see [`super::ws_frame`]).
 //!
 //! Reading: each read lands in a 4 KiB buffer on the stack and a whole frame is decoded
-//! straight from it ([`Reader`]); only the bytes of a frame that has not arrived whole are
-//! kept (capped at `max_payload` plus a header). An idle connection holds no read buffer. A ping is answered with a pong, a close with a close; a protocol
-//! error queues the close frame its code calls for and ends the reading.
+//! straight from it; only the bytes of a frame that has not arrived whole are kept (capped at
+//! `max_payload` plus a header). An idle connection holds no read buffer. A ping is answered
+//! with a pong, a close with a close; a protocol error queues the close frame its code calls
+//! for and ends the reading.
 
 use std::io;
 use std::mem::MaybeUninit;
