@@ -1,5 +1,7 @@
 //! Turning an emit into frames: serialize once, encode once.
 
+use std::cell::RefCell;
+
 use portico_proto::engine::Frame;
 use portico_proto::sio::{encode_event_frame, encode_msgpack, Packet, PacketType};
 use serde::Serialize;
@@ -108,23 +110,55 @@ fn encode_json<T: Serialize + ?Sized>(
     id: Option<u64>,
 ) -> Result<Option<Vec<Frame>>, EmitError> {
     let shape = crate::args::shape(data);
-    let mut body = Vec::with_capacity(64);
-    let (res, bins) = crate::binary::collect(|| serde_json::to_writer(&mut body, data));
-    res?;
-    let args: &[u8] = match shape {
-        Shape::None => b"",
-        Shape::One => &body,
-        Shape::Many => match body.as_slice() {
-            [b'[', inner @ .., b']'] => inner,
-            _ => return Ok(None),
-        },
+    let encoded = with_scratch(|body| -> Result<_, EmitError> {
+        let (res, bins) = crate::binary::collect(|| serde_json::to_writer(&mut *body, data));
+        res?;
+        let args: &[u8] = match shape {
+            Shape::None => b"",
+            Shape::One => body,
+            Shape::Many => match body.as_slice() {
+                [b'[', inner @ .., b']'] => inner,
+                _ => return Ok(None),
+            },
+        };
+        let kind = packet_type(event.is_some(), !bins.is_empty());
+        Ok(Some((
+            encode_event_frame(kind, bins.len(), nsp, id, event, args),
+            bins,
+        )))
+    })?;
+    let Some((text, bins)) = encoded else {
+        return Ok(None);
     };
-    let kind = packet_type(event.is_some(), !bins.is_empty());
-    let text = encode_event_frame(kind, bins.len(), nsp, id, event, args);
     let mut frames = Vec::with_capacity(1 + bins.len());
     frames.push(Frame::Text(text));
     frames.extend(bins.into_iter().map(Frame::Binary));
     Ok(Some(frames))
+}
+
+thread_local! {
+    /// The buffer [`encode_json`] serializes into before the frame is cut to its exact size:
+    /// one per thread, reused, so an emit allocates only its frame.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer above this capacity (one large emit) is given back after use.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+/// Run `f` with this thread's empty scratch buffer (a fresh one if it is in use: a
+/// `Serialize` impl that emits while being serialized).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let r = f(&mut buf);
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+            r
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// Like [`encode`] for an event, without the reserved-name check: for the server's own
@@ -258,5 +292,33 @@ mod tests {
             panic!("{frames:?}")
         };
         assert_eq!(&t[..], b"431[]");
+    }
+
+    /// A value whose serialization emits (encodes) something itself: the scratch buffer is in
+    /// use, the inner encode gets a fresh one, and both frames are right.
+    struct EmitsWhileSerialized;
+
+    impl Serialize for EmitsWhileSerialized {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let inner = encode(Parser::Json, "/", Some("inner"), &"i", None).unwrap();
+            assert!(matches!(&inner[..], [Frame::Text(t)] if &t[..] == br#"42["inner","i"]"#));
+            s.serialize_str("outer")
+        }
+    }
+
+    #[test]
+    fn an_emit_inside_serialization_and_a_large_emit_are_encoded_right() {
+        let frames = encode(Parser::Json, "/", Some("ev"), &EmitsWhileSerialized, None).unwrap();
+        assert!(matches!(&frames[..], [Frame::Text(t)] if &t[..] == br#"42["ev","outer"]"#));
+        // A payload above what the scratch buffer keeps, then a small one: both whole.
+        let big = "x".repeat(2 * SCRATCH_KEEP);
+        let frames = encode(Parser::Json, "/", Some("big"), &big, None).unwrap();
+        let [Frame::Text(t)] = &frames[..] else {
+            panic!("one frame")
+        };
+        assert_eq!(t.len(), br#"42["big",""]"#.len() + big.len());
+        SCRATCH.with(|cell| assert!(cell.borrow().capacity() <= SCRATCH_KEEP));
+        let frames = encode(Parser::Json, "/", Some("small"), &1, None).unwrap();
+        assert!(matches!(&frames[..], [Frame::Text(t)] if &t[..] == br#"42["small",1]"#));
     }
 }
