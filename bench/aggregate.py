@@ -32,6 +32,7 @@ ECHO_METRICS = [
     ("max", "round trip max", "ms", "lower", ("metric", "round trip max")),
     ("cpu_op", "server CPU per message", "µs", "lower", ("metric", "server CPU per message")),
     ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
+    ("steal_ms", "CPU stolen by the hypervisor (all cores)", "ms", "none", ("usage", "steal_ms", "sum")),
 ]
 
 METRICS = {
@@ -55,6 +56,10 @@ METRICS = {
         ("rss_last", "server RSS at the last stage", "KiB", "lower", ("metric", "server RSS")),
     ],
     "echo": ECHO_METRICS,
+    # The same load sent every 100 µs by a pacer thread instead of in tokio's 1 ms steps (30
+    # sends at once at 30k msg/s): the latencies are not those of the client's own bursts, and
+    # the server wakes up for fewer messages at a time (more CPU per message, for every server).
+    "echo-paced": ECHO_METRICS,
     # The same echo at a third of the rate: the load client stays well below its core, so the
     # latencies are the server's (at 30k msg/s on this machine the client is near saturation).
     "echo-light": ECHO_METRICS,
@@ -264,8 +269,17 @@ def targets(agg):
     if why or rc is None or p99 is None:
         add("echo server CPU ≤ 0.7× socketioxide, p99 ≤ 1 ms", None, "", why or "missing figures")
     else:
+        notes = []
+        steal = median_of(agg, "echo", "portico", "steal_ms")
+        if steal is not None:
+            notes.append(f"the hypervisor took {steal:.0f} ms of CPU during Portico's echo run (median)")
+        rcp = ratio(agg, "echo-paced", "cpu_op", "socketioxide")
+        p99p = median_of(agg, "echo-paced", "portico", "p99")
+        if rcp is not None and p99p is not None:
+            notes.append(f"echo-paced (no 1 ms steps): CPU per message {rcp:.2f}× socketioxide's, "
+                         f"Portico p99 {p99p:.2f} ms")
         add("echo server CPU ≤ 0.7× socketioxide, p99 ≤ 1 ms", rc <= 0.7 and p99 <= 1.0,
-            f"CPU per message {rc:.2f}× socketioxide's; Portico p99 {p99:.2f} ms")
+            f"CPU per message {rc:.2f}× socketioxide's; Portico p99 {p99:.2f} ms", "; ".join(notes))
 
     # 4. ≥ 2× Node's handshake rate (WebSocket handshakes, as BENCH-METHOD measures it).
     why = clean(agg, "connect-websocket", "portico") or clean(agg, "connect-websocket", "node")

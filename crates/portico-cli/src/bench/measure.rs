@@ -42,6 +42,16 @@ pub(crate) fn rss_kb(pid: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU seconds the hypervisor has taken from this machine's cores so far (`steal` of the
+/// `cpu` line of `/proc/stat`, all cores summed); `None` where there is no such file.
+pub(crate) fn steal_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal ...
+    let steal: f64 = line.split_whitespace().nth(8)?.parse().ok()?;
+    Some(steal / clock_ticks())
+}
+
 /// One reading of the client and the server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Snapshot {
@@ -49,6 +59,7 @@ pub(crate) struct Snapshot {
     client_cpu: Option<f64>,
     server_cpu: Option<f64>,
     server_rss_kb: Option<u64>,
+    steal: Option<f64>,
 }
 
 /// Reads the client (this process) and, when its pid is known, the server.
@@ -65,6 +76,7 @@ impl Probe {
             client_cpu: cpu_seconds("self"),
             server_cpu: pid.as_deref().and_then(cpu_seconds),
             server_rss_kb: pid.as_deref().and_then(rss_kb),
+            steal: steal_seconds(),
         }
     }
 
@@ -92,6 +104,11 @@ pub(crate) struct Usage {
     /// Server RSS at the end, KiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_kb_after: Option<u64>,
+    /// Milliseconds of CPU the hypervisor took from the machine's cores over the phase (all
+    /// cores summed). On a virtual machine this is what stalls a server or the client for
+    /// milliseconds at a time and lengthens the latency tail, whatever the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steal_ms: Option<f64>,
 }
 
 impl Snapshot {
@@ -115,6 +132,10 @@ impl Snapshot {
             },
             server_rss_kb_before: start.server_rss_kb,
             server_rss_kb_after: self.server_rss_kb,
+            steal_ms: match (self.steal, start.steal) {
+                (Some(b), Some(a)) => Some((b - a).max(0.0) * 1e3),
+                _ => None,
+            },
         }
     }
 }
@@ -135,6 +156,13 @@ pub(crate) struct LatencySummary {
 }
 
 impl Latencies {
+    /// Room for `n` samples (capped at 16M), so recording never reallocates in a run.
+    pub fn with_capacity(n: u64) -> Latencies {
+        Latencies {
+            samples: Vec::with_capacity(usize::try_from(n.min(1 << 24)).unwrap_or(0)),
+        }
+    }
+
     pub fn record(&mut self, d: Duration) {
         self.samples
             .push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
@@ -172,6 +200,7 @@ mod tests {
 
     #[test]
     fn reads_own_process() {
+        assert!(steal_seconds().unwrap() >= 0.0);
         assert!(cpu_seconds("self").unwrap() >= 0.0);
         assert!(rss_kb("self").unwrap() > 0);
         assert!(cpu_seconds("999999999").is_none());

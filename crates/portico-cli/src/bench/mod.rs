@@ -38,6 +38,9 @@ const MAX_DURATION_S: u64 = 120;
 const MAX_IN_FLIGHT: usize = 1000;
 /// Highest aggregate message rate, per second.
 const MAX_RATE: f64 = 1_000_000.0;
+/// Finest and coarsest `--pace`, in microseconds.
+const MIN_PACE_US: u64 = 50;
+const MAX_PACE_US: u64 = 1000;
 /// Most events one broadcast may ask for.
 const MAX_EMITS: u32 = 100_000;
 /// Largest payload, in bytes.
@@ -68,6 +71,10 @@ pub(crate) struct BenchArgs {
     /// (broadcast: 30). At most 120.
     #[arg(long)]
     duration: Option<u64>,
+    /// Echo/polling: send in steps of this many microseconds, from a pacer thread (50 to
+    /// 1000). Without it the steps are tokio's timer's, 1 ms: at 30k msg/s, 30 sends at once.
+    #[arg(long, value_name = "MICROS")]
+    pace: Option<u64>,
     /// Events per broadcast.
     #[arg(long, default_value_t = 100)]
     emits: u32,
@@ -218,6 +225,7 @@ async fn scenario(args: &BenchArgs, target: &Target) -> anyhow::Result<Report> {
                 duration: secs(10),
                 size: args.size,
                 transport: transport.unwrap_or(Transport::WebSocket),
+                pace: args.pace.map(Duration::from_micros),
             };
             echo::run(target, "echo", &params).await
         }
@@ -228,6 +236,7 @@ async fn scenario(args: &BenchArgs, target: &Target) -> anyhow::Result<Report> {
                 duration: secs(10),
                 size: args.size,
                 transport: Transport::Polling,
+                pace: args.pace.map(Duration::from_micros),
             };
             echo::run(target, "polling", &params).await
         }
@@ -268,6 +277,12 @@ fn validate(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if args.rate.is_some_and(|r| !(r > 0.0 && r <= MAX_RATE)) {
         bail!("--rate must be above 0 and at most {MAX_RATE}");
+    }
+    if args
+        .pace
+        .is_some_and(|p| !(MIN_PACE_US..=MAX_PACE_US).contains(&p))
+    {
+        bail!("--pace must be between {MIN_PACE_US} and {MAX_PACE_US} microseconds");
     }
     if args.emits == 0 || args.emits > MAX_EMITS {
         bail!("--emits must be between 1 and {MAX_EMITS}");

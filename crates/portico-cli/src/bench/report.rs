@@ -183,6 +183,12 @@ impl Report {
             if let (Some(a), Some(b)) = (u.server_rss_kb_before, u.server_rss_kb_after) {
                 rows.push(("server RSS".into(), format!("{a} KiB -> {b} KiB")));
             }
+            if let Some(steal) = u.steal_ms {
+                rows.push((
+                    "CPU stolen by the hypervisor".into(),
+                    format!("{steal:.0} ms (all cores)"),
+                ));
+            }
             let status = if phase.lossy() {
                 "  <-- LOSS/FAILURE"
             } else {

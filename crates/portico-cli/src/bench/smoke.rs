@@ -21,8 +21,17 @@ pub(crate) async fn run(target: &Target) -> Report {
         duration: Duration::from_secs(1),
         size: 16,
         transport: Transport::WebSocket,
+        pace: None,
     };
     report.phases.push(echo::phase(target, "echo", &ws).await);
+    // The same through the pacer thread (`--pace`).
+    let paced = echo::Params {
+        pace: Some(Duration::from_micros(200)),
+        ..ws.clone()
+    };
+    report
+        .phases
+        .push(echo::phase(target, "echo paced", &paced).await);
     let polling = echo::Params {
         rate: 50.0,
         transport: Transport::Polling,
@@ -76,7 +85,7 @@ mod tests {
             .await
             .expect("smoke finishes in time");
         assert!(report.ok(), "{}", report.table());
-        assert_eq!(report.phases.len(), 4);
+        assert_eq!(report.phases.len(), 5);
         assert!(report.received() > 0);
         let json = report.to_json();
         assert_eq!(json["ok"], true);
