@@ -36,8 +36,14 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The load generator runs on one thread, as the servers it measures do (the bench pins it
     // to one core): tokio's current-thread scheduler costs it less per message.
-    let mut builder = match cli.command {
-        Command::Bench(_) => tokio::runtime::Builder::new_current_thread(),
+    let mut builder = match &cli.command {
+        Command::Bench(args) => {
+            let mut b = tokio::runtime::Builder::new_current_thread();
+            if args.is_load_client() {
+                b.event_interval(bench::CLIENT_EVENT_INTERVAL);
+            }
+            b
+        }
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {

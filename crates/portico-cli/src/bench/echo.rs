@@ -21,6 +21,9 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// The sender's step without `--pace`: tokio's timer, whose resolution is 1 ms.
 const TIMER_STEP: Duration = Duration::from_millis(1);
 
+/// Sends that leave together before the sender lets the connection tasks run.
+const SEND_GROUP: u64 = 4;
+
 /// Parameters of an echo run.
 #[derive(Debug, Clone)]
 pub(crate) struct Params {
@@ -126,8 +129,9 @@ pub(crate) async fn phase(target: &Target, name: &str, params: &Params) -> Phase
 /// for the whole load (not one task and one timer per client), so that the load generator's
 /// own scheduling costs little and its core stays free to read the answers on time. Each step
 /// sends what is due by then (`elapsed × rate`), so a late step catches up instead of lowering
-/// the rate. Steps come from tokio's timer (1 ms: at 30k msg/s the sends leave 30 at a time,
-/// as they did with one timer per client) or, with `params.pace`, from [`pacer`].
+/// the rate. Steps come from tokio's timer (1 ms: at 30k msg/s, 30 sends per step) or, with
+/// `params.pace`, from [`pacer`]; a step's sends leave [`SEND_GROUP`] at a time, interleaved
+/// with the reading of answers.
 /// Returns (sent, acknowledged, failed, latencies).
 async fn drive(
     clients: &[Client],
@@ -153,7 +157,7 @@ async fn drive(
     let mut pending = FuturesUnordered::new();
     let args = [payload.clone()];
     let mut next = 0usize;
-    let mut stepping = true;
+    let (mut due, mut stepping) = (0u64, true);
     loop {
         tokio::select! {
             biased;
@@ -170,12 +174,12 @@ async fn drive(
                     }
                 }
             }
-            due = steps.next(), if stepping => {
-                let Some(due) = due else {
-                    stepping = false;
-                    continue;
-                };
-                while sent < due {
+            // What is due leaves a few at a time, each group after the connection tasks have
+            // written the one before and the answers already in were taken (a yield puts
+            // this task behind them): a 1 ms step of 30 sends does not hold up the reading of
+            // answers until the last of them is written.
+            () = tokio::task::yield_now(), if sent < due => {
+                for _ in 0..SEND_GROUP.min(due - sent) {
                     let client = &clients[next];
                     next = (next + 1) % clients.len();
                     sent += 1;
@@ -188,7 +192,13 @@ async fn drive(
                         }
                     }
                 }
-                stepping = sent < total;
+            }
+            next_due = steps.next(), if stepping => {
+                match next_due {
+                    Some(d) => due = d,
+                    None => stepping = false,
+                }
+                stepping = stepping && due < total;
             }
             () = &mut give_up, if !pending.is_empty() => {
                 failed += pending.len() as u64;
