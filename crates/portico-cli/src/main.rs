@@ -39,8 +39,8 @@ fn main() -> std::process::ExitCode {
     let mut builder = match &cli.command {
         Command::Bench(args) => {
             let mut b = tokio::runtime::Builder::new_current_thread();
-            if args.is_load_client() {
-                b.event_interval(bench::CLIENT_EVENT_INTERVAL);
+            if let Some(n) = args.event_interval() {
+                b.event_interval(n);
             }
             b
         }
