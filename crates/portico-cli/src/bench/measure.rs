@@ -133,7 +133,7 @@ impl Snapshot {
             server_rss_kb_before: start.server_rss_kb,
             server_rss_kb_after: self.server_rss_kb,
             steal_ms: match (self.steal, start.steal) {
-                (Some(b), Some(a)) => Some((b - a).max(0.0) * 1e3),
+                (Some(b), Some(a)) => Some(((b - a).max(0.0) * 1e3).round()),
                 _ => None,
             },
         }
