@@ -129,6 +129,46 @@ async fn fragments_pings_and_the_close_handshake() {
     assert_eq!(reply.map(|c| c.code), Some(CloseCode::Away));
 }
 
+/// A masked client frame (mask key 0: the payload as it is).
+fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test]
+async fn events_read_together_are_all_answered_in_order_then_the_close() {
+    let url = start().await;
+    let mut ws = connect(&url).await;
+    // Twenty events, a ping and a close in one write: the server handles what one read
+    // brought before writing, and must still answer each, in order, then the close.
+    let mut raw = Vec::new();
+    for i in 0..20 {
+        raw.extend(masked(0x1, format!("42{i}[\"echo\",{i}]").as_bytes()));
+        if i == 10 {
+            raw.extend(masked(0x9, b"mid"));
+        }
+    }
+    raw.extend(masked(0x8, &1000u16.to_be_bytes()));
+    ws.get_mut().write_all(&raw).await.unwrap();
+    let mut texts = Vec::new();
+    let (mut pong, mut close) = (false, None);
+    while let Some(m) = bounded(ws.next()).await {
+        match m {
+            Ok(Message::Text(t)) => texts.push(t.to_string()),
+            Ok(Message::Pong(p)) => pong = p == Bytes::from_static(b"mid"),
+            Ok(Message::Close(c)) => close = c.map(|c| c.code),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let want: Vec<String> = (0..20).map(|i| format!("43{i}[{i}]")).collect();
+    assert_eq!(texts, want);
+    assert!(pong, "the ping inside the burst is answered");
+    assert_eq!(close, Some(CloseCode::Normal));
+}
+
 /// After `raw` bytes the server closes with `code` and ends the stream.
 async fn closes_with(raw: &[u8], code: CloseCode) {
     let url = start().await;

@@ -73,6 +73,20 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                 // The loop writes what handling it queues: no wake-up needed for that.
                 conn.driving.store(true, std::sync::atomic::Ordering::Relaxed);
                 on_ws_message(&conn, msg);
+                // Messages that came in the same read are handled before anything is written,
+                // so that their answers leave together (a server behind its clients then makes
+                // one write for a read's worth of acks, not one each).
+                if let Some(w) = ws.as_mut() {
+                    for _ in 0..READ_BATCH {
+                        if conn.session().is_finished(now()) {
+                            break;
+                        }
+                        match w.next_buffered_data() {
+                            Some(m) => on_ws_message(&conn, Some(Ok(m))),
+                            None => break,
+                        }
+                    }
+                }
                 conn.driving.store(false, std::sync::atomic::Ordering::Relaxed);
             }
             msg = next(&mut probe) => {
@@ -153,6 +167,10 @@ fn frame_len(f: &Frame) -> usize {
         Frame::Text(b) | Frame::Binary(b) => b.len(),
     }
 }
+
+/// Most messages already read that one turn handles before writing (and looking at its timers
+/// and wake-ups again).
+const READ_BATCH: usize = 64;
 
 /// Capacity (frames) the driver's list of frames to write keeps between turns.
 const OUT_KEEP: usize = 16;

@@ -127,6 +127,8 @@ pub(crate) struct WsConn {
     read_done: bool,
     /// A close frame was queued or written.
     close_sent: bool,
+    /// What [`WsConn::next_buffered_data`] decoded and left for [`WsConn::poll_next`].
+    held: Option<Result<Message, WsError>>,
 }
 
 impl WsConn {
@@ -139,6 +141,7 @@ impl WsConn {
             control: Vec::new(),
             read_done: false,
             close_sent: false,
+            held: None,
         }
     }
 
@@ -149,6 +152,15 @@ impl WsConn {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Message, ReadError>>> {
         loop {
+            if let Some(held) = self.held.take() {
+                match held {
+                    Ok(m) => match self.on_message(m) {
+                        Some(out) => return Poll::Ready(out),
+                        None => continue,
+                    },
+                    Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
+                }
+            }
             if self.read_done {
                 return Poll::Ready(None);
             }
@@ -177,6 +189,28 @@ impl WsConn {
                 }
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
+            }
+        }
+    }
+
+    /// The next text or binary message already decoded from earlier reads, without reading
+    /// and without acting on anything else: a control frame or an error met on the way is held
+    /// for [`WsConn::poll_next`], so that a close is answered only after the messages before it
+    /// (and what they queued) were handled and written.
+    pub(crate) fn next_buffered_data(&mut self) -> Option<Message> {
+        if self.read_done || self.held.is_some() {
+            return None;
+        }
+        match self.reader.next_buffered() {
+            Ok(Some(m @ (Message::Text(_) | Message::Binary(_)))) => Some(m),
+            Ok(Some(other)) => {
+                self.held = Some(Ok(other));
+                None
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.held = Some(Err(e));
+                None
             }
         }
     }
