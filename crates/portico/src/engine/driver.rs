@@ -76,15 +76,18 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                 // Messages that came in the same read are handled before anything is written,
                 // so that their answers leave together (a server behind its clients then makes
                 // one write for a read's worth of acks, not one each).
+                // The session is looked at only when there is such a message: a lone one (the
+                // common case) costs nothing more here.
                 if let Some(w) = ws.as_mut() {
                     for _ in 0..READ_BATCH {
+                        let Some(m) = w.next_buffered_data() else {
+                            break;
+                        };
                         if conn.session().is_finished(now()) {
+                            // Nothing more is read from a finished session.
                             break;
                         }
-                        match w.next_buffered_data() {
-                            Some(m) => on_ws_message(&conn, Some(Ok(m))),
-                            None => break,
-                        }
+                        on_ws_message(&conn, Some(Ok(m)));
                     }
                 }
                 conn.driving.store(false, std::sync::atomic::Ordering::Relaxed);

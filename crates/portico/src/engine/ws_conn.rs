@@ -152,19 +152,15 @@ impl WsConn {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Message, ReadError>>> {
         loop {
-            if let Some(held) = self.held.take() {
-                match held {
-                    Ok(m) => match self.on_message(m) {
-                        Some(out) => return Poll::Ready(out),
-                        None => continue,
-                    },
-                    Err(e) => return Poll::Ready(Some(Err(self.fail(e)))),
-                }
-            }
             if self.read_done {
                 return Poll::Ready(None);
             }
-            let decoded = match self.reader.next_buffered() {
+            // What `next_buffered_data` left comes first.
+            let buffered = match self.held.take() {
+                Some(held) => held.map(Some),
+                None => self.reader.next_buffered(),
+            };
+            let decoded = match buffered {
                 Ok(Some(m)) => Ok(Some(m)),
                 Ok(None) => {
                     let mut stack = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
