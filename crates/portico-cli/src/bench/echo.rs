@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use portico_client::{Client, Transport};
 use serde_json::{json, Value};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::time::MissedTickBehavior;
 
 use super::measure::Latencies;
@@ -221,7 +222,7 @@ enum Steps {
         total: u64,
     },
     /// A [`pacer`] thread.
-    Pacer(UnboundedReceiver<u64>),
+    Pacer(Receiver<u64>),
 }
 
 impl Steps {
@@ -239,7 +240,7 @@ impl Steps {
                 total,
             });
         };
-        let (due_tx, due_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (due_tx, due_rx) = tokio::sync::mpsc::channel(PACER_QUEUE);
         std::thread::Builder::new()
             .name("bench-pacer".into())
             .spawn(move || pacer(rate, duration, total, pace, &due_tx))?;
@@ -273,24 +274,39 @@ fn due(elapsed: Duration, duration: Duration, rate: f64, total: u64) -> u64 {
     }
 }
 
+/// Counts the pacer may have queued before the sender reads them. A count is cumulative, so
+/// when the queue is full the pacer tries again at its next step instead of queueing more.
+const PACER_QUEUE: usize = 4;
+
 /// The pacer thread (`--pace`): every `pace`, sends the running count of messages due when it
 /// went up, until all `total` are due or the sender is gone. A thread, because tokio's timer
 /// cannot wake more finely than 1 ms; the OS's sleep overshoots by up to its timer slack
 /// (50 µs on Linux), and what is due is computed from the clock, so the rate holds.
-fn pacer(rate: f64, duration: Duration, total: u64, pace: Duration, due_tx: &UnboundedSender<u64>) {
+fn pacer(rate: f64, duration: Duration, total: u64, pace: Duration, due_tx: &Sender<u64>) {
     let start = Instant::now();
     let mut told = 0;
     while told < total {
-        let now_due = due(start.elapsed(), duration, rate, total);
-        if now_due > told {
-            if due_tx.send(now_due).is_err() {
-                return;
-            }
-            told = now_due;
-        }
+        let Some(t) = offer(due_tx, due(start.elapsed(), duration, rate, total), told) else {
+            return;
+        };
+        told = t;
         if told < total {
             std::thread::sleep(pace);
         }
+    }
+}
+
+/// Offer the count `now_due` to the sender, `told` having been sent so far: the count told
+/// afterwards (unchanged when nothing new is due or the queue is full, so that it is offered
+/// again), `None` once the sender is gone.
+fn offer(due_tx: &Sender<u64>, now_due: u64, told: u64) -> Option<u64> {
+    if now_due <= told {
+        return Some(told);
+    }
+    match due_tx.try_send(now_due) {
+        Ok(()) => Some(now_due),
+        Err(TrySendError::Full(_)) => Some(told),
+        Err(TrySendError::Closed(_)) => None,
     }
 }
 
@@ -313,24 +329,31 @@ mod tests {
         assert_eq!(due(Duration::from_secs(60), d, 30_000.0, 300_000), 300_000);
     }
 
+    /// Run the pacer on its own thread, as `Steps` does; the counts it sent, in order.
+    fn paced(rate: f64, duration: Duration, total: u64, pace: Duration) -> Vec<u64> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(PACER_QUEUE);
+        let thread = std::thread::spawn(move || pacer(rate, duration, total, pace, &tx));
+        let mut seen = Vec::new();
+        while let Some(n) = rx.blocking_recv() {
+            seen.push(n);
+        }
+        thread.join().unwrap();
+        seen
+    }
+
     #[test]
     fn pacer_counts_up_to_the_total_then_stops() {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         // 20 messages over 20 ms in steps of 100 µs.
-        pacer(
+        let seen = paced(
             1000.0,
             Duration::from_millis(20),
             20,
             Duration::from_micros(100),
-            &tx,
         );
-        let mut seen = Vec::new();
-        while let Ok(n) = rx.try_recv() {
-            seen.push(n);
-        }
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
         assert_eq!(seen.last(), Some(&20));
         // With the receiver gone, the pacer returns at once.
+        let (tx, rx) = tokio::sync::mpsc::channel(PACER_QUEUE);
         drop(rx);
         pacer(
             1000.0,
@@ -339,5 +362,19 @@ mod tests {
             Duration::from_millis(1),
             &tx,
         );
+    }
+
+    #[test]
+    fn a_count_the_full_queue_refused_is_offered_again() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        assert_eq!(offer(&tx, 0, 0), Some(0), "nothing new is due");
+        assert_eq!(offer(&tx, 5, 0), Some(5));
+        // The queue is full: 7 is not told, so the next step offers it again.
+        assert_eq!(offer(&tx, 7, 5), Some(5));
+        assert_eq!(rx.try_recv().unwrap(), 5);
+        assert_eq!(offer(&tx, 7, 5), Some(7));
+        assert_eq!(rx.try_recv().unwrap(), 7);
+        drop(rx);
+        assert_eq!(offer(&tx, 9, 7), None, "the sender is gone");
     }
 }
