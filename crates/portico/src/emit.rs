@@ -29,7 +29,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     event: Option<&str>,
     data: &T,
     id: Option<u64>,
-) -> Result<Vec<Frame>, EmitError> {
+) -> Result<Frames, EmitError> {
     if let Some(ev) = event {
         if RESERVED_EVENTS.contains(&ev) {
             return Err(EmitError::ReservedEvent(ev.to_owned()));
@@ -44,7 +44,7 @@ fn encode_inner<T: Serialize + ?Sized>(
     event: Option<&str>,
     data: &T,
     id: Option<u64>,
-) -> Result<Vec<Frame>, EmitError> {
+) -> Result<Frames, EmitError> {
     if parser != Parser::MsgPack {
         if let Some(frames) = encode_json(nsp, event, data, id)? {
             return Ok(frames);
@@ -61,7 +61,7 @@ fn encode_values<T: Serialize + ?Sized>(
     event: Option<&str>,
     data: &T,
     id: Option<u64>,
-) -> Result<Vec<Frame>, EmitError> {
+) -> Result<Frames, EmitError> {
     let (args, bins) = crate::args::to_args(data)?;
     let values = match event {
         Some(ev) => {
@@ -81,12 +81,9 @@ fn encode_values<T: Serialize + ?Sized>(
         attachments: bins.len(),
     };
     if parser == Parser::MsgPack {
-        return Ok(vec![Frame::Binary(encode_msgpack(&packet, &bins))]);
+        return Ok(Frames::One(Frame::Binary(encode_msgpack(&packet, &bins))));
     }
-    let mut frames = Vec::with_capacity(1 + bins.len());
-    frames.push(Frame::Text(packet.encode_engine_frame()));
-    frames.extend(bins.into_iter().map(Frame::Binary));
-    Ok(frames)
+    Ok(Frames::new(Frame::Text(packet.encode_engine_frame()), bins))
 }
 
 /// EVENT or ACK, binary or not.
@@ -108,7 +105,7 @@ fn encode_json<T: Serialize + ?Sized>(
     event: Option<&str>,
     data: &T,
     id: Option<u64>,
-) -> Result<Option<Vec<Frame>>, EmitError> {
+) -> Result<Option<Frames>, EmitError> {
     let shape = crate::args::shape(data);
     let encoded = with_scratch(|body| -> Result<_, EmitError> {
         let (res, bins) = crate::binary::collect(|| serde_json::to_writer(&mut *body, data));
@@ -130,10 +127,84 @@ fn encode_json<T: Serialize + ?Sized>(
     let Some((text, bins)) = encoded else {
         return Ok(None);
     };
-    let mut frames = Vec::with_capacity(1 + bins.len());
-    frames.push(Frame::Text(text));
-    frames.extend(bins.into_iter().map(Frame::Binary));
-    Ok(Some(frames))
+    Ok(Some(Frames::new(Frame::Text(text), bins)))
+}
+
+/// The frames of one packet: its text and the binary attachments after it. One frame (the
+/// usual packet) is held without a `Vec`, so an emit or an ack allocates only its text.
+#[derive(Debug, Clone)]
+pub(crate) enum Frames {
+    One(Frame),
+    Many(Vec<Frame>),
+}
+
+impl Frames {
+    fn new(first: Frame, bins: Vec<bytes::Bytes>) -> Frames {
+        if bins.is_empty() {
+            return Frames::One(first);
+        }
+        let mut frames = Vec::with_capacity(1 + bins.len());
+        frames.push(first);
+        frames.extend(bins.into_iter().map(Frame::Binary));
+        Frames::Many(frames)
+    }
+}
+
+impl std::ops::Deref for Frames {
+    type Target = [Frame];
+    fn deref(&self) -> &[Frame] {
+        match self {
+            Frames::One(f) => std::slice::from_ref(f),
+            Frames::Many(v) => v,
+        }
+    }
+}
+
+/// Equal when the frames are (however they are held).
+impl PartialEq for Frames {
+    fn eq(&self, other: &Frames) -> bool {
+        **self == **other
+    }
+}
+
+impl AsRef<[Frame]> for Frames {
+    fn as_ref(&self) -> &[Frame] {
+        self
+    }
+}
+
+impl IntoIterator for Frames {
+    type Item = Frame;
+    type IntoIter = FramesIter;
+    fn into_iter(self) -> FramesIter {
+        match self {
+            Frames::One(f) => FramesIter::One(Some(f)),
+            Frames::Many(v) => FramesIter::Many(v.into_iter()),
+        }
+    }
+}
+
+/// The frames of [`Frames`], in order.
+pub(crate) enum FramesIter {
+    One(Option<Frame>),
+    Many(std::vec::IntoIter<Frame>),
+}
+
+impl Iterator for FramesIter {
+    type Item = Frame;
+    fn next(&mut self) -> Option<Frame> {
+        match self {
+            FramesIter::One(f) => f.take(),
+            FramesIter::Many(it) => it.next(),
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match self {
+            FramesIter::One(f) => usize::from(f.is_some()),
+            FramesIter::Many(it) => it.len(),
+        };
+        (n, Some(n))
+    }
 }
 
 thread_local! {
@@ -168,7 +239,7 @@ pub(crate) fn encode_unchecked<T: Serialize + ?Sized>(
     nsp: &str,
     event: &str,
     data: &T,
-) -> Result<Vec<Frame>, EmitError> {
+) -> Result<Frames, EmitError> {
     encode_inner(parser, nsp, Some(event), data, None)
 }
 
@@ -179,7 +250,7 @@ pub(crate) fn encode_with_offset<T: Serialize + ?Sized>(
     event: &str,
     data: &T,
     offset: u64,
-) -> Result<Vec<Frame>, EmitError> {
+) -> Result<Frames, EmitError> {
     if RESERVED_EVENTS.contains(&event) {
         return Err(EmitError::ReservedEvent(event.to_owned()));
     }

@@ -24,7 +24,8 @@ use crate::emit::{self, RESERVED_EVENTS};
 use crate::engine::Conn;
 use crate::errors::{AckError, EmitError};
 use crate::handler::{
-    run_inline, DisconnectHandler, Erased, ErasedEventHandler, EventHandler, IncomingEvent,
+    run_inline, DisconnectHandler, Erased, ErasedEventHandler, EventHandler, HandlerMap,
+    IncomingEvent,
 };
 use crate::handshake::Handshake;
 use crate::listeners::{AnyHandler, EventError, EventInfo, EventMiddleware};
@@ -44,7 +45,7 @@ pub(crate) struct SocketInner {
     ns: Namespace,
     pub(crate) conn: Arc<Conn>,
     handshake: Handshake,
-    handlers: RwLock<HashMap<String, Arc<dyn ErasedEventHandler>>>,
+    handlers: RwLock<HandlerMap>,
     on_disconnect: Mutex<Vec<Arc<dyn DisconnectHandler>>>,
     acks: Mutex<HashMap<u64, AckSender>>,
     next_ack: AtomicU64,
@@ -68,12 +69,15 @@ struct Listeners {
     disconnecting: Vec<Arc<dyn DisconnectHandler>>,
 }
 
+/// An event held by the [`Gate`]: name, arguments, ack id, attachments.
+type EarlyEvent = (String, Vec<Value>, Option<u64>, Vec<Bytes>);
+
 /// Events that arrive before the connection handler has had its first run are held here, so
 /// that handlers it registers see them.
 #[derive(Default)]
 struct Gate {
     ready: bool,
-    early: Vec<(Value, Option<u64>, Vec<Bytes>)>,
+    early: Vec<EarlyEvent>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -125,7 +129,7 @@ impl Socket {
             ns,
             conn,
             handshake,
-            handlers: RwLock::new(HashMap::new()),
+            handlers: RwLock::new(HandlerMap::default()),
             on_disconnect: Mutex::new(Vec::new()),
             acks: Mutex::new(HashMap::new()),
             next_ack: AtomicU64::new(0),
@@ -193,7 +197,7 @@ impl Socket {
             .handlers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(event.into(), h);
+            .insert(Arc::from(event.into()), h);
     }
 
     /// Run `handler` when the socket disconnects, with the reason.
@@ -393,7 +397,7 @@ impl Socket {
     }
 
     /// [`Socket::send`] taking the frames (nothing cloned).
-    pub(crate) fn send_vec(&self, frames: Vec<Frame>) -> Result<(), EmitError> {
+    pub(crate) fn send_vec(&self, frames: emit::Frames) -> Result<(), EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
@@ -457,35 +461,41 @@ impl Socket {
                 }
                 std::mem::take(&mut g.early)
             };
-            for (data, id, bins) in early {
-                self.dispatch_event(data, id, bins);
+            for (name, args, id, bins) in early {
+                self.dispatch_event(&name, args, id, bins);
             }
         }
     }
 
-    pub(crate) fn on_event(&self, data: Value, id: Option<u64>, bins: Vec<Bytes>) {
-        {
-            let mut g = lock(&self.0.gate);
-            if !g.ready {
-                g.early.push((data, id, bins));
-                return;
-            }
-        }
-        self.dispatch_event(data, id, bins);
-    }
-
-    fn dispatch_event(&self, data: Value, id: Option<u64>, bins: Vec<Bytes>) {
+    /// An event in the `[name, args..]` array form (a binary event, once assembled).
+    pub(crate) fn on_event_value(&self, data: Value, id: Option<u64>, bins: Vec<Bytes>) {
         let Value::Array(mut items) = data else {
             return;
         };
         if items.is_empty() {
             return;
         }
-        let name = match items.remove(0) {
-            Value::String(s) => s,
-            _ => return,
+        let Value::String(name) = items.remove(0) else {
+            return;
         };
-        if RESERVED_EVENTS.contains(&name.as_str()) {
+        self.on_event(&name, items, id, bins);
+    }
+
+    /// An event named `name` with its arguments: handled now, or held until the connection
+    /// handler has had its first run.
+    pub(crate) fn on_event(&self, name: &str, args: Vec<Value>, id: Option<u64>, bins: Vec<Bytes>) {
+        {
+            let mut g = lock(&self.0.gate);
+            if !g.ready {
+                g.early.push((name.to_owned(), args, id, bins));
+                return;
+            }
+        }
+        self.dispatch_event(name, args, id, bins);
+    }
+
+    fn dispatch_event(&self, name: &str, items: Vec<Value>, id: Option<u64>, bins: Vec<Bytes>) {
+        if RESERVED_EVENTS.contains(&name) {
             tracing::warn!(sid = %self.id(), nsp = self.ns(), event = %name, "client sent a reserved event name: dropped");
             return;
         }
@@ -494,14 +504,14 @@ impl Socket {
             .handlers
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&name)
-            .cloned();
+            .get_key_value(name)
+            .map(|(k, h)| (k.clone(), h.clone()));
         let (any, middlewares) = {
             let l = self.listeners();
             (l.any.clone(), l.middlewares.clone())
         };
         if any.is_empty() && middlewares.is_empty() {
-            let Some(handler) = handler else {
+            let Some((name, handler)) = handler else {
                 tracing::debug!(sid = %self.id(), nsp = self.ns(), event = %name, "no handler for event");
                 return;
             };
@@ -515,6 +525,7 @@ impl Socket {
             return;
         }
         let socket = self.clone();
+        let name = name.to_owned();
         run_inline(Box::pin(async move {
             let args = Args {
                 values: items,
@@ -535,9 +546,9 @@ impl Socket {
                 run_inline(h.call(socket.clone(), name.clone(), args.clone()));
             }
             match handler {
-                Some(handler) => {
+                Some((key, handler)) => {
                     let event = IncomingEvent {
-                        name,
+                        name: key,
                         args: args.values,
                         binary: args.binary,
                         ack: Ack::new(socket.clone(), id),

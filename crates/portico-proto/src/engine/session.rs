@@ -272,8 +272,11 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::send_all`].
-    pub fn send_all_owned(&mut self, frames: Vec<Frame>) -> Result<(), SendError> {
-        self.admit(&frames)?;
+    pub fn send_all_owned<F>(&mut self, frames: F) -> Result<(), SendError>
+    where
+        F: AsRef<[Frame]> + IntoIterator<Item = Frame>,
+    {
+        self.admit(frames.as_ref())?;
         self.queue.extend(frames);
         Ok(())
     }

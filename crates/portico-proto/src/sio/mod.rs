@@ -13,4 +13,6 @@ pub mod packet;
 
 pub use binary::{is_placeholder, placeholder, BinaryAssembler};
 pub use msgpack::{decode_msgpack, encode_msgpack};
-pub use packet::{encode_event_frame, DecodeError, Limits, Packet, PacketType};
+pub use packet::{
+    decode_event, encode_event_frame, DecodeError, Event, Limits, Packet, PacketType,
+};

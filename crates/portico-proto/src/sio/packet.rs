@@ -5,9 +5,11 @@
 //! `51-["x",{"_placeholder":true,"num":0}]`. On the wire it is the data of an Engine.IO
 //! `message`, so it is preceded by `4` (`42["a",1]`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::binary::validate_placeholders;
@@ -195,48 +197,13 @@ impl Packet {
     /// # Errors
     /// Any violation of the rules above; never panics, whatever the input.
     pub fn decode(text: &str, limits: &Limits) -> Result<Packet, DecodeError> {
-        let bytes = text.as_bytes();
-        let first = *bytes.first().ok_or(DecodeError::Empty)?;
-        let kind = PacketType::from_digit(first).ok_or(DecodeError::UnknownType(first))?;
-        // Everything consumed so far is ASCII, so `rest` always starts on a char boundary.
-        let mut rest = text.get(1..).unwrap_or_default();
-
-        let mut attachments = 0;
-        if kind.is_binary() {
-            let (digits, after) = split_digits(rest);
-            let after = after
-                .strip_prefix('-')
-                .ok_or(DecodeError::InvalidAttachments)?;
-            if digits.is_empty() {
-                return Err(DecodeError::InvalidAttachments);
-            }
-            let n = parse_u64(digits).ok_or(DecodeError::TooManyAttachments)?;
-            if n == 0 {
-                return Err(DecodeError::InvalidAttachments);
-            }
-            attachments = usize::try_from(n)
-                .ok()
-                .filter(|&n| n <= limits.max_attachments)
-                .ok_or(DecodeError::TooManyAttachments)?;
-            rest = after;
-        }
-
-        let nsp = if rest.starts_with('/') {
-            let (nsp, after) = rest.split_once(',').unwrap_or((rest, ""));
-            rest = after;
-            nsp
-        } else {
-            "/"
-        };
-
-        let (digits, after) = split_digits(rest);
-        let id = if digits.is_empty() {
-            None
-        } else {
-            Some(parse_u64(digits).ok_or(DecodeError::InvalidId)?)
-        };
-        rest = after;
-
+        let Header {
+            kind,
+            attachments,
+            nsp,
+            id,
+            rest,
+        } = Header::decode(text, limits)?;
         let data = if rest.is_empty() {
             None
         } else {
@@ -364,6 +331,221 @@ impl Packet {
             data,
             attachments,
         }
+    }
+}
+
+/// The part of a packet before its JSON.
+struct Header<'a> {
+    kind: PacketType,
+    attachments: usize,
+    nsp: &'a str,
+    id: Option<u64>,
+    /// The JSON text (empty when there is none).
+    rest: &'a str,
+}
+
+impl<'a> Header<'a> {
+    fn decode(text: &'a str, limits: &Limits) -> Result<Header<'a>, DecodeError> {
+        let bytes = text.as_bytes();
+        let first = *bytes.first().ok_or(DecodeError::Empty)?;
+        let kind = PacketType::from_digit(first).ok_or(DecodeError::UnknownType(first))?;
+        // Everything consumed so far is ASCII, so `rest` always starts on a char boundary.
+        let mut rest = text.get(1..).unwrap_or_default();
+
+        let mut attachments = 0;
+        if kind.is_binary() {
+            let (digits, after) = split_digits(rest);
+            let after = after
+                .strip_prefix('-')
+                .ok_or(DecodeError::InvalidAttachments)?;
+            if digits.is_empty() {
+                return Err(DecodeError::InvalidAttachments);
+            }
+            let n = parse_u64(digits).ok_or(DecodeError::TooManyAttachments)?;
+            if n == 0 {
+                return Err(DecodeError::InvalidAttachments);
+            }
+            attachments = usize::try_from(n)
+                .ok()
+                .filter(|&n| n <= limits.max_attachments)
+                .ok_or(DecodeError::TooManyAttachments)?;
+            rest = after;
+        }
+
+        let nsp = if rest.starts_with('/') {
+            let (nsp, after) = rest.split_once(',').unwrap_or((rest, ""));
+            rest = after;
+            nsp
+        } else {
+            "/"
+        };
+
+        let (digits, after) = split_digits(rest);
+        let id = if digits.is_empty() {
+            None
+        } else {
+            Some(parse_u64(digits).ok_or(DecodeError::InvalidId)?)
+        };
+        Ok(Header {
+            kind,
+            attachments,
+            nsp,
+            id,
+            rest: after,
+        })
+    }
+}
+
+/// A plain (not binary) EVENT packet, decoded without building the `[name, args..]` array:
+/// the namespace is borrowed from the text, and so is the name unless it has escapes. What
+/// [`decode_event`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<'a> {
+    /// The namespace, `"/"` by default.
+    pub nsp: &'a str,
+    /// The ack id, if the sender wants an answer.
+    pub id: Option<u64>,
+    /// The event name (never a [reserved](RESERVED_EVENTS) one).
+    pub name: Cow<'a, str>,
+    /// The arguments after the name.
+    pub args: Vec<Value>,
+}
+
+/// Decode `text` if it is a plain EVENT packet (type `2`): the hot path of a server, with
+/// exactly [`Packet::decode`]'s verdicts for such a text (the same errors for the same
+/// input). `None` for any other packet type, which [`Packet::decode`] handles.
+pub fn decode_event<'a>(text: &'a str, limits: &Limits) -> Option<Result<Event<'a>, DecodeError>> {
+    if text.as_bytes().first() != Some(&PacketType::Event.digit()) {
+        return None;
+    }
+    Some(decode_event_inner(text, limits))
+}
+
+fn decode_event_inner<'a>(text: &'a str, limits: &Limits) -> Result<Event<'a>, DecodeError> {
+    let header = Header::decode(text, limits)?;
+    if header.rest.is_empty() {
+        return Err(DecodeError::InvalidPayload);
+    }
+    let mut de = serde_json::Deserializer::from_str(header.rest);
+    let shape = serde::Deserializer::deserialize_any(&mut de, EventVisitor)
+        .map_err(|_| DecodeError::InvalidJson)?;
+    de.end().map_err(|_| DecodeError::InvalidJson)?;
+    match shape {
+        EventShape::Event(name, _) if is_reserved_event(&name) => Err(DecodeError::ReservedEvent),
+        EventShape::Event(name, args) => Ok(Event {
+            nsp: header.nsp,
+            id: header.id,
+            name,
+            args,
+        }),
+        EventShape::Invalid => Err(DecodeError::InvalidPayload),
+    }
+}
+
+/// What the JSON of an EVENT turned out to be. The whole text is always read, so that
+/// invalid JSON anywhere is [`DecodeError::InvalidJson`] before a wrong shape is reported,
+/// as [`Packet::decode`] does.
+enum EventShape<'a> {
+    Event(Cow<'a, str>, Vec<Value>),
+    Invalid,
+}
+
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = EventShape<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventShape<'de>, A::Error> {
+        let Some(first) = seq.next_element::<NameOrValue<'de>>()? else {
+            return Ok(EventShape::Invalid);
+        };
+        let mut args = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            args.push(v);
+        }
+        Ok(match first {
+            NameOrValue::Name(name) => EventShape::Event(name, args),
+            NameOrValue::Other => EventShape::Invalid,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventShape<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(EventShape::Invalid)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<EventShape<'de>, E> {
+        Ok(EventShape::Invalid)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<EventShape<'de>, E> {
+        Ok(EventShape::Invalid)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<EventShape<'de>, E> {
+        Ok(EventShape::Invalid)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<EventShape<'de>, E> {
+        Ok(EventShape::Invalid)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<EventShape<'de>, E> {
+        Ok(EventShape::Invalid)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<EventShape<'de>, E> {
+        Ok(EventShape::Invalid)
+    }
+}
+
+/// The first element of an event: its name if it is a string, anything else read and dropped.
+enum NameOrValue<'a> {
+    Name(Cow<'a, str>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for NameOrValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NameOrValue<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(NameOrValue::Name(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(NameOrValue::Name(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+                Ok(NameOrValue::Name(Cow::Owned(s)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(NameOrValue::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(NameOrValue::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(NameOrValue::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(NameOrValue::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(NameOrValue::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(NameOrValue::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(NameOrValue::Other)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

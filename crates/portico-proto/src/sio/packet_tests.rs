@@ -565,3 +565,81 @@ fn digit_counts() {
         assert_eq!(n.to_string().len(), d);
     }
 }
+
+/// `decode_event` as `Packet::decode` would see it: the same packet, or the same error.
+fn event_as_packet(text: &str, limits: &Limits) -> Option<Result<Packet, DecodeError>> {
+    super::decode_event(text, limits).map(|r| {
+        r.map(|ev| {
+            let mut data = Vec::with_capacity(ev.args.len() + 1);
+            data.push(Value::String(ev.name.into_owned()));
+            data.extend(ev.args);
+            Packet::event(ev.nsp, Value::Array(data), ev.id)
+        })
+    })
+}
+
+/// The event fast path gives `Packet::decode`'s verdict on every EVENT text: the golden and
+/// malformed vectors, generated packets, and 20k mutations of them (including ones that turn
+/// the type digit into another); it declines every other type.
+#[test]
+fn decode_event_agrees_with_packet_decode() {
+    let limits = Limits::default();
+    let mut texts: Vec<String> = golden().into_iter().map(|(w, _)| w.to_owned()).collect();
+    texts.extend(
+        [
+            "2[\"a\"]x",
+            "2[1]",
+            "2[]",
+            "2",
+            "2{}",
+            "2\"a\"",
+            "21",
+            "2null",
+            "2[\"connect\"]",
+            "2[1, }",
+            "2[{\"a\":1},\"x\"]",
+            "2[[1,2],\"x\"]",
+            "2[\"caf\\u00e9\",1]",
+            "2[\"a\\\"b\",{\"k\":[1,2.5,null,true]}]",
+            "2/admin,7[\"ev\",\"x\",{\"y\":1}]",
+            "2/admin?x=1,[\"ev\"]",
+            "2[\"a\",1e400]",
+            "218446744073709551616[\"a\"]",
+        ]
+        .map(str::to_owned),
+    );
+    let mut rng = Rng::new(7);
+    for _ in 0..500 {
+        let p = gen_packet(&mut rng);
+        texts.push(p.encode());
+    }
+    let seeds = texts.clone();
+    let interesting = b"0123456789-/,[]{}\":_ \\2";
+    for _ in 0..20_000 {
+        let mut bytes = rng.pick(&seeds).as_bytes().to_vec();
+        rng.mutate(&mut bytes, interesting);
+        if let Ok(text) = String::from_utf8(bytes) {
+            texts.push(text);
+        }
+    }
+    let mut events = 0;
+    for text in &texts {
+        match event_as_packet(text, &limits) {
+            Some(fast) => {
+                events += 1;
+                assert_eq!(fast, Packet::decode(text, &limits), "{text}");
+            }
+            None => assert_ne!(text.as_bytes().first(), Some(&b'2'), "{text}"),
+        }
+    }
+    assert!(events > 2000, "too few EVENT texts: {events}");
+    // The name is borrowed from the text unless it has escapes.
+    let ev = super::decode_event("2[\"plain\",1]", &limits)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(ev.name, std::borrow::Cow::Borrowed("plain")));
+    let ev = super::decode_event("2[\"esc\\n\"]", &limits)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.name, "esc\n");
+}

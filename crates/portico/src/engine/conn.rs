@@ -154,7 +154,10 @@ impl Conn {
     }
 
     /// [`Conn::send`] taking the frames (nothing cloned).
-    pub(crate) fn send_vec(&self, frames: Vec<Frame>) -> Result<(), SendError> {
+    pub(crate) fn send_vec<F>(&self, frames: F) -> Result<(), SendError>
+    where
+        F: AsRef<[Frame]> + IntoIterator<Item = Frame>,
+    {
         self.send_with(move |s| s.send_all_owned(frames))
     }
 

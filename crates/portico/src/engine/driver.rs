@@ -3,6 +3,7 @@
 
 use std::future::pending;
 use std::io::IoSlice;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use portico_proto::engine::payload_v3::decode_binary_frame_v3;
 use portico_proto::engine::session::{CloseReason, ProbeOutcome, Protocol, Transport};
 use portico_proto::engine::{Frame, Packet};
 use portico_proto::ws::{self, Message};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::conn::{now, Conn, WsStream};
 use super::ws_conn::{Io, ReadError};
@@ -29,24 +30,32 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
     let heartbeat = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(heartbeat);
     let mut armed: Option<std::time::Instant> = None;
+    // Once a namespace is joined, connect_timeout no longer applies (and the flag is not
+    // looked at again).
+    let mut joined = false;
     loop {
-        // Write whatever the WebSocket transport has to send.
+        // One look at the session per turn: what to write, whether it ended, its next deadline.
+        let (mut finished, deadline) = {
+            let mut s = conn.session();
+            if ws.is_some() {
+                s.drain_transmit(&mut out);
+            }
+            (s.is_finished(now()), s.poll_timeout())
+        };
+        // Write whatever the WebSocket transport has to send (a finished session's last
+        // frames too).
         if let Some(w) = ws.as_mut() {
-            conn.session().drain_transmit(&mut out);
             if (!out.is_empty() || w.has_control())
                 && write_all(w, &mut out, conn.protocol()).await.is_err()
             {
-                conn.session()
-                    .handle_transport_closed(CloseReason::TransportError);
+                let mut s = conn.session();
+                s.handle_transport_closed(CloseReason::TransportError);
+                finished = s.is_finished(now());
             }
         }
-        let deadline = {
-            let s = conn.session();
-            if s.is_finished(now()) {
-                break;
-            }
-            s.poll_timeout()
-        };
+        if finished {
+            break;
+        }
         if deadline != armed {
             if let Some(d) = deadline {
                 heartbeat.as_mut().reset(tokio::time::Instant::from_std(d));
@@ -65,7 +74,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                 continue;
             }
         }
-        let joined = conn.sio_joined();
+        joined = joined || conn.sio_joined();
         tokio::select! {
             biased;
             () = conn.driver_wake.notified() => {}
@@ -92,7 +101,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                 }
                 conn.driving.store(false, std::sync::atomic::Ordering::Relaxed);
             }
-            msg = next(&mut probe) => {
+            msg = next(&mut probe), if probe.is_some() => {
                 if on_probe_message(&conn, &mut probe, msg).await {
                     ws = probe.take().map(|p| *p);
                     conn.get_wake.notify_one();
@@ -107,7 +116,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                 conn.session().handle_timeout(now());
                 conn.get_wake.notify_one();
             }
-            () = sleep_until(probe_deadline) => {
+            () = sleep_until(probe_deadline), if probe_deadline.is_some() => {
                 tracing::debug!(sid = %conn.sid, "upgrade did not complete within upgrade_timeout");
                 probe_deadline = None;
                 conn.session().handle_probe_closed();
@@ -115,7 +124,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                     close_ws(&mut p, ws::CLOSE_NORMAL).await;
                 }
             }
-            () = sleep_until((!joined).then_some(connect_deadline)) => {
+            () = sleep_until(Some(connect_deadline)), if !joined => {
                 // A join may have completed on another task since `joined` was read.
                 if !conn.sio_joined() {
                     tracing::debug!(sid = %conn.sid, "no namespace joined within connect_timeout: closing");
@@ -245,11 +254,12 @@ async fn write_two(io: &mut Io, mut head: &[u8], mut payload: &[u8]) -> std::io:
         // The buffer lives only inside one poll, not across an await: the driver's future (and
         // so every idle connection) does not grow by it.
         let n = std::future::poll_fn(|cx| {
-            let mut buf = [0u8; SMALL_WRITE];
-            let (h, p) = buf.split_at_mut(head.len());
-            h.copy_from_slice(head);
-            p[..payload.len()].copy_from_slice(payload);
-            Pin::new(&mut *io).poll_write(cx, &buf[..total])
+            // Uninitialised: only the bytes copied in are ever read (no 1 KiB memset per write).
+            let mut stack = [MaybeUninit::<u8>::uninit(); SMALL_WRITE];
+            let mut buf = ReadBuf::uninit(&mut stack);
+            buf.put_slice(head);
+            buf.put_slice(payload);
+            Pin::new(&mut *io).poll_write(cx, buf.filled())
         })
         .await?;
         if n == 0 {

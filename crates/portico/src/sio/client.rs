@@ -93,6 +93,13 @@ pub(crate) fn on_message(conn: &Arc<Conn>, msg: Incoming) {
             let limits = Limits {
                 max_attachments: conn.server.config.max_attachments,
             };
+            // A plain event (the usual packet) skips building its `[name, args..]` array.
+            if let Some(event) = portico_proto::sio::decode_event(text, &limits) {
+                return match event {
+                    Ok(ev) => on_event(conn, ev),
+                    Err(e) => protocol_error(conn, &e.to_string()),
+                };
+            }
             match Packet::decode(text, &limits) {
                 Ok(p)
                     if matches!(p.kind, PacketType::BinaryEvent | PacketType::BinaryAck)
@@ -138,7 +145,7 @@ fn dispatch(conn: &Arc<Conn>, packet: Packet, bins: Vec<Bytes>) {
             }
         }
         PacketType::Event | PacketType::BinaryEvent => match conn.socket_for(&packet.nsp) {
-            Some(s) => s.on_event(packet.data.unwrap_or(Value::Null), packet.id, bins),
+            Some(s) => s.on_event_value(packet.data.unwrap_or(Value::Null), packet.id, bins),
             None => {
                 tracing::debug!(sid = %conn.sid, nsp = %packet.nsp, "event for a namespace not joined: dropped")
             }
@@ -149,6 +156,15 @@ fn dispatch(conn: &Arc<Conn>, packet: Packet, bins: Vec<Bytes>) {
             }
         }
         PacketType::ConnectError => protocol_error(conn, "CONNECT_ERROR from a client"),
+    }
+}
+
+fn on_event(conn: &Conn, ev: portico_proto::sio::Event<'_>) {
+    match conn.socket_for(ev.nsp) {
+        Some(s) => s.on_event(&ev.name, ev.args, ev.id, Vec::new()),
+        None => {
+            tracing::debug!(sid = %conn.sid, nsp = %ev.nsp, "event for a namespace not joined: dropped")
+        }
     }
 }
 
