@@ -12,15 +12,8 @@ use crate::config::Parser;
 use crate::errors::EmitError;
 
 /// Event names a server may not emit (clients treat them as lifecycle events) and a client
-/// may not send.
-pub(crate) const RESERVED_EVENTS: &[&str] = &[
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+/// may not send: the protocol crate's list.
+pub(crate) use portico_proto::sio::packet::RESERVED_EVENTS;
 
 /// The frames of one event (text packet, then its binary attachments), or of one ack.
 pub(crate) fn encode<T: Serialize + ?Sized>(
@@ -175,35 +168,13 @@ impl AsRef<[Frame]> for Frames {
 
 impl IntoIterator for Frames {
     type Item = Frame;
-    type IntoIter = FramesIter;
-    fn into_iter(self) -> FramesIter {
-        match self {
-            Frames::One(f) => FramesIter::One(Some(f)),
-            Frames::Many(v) => FramesIter::Many(v.into_iter()),
-        }
-    }
-}
-
-/// The frames of [`Frames`], in order.
-pub(crate) enum FramesIter {
-    One(Option<Frame>),
-    Many(std::vec::IntoIter<Frame>),
-}
-
-impl Iterator for FramesIter {
-    type Item = Frame;
-    fn next(&mut self) -> Option<Frame> {
-        match self {
-            FramesIter::One(f) => f.take(),
-            FramesIter::Many(it) => it.next(),
-        }
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = match self {
-            FramesIter::One(f) => usize::from(f.is_some()),
-            FramesIter::Many(it) => it.len(),
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Frame>, std::vec::IntoIter<Frame>>;
+    fn into_iter(self) -> Self::IntoIter {
+        let (one, many) = match self {
+            Frames::One(f) => (Some(f), Vec::new()),
+            Frames::Many(v) => (None, v),
         };
-        (n, Some(n))
+        one.into_iter().chain(many)
     }
 }
 

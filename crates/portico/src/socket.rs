@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use crate::ack::Ack;
 use crate::args::Args;
 use crate::broadcast::BroadcastOperator;
-use crate::emit::{self, RESERVED_EVENTS};
+use crate::emit;
 use crate::engine::Conn;
 use crate::errors::{AckError, EmitError};
 use crate::handler::{
@@ -467,20 +467,6 @@ impl Socket {
         }
     }
 
-    /// An event in the `[name, args..]` array form (a binary event, once assembled).
-    pub(crate) fn on_event_value(&self, data: Value, id: Option<u64>, bins: Vec<Bytes>) {
-        let Value::Array(mut items) = data else {
-            return;
-        };
-        if items.is_empty() {
-            return;
-        }
-        let Value::String(name) = items.remove(0) else {
-            return;
-        };
-        self.on_event(&name, items, id, bins);
-    }
-
     /// An event named `name` with its arguments: handled now, or held until the connection
     /// handler has had its first run.
     pub(crate) fn on_event(&self, name: &str, args: Vec<Value>, id: Option<u64>, bins: Vec<Bytes>) {
@@ -494,11 +480,8 @@ impl Socket {
         self.dispatch_event(name, args, id, bins);
     }
 
+    /// `name` is never a reserved one: every decoder refuses those (and closes the connection).
     fn dispatch_event(&self, name: &str, items: Vec<Value>, id: Option<u64>, bins: Vec<Bytes>) {
-        if RESERVED_EVENTS.contains(&name) {
-            tracing::warn!(sid = %self.id(), nsp = self.ns(), event = %name, "client sent a reserved event name: dropped");
-            return;
-        }
         let handler = self
             .0
             .handlers

@@ -450,6 +450,32 @@ enum EventShape<'a> {
     Invalid,
 }
 
+/// The `visit_*` methods of JSON values a visitor reads through and drops, answering `$other`
+/// (the whole text must still be valid JSON).
+macro_rules! drop_other_values {
+    ($de:lifetime, $other:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_map<A: MapAccess<$de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($other)
+        }
+    };
+}
+
 struct EventVisitor;
 
 impl<'de> Visitor<'de> for EventVisitor {
@@ -473,29 +499,11 @@ impl<'de> Visitor<'de> for EventVisitor {
         })
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventShape<'de>, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(EventShape::Invalid)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<EventShape<'de>, E> {
-        Ok(EventShape::Invalid)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<EventShape<'de>, E> {
-        Ok(EventShape::Invalid)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<EventShape<'de>, E> {
-        Ok(EventShape::Invalid)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<EventShape<'de>, E> {
-        Ok(EventShape::Invalid)
-    }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<EventShape<'de>, E> {
         Ok(EventShape::Invalid)
     }
-    fn visit_unit<E: de::Error>(self) -> Result<EventShape<'de>, E> {
-        Ok(EventShape::Invalid)
-    }
+
+    drop_other_values!('de, EventShape::Invalid);
 }
 
 /// The first element of an event: its name if it is a string, anything else read and dropped.
@@ -525,25 +533,7 @@ impl<'de> Deserialize<'de> for NameOrValue<'de> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(NameOrValue::Other)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(NameOrValue::Other)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(NameOrValue::Other)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(NameOrValue::Other)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(NameOrValue::Other)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(NameOrValue::Other)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(NameOrValue::Other)
-            }
+            drop_other_values!('de, NameOrValue::Other);
         }
         d.deserialize_any(V)
     }

@@ -96,7 +96,7 @@ pub(crate) fn on_message(conn: &Arc<Conn>, msg: Incoming) {
             // A plain event (the usual packet) skips building its `[name, args..]` array.
             if let Some(event) = portico_proto::sio::decode_event(text, &limits) {
                 return match event {
-                    Ok(ev) => on_event(conn, ev),
+                    Ok(ev) => on_event(conn, ev.nsp, &ev.name, ev.args, ev.id, Vec::new()),
                     Err(e) => protocol_error(conn, &e.to_string()),
                 };
             }
@@ -144,12 +144,18 @@ fn dispatch(conn: &Arc<Conn>, packet: Packet, bins: Vec<Bytes>) {
                 s.finish(DisconnectReason::ClientNamespaceDisconnect);
             }
         }
-        PacketType::Event | PacketType::BinaryEvent => match conn.socket_for(&packet.nsp) {
-            Some(s) => s.on_event_value(packet.data.unwrap_or(Value::Null), packet.id, bins),
-            None => {
-                tracing::debug!(sid = %conn.sid, nsp = %packet.nsp, "event for a namespace not joined: dropped")
+        PacketType::Event | PacketType::BinaryEvent => {
+            // Decoding checked the shape: an array whose first element is the name.
+            let Some(Value::Array(mut items)) = packet.data else {
+                return;
+            };
+            if items.is_empty() {
+                return;
             }
-        },
+            if let Value::String(name) = items.remove(0) {
+                on_event(conn, &packet.nsp, &name, items, packet.id, bins);
+            }
+        }
         PacketType::Ack | PacketType::BinaryAck => {
             if let Some(s) = conn.socket_for(&packet.nsp) {
                 s.on_ack(packet.id, packet.data, bins);
@@ -159,11 +165,19 @@ fn dispatch(conn: &Arc<Conn>, packet: Packet, bins: Vec<Bytes>) {
     }
 }
 
-fn on_event(conn: &Conn, ev: portico_proto::sio::Event<'_>) {
-    match conn.socket_for(ev.nsp) {
-        Some(s) => s.on_event(&ev.name, ev.args, ev.id, Vec::new()),
+/// An event for the socket of namespace `nsp`, from whichever decoder read it.
+fn on_event(
+    conn: &Conn,
+    nsp: &str,
+    name: &str,
+    args: Vec<Value>,
+    id: Option<u64>,
+    bins: Vec<Bytes>,
+) {
+    match conn.socket_for(nsp) {
+        Some(s) => s.on_event(name, args, id, bins),
         None => {
-            tracing::debug!(sid = %conn.sid, nsp = %ev.nsp, "event for a namespace not joined: dropped")
+            tracing::debug!(sid = %conn.sid, nsp = %nsp, "event for a namespace not joined: dropped")
         }
     }
 }
