@@ -63,9 +63,81 @@ impl<E: Display + Send + 'static> HandlerResult for Result<(), E> {
     }
 }
 
-/// A socket's event handlers by event name.
+/// A socket's event handlers by event name (looked up with the name's bytes).
 pub(crate) type HandlerMap =
-    HashMap<Arc<str>, Arc<dyn ErasedEventHandler>, BuildHasherDefault<NameHasher>>;
+    HashMap<EventName, Arc<dyn ErasedEventHandler>, BuildHasherDefault<NameHasher>>;
+
+/// Longest name [`EventName`] holds inline.
+const INLINE_NAME: usize = 22;
+
+/// An event name as a handler map key: short names (nearly all) inline, so comparing an
+/// incoming name with the key reads the map's own memory instead of following a pointer to a
+/// separate allocation per socket and per name (a cache miss on every event). Cloning it
+/// copies 24 bytes or bumps a count; it is what a handler's [`IncomingEvent`] carries.
+#[derive(Clone)]
+pub(crate) enum EventName {
+    /// Built from a `&str`, so these bytes are UTF-8.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_NAME],
+    },
+    Shared(Arc<str>),
+}
+
+impl EventName {
+    pub(crate) fn new(name: &str) -> EventName {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= INLINE_NAME => {
+                let mut bytes = [0; INLINE_NAME];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                EventName::Inline { len, bytes }
+            }
+            _ => EventName::Shared(Arc::from(name)),
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            EventName::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            EventName::Shared(s) => s.as_bytes(),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Cannot fail: an inline name was copied whole from a `&str` (see `new`).
+            EventName::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            EventName::Shared(s) => s,
+        }
+    }
+}
+
+// Hash, Eq and Borrow agree with `[u8]`'s, so the map is searched with a name's bytes.
+impl std::hash::Hash for EventName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for EventName {
+    fn eq(&self, other: &EventName) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for EventName {}
+
+impl std::borrow::Borrow<[u8]> for EventName {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Display for EventName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// FNV-1a over an event name: a few instructions per byte where the default SipHash costs
 /// ~70 per lookup. Hash flooding needs many keys in one map, and only the server's own code
@@ -96,8 +168,8 @@ impl Hasher for NameHasher {
 /// One incoming event, as handed to an [`EventHandler`].
 #[doc(hidden)]
 pub struct IncomingEvent {
-    /// The name, shared with the handler map's key (no copy per event).
-    pub(crate) name: Arc<str>,
+    /// The name: a copy of the handler map's key (no allocation per event).
+    pub(crate) name: EventName,
     pub(crate) args: Vec<Value>,
     pub(crate) binary: Vec<Bytes>,
     pub(crate) ack: Ack,
@@ -154,8 +226,9 @@ where
     R: HandlerResult,
 {
     fn call(&self, socket: Socket, event: IncomingEvent) -> BoxFuture<()> {
+        let name = event.name;
         let fut = self(socket.clone());
-        Box::pin(async move { fut.await.report(&event.name, &socket) })
+        Box::pin(async move { fut.await.report(name.as_str(), &socket) })
     }
 }
 
@@ -170,8 +243,9 @@ where
         let Some(data) = decode_or_report::<T>(&socket, &mut event) else {
             return Box::pin(async {});
         };
+        let name = event.name;
         let fut = self(socket.clone(), data);
-        Box::pin(async move { fut.await.report(&event.name, &socket) })
+        Box::pin(async move { fut.await.report(name.as_str(), &socket) })
     }
 }
 
@@ -186,9 +260,9 @@ where
         let Some(data) = decode_or_report::<T>(&socket, &mut event) else {
             return Box::pin(async {});
         };
-        let ack = std::mem::replace(&mut event.ack, Ack::none(socket.clone()));
+        let IncomingEvent { name, ack, .. } = event;
         let fut = self(socket.clone(), data, ack);
-        Box::pin(async move { fut.await.report(&event.name, &socket) })
+        Box::pin(async move { fut.await.report(name.as_str(), &socket) })
     }
 }
 
@@ -255,5 +329,39 @@ where
     fn call(&self, socket: Socket, reason: DisconnectReason) -> BoxFuture<()> {
         let fut = self(socket.clone(), reason);
         Box::pin(async move { fut.await.report("disconnect", &socket) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_are_found_by_their_bytes_inline_or_shared() {
+        // Around the inline limit, empty, and multi-byte UTF-8 (22 bytes in 11 characters).
+        let names = [
+            String::new(),
+            "echo".to_owned(),
+            "a".repeat(INLINE_NAME),
+            "b".repeat(INLINE_NAME + 1),
+            "é".repeat(INLINE_NAME / 2),
+            "ü".repeat(INLINE_NAME / 2 + 1),
+        ];
+        let mut map: HashMap<EventName, usize, BuildHasherDefault<NameHasher>> = HashMap::default();
+        for (i, n) in names.iter().enumerate() {
+            let key = EventName::new(n);
+            let inline = matches!(key, EventName::Inline { .. });
+            assert_eq!(inline, n.len() <= INLINE_NAME, "{n:?}");
+            assert_eq!(key.as_str(), n);
+            assert_eq!(key.to_string(), *n);
+            map.insert(key, i);
+        }
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(map.get(n.as_bytes()), Some(&i), "{n:?}");
+        }
+        // A prefix or an extension of a key is another name.
+        assert_eq!(map.get(&b"ech"[..]), None);
+        assert_eq!(map.get(&b"echo "[..]), None);
+        assert_eq!(map.get("a".repeat(INLINE_NAME - 1).as_bytes()), None);
     }
 }

@@ -22,7 +22,9 @@ use crate::Socket;
 pub struct Namespace(pub(crate) Arc<NsInner>);
 
 pub(crate) struct NsInner {
-    name: String,
+    /// Shared with every connection's list of joined namespaces (see `sio::client`), so
+    /// finding a packet's namespace reads these bytes from one place, not one copy per socket.
+    name: Arc<str>,
     middlewares: RwLock<Vec<Arc<dyn ConnectMiddleware>>>,
     on_connection: RwLock<Option<Arc<dyn ConnectionHandler>>>,
     sockets: RwLock<SidMap<Socket>>,
@@ -78,7 +80,7 @@ impl Namespace {
         config: &ServerConfig,
     ) -> Namespace {
         Namespace(Arc::new(NsInner {
-            name,
+            name: Arc::from(name),
             middlewares: RwLock::new(Vec::new()),
             on_connection: RwLock::new(None),
             sockets: RwLock::new(SidMap::default()),
@@ -143,6 +145,11 @@ impl Namespace {
 
     /// The name, e.g. `/admin`.
     pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The name, shared.
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
         &self.0.name
     }
 

@@ -24,7 +24,7 @@ use crate::emit;
 use crate::engine::Conn;
 use crate::errors::{AckError, EmitError};
 use crate::handler::{
-    run_inline, DisconnectHandler, Erased, ErasedEventHandler, EventHandler, HandlerMap,
+    run_inline, DisconnectHandler, Erased, ErasedEventHandler, EventHandler, EventName, HandlerMap,
     IncomingEvent,
 };
 use crate::handshake::Handshake;
@@ -197,7 +197,7 @@ impl Socket {
             .handlers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(Arc::from(event.into()), h);
+            .insert(EventName::new(&event.into()), h);
     }
 
     /// Run `handler` when the socket disconnects, with the reason.
@@ -487,7 +487,7 @@ impl Socket {
             .handlers
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get_key_value(name)
+            .get_key_value(name.as_bytes())
             .map(|(k, h)| (k.clone(), h.clone()));
         let (any, middlewares) = {
             let l = self.listeners();

@@ -10,6 +10,7 @@ use portico_proto::engine::session::{CloseReason, Incoming, Protocol};
 use portico_proto::engine::{Frame, Packet as EnginePacket};
 use portico_proto::sio::{BinaryAssembler, Limits, Packet, PacketType};
 use serde_json::{json, Value};
+use smallvec::SmallVec;
 
 use crate::emit;
 use crate::engine::Conn;
@@ -22,8 +23,9 @@ use crate::Socket;
 /// Socket.IO state of one connection.
 #[derive(Default)]
 pub(crate) struct ClientState {
-    /// Connected namespaces. Few per connection: a vector beats a map.
-    sockets: Vec<(String, Socket)>,
+    /// Connected namespaces, each with its namespace's shared name. Few per connection: a
+    /// vector beats a map, and the first one is held inline (no pointer to chase per packet).
+    sockets: SmallVec<[(Arc<str>, Socket); 1]>,
     /// A binary packet waiting for its attachments.
     assembler: Option<BinaryAssembler>,
     /// Whether any namespace was ever joined (ends the connect timeout).
@@ -39,7 +41,7 @@ impl Conn {
         self.sio_state()
             .sockets
             .iter()
-            .find(|(n, _)| n == nsp)
+            .find(|(n, _)| &**n == nsp)
             .map(|(_, s)| s.clone())
     }
 
@@ -51,7 +53,7 @@ impl Conn {
 pub(crate) fn forget_socket(conn: &Conn, nsp: &str, id: Sid) {
     conn.sio_state()
         .sockets
-        .retain(|(n, s)| !(n == nsp && s.id() == id));
+        .retain(|(n, s)| !(&**n == nsp && s.id() == id));
 }
 
 fn protocol_error(conn: &Conn, what: &str) {
@@ -310,7 +312,7 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
         }
         {
             let mut st = conn.sio_state();
-            st.sockets.push((ns.name().to_owned(), socket.clone()));
+            st.sockets.push((ns.name_arc().clone(), socket.clone()));
             st.joined = true;
         }
         ns.add_socket(socket.clone());
