@@ -55,11 +55,16 @@ async fn count(mut events: Events, want: u64, deadline: Instant) -> (u64, Option
     let mut last = None;
     let mut batch = Vec::with_capacity(256);
     let mut ended = false;
+    // One timer for the whole count: a `timeout_at` per batch would add and remove a timer
+    // entry for every few events (7 % of the client's CPU in a 1M-delivery run, perf).
+    let expiry = tokio::time::sleep_until(deadline);
+    tokio::pin!(expiry);
     while got < want && !ended {
         batch.clear();
-        match tokio::time::timeout_at(deadline, events.recv_raw_many(&mut batch, 256)).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+        tokio::select! {
+            biased;
+            n = events.recv_raw_many(&mut batch, 256) => if n == 0 { break },
+            () = &mut expiry => break,
         }
         let before = got;
         for event in batch.drain(..) {
