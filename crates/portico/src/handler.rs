@@ -48,17 +48,17 @@ pub(crate) fn run_inline(fut: BoxFuture<()>) {
 pub trait HandlerResult: Send + 'static {
     /// Log a failure.
     #[doc(hidden)]
-    fn report(self, what: &str, socket: &Socket);
+    fn report<W: Display>(self, what: W, socket: &Socket);
 }
 
 impl HandlerResult for () {
-    fn report(self, _: &str, _: &Socket) {}
+    fn report<W: Display>(self, _: W, _: &Socket) {}
 }
 
 impl<E: Display + Send + 'static> HandlerResult for Result<(), E> {
-    fn report(self, what: &str, socket: &Socket) {
+    fn report<W: Display>(self, what: W, socket: &Socket) {
         if let Err(e) = self {
-            tracing::warn!(sid = %socket.id(), nsp = socket.ns(), handler = what, error = %e, "handler returned an error");
+            tracing::warn!(sid = %socket.id(), nsp = socket.ns(), handler = %what, error = %e, "handler returned an error");
         }
     }
 }
@@ -86,14 +86,14 @@ pub(crate) enum EventName {
 
 impl EventName {
     pub(crate) fn new(name: &str) -> EventName {
-        match u8::try_from(name.len()) {
-            Ok(len) if name.len() <= INLINE_NAME => {
-                let mut bytes = [0; INLINE_NAME];
-                bytes[..name.len()].copy_from_slice(name.as_bytes());
-                EventName::Inline { len, bytes }
-            }
-            _ => EventName::Shared(Arc::from(name)),
+        if name.len() > INLINE_NAME {
+            return EventName::Shared(Arc::from(name));
         }
+        let mut bytes = [0; INLINE_NAME];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        // At most INLINE_NAME (22): fits a u8.
+        let len = name.len() as u8;
+        EventName::Inline { len, bytes }
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
@@ -103,6 +103,7 @@ impl EventName {
         }
     }
 
+    /// For display and logs (an inline name is checked as UTF-8 again here).
     pub(crate) fn as_str(&self) -> &str {
         match self {
             // Cannot fail: an inline name was copied whole from a `&str` (see `new`).
@@ -228,7 +229,7 @@ where
     fn call(&self, socket: Socket, event: IncomingEvent) -> BoxFuture<()> {
         let name = event.name;
         let fut = self(socket.clone());
-        Box::pin(async move { fut.await.report(name.as_str(), &socket) })
+        Box::pin(async move { fut.await.report(&name, &socket) })
     }
 }
 
@@ -245,7 +246,7 @@ where
         };
         let name = event.name;
         let fut = self(socket.clone(), data);
-        Box::pin(async move { fut.await.report(name.as_str(), &socket) })
+        Box::pin(async move { fut.await.report(&name, &socket) })
     }
 }
 
@@ -262,7 +263,7 @@ where
         };
         let IncomingEvent { name, ack, .. } = event;
         let fut = self(socket.clone(), data, ack);
-        Box::pin(async move { fut.await.report(name.as_str(), &socket) })
+        Box::pin(async move { fut.await.report(&name, &socket) })
     }
 }
 
