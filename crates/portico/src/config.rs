@@ -11,6 +11,7 @@ use portico_proto::engine::session::{Protocol, SessionConfig};
 
 use crate::client_bundle::ClientBundle;
 use crate::cookie::CookieOptions;
+use crate::extract::TypeMap;
 use crate::hooks::{Hooks, RequestParts};
 use crate::recovery::RecoveryConfig;
 use crate::Server;
@@ -77,6 +78,8 @@ pub struct ServerConfig {
     /// The client bundle served under the path. Default: none.
     pub client_bundle: Option<ClientBundle>,
     pub(crate) hooks: Hooks,
+    /// App state for [`crate::State`] handler arguments, by type.
+    pub(crate) state: TypeMap,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +105,7 @@ impl Default for ServerConfig {
             cookie: None,
             client_bundle: None,
             hooks: Hooks::default(),
+            state: TypeMap::default(),
         }
     }
 }
@@ -301,6 +305,14 @@ impl ServerBuilder {
     /// installed npm package: see [`ClientBundle::from_package_dir`]. Default: not served.
     pub fn serve_client(mut self, bundle: ClientBundle) -> Self {
         self.config.client_bundle = Some(bundle);
+        self
+    }
+
+    /// App state that handlers take as a [`crate::State`] argument (axum's `with_state`):
+    /// `State(app): State<App>` in any handler is a clone of `state`. Call it once per type;
+    /// a second value of the same type replaces the first. Default: no state.
+    pub fn state<S: Clone + Send + Sync + 'static>(mut self, state: S) -> Self {
+        self.config.state.insert(state);
         self
     }
 

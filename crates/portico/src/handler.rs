@@ -1,16 +1,29 @@
 //! Handlers are plain async closures. These traits say which closure shapes are accepted;
 //! you never implement or name them.
 //!
-//! | where | closure |
-//! |---|---|
-//! | [`crate::Socket::on`] | `\|socket\| async {}`, `\|socket, data: T\| async {}`, `\|socket, data: T, ack: Ack\| async {}` |
-//! | [`crate::Namespace::on_connection`] | `\|socket\| async {}` |
-//! | [`crate::Namespace::use_connect`] | `\|socket\| async { Ok::<(), ConnectError>(()) }` |
-//! | [`crate::Socket::on_disconnect`] | `\|socket, reason\| async {}` |
+//! Every handler starts with one to four *extractors*: arguments taken from the socket or the
+//! server rather than from the client ([`crate::Socket`], [`crate::Server`],
+//! [`crate::State`]`<S>` for app state given to [`crate::ServerBuilder::state`], or your own
+//! [`crate::FromSocket`] types). Then, by handler:
+//!
+//! | where | after the extractors | example |
+//! |---|---|---|
+//! | [`crate::Socket::on`] | nothing, the payload `T`, `T` then [`crate::Ack`], or [`crate::Ack`] alone | `\|socket: Socket, msg: Chat, ack: Ack\| async move {}` |
+//! | [`crate::Namespace::on_connection`] | nothing | `\|socket: Socket, State(app): State<App>\| async move {}` |
+//! | [`crate::Namespace::use_connect`] | nothing; returns `Result<(), ConnectError>` | `\|socket: Socket\| async move { Ok(()) }` |
+//! | [`crate::Socket::on_disconnect`], [`crate::Socket::on_disconnecting`] | optionally the [`crate::DisconnectReason`] | `\|socket: Socket, reason: DisconnectReason\| async move {}` |
 //!
 //! `T` is any `serde::de::DeserializeOwned` type (see [`crate::args`] for how arguments map
 //! to it). A handler returns `()` or `Result<(), E>` with `E: Display`; an `Err` is logged with
 //! the event name and socket id.
+//!
+//! Give every closure parameter its type (`|socket: Socket|`, not `|socket|`): the shapes
+//! are told apart by the types, as in axum. A value captured from outside must be cloned
+//! into each closure (`move` plus a `clone()` per level), or given once as
+//! [`crate::State`], which needs no cloning at all.
+//!
+//! A handler that panics ends there: the panic is printed and logged, and the socket and the
+//! server go on.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -18,17 +31,20 @@ use std::fmt::Display;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ack::Ack;
 use crate::args::Args;
 use crate::errors::ConnectError;
+use crate::extract::{ExtractError, FromSocket};
 use crate::reason::DisconnectReason;
 use crate::Socket;
 
@@ -36,11 +52,20 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>
 
 /// Poll `fut` once on the calling task; spawn it only if it is not finished. Keeps handlers in
 /// the order their packets arrived and saves a task for handlers that never wait.
+///
+/// A panic in that first poll stays here (it is logged, the future dropped), as a panic in a
+/// spawned task stays in its task: a handler's bug never takes its connection down.
 pub(crate) fn run_inline(fut: BoxFuture<()>) {
     let mut fut = fut;
     let mut cx = Context::from_waker(Waker::noop());
-    if fut.as_mut().poll(&mut cx).is_pending() {
-        tokio::spawn(fut);
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => {
+            tokio::spawn(fut);
+        }
+        Err(panic) => {
+            tracing::error!(panic = panic_message(&*panic), "handler panicked");
+        }
     }
 }
 
@@ -177,6 +202,11 @@ pub struct IncomingEvent {
 }
 
 /// A closure accepted by [`crate::Socket::on`]. `M` only tells the shapes apart.
+#[diagnostic::on_unimplemented(
+    message = "this closure is not an event handler",
+    label = "expected `|socket: Socket, data: T, ack: Ack| async move {{ .. }}` (data and ack are optional; extractors such as `State<App>` or `Server` may follow `socket`)",
+    note = "give every closure parameter its type; `T` must implement `serde::Deserialize`; captured values must be cloned into the closure (or use `State`)"
+)]
 pub trait EventHandler<M>: Send + Sync + 'static {
     #[doc(hidden)]
     fn call(&self, socket: Socket, event: IncomingEvent) -> BoxFuture<()>;
@@ -213,58 +243,227 @@ fn decode_or_report<T: DeserializeOwned + 'static>(
     }
 }
 
+/// Marker of a handler whose arguments are all [`FromSocket`] extractors.
 #[doc(hidden)]
-pub struct NoArgs;
+pub struct Parts<E>(PhantomData<fn() -> E>);
+/// Marker of a handler taking extractors, then the payload `T`.
 #[doc(hidden)]
-pub struct WithData<T>(PhantomData<fn() -> T>);
+pub struct WithData<E, T>(PhantomData<fn() -> (E, T)>);
+/// Marker of a handler taking extractors, then the [`Ack`] (no payload).
 #[doc(hidden)]
-pub struct WithDataAck<T>(PhantomData<fn() -> T>);
+pub struct WithAck<E>(PhantomData<fn() -> E>);
+/// Marker of a handler taking extractors, the payload `T`, then the [`Ack`].
+#[doc(hidden)]
+pub struct WithDataAck<E, T>(PhantomData<fn() -> (E, T)>);
+/// Marker of a disconnect handler taking extractors, then the reason.
+#[doc(hidden)]
+pub struct WithReason<E>(PhantomData<fn() -> E>);
 
-impl<F, Fut, R> EventHandler<NoArgs> for F
-where
-    F: Fn(Socket) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerResult,
-{
-    fn call(&self, socket: Socket, event: IncomingEvent) -> BoxFuture<()> {
-        let name = event.name;
-        let fut = self(socket.clone());
-        Box::pin(async move { fut.await.report(&name, &socket) })
+/// A handler argument could not be extracted: logged (with the fix) and answered when the
+/// client asked for an acknowledgement; the handler is not called.
+fn extract_failed(socket: &Socket, event: IncomingEvent, e: ExtractError) -> BoxFuture<()> {
+    tracing::error!(
+        sid = %socket.id(), nsp = socket.ns(), event = %event.name, error = %e,
+        "a handler argument is unavailable; handler not called"
+    );
+    if event.ack.requested() {
+        let msg = format!("server error in event \"{}\"", event.name);
+        let _ = event.ack.send(&serde_json::json!({ "error": msg }));
     }
+    Box::pin(async {})
 }
 
-impl<F, Fut, R, T> EventHandler<WithData<T>> for F
-where
-    F: Fn(Socket, T) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerResult,
-    T: DeserializeOwned + Send + 'static,
-{
-    fn call(&self, socket: Socket, mut event: IncomingEvent) -> BoxFuture<()> {
-        let Some(data) = decode_or_report::<T>(&socket, &mut event) else {
-            return Box::pin(async {});
-        };
-        let name = event.name;
-        let fut = self(socket.clone(), data);
-        Box::pin(async move { fut.await.report(&name, &socket) })
-    }
+/// Extract each argument (`$E` names both a type and the variable holding its value), or
+/// run `$fail` with the error.
+macro_rules! extract_all {
+    ($socket:expr, $fail:expr, $($E:ident),+) => {
+        $(
+            #[allow(non_snake_case)]
+            let $E = match $E::from_socket($socket) {
+                Ok(v) => v,
+                Err(e) => return $fail(e),
+            };
+        )+
+    };
 }
 
-impl<F, Fut, R, T> EventHandler<WithDataAck<T>> for F
+/// The handler impls for one count of leading extractors.
+macro_rules! handler_impls {
+    ($($E:ident),+) => {
+        impl<F, Fut, R, $($E,)+> EventHandler<Parts<($($E,)+)>> for F
+        where
+            F: Fn($($E,)+) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: HandlerResult,
+            $($E: FromSocket,)+
+        {
+            #[allow(non_snake_case)]
+            fn call(&self, socket: Socket, event: IncomingEvent) -> BoxFuture<()> {
+                extract_all!(&socket, |e| extract_failed(&socket, event, e), $($E),+);
+                let name = event.name;
+                let fut = self($($E,)+);
+                Box::pin(async move { fut.await.report(&name, &socket) })
+            }
+        }
+
+        impl<F, Fut, R, T, $($E,)+> EventHandler<WithData<($($E,)+), T>> for F
+        where
+            F: Fn($($E,)+ T) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: HandlerResult,
+            T: DeserializeOwned + Send + 'static,
+            $($E: FromSocket,)+
+        {
+            #[allow(non_snake_case)]
+            fn call(&self, socket: Socket, mut event: IncomingEvent) -> BoxFuture<()> {
+                extract_all!(&socket, |e| extract_failed(&socket, event, e), $($E),+);
+                let Some(data) = decode_or_report::<T>(&socket, &mut event) else {
+                    return Box::pin(async {});
+                };
+                let name = event.name;
+                let fut = self($($E,)+ data);
+                Box::pin(async move { fut.await.report(&name, &socket) })
+            }
+        }
+
+        impl<F, Fut, R, $($E,)+> EventHandler<WithAck<($($E,)+)>> for F
+        where
+            F: Fn($($E,)+ Ack) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: HandlerResult,
+            $($E: FromSocket,)+
+        {
+            #[allow(non_snake_case)]
+            fn call(&self, socket: Socket, event: IncomingEvent) -> BoxFuture<()> {
+                extract_all!(&socket, |e| extract_failed(&socket, event, e), $($E),+);
+                let IncomingEvent { name, ack, .. } = event;
+                let fut = self($($E,)+ ack);
+                Box::pin(async move { fut.await.report(&name, &socket) })
+            }
+        }
+
+        impl<F, Fut, R, T, $($E,)+> EventHandler<WithDataAck<($($E,)+), T>> for F
+        where
+            F: Fn($($E,)+ T, Ack) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: HandlerResult,
+            T: DeserializeOwned + Send + 'static,
+            $($E: FromSocket,)+
+        {
+            #[allow(non_snake_case)]
+            fn call(&self, socket: Socket, mut event: IncomingEvent) -> BoxFuture<()> {
+                extract_all!(&socket, |e| extract_failed(&socket, event, e), $($E),+);
+                let Some(data) = decode_or_report::<T>(&socket, &mut event) else {
+                    return Box::pin(async {});
+                };
+                let IncomingEvent { name, ack, .. } = event;
+                let fut = self($($E,)+ data, ack);
+                Box::pin(async move { fut.await.report(&name, &socket) })
+            }
+        }
+
+        impl<F, Fut, R, $($E,)+> ConnectionHandler<Parts<($($E,)+)>> for F
+        where
+            F: Fn($($E,)+) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: HandlerResult,
+            $($E: FromSocket,)+
+        {
+            #[allow(non_snake_case)]
+            fn call(&self, socket: Socket) -> BoxFuture<()> {
+                extract_all!(&socket, |e| setup_failed(&socket, "connection", e), $($E),+);
+                let fut = self($($E,)+);
+                contained("connection", socket, fut)
+            }
+        }
+
+        impl<F, Fut, $($E,)+> ConnectMiddleware<Parts<($($E,)+)>> for F
+        where
+            F: Fn($($E,)+) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+            $($E: FromSocket,)+
+        {
+            #[allow(non_snake_case)]
+            fn call(&self, socket: Socket) -> BoxFuture<Result<(), ConnectError>> {
+                let fail = |e: ExtractError| -> BoxFuture<Result<(), ConnectError>> {
+                    tracing::error!(sid = %socket.id(), nsp = socket.ns(), error = %e,
+                        "a connect middleware argument is unavailable; the socket is refused");
+                    Box::pin(async { Err(ConnectError::new("server error")) })
+                };
+                extract_all!(&socket, fail, $($E),+);
+                Box::pin(self($($E,)+))
+            }
+        }
+
+        impl<F, Fut, R, $($E,)+> DisconnectHandler<Parts<($($E,)+)>> for F
+        where
+            F: Fn($($E,)+) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: HandlerResult,
+            $($E: FromSocket,)+
+        {
+            #[allow(non_snake_case)]
+            fn call(&self, socket: Socket, _reason: DisconnectReason) -> BoxFuture<()> {
+                extract_all!(&socket, |e| setup_failed(&socket, "disconnect", e), $($E),+);
+                let fut = self($($E,)+);
+                Box::pin(async move { fut.await.report("disconnect", &socket) })
+            }
+        }
+
+        impl<F, Fut, R, $($E,)+> DisconnectHandler<WithReason<($($E,)+)>> for F
+        where
+            F: Fn($($E,)+ DisconnectReason) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: HandlerResult,
+            $($E: FromSocket,)+
+        {
+            #[allow(non_snake_case)]
+            fn call(&self, socket: Socket, reason: DisconnectReason) -> BoxFuture<()> {
+                extract_all!(&socket, |e| setup_failed(&socket, "disconnect", e), $($E),+);
+                let fut = self($($E,)+ reason);
+                Box::pin(async move { fut.await.report("disconnect", &socket) })
+            }
+        }
+    };
+}
+
+handler_impls!(E1);
+handler_impls!(E1, E2);
+handler_impls!(E1, E2, E3);
+handler_impls!(E1, E2, E3, E4);
+
+/// A connection or disconnect handler's argument is unavailable: logged with the fix.
+fn setup_failed(socket: &Socket, handler: &str, e: ExtractError) -> BoxFuture<()> {
+    tracing::error!(sid = %socket.id(), nsp = socket.ns(), handler, error = %e,
+        "a handler argument is unavailable; handler not called");
+    Box::pin(async {})
+}
+
+/// Run a connection handler so that a panic in it stays inside it: logged, and the socket
+/// goes on (its events are still delivered to the handlers registered before the panic).
+fn contained<Fut, R>(what: &'static str, socket: Socket, fut: Fut) -> BoxFuture<()>
 where
-    F: Fn(Socket, T, Ack) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
     R: HandlerResult,
-    T: DeserializeOwned + Send + 'static,
 {
-    fn call(&self, socket: Socket, mut event: IncomingEvent) -> BoxFuture<()> {
-        let Some(data) = decode_or_report::<T>(&socket, &mut event) else {
-            return Box::pin(async {});
-        };
-        let IncomingEvent { name, ack, .. } = event;
-        let fut = self(socket.clone(), data, ack);
-        Box::pin(async move { fut.await.report(&name, &socket) })
-    }
+    Box::pin(async move {
+        match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(r) => r.report(what, &socket),
+            Err(panic) => tracing::error!(
+                sid = %socket.id(), nsp = socket.ns(), handler = what, panic = panic_message(&*panic),
+                "handler panicked"
+            ),
+        }
+    })
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)")
 }
 
 /// Type-erased event handler.
@@ -280,57 +479,70 @@ impl<H: EventHandler<M>, M: 'static> ErasedEventHandler for Erased<H, M> {
     }
 }
 
-/// A closure accepted by [`crate::Namespace::on_connection`].
-pub trait ConnectionHandler: Send + Sync + 'static {
+impl<H: ConnectionHandler<M>, M: 'static> ErasedConnectionHandler for Erased<H, M> {
+    fn call(&self, socket: Socket) -> BoxFuture<()> {
+        self.0.call(socket)
+    }
+}
+
+impl<H: ConnectMiddleware<M>, M: 'static> ErasedConnectMiddleware for Erased<H, M> {
+    fn call(&self, socket: Socket) -> BoxFuture<Result<(), ConnectError>> {
+        self.0.call(socket)
+    }
+}
+
+impl<H: DisconnectHandler<M>, M: 'static> ErasedDisconnectHandler for Erased<H, M> {
+    fn call(&self, socket: Socket, reason: DisconnectReason) -> BoxFuture<()> {
+        self.0.call(socket, reason)
+    }
+}
+
+/// A closure accepted by [`crate::Namespace::on_connection`]: extractors only, e.g.
+/// `|socket: Socket| async {}` or `|socket: Socket, State(app): State<App>| async {}`.
+#[diagnostic::on_unimplemented(
+    message = "this closure is not a connection handler",
+    label = "expected `|socket: Socket| async move {{ .. }}` (more extractor arguments such as `State<App>` or `Server` may follow)",
+    note = "give every closure parameter its type; captured values must be cloned into the closure (or use `State`)"
+)]
+pub trait ConnectionHandler<M>: Send + Sync + 'static {
     #[doc(hidden)]
     fn call(&self, socket: Socket) -> BoxFuture<()>;
 }
 
-impl<F, Fut, R> ConnectionHandler for F
-where
-    F: Fn(Socket) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerResult,
-{
-    fn call(&self, socket: Socket) -> BoxFuture<()> {
-        let fut = self(socket.clone());
-        Box::pin(async move { fut.await.report("connection", &socket) })
-    }
-}
-
 /// A closure accepted by [`crate::Namespace::use_connect`]: runs before the socket joins the
 /// namespace; an `Err` refuses it with `connect_error`.
-pub trait ConnectMiddleware: Send + Sync + 'static {
+#[diagnostic::on_unimplemented(
+    message = "this closure is not a connect middleware",
+    label = "expected `|socket: Socket| async move {{ Ok::<(), ConnectError>(()) }}` (extractors such as `State<App>` may follow `socket`)",
+    note = "give every closure parameter its type; the future must return `Result<(), ConnectError>`"
+)]
+pub trait ConnectMiddleware<M>: Send + Sync + 'static {
     #[doc(hidden)]
     fn call(&self, socket: Socket) -> BoxFuture<Result<(), ConnectError>>;
 }
 
-impl<F, Fut> ConnectMiddleware for F
-where
-    F: Fn(Socket) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
-{
-    fn call(&self, socket: Socket) -> BoxFuture<Result<(), ConnectError>> {
-        Box::pin(self(socket))
-    }
-}
-
-/// A closure accepted by [`crate::Socket::on_disconnect`].
-pub trait DisconnectHandler: Send + Sync + 'static {
+/// A closure accepted by [`crate::Socket::on_disconnect`]: extractors, then optionally the
+/// [`DisconnectReason`].
+#[diagnostic::on_unimplemented(
+    message = "this closure is not a disconnect handler",
+    label = "expected `|socket: Socket, reason: DisconnectReason| async move {{ .. }}`",
+    note = "give every closure parameter its type"
+)]
+pub trait DisconnectHandler<M>: Send + Sync + 'static {
     #[doc(hidden)]
     fn call(&self, socket: Socket, reason: DisconnectReason) -> BoxFuture<()>;
 }
 
-impl<F, Fut, R> DisconnectHandler for F
-where
-    F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: HandlerResult,
-{
-    fn call(&self, socket: Socket, reason: DisconnectReason) -> BoxFuture<()> {
-        let fut = self(socket.clone(), reason);
-        Box::pin(async move { fut.await.report("disconnect", &socket) })
-    }
+pub(crate) trait ErasedConnectionHandler: Send + Sync + 'static {
+    fn call(&self, socket: Socket) -> BoxFuture<()>;
+}
+
+pub(crate) trait ErasedConnectMiddleware: Send + Sync + 'static {
+    fn call(&self, socket: Socket) -> BoxFuture<Result<(), ConnectError>>;
+}
+
+pub(crate) trait ErasedDisconnectHandler: Send + Sync + 'static {
+    fn call(&self, socket: Socket, reason: DisconnectReason) -> BoxFuture<()>;
 }
 
 #[cfg(test)]

@@ -1,26 +1,44 @@
 //! # Portico
 //!
 //! A Socket.IO server for Rust that gets cross-origin right. It speaks Engine.IO v4 and
-//! Socket.IO v5, so the official `socket.io-client` (3.x, 4.x) talks to it without noticing
-//! it is not Node.
+//! Socket.IO v5 (and, with [`ServerBuilder::allow_eio3`], v3/v4), so the official
+//! `socket.io-client` talks to it without noticing it is not Node.
 //!
-//! ```no_run
-//! use portico::{Ack, Server, Socket};
+//! ## Dependencies
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let io = Server::builder().build()?;
-//! io.of("/").on_connection(|socket: Socket| async move {
-//!     socket.on("echo", |_socket: Socket, value: serde_json::Value, ack: Ack| async move {
-//!         ack.send(&value)
-//!     });
-//! });
-//! portico::serve(("127.0.0.1", 3000), io).await?;
-//! # Ok(()) }
+//! ```sh
+//! cargo add portico --git https://github.com/portico-rs/portico   # or --path <checkout>/crates/portico
+//! cargo add tokio --features macros,rt-multi-thread
+//! cargo add anyhow
+//! cargo add serde --features derive   # for typed event payloads
+//! cargo add serde_json                # for untyped ones (serde_json::Value)
 //! ```
 //!
-//! Inside axum, beside ordinary routes: `Router::new().route(..).layer(io.layer())`.
+//! ## Hello
 //!
-//! Logging goes through `tracing`: `RUST_LOG=portico=debug` shows each connection's life.
+//! A server for a page on `http://127.0.0.1:8080` (the README's "Try it" has the page and the
+//! commands; this very file is `examples/hello.rs`, run in a real browser by the tests):
+//!
+//! ```no_run
+#![doc = include_str!("../examples/hello.rs")]
+//! ```
+//!
+//! - Handlers are async closures whose arguments say what they need: [`Socket`], [`Server`],
+//!   app state as [`State`], the event's payload as any serde type, and [`Ack`]. See
+//!   [`handler`] for every shape.
+//! - Typed per-socket values live in [`Socket::extensions`]; Node's JSON `socket.data` is
+//!   [`Socket::set_data`].
+//! - Inside axum, beside ordinary routes and static files:
+//!   `Router::new().route(..).layer(io.layer())`, served with [`serve_app`] (see
+//!   `examples/axum_chat.rs`).
+//! - [`serve`] stops gracefully on Ctrl-C and SIGTERM.
+//!
+//! ## Logs
+//!
+//! Logging goes through `tracing`. When the program sets no subscriber, [`serve`] (and
+//! [`serve_with_shutdown`], [`serve_app`]) install one that prints to stderr: a `listening on`
+//! line, refusals and warnings by default; `RUST_LOG=portico=debug` shows each connection's
+//! life (Node's `DEBUG=socket.io:*`).
 #![forbid(unsafe_code)]
 
 mod ack;
@@ -35,11 +53,13 @@ mod cookie;
 mod emit;
 mod engine;
 mod errors;
+mod extract;
 pub mod handler;
 mod handshake;
 mod hooks;
 mod http;
 mod listeners;
+mod logging;
 mod namespace;
 mod reason;
 mod recovery;
@@ -61,6 +81,7 @@ pub use config::{ConfigError, Parser, ServerBuilder, ServerConfig};
 pub use connection_error::{ConnectionError, ErrorContext};
 pub use cookie::{CookieOptions, SameSite};
 pub use errors::{AckError, ConnectError, EmitError};
+pub use extract::{Extensions, ExtractError, FromSocket, State};
 pub use handshake::{Handshake, PeerAddr};
 pub use hooks::RequestParts;
 pub use http::Body;
@@ -72,7 +93,7 @@ pub use portico_cors::OriginPolicy;
 pub use reason::DisconnectReason;
 pub use recovery::RecoveryConfig;
 pub use remote::RemoteSocket;
-pub use serve::{bind, local_addr, serve, serve_app, serve_with_shutdown};
+pub use serve::{bind, local_addr, serve, serve_app, serve_with_shutdown, shutdown_signal};
 pub use server::Server;
 pub use service::{PorticoLayer, PorticoMiddleware, PorticoService};
 pub use sid::Sid;

@@ -12,7 +12,9 @@ use crate::broadcast::BroadcastOperator;
 use crate::config::ConfigError;
 use crate::config::{Parser, ServerConfig};
 use crate::errors::EmitError;
-use crate::handler::{ConnectMiddleware, ConnectionHandler};
+use crate::handler::{
+    ConnectMiddleware, ConnectionHandler, Erased, ErasedConnectMiddleware, ErasedConnectionHandler,
+};
 use crate::recovery::RecoveryStore;
 use crate::sid::{Sid, SidMap};
 use crate::Socket;
@@ -25,8 +27,8 @@ pub(crate) struct NsInner {
     /// Shared with every connection's list of joined namespaces (see `sio::client`), so
     /// finding a packet's namespace reads these bytes from one place, not one copy per socket.
     name: Arc<str>,
-    middlewares: RwLock<Vec<Arc<dyn ConnectMiddleware>>>,
-    on_connection: RwLock<Option<Arc<dyn ConnectionHandler>>>,
+    middlewares: RwLock<Vec<Arc<dyn ErasedConnectMiddleware>>>,
+    on_connection: RwLock<Option<Arc<dyn ErasedConnectionHandler>>>,
     sockets: RwLock<SidMap<Socket>>,
     adapter: Arc<dyn Adapter>,
     guard: RwLock<Option<OriginPolicy>>,
@@ -156,12 +158,12 @@ impl Namespace {
     /// Add a connect middleware. Middlewares run in order when a client joins the namespace;
     /// the first `Err(ConnectError)` refuses the client, which sees `connect_error` with the
     /// error's message and data.
-    pub fn use_connect<M: ConnectMiddleware>(&self, middleware: M) -> &Self {
+    pub fn use_connect<H: ConnectMiddleware<M>, M: 'static>(&self, middleware: H) -> &Self {
         self.0
             .middlewares
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::new(middleware));
+            .push(Arc::new(Erased(middleware, std::marker::PhantomData)));
         self
     }
 
@@ -194,12 +196,13 @@ impl Namespace {
     /// Run `handler` for every socket that joins the namespace (Node's `on("connection")`).
     /// Register the socket's event handlers in it, before its first `.await`, so that no
     /// event is missed.
-    pub fn on_connection<H: ConnectionHandler>(&self, handler: H) -> &Self {
+    pub fn on_connection<H: ConnectionHandler<M>, M: 'static>(&self, handler: H) -> &Self {
         *self
             .0
             .on_connection
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(handler));
+            .unwrap_or_else(|e| e.into_inner()) =
+            Some(Arc::new(Erased(handler, std::marker::PhantomData)));
         self
     }
 
@@ -289,7 +292,7 @@ impl Namespace {
     }
 
     /// The parent's middlewares (for a dynamic child) then its own.
-    pub(crate) fn middlewares(&self) -> Vec<Arc<dyn ConnectMiddleware>> {
+    pub(crate) fn middlewares(&self) -> Vec<Arc<dyn ErasedConnectMiddleware>> {
         let mut all = self
             .0
             .parent
@@ -308,7 +311,7 @@ impl Namespace {
     }
 
     /// Its own connection handler, or (for a dynamic child) the parent's.
-    pub(crate) fn connection_handler(&self) -> Option<Arc<dyn ConnectionHandler>> {
+    pub(crate) fn connection_handler(&self) -> Option<Arc<dyn ErasedConnectionHandler>> {
         let own = self
             .0
             .on_connection

@@ -38,15 +38,48 @@ pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
     Err(last)
 }
 
-/// Serve `io` on `addr` until the process ends.
+/// Serve `io` on `addr` until Ctrl-C (SIGINT) or SIGTERM, then shut down gracefully (see
+/// [`serve_with_shutdown`]) and return `Ok(())`.
+///
+/// Logs a `listening on` line at startup. When no `tracing` subscriber is set, it installs
+/// one that prints to stderr: `RUST_LOG` chooses what (default `portico=info`;
+/// `RUST_LOG=portico=debug` shows each connection's life), colours only on a terminal
+/// without `NO_COLOR`. Set your own subscriber before calling it to log your way.
 pub async fn serve(addr: impl ToSocketAddrs, io: Server) -> io::Result<()> {
+    crate::logging::init_default();
     let listener = bind(addr).await?;
-    serve_with_shutdown(listener, io, std::future::pending()).await
+    serve_with_shutdown(listener, io, shutdown_signal()).await
+}
+
+/// Completes when the process receives Ctrl-C (SIGINT) or, on Unix, SIGTERM (what
+/// `docker stop`, systemd and Kubernetes send). Pass it to [`serve_with_shutdown`] or
+/// [`serve_app`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received: shutting down gracefully"),
+        () = term => tracing::info!("SIGTERM received: shutting down gracefully"),
+    }
 }
 
 /// Serve `io` on `listener` until `shutdown` completes; then stop accepting, close every
 /// Socket.IO connection (reason `server shutting down`), let in-flight requests finish (up to
-/// 10 s) and return.
+/// 10 s) and return. Logs (and installs a default subscriber) as [`serve`] does.
 pub async fn serve_with_shutdown(
     listener: TcpListener,
     io: Server,
@@ -59,6 +92,18 @@ pub async fn serve_with_shutdown(
 /// Like [`serve_with_shutdown`], for an application that contains Portico (an axum
 /// `Router` with [`Server::layer`], say): `app` answers every request, `io` is closed
 /// gracefully on shutdown. Each request carries a [`PeerAddr`] extension.
+///
+/// ```no_run
+/// use axum::routing::get;
+/// # async fn run() -> anyhow::Result<()> {
+/// let io = portico::Server::builder().build()?;
+/// let app = axum::Router::new()
+///     .route("/health", get(|| async { "ok" }))
+///     .layer(io.layer()); // Socket.IO under /socket.io/, the rest to axum
+/// let listener = portico::bind(("127.0.0.1", 3000)).await?;
+/// portico::serve_app(listener, io, app, portico::shutdown_signal()).await?;
+/// # Ok(()) }
+/// ```
 pub async fn serve_app<S, B>(
     listener: TcpListener,
     io: Server,
@@ -76,6 +121,14 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    crate::logging::init_default();
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(
+            "listening on http://{addr}{} (origin policy: {})",
+            io.config().path,
+            io.config().origins.describe()
+        );
+    }
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
@@ -85,7 +138,6 @@ where
     let closing = io.clone();
     let closed = async move {
         shutdown.await;
-        tracing::info!("shutting down: closing Socket.IO connections");
         closing.close().await;
     };
     tokio::pin!(closed);

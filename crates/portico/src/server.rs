@@ -66,6 +66,11 @@ impl Server {
         }))
     }
 
+    /// The app state of type `S` given to [`ServerBuilder::state`], cloned.
+    pub fn state<S: Clone + Send + Sync + 'static>(&self) -> Option<S> {
+        self.0.config.state.get::<S>().map(|s| S::clone(&s))
+    }
+
     /// The configuration the server was built with.
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
@@ -228,7 +233,9 @@ impl Server {
     }
 
     async fn close_all(&self) {
-        self.0.shutting_down.store(true, Ordering::Release);
+        if !self.0.shutting_down.swap(true, Ordering::AcqRel) {
+            tracing::info!("shutting down: closing Socket.IO connections");
+        }
         let conns: Vec<Arc<Conn>> = self
             .0
             .sessions

@@ -23,9 +23,10 @@ use crate::broadcast::BroadcastOperator;
 use crate::emit;
 use crate::engine::Conn;
 use crate::errors::{AckError, EmitError};
+use crate::extract::Extensions;
 use crate::handler::{
-    run_inline, DisconnectHandler, Erased, ErasedEventHandler, EventHandler, EventName, HandlerMap,
-    IncomingEvent,
+    run_inline, DisconnectHandler, Erased, ErasedDisconnectHandler, ErasedEventHandler,
+    EventHandler, EventName, HandlerMap, IncomingEvent,
 };
 use crate::handshake::Handshake;
 use crate::listeners::{AnyHandler, EventError, EventInfo, EventMiddleware};
@@ -46,13 +47,14 @@ pub(crate) struct SocketInner {
     pub(crate) conn: Arc<Conn>,
     handshake: Handshake,
     handlers: RwLock<HandlerMap>,
-    on_disconnect: Mutex<Vec<Arc<dyn DisconnectHandler>>>,
+    on_disconnect: Mutex<Vec<Arc<dyn ErasedDisconnectHandler>>>,
     acks: Mutex<HashMap<u64, AckSender>>,
     next_ack: AtomicU64,
     gate: Mutex<Gate>,
     connected: AtomicBool,
     listeners: RwLock<Listeners>,
     data: Mutex<Value>,
+    extensions: Extensions,
     /// Connection state recovery: the private id, where replay would start, and whether this
     /// socket was recovered.
     pid: Option<String>,
@@ -66,7 +68,7 @@ struct Listeners {
     any: Vec<Arc<dyn AnyHandler>>,
     any_outgoing: Vec<Arc<dyn AnyHandler>>,
     middlewares: Vec<Arc<dyn EventMiddleware>>,
-    disconnecting: Vec<Arc<dyn DisconnectHandler>>,
+    disconnecting: Vec<Arc<dyn ErasedDisconnectHandler>>,
 }
 
 /// An event held by the [`Gate`]: name, arguments, ack id, attachments.
@@ -137,6 +139,7 @@ impl Socket {
             connected: AtomicBool::new(false),
             listeners: RwLock::new(Listeners::default()),
             data: Mutex::new(data),
+            extensions: Extensions::default(),
             pid,
             since,
             recovered,
@@ -156,6 +159,17 @@ impl Socket {
     /// The namespace.
     pub fn namespace(&self) -> &Namespace {
         &self.0.ns
+    }
+
+    /// The server this socket belongs to (Node's `socket.nsp.server`); handlers can also take
+    /// it as a [`Server`](crate::Server) argument.
+    pub fn server(&self) -> crate::Server {
+        crate::Server(self.0.conn.server.clone())
+    }
+
+    /// Typed values kept with this socket, for this server only: see [`Extensions`].
+    pub fn extensions(&self) -> &Extensions {
+        &self.0.extensions
     }
 
     /// The handshake: headers, query, address of the first request, and this namespace's
@@ -187,29 +201,47 @@ impl Socket {
 
     /// Handle an event from the client. Replaces an earlier handler for the same event.
     /// See [`crate::handler`] for the closure shapes.
+    ///
+    /// # Panics
+    ///
+    /// On a reserved name (`connect`, `connect_error`, `disconnect`, `disconnecting`,
+    /// `newListener`, `removeListener`): no client can send those, so such a handler would
+    /// never run. The message says what to use instead ([`Socket::on_disconnect`],
+    /// [`Socket::on_disconnecting`], [`crate::Namespace::on_connection`]). The panic stays
+    /// inside the handler that called `on` (the server keeps serving) and is printed.
+    #[track_caller]
     pub fn on<H, M>(&self, event: impl Into<String>, handler: H)
     where
         H: EventHandler<M>,
         M: 'static,
     {
+        let event = event.into();
+        if let Some(fix) = reserved_name_fix(&event) {
+            panic!(
+                "socket.on({event:?}, ..) would never run: {event:?} is a reserved Socket.IO \
+                 event name that no client can send. {fix}"
+            );
+        }
         let h: Arc<dyn ErasedEventHandler> = Arc::new(Erased(handler, PhantomData));
         self.0
             .handlers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(EventName::new(&event.into()), h);
+            .insert(EventName::new(&event), h);
     }
 
     /// Run `handler` when the socket disconnects, with the reason.
-    pub fn on_disconnect<H: DisconnectHandler>(&self, handler: H) {
-        lock(&self.0.on_disconnect).push(Arc::new(handler));
+    pub fn on_disconnect<H: DisconnectHandler<M>, M: 'static>(&self, handler: H) {
+        lock(&self.0.on_disconnect).push(Arc::new(Erased(handler, PhantomData)));
     }
 
     /// Run `handler` while the socket is disconnecting, before it leaves its rooms
     /// (Node's `disconnecting`): [`Socket::rooms`] still lists them until the handler's
     /// first `.await`.
-    pub fn on_disconnecting<H: DisconnectHandler>(&self, handler: H) {
-        self.listeners_mut().disconnecting.push(Arc::new(handler));
+    pub fn on_disconnecting<H: DisconnectHandler<M>, M: 'static>(&self, handler: H) {
+        self.listeners_mut()
+            .disconnecting
+            .push(Arc::new(Erased(handler, PhantomData)));
     }
 
     /// Run `handler` for every incoming event, before its own handler (Node's `onAny`).
@@ -605,6 +637,8 @@ impl Socket {
         for h in handlers {
             run_inline(h.call(self.clone(), reason));
         }
+        // After the handlers' first run: values that hold the socket would keep it alive.
+        self.0.extensions.clear();
     }
 }
 
@@ -625,6 +659,32 @@ impl TimedSocket<'_> {
     ) -> impl Future<Output = Result<R, AckError>> + Send + 'static {
         self.socket.ack_request(event, data, Some(self.timeout))
     }
+}
+
+/// What to use instead of `socket.on(name, ..)` for a reserved `name`, or `None` when
+/// `name` is not reserved.
+fn reserved_name_fix(name: &str) -> Option<&'static str> {
+    if !portico_proto::sio::packet::is_reserved_event(name) {
+        return None;
+    }
+    Some(match name {
+        "disconnect" => {
+            "Use socket.on_disconnect(|socket: Socket, reason: DisconnectReason| async move { .. })."
+        }
+        "disconnecting" => {
+            "Use socket.on_disconnecting(|socket: Socket, reason: DisconnectReason| async move { .. }) \
+             (the socket's rooms are still listed there)."
+        }
+        "connect" => {
+            "A socket is already connected when its handlers are registered: put that code in \
+             io.of(nsp).on_connection(..)."
+        }
+        "connect_error" => {
+            "A refused connection is reported to the client; on the server, refuse in \
+             io.of(nsp).use_connect(..) and see io.on_connection_error(..) for refused requests."
+        }
+        _ => "These are Node EventEmitter events; Portico has no equivalent to listen for.",
+    })
 }
 
 fn emit_error(e: SendError) -> EmitError {
