@@ -1,107 +1,111 @@
-//! Portico inside an axum app: ordinary routes beside a Socket.IO chat.
+//! A whole app on one port: static files, an HTTP route and a Socket.IO chat, with app state
+//! given once to the server and a nickname kept with each socket.
 //!
 //! ```sh
-//! npm ci --prefix tests/js                         # the client bundle the page loads
-//! cargo run -p portico --example axum_chat -- --port 3000
+//! npm ci --prefix tests/js        # the socket.io-client package whose bundle the page loads
+//! cargo run -p portico --example axum_chat
 //! ```
 //!
-//! Then open <http://127.0.0.1:3000/> in two tabs. `/health` answers `ok`; everything under
-//! `/socket.io/` is Portico; any other path falls through to axum (404).
+//! Then open <http://127.0.0.1:3000/?nick=ada> and <http://127.0.0.1:3000/?nick=bob>.
+//! `/` and other files come from `examples/chat/`, `/socket.io/socket.io.min.js` from the npm
+//! package, `/api/stats` from axum, and the rest of `/socket.io/` is Portico.
 
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{Html, IntoResponse};
+use std::sync::Arc;
+
 use axum::routing::get;
-use axum::Router;
-use portico::{Server, Socket};
+use axum::{Json, Router};
+use portico::{Ack, ClientBundle, DisconnectReason, Server, Socket, State};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tower_http::services::ServeDir;
 
-/// The browser bundle of socket.io-client, served at `/socket.io-client.min.js` when installed.
-const BUNDLE: &str = concat!(
+/// Your static files (the chat page).
+const PUBLIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/chat");
+/// The installed socket.io-client npm package (`npm install socket.io-client`).
+const CLIENT_PACKAGE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/js/node_modules/socket.io-client/dist/socket.io.min.js"
+    "/../../tests/js/node_modules/socket.io-client"
 );
 
-/// A chat message: clients send `{text}`, everyone receives `{from, text}`.
-#[derive(Debug, Serialize, Deserialize)]
+/// App state: given once to the server, taken by any handler as `State<Chat>`.
+#[derive(Clone, Default)]
 struct Chat {
-    /// The sender's socket id, set by the server (a client cannot claim another's).
-    #[serde(default, skip_deserializing)]
+    history: Arc<Mutex<Vec<Message>>>,
+}
+
+/// Per-socket state, typed: kept in the socket's extensions, never serialized.
+struct Nick(String);
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Message {
     from: String,
     text: String,
 }
 
-const PAGE: &str = r#"<!doctype html>
-<meta charset="utf-8">
-<title>Portico chat</title>
-<ul id="log"></ul>
-<form id="form"><input id="text" autocomplete="off" autofocus><button>Send</button></form>
-<script src="/socket.io-client.min.js"></script>
-<script>
-  const socket = io();
-  const log = (line) => {
-    const li = document.createElement("li");
-    li.textContent = line;
-    document.getElementById("log").append(li);
-  };
-  socket.on("connect", () => log(`connected as ${socket.id}`));
-  socket.on("chat", (msg) => log(`${msg.from}: ${msg.text}`));
-  document.getElementById("form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const input = document.getElementById("text");
-    socket.emit("chat", { text: input.value });
-    input.value = "";
-  });
-</script>
-"#;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let port: u16 = match std::env::args().skip_while(|a| a != "--port").nth(1) {
+    let port = match std::env::args().skip_while(|a| a != "--port").nth(1) {
         Some(p) => p.parse()?,
         None => 3000,
     };
+    let chat = Chat::default();
+    let io = Server::builder()
+        .state(chat.clone())
+        .serve_client(ClientBundle::from_package_dir(CLIENT_PACKAGE)?)
+        .build()?;
 
-    let io = Server::builder().build()?;
-    let chat_io = io.clone();
-    io.of("/").on_connection(move |socket: Socket| {
-        let io = chat_io.clone();
-        async move {
-            socket.on("chat", move |socket: Socket, mut msg: Chat| {
-                let io = io.clone();
-                async move {
-                    msg.from = socket.id().to_string();
-                    io.emit("chat", &msg) // to everyone, the sender included
-                }
-            });
-        }
-    });
+    io.of("/")
+        .on_connection(|socket: Socket, State(chat): State<Chat>| async move {
+            let nick = socket.handshake().auth_value()["nick"]
+                .as_str()
+                .unwrap_or("anonymous");
+            socket.extensions().insert(Nick(nick.to_owned()));
+            socket.emit("history", &*chat.history.lock().await)?;
+            socket.on("chat", on_chat);
+            socket.on_disconnect(
+                |socket: Socket, io: Server, reason: DisconnectReason| async move {
+                    let nick = socket.extensions().get::<Nick>().map(|n| n.0.clone());
+                    io.emit("left", &(nick, reason.to_string()))
+                },
+            );
+            Ok::<_, portico::EmitError>(())
+        });
 
-    let bundle = std::fs::read(BUNDLE).ok();
-    if bundle.is_none() {
-        eprintln!("{BUNDLE} not found: run `npm ci --prefix tests/js` for the chat page");
-    }
     let app = Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route("/", get(|| async { Html(PAGE) }))
         .route(
-            "/socket.io-client.min.js",
-            get(move || async move {
-                match bundle {
-                    Some(js) => ([(CONTENT_TYPE, "application/javascript")], js).into_response(),
-                    None => axum::http::StatusCode::NOT_FOUND.into_response(),
-                }
+            "/api/stats",
+            get(|| async move {
+                Json(serde_json::json!({ "messages": chat.history.lock().await.len() }))
             }),
         )
+        .fallback_service(ServeDir::new(PUBLIC_DIR))
         .layer(io.layer());
 
     let listener = portico::bind(("127.0.0.1", port)).await?;
-    println!("LISTENING {}", listener.local_addr()?.port());
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    portico::serve_app(listener, io, app, shutdown).await?;
+    portico::serve_app(listener, io, app, portico::shutdown_signal()).await?;
     Ok(())
+}
+
+/// A chat message from a client: kept, sent to everyone (the sender included), and
+/// acknowledged with the number of messages so far.
+async fn on_chat(
+    socket: Socket,
+    io: Server,
+    State(chat): State<Chat>,
+    text: String,
+    ack: Ack,
+) -> Result<(), portico::EmitError> {
+    let from = socket
+        .extensions()
+        .get::<Nick>()
+        .map(|n| n.0.clone())
+        .unwrap_or_default();
+    let message = Message { from, text };
+    let count = {
+        let mut history = chat.history.lock().await;
+        history.push(message.clone());
+        history.len()
+    };
+    io.emit("chat", &message)?;
+    ack.send(&count)
 }

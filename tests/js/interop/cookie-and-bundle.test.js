@@ -76,6 +76,21 @@ describe("sticky cookie (--sticky-cookie) and serve_client (--serve-client)", ()
     await refused.arrayBuffer();
   });
 
+  test("a <script src> load of the bundle from another site (no Origin, Sec-Fetch-Site: cross-site) is served", { timeout: 10_000 }, async () => {
+    // What Chromium sends for a classic script tag on a page of another origin: no Origin
+    // header, so the policy cannot know the page; the same request to the Engine.IO endpoint
+    // is refused (below), the public script is not.
+    const headers = { "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors", "sec-fetch-dest": "script" };
+    const res = await fetch(`${server.url}/socket.io/socket.io.min.js`, { headers });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("access-control-allow-origin"), null);
+    assert.match(res.headers.get("content-type"), /^application\/javascript/);
+    await res.arrayBuffer();
+    const poll = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`, { headers });
+    assert.equal(poll.status, 403);
+    await poll.arrayBuffer();
+  });
+
   test("unknown files under the path are Engine.IO requests (400 code 0), not files", { timeout: 10_000 }, async () => {
     // (fetch normalises `..` away: this one is outside the path altogether)
     const res = await request(`${server.url}/socket.io/../../etc/passwd`);

@@ -1,0 +1,31 @@
+// README.md shows some files whole, each under a `<!-- file: SHOWN [= REPO_FILE] -->` marker:
+// every such block must equal the file in the repository (REPO_FILE, or SHOWN when it is a
+// repository path), so the README shows code that compiles (cargo builds every example) and
+// runs (tests/browser/try-it.test.js, tests/js/examples/). Blocks shown only in the README
+// (the Try-it page) are run by the try-it test itself.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { REPO_ROOT, README, readmeBlock, readmeFileMarkers } from "../lib/readme.js";
+
+const REQUIRED = ["crates/portico/examples/hello.rs", "crates/portico/examples/axum_chat.rs"];
+
+test("README.md shows the Try-it server and the whole app exactly as the repository has them", () => {
+  const markers = readmeFileMarkers();
+  const checked = [];
+  for (const { marker, repoFile } of markers) {
+    const file = path.join(REPO_ROOT, repoFile);
+    if (!fs.existsSync(file)) continue; // README-only (e.g. page/index.html)
+    assert.equal(readmeBlock(marker), fs.readFileSync(file, "utf8"), `README.md's block for ${repoFile} differs from the file: paste the file`);
+    checked.push(repoFile);
+  }
+  for (const f of REQUIRED) assert.ok(checked.includes(f), `README.md no longer shows ${f} (checked: ${checked.join(", ")})`);
+});
+
+test("the crate's front page is the Try-it server too (include_str of examples/hello.rs)", () => {
+  const lib = fs.readFileSync(path.join(REPO_ROOT, "crates/portico/src/lib.rs"), "utf8");
+  assert.match(lib, /#!\[doc = include_str!\("\.\.\/examples\/hello\.rs"\)\]/);
+  assert.ok(README.includes("<!-- file: src/main.rs = crates/portico/examples/hello.rs -->"));
+});
