@@ -7,8 +7,16 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 /// Portico: a Socket.IO server that gets cross-origin right.
+// Help is wrapped at the terminal's width, at most 100 columns: README.md quotes
+// `portico serve --help` as printed at 100 (tests/js/cli/readme.test.js checks it).
 #[derive(Debug, Parser)]
-#[command(name = "portico", version, about)]
+#[command(
+    name = "portico",
+    bin_name = "portico",
+    version,
+    about,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,6 +33,11 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    use std::io::IsTerminal as _;
+    let colour = colour_logs(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -32,6 +45,7 @@ fn main() -> std::process::ExitCode {
             }),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let cli = Cli::parse();
     // The load generator runs on one thread, as the servers it measures do (the bench pins it
@@ -69,6 +83,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Whether log lines get ANSI colours: only when stderr is a terminal, and not when
+/// `NO_COLOR` is set to a non-empty value (<https://no-color.org>). A file or a pipe gets
+/// plain text.
+fn colour_logs(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Resolves when the process receives Ctrl-C (SIGINT) or SIGTERM.
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
@@ -90,4 +111,19 @@ pub(crate) async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("signal received: shutting down gracefully");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_logs;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colour_logs(true, None));
+        assert!(colour_logs(true, Some(OsStr::new(""))));
+        assert!(!colour_logs(true, Some(OsStr::new("1"))));
+        assert!(!colour_logs(false, None));
+        assert!(!colour_logs(false, Some(OsStr::new("1"))));
+    }
 }

@@ -1,15 +1,18 @@
 //! `portico serve`: a Socket.IO server from flags and an optional TOML file, with a demo chat.
 
+mod origins;
+mod settings;
+
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use clap::Args as ClapArgs;
-use portico::{DisconnectReason, OriginPolicy, Server, Socket};
-use serde::Deserialize;
+use portico::{DisconnectReason, Server, Socket};
 use serde_json::json;
+
+use settings::{FileConfig, Settings, CLIENT_BUNDLE, HOST, PORT};
 
 const DEMO_PAGE: &str = include_str!("demo/index.html");
 const BUNDLE_ROUTE: &str = "/portico-demo/socket.io.min.js";
@@ -17,9 +20,11 @@ const BUNDLE_ROUTE: &str = "/portico-demo/socket.io.min.js";
 /// Arguments of `portico serve`. Flags override the config file; the file overrides defaults.
 #[derive(Debug, Default, ClapArgs)]
 pub(crate) struct ServeArgs {
-    /// TOML config file (keys: host, port, path, ping_interval_ms, ping_timeout_ms,
-    /// max_payload, demo, client_bundle).
-    #[arg(long, short = 'c')]
+    /// TOML config file; flags override it. Keys (all optional): host, port, path,
+    /// ping_interval_ms, ping_timeout_ms, max_payload, demo (false = --no-demo), client_bundle,
+    /// cors_origins (a list), cors_credentials, cors_any_origin, cors_allow_headers (a list),
+    /// trusted_proxies (a list), demo_origin, allow_eio3. Unknown keys are errors.
+    #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on. Default: 127.0.0.1.
     #[arg(long)]
@@ -72,152 +77,6 @@ pub(crate) struct ServeArgs {
     client_bundle: Option<PathBuf>,
 }
 
-/// The config file. Every key is optional.
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileConfig {
-    host: Option<String>,
-    port: Option<u16>,
-    path: Option<String>,
-    ping_interval_ms: Option<u64>,
-    ping_timeout_ms: Option<u64>,
-    max_payload: Option<u64>,
-    demo: Option<bool>,
-    client_bundle: Option<PathBuf>,
-    cors_origins: Option<Vec<String>>,
-    cors_credentials: Option<bool>,
-    cors_any_origin: Option<bool>,
-    cors_allow_headers: Option<Vec<String>>,
-    trusted_proxies: Option<Vec<std::net::IpAddr>>,
-    demo_origin: Option<u16>,
-    allow_eio3: Option<bool>,
-}
-
-/// The settings `serve` runs with, after merging flags, file and defaults.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Settings {
-    host: String,
-    port: u16,
-    path: String,
-    ping_interval: Duration,
-    ping_timeout: Duration,
-    max_payload: u64,
-    demo: bool,
-    client_bundle: Option<PathBuf>,
-    cors_origins: Vec<String>,
-    cors_credentials: bool,
-    cors_any_origin: bool,
-    cors_allow_headers: Vec<String>,
-    trusted_proxies: Vec<std::net::IpAddr>,
-    demo_origin: Option<u16>,
-    allow_eio3: bool,
-}
-
-impl Settings {
-    fn resolve(args: &ServeArgs, file: FileConfig) -> Settings {
-        let d = portico::ServerConfig::default();
-        Settings {
-            host: args
-                .host
-                .clone()
-                .or(file.host)
-                .unwrap_or_else(|| "127.0.0.1".into()),
-            port: args.port.or(file.port).unwrap_or(3000),
-            path: args.path.clone().or(file.path).unwrap_or(d.path),
-            ping_interval: args
-                .ping_interval
-                .or(file.ping_interval_ms)
-                .map(Duration::from_millis)
-                .unwrap_or(d.ping_interval),
-            ping_timeout: args
-                .ping_timeout
-                .or(file.ping_timeout_ms)
-                .map(Duration::from_millis)
-                .unwrap_or(d.ping_timeout),
-            max_payload: args
-                .max_payload
-                .or(file.max_payload)
-                .unwrap_or(d.max_payload),
-            demo: !args.no_demo && file.demo.unwrap_or(true),
-            client_bundle: args.client_bundle.clone().or(file.client_bundle),
-            cors_origins: if args.cors_origins.is_empty() {
-                file.cors_origins.unwrap_or_default()
-            } else {
-                args.cors_origins.clone()
-            },
-            cors_credentials: args.cors_credentials || file.cors_credentials.unwrap_or(false),
-            cors_any_origin: args.cors_any_origin || file.cors_any_origin.unwrap_or(false),
-            cors_allow_headers: if args.cors_allow_headers.is_empty() {
-                file.cors_allow_headers.unwrap_or_default()
-            } else {
-                args.cors_allow_headers.clone()
-            },
-            trusted_proxies: if args.trusted_proxies.is_empty() {
-                file.trusted_proxies.unwrap_or_default()
-            } else {
-                args.trusted_proxies.clone()
-            },
-            demo_origin: args.demo_origin.or(file.demo_origin),
-            allow_eio3: args.allow_eio3 || file.allow_eio3.unwrap_or(false),
-        }
-    }
-
-    /// The host to put in URLs (a wildcard listen address is reached via loopback).
-    fn url_host(&self) -> &str {
-        match self.host.as_str() {
-            "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
-            h => h,
-        }
-    }
-
-    /// The origin policy the flags describe. Errors say which flag to change.
-    fn origin_policy(&self) -> anyhow::Result<OriginPolicy> {
-        if self.cors_any_origin && !self.cors_origins.is_empty() {
-            anyhow::bail!(
-                "--cors-any-origin and --cors-origin contradict each other: keep the list of origins \
-                 (recommended), or drop it to allow every origin"
-            );
-        }
-        if self.cors_any_origin && self.cors_credentials {
-            anyhow::bail!(
-                "refusing to start: --cors-credentials cannot be combined with --cors-any-origin: browsers reject \
-                 \"Access-Control-Allow-Origin: *\" on credentialed requests (cookies, withCredentials: true), so \
-                 every such request would fail. Fix it one of two ways: list the origins that may send credentials \
-                 (--cors-origin https://app.example.com --cors-credentials), or drop --cors-credentials and keep \
-                 --cors-any-origin"
-            );
-        }
-        let mut policy = if self.cors_any_origin {
-            OriginPolicy::any_origin()
-        } else if self.cors_origins.is_empty() {
-            OriginPolicy::same_origin()
-        } else {
-            OriginPolicy::allow(&self.cors_origins)
-                .map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?
-        };
-        if let Some(port) = self.demo_origin {
-            let demo = format!("http://{}:{port}", self.url_host());
-            policy = policy
-                .also_allow([demo.as_str()])
-                .map_err(|e| anyhow::anyhow!("--demo-origin: {e}"))?;
-        }
-        let policy = policy
-            .credentials(self.cors_credentials)
-            .allow_headers(&self.cors_allow_headers)
-            .trusted_proxies(self.trusted_proxies.iter().copied());
-        policy.validate().map_err(|e| {
-            anyhow::anyhow!("refusing to start with this origin configuration:\n{e}")
-        })?;
-        Ok(policy)
-    }
-}
-
-fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
-}
-
 fn find_bundle(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = explicit {
         return Some(p.to_path_buf());
@@ -267,10 +126,11 @@ fn demo_chat(io: &Server) {
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = match &args.config {
-        Some(p) => read_file_config(p)?,
+        Some(p) => FileConfig::read(p)?,
         None => FileConfig::default(),
     };
     let s = Settings::resolve(&args, file);
+    s.check()?;
     let policy = s.origin_policy()?;
     tracing::info!("origin policy: {}", policy.describe());
     let io = Server::builder()
@@ -284,7 +144,15 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("invalid server configuration")?;
     let listener = portico::bind((s.host.as_str(), s.port))
         .await
-        .with_context(|| format!("cannot listen on {}:{}", s.host, s.port))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (host from {}, port from {})",
+                s.host,
+                s.port,
+                s.source(HOST),
+                s.source(PORT)
+            )
+        })?;
     let addr = listener.local_addr()?;
     let path = io.config().path.clone();
     eprintln!("Portico listening on http://{addr} (Socket.IO path {path})");
@@ -293,10 +161,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     demo_chat(&io);
     let bundle = match find_bundle(s.client_bundle.as_deref()) {
-        Some(p) => Some(
-            std::fs::read(&p)
-                .with_context(|| format!("cannot read the client bundle {}", p.display()))?,
-        ),
+        Some(p) => Some(std::fs::read(&p).with_context(|| {
+            let from = match s.client_bundle {
+                Some(_) => s.name(CLIENT_BUNDLE),
+                None => "found in $PORTICO_CLIENT_BUNDLE or node_modules".into(),
+            };
+            format!("cannot read the client bundle {} ({from})", p.display())
+        })?),
         None => {
             tracing::warn!(
                 "socket.io-client bundle not found: the demo page needs it. Run `npm ci --prefix tests/js` \
@@ -314,7 +185,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Cross-origin demo: the page comes from a second port and connects to the first.
     let demo_listener = portico::bind((s.host.as_str(), demo_port))
         .await
-        .with_context(|| format!("cannot listen on {}:{demo_port} for --demo-origin", s.host))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{demo_port} for {}",
+                s.host,
+                s.name(settings::DEMO_ORIGIN)
+            )
+        })?;
     let demo_addr = demo_listener.local_addr()?;
     let server_url = format!("http://{}:{}", s.url_host(), addr.port());
     let app = demo_app(&path, &server_url, bundle);
@@ -331,12 +208,18 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
+    // The demo page's port serves no Socket.IO: plain axum, so that the shutdown of `io` (and
+    // its log line) happens once, on the main port.
     let (a, b) = tokio::join!(
-        portico::serve_with_shutdown(listener, io.clone(), stopped(stop_rx.clone())),
-        portico::serve_app(demo_listener, io, app, stopped(stop_rx)),
+        portico::serve_with_shutdown(listener, io, stopped(stop_rx.clone())),
+        async {
+            axum::serve(demo_listener, app)
+                .with_graceful_shutdown(stopped(stop_rx))
+                .await
+        },
     );
     a?;
-    b?;
+    b.context("the demo page's server failed")?;
     Ok(())
 }
 
@@ -366,73 +249,65 @@ fn demo_app(path: &str, server_url: &str, bundle: Option<Vec<u8>>) -> axum::Rout
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+pub(crate) mod tests {
+    use clap::CommandFactory as _;
+
+    use super::settings::ALL;
     use super::*;
 
-    #[test]
-    fn flags_override_file_override_defaults() {
-        let file: FileConfig =
-            toml::from_str("port = 4000\npath = \"/io/\"\nping_interval_ms = 1000\ndemo = false")
-                .unwrap();
-        let args = ServeArgs {
-            port: Some(5000),
-            ..Default::default()
-        };
-        let s = Settings::resolve(&args, file);
-        assert_eq!(s.port, 5000);
-        assert_eq!(s.path, "/io/");
-        assert_eq!(s.ping_interval, Duration::from_millis(1000));
-        assert_eq!(s.ping_timeout, Duration::from_millis(20_000));
-        assert_eq!(s.host, "127.0.0.1");
-        assert!(!s.demo);
+    /// The keys of the config file, in declaration order.
+    pub(crate) fn file_keys() -> Vec<String> {
+        let value = serde_json::to_value(FileConfig::default()).unwrap();
+        let keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        // Each of them is accepted in a file.
+        for key in &keys {
+            let err = toml::from_str::<FileConfig>(&format!("{key} = {{ not_a_value = 1 }}"))
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("unknown field"), "{key}: {err}");
+        }
+        keys
+    }
+
+    fn serve_command() -> clap::Command {
+        crate::Cli::command()
+            .find_subcommand("serve")
+            .unwrap()
+            .clone()
     }
 
     #[test]
-    fn broken_origin_flags_refuse_to_start_with_the_fix() {
-        let args = ServeArgs {
-            cors_any_origin: true,
-            cors_credentials: true,
-            ..Default::default()
-        };
-        let err = Settings::resolve(&args, FileConfig::default())
-            .origin_policy()
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("credentials"), "{err}");
-        let args = ServeArgs {
-            cors_origins: vec!["https://app.example.com/".into()],
-            ..Default::default()
-        };
-        let err = Settings::resolve(&args, FileConfig::default())
-            .origin_policy()
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("\"https://app.example.com\""), "{err}");
-        let args = ServeArgs {
-            cors_any_origin: true,
-            cors_origins: vec!["https://a.example.com".into()],
-            ..Default::default()
-        };
-        assert!(Settings::resolve(&args, FileConfig::default())
-            .origin_policy()
-            .is_err());
-        let args = ServeArgs {
-            demo_origin: Some(5173),
-            ..Default::default()
-        };
-        let policy = Settings::resolve(&args, FileConfig::default())
-            .origin_policy()
+    fn config_help_lists_every_file_key() {
+        let serve = serve_command();
+        let config = serve
+            .get_arguments()
+            .find(|a| a.get_long() == Some("config"))
             .unwrap();
-        assert!(
-            policy.describe().contains("http://127.0.0.1:5173"),
-            "{}",
-            policy.describe()
-        );
+        let help = config.get_help().unwrap().to_string();
+        let words: Vec<&str> = help
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .collect();
+        let keys = file_keys();
+        assert_eq!(keys.len(), 15, "{keys:?}");
+        for key in &keys {
+            assert!(
+                words.contains(&key.as_str()),
+                "--config help lacks {key}: {help}"
+            );
+        }
     }
 
     #[test]
-    fn unknown_keys_in_the_file_are_errors() {
-        assert!(toml::from_str::<FileConfig>("prot = 1").is_err());
+    fn every_setting_has_its_flag() {
+        let serve = serve_command();
+        for name in ALL {
+            let long = name.flag.trim_start_matches("--");
+            assert!(
+                serve.get_arguments().any(|a| a.get_long() == Some(long)),
+                "portico serve has no {}",
+                name.flag
+            );
+        }
     }
 }

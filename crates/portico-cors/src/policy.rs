@@ -125,9 +125,37 @@ impl OriginPolicy {
         Self::default().also_allow(entries)
     }
 
-    /// Allows the same origin plus every origin for which `predicate` returns `true`. The
-    /// predicate sees the normalised origin; it is never called for `Origin: null` (see
+    /// Allows the same origin plus every origin for which `predicate` returns `true`.
+    ///
+    /// The closure gets the request's origin as an [`&Origin`](Origin), parsed and normalised
+    /// as browsers serialise it (lowercase, no default port): [`as_str`](Origin::as_str) is
+    /// the whole origin (`"https://app.example.com:8443"`), [`scheme`](Origin::scheme),
+    /// [`host`](Origin::host) and [`port`](Origin::port) its parts (`port()` is `None` for
+    /// the scheme's default port; [`port_or_default`](Origin::port_or_default) fills it in).
+    /// It is never called for `Origin: null` (see
     /// [`allow_null_origin`](Self::allow_null_origin)) or a malformed `Origin`.
+    ///
+    /// ```
+    /// use http::{header, HeaderMap, HeaderValue, Method};
+    /// use portico_cors::{Origin, OriginPolicy, RequestInfo, Verdict};
+    ///
+    /// // Any https origin under example.com, on any port, and the local dev server.
+    /// let policy = OriginPolicy::predicate(|origin: &Origin| {
+    ///     (origin.scheme() == "https" && origin.host().ends_with(".example.com"))
+    ///         || origin.as_str() == "http://localhost:5173"
+    /// })
+    /// .build()?;
+    ///
+    /// let verdict = |origin: &'static str| {
+    ///     let mut headers = HeaderMap::new();
+    ///     headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
+    ///     policy.evaluate(&RequestInfo::new(&Method::GET, &headers)).verdict
+    /// };
+    /// assert_eq!(verdict("https://chat.example.com:8443"), Verdict::Allow);
+    /// assert_eq!(verdict("HTTP://LOCALHOST:5173"), Verdict::Allow); // normalised first
+    /// assert_ne!(verdict("http://chat.example.com"), Verdict::Allow);
+    /// # Ok::<(), portico_cors::CorsConfigError>(())
+    /// ```
     pub fn predicate(predicate: impl Fn(&Origin) -> bool + Send + Sync + 'static) -> Self {
         Self::default().also_allow_if(predicate)
     }
@@ -177,8 +205,8 @@ impl OriginPolicy {
         Ok(self)
     }
 
-    /// Adds a predicate: an origin is also allowed when it returns `true` (see
-    /// [`predicate`](Self::predicate)).
+    /// Adds a predicate over the request's [`&Origin`](Origin): an origin is also allowed when
+    /// it returns `true` (see [`predicate`](Self::predicate) for what the closure gets).
     pub fn also_allow_if(
         mut self,
         predicate: impl Fn(&Origin) -> bool + Send + Sync + 'static,

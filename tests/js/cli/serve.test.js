@@ -1,6 +1,8 @@
 // `portico serve`: the demo chat (page, bundle route, chat between two clients), --no-demo,
-// the TOML config file (honoured, overridden by flags, unknown keys refused) and graceful
-// shutdown on SIGINT. Each test starts its own server on an ephemeral port.
+// the TOML config file (honoured, overridden by flags, unknown keys refused), graceful
+// shutdown on SIGINT/SIGTERM (logged once, also with --demo-origin), its log lines (plain text
+// on a pipe; a refused origin as origin=<origin>) and startup errors that name the flag or the
+// file key to change. Each test starts its own server on an ephemeral port.
 
 import { test, afterEach } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +13,7 @@ import path from "node:path";
 import { REPO_ROOT, once, withTimeout } from "../lib/server.js";
 import { Clients, next } from "../lib/client.js";
 import { eioUrl, httpRequest, request } from "../lib/raw.js";
+import { freePort } from "../lib/cors.js";
 
 const BIN = process.env.PORTICO_BIN
   ? path.resolve(process.env.PORTICO_BIN)
@@ -44,11 +47,11 @@ function newClients(url) {
  * Spawns `portico serve <args>` from the repo root (where it finds the client bundle).
  * Returns {child, stderr(), exit}: `exit` resolves with {code, signal}.
  */
-function spawnServe(args) {
+function spawnServe(args, { env = process.env } = {}) {
   const child = spawn(BIN, ["serve", ...args], {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "portico=info" },
+    env: { ...env, RUST_LOG: env.RUST_LOG ?? "portico=info" },
   });
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
@@ -67,12 +70,34 @@ function spawnServe(args) {
   return { child, exit, stderr: () => stderr };
 }
 
+/** Runs `portico serve <args>` to its exit (bounded); resolves with {code, signal, stderr}. */
+async function runServe(args) {
+  const proc = spawnServe(args);
+  const { code, signal } = await withTimeout(proc.exit, START_TIMEOUT_MS, `portico serve ${args.join(" ")}`).catch(
+    (err) => {
+      proc.child.kill("SIGKILL");
+      throw err;
+    },
+  );
+  return { code, signal, stderr: proc.stderr() };
+}
+
+/** The server's WARN lines so far. */
+function warnLines(server) {
+  return server.stderr().split("\n").filter((l) => / WARN /.test(l));
+}
+
+function escapeRe(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 /**
  * Starts `portico serve --port 0 <args>` and waits for its "Portico listening on" line.
- * Resolves with {url, port, path, child, exit, stderr(), kill()}.
+ * Resolves with {url, port, path, child, exit, stderr(), kill()}. `options.env` replaces the
+ * environment.
  */
-async function startServe(args) {
-  const proc = spawnServe(args);
+async function startServe(args, options) {
+  const proc = spawnServe(args, options);
   let exited = null;
   proc.exit.then((e) => (exited = e), () => {});
   const listening = await withTimeout(
@@ -261,4 +286,99 @@ test("SIGINT: a polling client between two GETs still collects its close packet"
   const { code } = await withTimeout(server.exit, 5000, "exit after SIGINT");
   assert.equal(code, 0);
   assert.ok(Date.now() - sent < 1000, `exit took ${Date.now() - sent} ms`);
+});
+
+test("log lines have no ANSI colours when stderr is a pipe", { timeout: 20_000 }, async () => {
+  // NO_COLOR unset: a pipe alone must turn colours off.
+  const env = { ...process.env };
+  delete env.NO_COLOR;
+  const server = await startServe(["--port", "0", "--no-demo"], { env });
+  // A WARN line too (its level is the coloured part): a refused origin.
+  const res = await httpRequest(eioUrl(server.url), { headers: { origin: "http://evil.example" } }).response;
+  assert.equal(res.status, 403);
+  await waitForStderr(server, / WARN /);
+  assert.match(server.stderr(), / INFO .*origin policy: same origin/);
+  assert.ok(!server.stderr().includes("\x1b["), JSON.stringify(server.stderr()));
+});
+
+test("a refused origin is logged as origin=<origin>, a refusal without Origin has no origin field", { timeout: 20_000 }, async () => {
+  const server = await startServe(["--port", "0", "--no-demo"]);
+  const evil = await httpRequest(eioUrl(server.url), { headers: { origin: "http://evil.example" } }).response;
+  assert.equal(evil.status, 403);
+  await waitForStderr(server, /refused a polling request from origin/);
+  const [withOrigin] = warnLines(server);
+  assert.ok(withOrigin.endsWith(" origin=http://evil.example transport=polling"), withOrigin);
+  // A browser's cross-site request without Origin: refused, and there is no origin to log.
+  const noOrigin = await httpRequest(eioUrl(server.url), { headers: { "sec-fetch-site": "cross-site" } }).response;
+  assert.equal(noOrigin.status, 403);
+  await waitForStderr(server, /refused a polling request without an Origin header/);
+  const [, without] = warnLines(server);
+  assert.ok(without.endsWith(" transport=polling"), without);
+  assert.doesNotMatch(without, / origin=/);
+  for (const line of warnLines(server)) assert.doesNotMatch(line, /Some\(|None/);
+});
+
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  test(`--demo-origin, ${signal}: the shutdown is logged once, exit code 0`, { timeout: 20_000 }, async () => {
+    const demoPort = await freePort();
+    const server = await startServe(["--port", "0", "--demo-origin", String(demoPort)]);
+    await waitForStderr(server, /Demo chat \(cross-origin\): open (\S+)\//);
+    const page = await request(`http://127.0.0.1:${demoPort}/`);
+    assert.equal(page.status, 200);
+    server.child.kill(signal);
+    const { code } = await withTimeout(server.exit, 5000, `exit after ${signal}`);
+    assert.equal(code, 0, server.stderr());
+    // Each shutdown line once (the main port and the demo page's port share one shutdown).
+    const lines = server
+      .stderr()
+      .split("\n")
+      .filter((l) => /shutting down/.test(l))
+      .map((l) => l.replace(/^\S+\s+/, "")); // without the timestamp
+    assert.ok(lines.length > 0, server.stderr());
+    assert.deepEqual(lines, [...new Set(lines)], `a shutdown line is printed twice:\n${server.stderr()}`);
+  });
+}
+
+test("--cors-origin '*': refused with the flag that allows every origin, not the library call", { timeout: 20_000 }, async () => {
+  const { code, stderr } = await runServe(["--port", "0", "--no-demo", "--cors-origin", "*"]);
+  assert.equal(code, 1, stderr);
+  assert.equal(
+    stderr,
+    'error: --cors-origin: "*" is a wildcard, not an origin: to allow every origin, use --cors-any-origin instead ' +
+      '(it sends "Access-Control-Allow-Origin: *" and cannot be combined with --cors-credentials)\n',
+  );
+  const file = tomlFile('port = 0\ndemo = false\ncors_origins = ["*"]\n');
+  const fromFile = await runServe(["--config", file]);
+  assert.equal(fromFile.code, 1, fromFile.stderr);
+  assert.equal(
+    fromFile.stderr,
+    `error: cors_origins in ${file}: "*" is a wildcard, not an origin: to allow every origin, use cors_any_origin = true ` +
+      'instead (it sends "Access-Control-Allow-Origin: *" and cannot be combined with cors_credentials)\n',
+  );
+});
+
+test("a setting from the config file is named by its key and the file in errors", { timeout: 20_000 }, async () => {
+  const file = tomlFile('port = 0\ndemo = false\ncors_origins = ["https://app.example.com/"]\n');
+  const bad = await runServe(["--config", file]);
+  assert.equal(bad.code, 1, bad.stderr);
+  assert.equal(
+    bad.stderr,
+    `error: cors_origins in ${file}: origin entry "https://app.example.com/" has a trailing slash; ` +
+      'browsers send origins without one: use "https://app.example.com"\n',
+  );
+  // The flag overrides the file, and is the one named.
+  const flag = await runServe(["--config", file, "--cors-origin", "https://b.example.com/"]);
+  assert.equal(flag.code, 1, flag.stderr);
+  assert.match(flag.stderr, /^error: --cors-origin: origin entry "https:\/\/b\.example\.com\/"/);
+  // Settings combined from both places: each named where it was set.
+  const mixed = tomlFile("port = 0\ndemo = false\ncors_credentials = true\n");
+  const both = await runServe(["--config", mixed, "--cors-any-origin"]);
+  assert.equal(both.code, 1, both.stderr);
+  assert.match(
+    both.stderr,
+    new RegExp(`^error: refusing to start: cors_credentials = true in ${escapeRe(mixed)} cannot be combined with --cors-any-origin:\n`),
+  );
+  const demo = await runServe(["--config", tomlFile('port = 0\nhost = "bad host"\ndemo_origin = 5173\n')]);
+  assert.equal(demo.code, 1, demo.stderr);
+  assert.match(demo.stderr, /^error: demo_origin in \S+: the demo page's origin would be invalid \(its host "bad host" is from host in \S+\)/);
 });

@@ -1,0 +1,410 @@
+//! The settings `portico serve` runs with: flags over the TOML file over the defaults, and
+//! where each value came from, so that an error names the flag or the file key to change.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use super::ServeArgs;
+
+/// The config file (`--config`). Every key is optional; each one is also listed in the help
+/// of `--config` (a unit test checks it).
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    path: Option<String>,
+    ping_interval_ms: Option<u64>,
+    ping_timeout_ms: Option<u64>,
+    max_payload: Option<u64>,
+    demo: Option<bool>,
+    client_bundle: Option<PathBuf>,
+    cors_origins: Option<Vec<String>>,
+    cors_credentials: Option<bool>,
+    cors_any_origin: Option<bool>,
+    cors_allow_headers: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<IpAddr>>,
+    demo_origin: Option<u16>,
+    allow_eio3: Option<bool>,
+}
+
+impl FileConfig {
+    /// Reads and parses `path`; unknown keys are errors.
+    pub(crate) fn read(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// A setting as the user writes it: its flag and its key in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Name {
+    pub(crate) flag: &'static str,
+    pub(crate) key: &'static str,
+}
+
+pub(crate) const HOST: Name = Name::new("--host", "host");
+pub(crate) const PORT: Name = Name::new("--port", "port");
+pub(crate) const PATH: Name = Name::new("--path", "path");
+pub(crate) const PING_INTERVAL: Name = Name::new("--ping-interval", "ping_interval_ms");
+pub(crate) const PING_TIMEOUT: Name = Name::new("--ping-timeout", "ping_timeout_ms");
+pub(crate) const MAX_PAYLOAD: Name = Name::new("--max-payload", "max_payload");
+pub(crate) const DEMO: Name = Name::new("--no-demo", "demo");
+pub(crate) const CLIENT_BUNDLE: Name = Name::new("--client-bundle", "client_bundle");
+pub(crate) const CORS_ORIGINS: Name = Name::new("--cors-origin", "cors_origins");
+pub(crate) const CORS_CREDENTIALS: Name = Name::new("--cors-credentials", "cors_credentials");
+pub(crate) const CORS_ANY_ORIGIN: Name = Name::new("--cors-any-origin", "cors_any_origin");
+pub(crate) const CORS_ALLOW_HEADERS: Name = Name::new("--cors-allow-header", "cors_allow_headers");
+pub(crate) const TRUSTED_PROXIES: Name = Name::new("--trusted-proxy", "trusted_proxies");
+pub(crate) const DEMO_ORIGIN: Name = Name::new("--demo-origin", "demo_origin");
+pub(crate) const ALLOW_EIO3: Name = Name::new("--allow-eio3", "allow_eio3");
+
+/// Every setting that has both a flag and a file key.
+#[cfg(test)]
+pub(crate) const ALL: [Name; 15] = [
+    HOST,
+    PORT,
+    PATH,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    MAX_PAYLOAD,
+    DEMO,
+    CLIENT_BUNDLE,
+    CORS_ORIGINS,
+    CORS_CREDENTIALS,
+    CORS_ANY_ORIGIN,
+    CORS_ALLOW_HEADERS,
+    TRUSTED_PROXIES,
+    DEMO_ORIGIN,
+    ALLOW_EIO3,
+];
+
+impl Name {
+    const fn new(flag: &'static str, key: &'static str) -> Name {
+        Name { flag, key }
+    }
+}
+
+/// The settings `serve` runs with, after merging flags, file and defaults.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Settings {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) max_payload: u64,
+    pub(crate) demo: bool,
+    pub(crate) client_bundle: Option<PathBuf>,
+    pub(crate) cors_origins: Vec<String>,
+    pub(crate) cors_credentials: bool,
+    pub(crate) cors_any_origin: bool,
+    pub(crate) cors_allow_headers: Vec<String>,
+    pub(crate) trusted_proxies: Vec<IpAddr>,
+    pub(crate) demo_origin: Option<u16>,
+    pub(crate) allow_eio3: bool,
+    /// The config file, if any.
+    file: Option<PathBuf>,
+    /// Where each setting that is not a default came from, by file key.
+    given: Vec<(&'static str, Source)>,
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Flag,
+    File,
+}
+
+/// The flag's value if given, else the file's; notes which one it was.
+fn pick<T>(
+    given: &mut Vec<(&'static str, Source)>,
+    name: Name,
+    flag: Option<T>,
+    file: Option<T>,
+) -> Option<T> {
+    let (value, source) = match (flag, file) {
+        (Some(v), _) => (v, Source::Flag),
+        (None, Some(v)) => (v, Source::File),
+        (None, None) => return None,
+    };
+    given.push((name.key, source));
+    Some(value)
+}
+
+/// A repeatable flag as an option: `None` when not given.
+fn list<T: Clone>(values: &[T]) -> Option<Vec<T>> {
+    (!values.is_empty()).then(|| values.to_vec())
+}
+
+impl Settings {
+    /// Merges the flags over the file (read from `args.config`) over the defaults.
+    pub(crate) fn resolve(args: &ServeArgs, file: FileConfig) -> Settings {
+        let d = portico::ServerConfig::default();
+        let mut f = Vec::new();
+        let f = &mut f;
+        let switch = |on: bool| on.then_some(true);
+        let mut s = Settings {
+            host: pick(f, HOST, args.host.clone(), file.host).unwrap_or_else(|| "127.0.0.1".into()),
+            port: pick(f, PORT, args.port, file.port).unwrap_or(3000),
+            path: pick(f, PATH, args.path.clone(), file.path).unwrap_or(d.path),
+            ping_interval: pick(f, PING_INTERVAL, args.ping_interval, file.ping_interval_ms)
+                .map_or(d.ping_interval, Duration::from_millis),
+            ping_timeout: pick(f, PING_TIMEOUT, args.ping_timeout, file.ping_timeout_ms)
+                .map_or(d.ping_timeout, Duration::from_millis),
+            max_payload: pick(f, MAX_PAYLOAD, args.max_payload, file.max_payload)
+                .unwrap_or(d.max_payload),
+            demo: pick(f, DEMO, args.no_demo.then_some(false), file.demo).unwrap_or(true),
+            client_bundle: pick(
+                f,
+                CLIENT_BUNDLE,
+                args.client_bundle.clone(),
+                file.client_bundle,
+            ),
+            cors_origins: pick(f, CORS_ORIGINS, list(&args.cors_origins), file.cors_origins)
+                .unwrap_or_default(),
+            cors_credentials: pick(
+                f,
+                CORS_CREDENTIALS,
+                switch(args.cors_credentials),
+                file.cors_credentials,
+            )
+            .unwrap_or(false),
+            cors_any_origin: pick(
+                f,
+                CORS_ANY_ORIGIN,
+                switch(args.cors_any_origin),
+                file.cors_any_origin,
+            )
+            .unwrap_or(false),
+            cors_allow_headers: pick(
+                f,
+                CORS_ALLOW_HEADERS,
+                list(&args.cors_allow_headers),
+                file.cors_allow_headers,
+            )
+            .unwrap_or_default(),
+            trusted_proxies: pick(
+                f,
+                TRUSTED_PROXIES,
+                list(&args.trusted_proxies),
+                file.trusted_proxies,
+            )
+            .unwrap_or_default(),
+            demo_origin: pick(f, DEMO_ORIGIN, args.demo_origin, file.demo_origin),
+            allow_eio3: pick(f, ALLOW_EIO3, switch(args.allow_eio3), file.allow_eio3)
+                .unwrap_or(false),
+            file: args.config.clone(),
+            given: Vec::new(),
+        };
+        s.given = std::mem::take(f);
+        s
+    }
+
+    fn source_of(&self, name: Name) -> Option<Source> {
+        self.given
+            .iter()
+            .find(|(key, _)| *key == name.key)
+            .map(|&(_, source)| source)
+    }
+
+    /// Whether the value of `name` came from the config file.
+    pub(crate) fn in_file(&self, name: Name) -> bool {
+        self.source_of(name) == Some(Source::File)
+    }
+
+    /// How to name a setting in an error: `--cors-origin`, or `cors_origins in portico.toml`
+    /// when its value came from the file.
+    pub(crate) fn name(&self, name: Name) -> String {
+        match &self.file {
+            Some(file) if self.in_file(name) => format!("{} in {}", name.key, file.display()),
+            _ => name.flag.to_string(),
+        }
+    }
+
+    /// Like [`name`](Self::name) for a switch that is on: `--cors-credentials`, or
+    /// `cors_credentials = true in portico.toml`.
+    pub(crate) fn switch_name(&self, name: Name) -> String {
+        match &self.file {
+            Some(file) if self.in_file(name) => {
+                format!("{} = true in {}", name.key, file.display())
+            }
+            _ => name.flag.to_string(),
+        }
+    }
+
+    /// Where a value came from, for messages about values that have a default: `--port`,
+    /// `port in portico.toml` or `the default`.
+    pub(crate) fn source(&self, name: Name) -> String {
+        match self.source_of(name) {
+            Some(_) => self.name(name),
+            None => "the default".into(),
+        }
+    }
+
+    /// Checks the values the server builder would refuse, naming the flag or file key.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        let path = &self.path;
+        if !path.starts_with('/') {
+            anyhow::bail!(
+                "{}: \"{path}\" must start with '/': use \"/{path}\" (it must match the client's \
+                 `path` option)",
+                self.name(PATH)
+            );
+        }
+        if path.contains(['?', '#']) {
+            anyhow::bail!(
+                "{}: \"{path}\" must not contain '?' or '#'",
+                self.name(PATH)
+            );
+        }
+        for (name, value, default) in [
+            (PING_INTERVAL, self.ping_interval, "25000"),
+            (PING_TIMEOUT, self.ping_timeout, "20000"),
+        ] {
+            if value.is_zero() {
+                anyhow::bail!(
+                    "{}: must be at least 1 millisecond (default: {default})",
+                    self.name(name)
+                );
+            }
+        }
+        if self.max_payload == 0 {
+            anyhow::bail!(
+                "{}: must be at least 1 byte (default: 1000000)",
+                self.name(MAX_PAYLOAD)
+            );
+        }
+        Ok(())
+    }
+
+    /// The host to put in URLs: a wildcard listen address is reached via loopback, and an
+    /// IPv6 address goes in brackets.
+    pub(crate) fn url_host(&self) -> String {
+        match self.host.as_str() {
+            "0.0.0.0" => "127.0.0.1".into(),
+            "::" | "[::]" => "[::1]".into(),
+            h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+            h => h.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+
+    fn file_settings(toml: &str, args: ServeArgs) -> Settings {
+        let args = ServeArgs {
+            config: Some("portico.toml".into()),
+            ..args
+        };
+        Settings::resolve(&args, toml::from_str(toml).unwrap())
+    }
+
+    #[test]
+    fn flags_override_file_override_defaults() {
+        let file: FileConfig =
+            toml::from_str("port = 4000\npath = \"/io/\"\nping_interval_ms = 1000\ndemo = false")
+                .unwrap();
+        let args = ServeArgs {
+            port: Some(5000),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, file);
+        assert_eq!(s.port, 5000);
+        assert_eq!(s.path, "/io/");
+        assert_eq!(s.ping_interval, Duration::from_millis(1000));
+        assert_eq!(s.ping_timeout, Duration::from_millis(20_000));
+        assert_eq!(s.host, "127.0.0.1");
+        assert!(!s.demo);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        assert!(toml::from_str::<FileConfig>("prot = 1").is_err());
+    }
+
+    #[test]
+    fn every_file_key_is_accepted_and_named() {
+        let keys = super::super::tests::file_keys();
+        let named: Vec<&str> = ALL.iter().map(|n| n.key).collect();
+        assert_eq!(
+            keys, named,
+            "the Name table and FileConfig list different keys"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_flag_or_the_file_key() {
+        let s = file_settings("path = \"io\"", ServeArgs::default());
+        let err = s.check().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "path in portico.toml: \"io\" must start with '/': use \"/io\" (it must match the \
+             client's `path` option)"
+        );
+        let s = file_settings(
+            "path = \"io\"",
+            ServeArgs {
+                path: Some("/io?x".into()),
+                ..Default::default()
+            },
+        );
+        let err = s.check().unwrap_err().to_string();
+        assert_eq!(err, "--path: \"/io?x\" must not contain '?' or '#'");
+        let s = file_settings("ping_timeout_ms = 0", ServeArgs::default());
+        let err = s.check().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "ping_timeout_ms in portico.toml: must be at least 1 millisecond (default: 20000)"
+        );
+        let s = file_settings(
+            "",
+            ServeArgs {
+                max_payload: Some(0),
+                ..Default::default()
+            },
+        );
+        let err = s.check().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--max-payload: must be at least 1 byte (default: 1000000)"
+        );
+        assert!(file_settings("", ServeArgs::default()).check().is_ok());
+    }
+
+    #[test]
+    fn sources_of_values_with_defaults() {
+        let args = ServeArgs {
+            path: Some("/io/".into()),
+            ..Default::default()
+        };
+        let s = file_settings("port = 4000\npath = \"/x/\"", args);
+        assert_eq!(s.source(PORT), "port in portico.toml");
+        assert_eq!(s.source(HOST), "the default");
+        assert_eq!(s.source(PATH), "--path");
+    }
+
+    #[test]
+    fn url_hosts() {
+        for (host, want) in [
+            ("127.0.0.1", "127.0.0.1"),
+            ("0.0.0.0", "127.0.0.1"),
+            ("::", "[::1]"),
+            ("::1", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("localhost", "localhost"),
+        ] {
+            let s = file_settings(&format!("host = \"{host}\""), ServeArgs::default());
+            assert_eq!(s.url_host(), want, "{host}");
+        }
+    }
+}
