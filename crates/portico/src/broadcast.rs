@@ -115,7 +115,7 @@ impl BroadcastOperator {
             self.ns.adapter().for_each_target(&self.opts, &mut |sid| {
                 if let Some(socket) = sockets.get(&sid) {
                     if volatile {
-                        let _ = socket.0.conn.send_volatile(&frames);
+                        let _ = socket.0.conn.engine.send_volatile(&frames);
                     } else {
                         let _ = socket.send(&frames);
                     }

@@ -7,10 +7,10 @@ use std::future::Future;
 
 use http::HeaderMap;
 use portico_cors::OriginPolicy;
-use portico_proto::engine::session::{Protocol, SessionConfig};
 
 use crate::client_bundle::ClientBundle;
 use crate::cookie::CookieOptions;
+use crate::engine::EngineConfig;
 use crate::extract::TypeMap;
 use crate::hooks::{Hooks, RequestParts};
 use crate::recovery::RecoveryConfig;
@@ -111,14 +111,19 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    pub(crate) fn session(&self, protocol: Protocol) -> SessionConfig {
-        SessionConfig {
+    /// The Engine.IO layer's part of the configuration.
+    pub(crate) fn engine(&self) -> EngineConfig {
+        EngineConfig {
             ping_interval: self.ping_interval,
             ping_timeout: self.ping_timeout,
             upgrade_timeout: self.upgrade_timeout,
             max_buffer_bytes: self.max_buffer_bytes,
-            close_linger: self.ping_timeout,
-            protocol,
+            max_payload: self.max_payload,
+            polling: self.polling,
+            websocket: self.websocket,
+            allow_upgrades: self.allow_upgrades,
+            allow_eio3: self.allow_eio3,
+            allow_request: self.hooks.allow_request.clone(),
         }
     }
 }

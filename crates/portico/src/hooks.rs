@@ -9,8 +9,6 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri};
 
-use crate::handler::BoxFuture;
-
 /// What a hook sees of a request.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -36,7 +34,10 @@ impl RequestParts {
     }
 }
 
-type AllowFn = dyn Fn(RequestParts) -> BoxFuture<Result<(), String>> + Send + Sync;
+/// A boxed future (the hooks' own, so this module depends on no other of the crate).
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+pub(crate) type AllowFn = dyn Fn(RequestParts) -> BoxFuture<Result<(), String>> + Send + Sync;
 type HeadersFn = dyn Fn(&RequestParts, &mut HeaderMap) + Send + Sync;
 
 /// The hooks of a server. Empty by default.

@@ -24,7 +24,7 @@ use crate::Socket;
 pub struct Namespace(pub(crate) Arc<NsInner>);
 
 pub(crate) struct NsInner {
-    /// Shared with every connection's list of joined namespaces (see `sio::client`), so
+    /// Shared with every connection's list of joined namespaces (see `sio::conn`), so
     /// finding a packet's namespace reads these bytes from one place, not one copy per socket.
     name: Arc<str>,
     middlewares: RwLock<Vec<Arc<dyn ErasedConnectMiddleware>>>,

@@ -2,21 +2,18 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use portico_proto::engine::session::CloseReason;
 use serde::Serialize;
-use tokio::sync::Notify;
 
 use crate::broadcast::BroadcastOperator;
 use crate::config::{ServerBuilder, ServerConfig};
 use crate::connection_error::ConnectionError;
-use crate::engine::Conn;
+use crate::engine::Engine;
 use crate::errors::EmitError;
 use crate::namespace::Namespace;
 use crate::service::{PorticoLayer, PorticoService};
-use crate::sid::Sid;
 
 /// A Socket.IO server (Node's `io`). Cheap to clone: every clone is the same server.
 ///
@@ -28,10 +25,9 @@ pub struct Server(pub(crate) Arc<ServerInner>);
 
 pub(crate) struct ServerInner {
     pub(crate) config: ServerConfig,
-    sessions: Mutex<HashMap<Sid, Arc<Conn>>>,
+    /// The Engine.IO layer under this server; its handler is `crate::sio::Layer`.
+    pub(crate) engine: Arc<Engine>,
     namespaces: RwLock<HashMap<String, Namespace>>,
-    shutting_down: AtomicBool,
-    sessions_changed: Notify,
     error_handlers: RwLock<Vec<Arc<ErrorHandler>>>,
     parents: RwLock<Vec<Namespace>>,
 }
@@ -55,14 +51,20 @@ impl Server {
     pub(crate) fn from_config(config: ServerConfig) -> Server {
         let mut namespaces = HashMap::new();
         namespaces.insert("/".to_owned(), Namespace::new("/".to_owned(), &config));
-        Server(Arc::new(ServerInner {
-            config,
-            sessions: Mutex::new(HashMap::new()),
-            namespaces: RwLock::new(namespaces),
-            shutting_down: AtomicBool::new(false),
-            sessions_changed: Notify::new(),
-            error_handlers: RwLock::new(Vec::new()),
-            parents: RwLock::new(Vec::new()),
+        Server(Arc::new_cyclic(|server| {
+            // The Engine.IO conformance server echoes instead of speaking Socket.IO.
+            let handler: Arc<dyn crate::engine::Handler> = if config.engine_echo {
+                Arc::new(crate::engine::echo::Echo)
+            } else {
+                Arc::new(crate::sio::Layer::new(server.clone()))
+            };
+            ServerInner {
+                engine: Arc::new(Engine::new(config.engine(), handler)),
+                config,
+                namespaces: RwLock::new(namespaces),
+                error_handlers: RwLock::new(Vec::new()),
+                parents: RwLock::new(Vec::new()),
+            }
         }))
     }
 
@@ -217,11 +219,7 @@ impl Server {
 
     /// Number of open Engine.IO connections.
     pub fn connection_count(&self) -> usize {
-        self.0
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.0.engine.connection_count()
     }
 
     /// Close every connection (sockets disconnect with `server shutting down`; polling
@@ -233,27 +231,10 @@ impl Server {
     }
 
     async fn close_all(&self) {
-        if !self.0.shutting_down.swap(true, Ordering::AcqRel) {
+        if self.0.engine.begin_shutdown() {
             tracing::info!("shutting down: closing Socket.IO connections");
         }
-        let conns: Vec<Arc<Conn>> = self
-            .0
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for c in conns {
-            c.close(CloseReason::ServerShutdown);
-        }
-        loop {
-            let changed = self.0.sessions_changed.notified();
-            if self.connection_count() == 0 {
-                return;
-            }
-            changed.await;
-        }
+        self.0.engine.close_all(CloseReason::ServerShutdown).await;
     }
 }
 
@@ -312,32 +293,5 @@ impl ServerInner {
         for h in handlers {
             h(err);
         }
-    }
-
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn insert_session(&self, conn: Arc<Conn>) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(conn.sid, conn);
-    }
-
-    pub(crate) fn remove_session(&self, sid: &Sid) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(sid);
-        self.sessions_changed.notify_waiters();
-    }
-
-    pub(crate) fn session(&self, sid: &Sid) -> Option<Arc<Conn>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(sid)
-            .cloned()
     }
 }

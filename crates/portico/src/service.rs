@@ -7,21 +7,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::Either;
-use portico_proto::engine::session::{Protocol, Transport};
 use portico_proto::engine::ErrorCode;
 
 use portico_cors::{self as cors, RequestInfo, Verdict};
 
 use crate::connection_error::{ConnectionError, ErrorContext};
-use crate::engine::{polling, websocket};
 use crate::handshake::{ConnInfo, PeerAddr};
 use crate::hooks::RequestParts;
-use crate::http::{
-    error, forbidden, is_websocket_upgrade, status, Body, HandshakeResponse, Query, Refusal,
-};
-use crate::sid::Sid;
+use crate::http::{error, status, Body, HandshakeResponse, Query, Refusal};
 use crate::Server;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -173,9 +168,24 @@ where
     let method = req.method().clone();
     let uri = req.uri().clone();
     let origin = req.headers().get(http::header::ORIGIN).cloned();
-    let mut res = match decision.verdict {
-        Verdict::Preflight => status(StatusCode::NO_CONTENT),
-        Verdict::Deny(ref reason) => {
+    let file = req
+        .uri()
+        .path()
+        .strip_prefix(config.path.as_str())
+        .unwrap_or_default();
+    let bundle = config
+        .client_bundle
+        .as_ref()
+        .and_then(|b| b.serve(file, req.method(), req.headers()));
+    let mut res = match (&decision.verdict, bundle) {
+        (Verdict::Preflight, _) => status(StatusCode::NO_CONTENT),
+        // The client bundle is a public script. A page's `<script src>` sends no `Origin`
+        // (Chromium marks it `Sec-Fetch-Site: cross-site`), so no policy can tell an allowed
+        // page from another there: it is served, as Node's `serveClient` serves it. A CORS
+        // request (fetch, a module script) from a refused origin is still refused.
+        (Verdict::Deny(_), Some(res)) if origin.is_none() => res,
+        (Verdict::Allow, Some(res)) => res,
+        (Verdict::Deny(reason), _) => {
             let mut res = error(ErrorCode::Forbidden);
             res.extensions_mut().insert(Refusal {
                 code: ErrorCode::Forbidden,
@@ -184,17 +194,8 @@ where
             });
             res
         }
-        Verdict::Allow => {
-            let file = req
-                .uri()
-                .path()
-                .strip_prefix(config.path.as_str())
-                .unwrap_or_default();
-            let bundle = config.client_bundle.as_ref();
-            match bundle.and_then(|b| b.serve(file, req.method(), req.headers())) {
-                Some(res) => res,
-                None => route(&server, req, query).await,
-            }
+        (Verdict::Allow, None) => {
+            crate::engine::route(&server.0.engine, req, query, conn_info).await
         }
     };
     if let Some(refusal) = res.extensions_mut().remove::<Refusal>() {
@@ -217,7 +218,11 @@ where
             context,
         };
         if refusal.code == ErrorCode::Forbidden {
-            tracing::warn!(origin = ?err.context.origin, transport = %transport, "{err}");
+            tracing::warn!(
+                origin = err.context.origin.as_deref().map(tracing::field::display),
+                transport = %transport,
+                "{err}"
+            );
         } else {
             tracing::debug!("{err}");
         }
@@ -243,68 +248,4 @@ where
         }
     }
     res
-}
-
-/// Route by the reference server's order of checks: transport, session id, then (for a
-/// handshake) method, upgrade, protocol version and `allow_request`.
-async fn route<B>(server: &Server, req: Request<B>, query: Query) -> Response<Body>
-where
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let config = &server.0.config;
-    let transport = match query.get("transport") {
-        Some("polling") if config.polling => Transport::Polling,
-        Some("websocket") if config.websocket => Transport::WebSocket,
-        _ => return error(ErrorCode::TransportUnknown),
-    };
-    let upgrade = is_websocket_upgrade(&req);
-    if let Some(sid) = query.get("sid") {
-        let Some(conn) = Sid::parse(sid).and_then(|s| server.0.session(&s)) else {
-            return error(ErrorCode::UnknownSid);
-        };
-        if transport == Transport::WebSocket {
-            if !upgrade {
-                return error(ErrorCode::BadRequest);
-            }
-            let info = conn.info.clone();
-            let protocol = conn.protocol();
-            return websocket::accept(server.0.clone(), req, Some(conn), info, protocol);
-        }
-        if conn.transport() != Transport::Polling {
-            return error(ErrorCode::BadRequest);
-        }
-        return match *req.method() {
-            Method::GET => polling::get(conn).await,
-            Method::POST => polling::post(conn, req).await,
-            _ => error(ErrorCode::BadRequest),
-        };
-    }
-    if req.method() != Method::GET {
-        return error(ErrorCode::BadHandshakeMethod);
-    }
-    if transport == Transport::WebSocket && !upgrade {
-        return error(ErrorCode::BadRequest);
-    }
-    let protocol = match query.get("EIO") {
-        Some("4") => Protocol::V4,
-        Some("3") if config.allow_eio3 => Protocol::V3 {
-            b64: matches!(query.get("b64"), Some("1" | "true")),
-        },
-        _ => return error(ErrorCode::UnsupportedProtocolVersion),
-    };
-    if server.0.is_shutting_down() {
-        return status(StatusCode::SERVICE_UNAVAILABLE);
-    }
-    if let Some(allow) = &config.hooks.allow_request {
-        if let Err(message) = allow(RequestParts::of(&req)).await {
-            return forbidden(&message);
-        }
-    }
-    let info = conn_info(&req, query);
-    match transport {
-        Transport::Polling => polling::handshake(server.0.clone(), info, protocol),
-        Transport::WebSocket => websocket::accept(server.0.clone(), req, None, info, protocol),
-    }
 }

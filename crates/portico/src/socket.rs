@@ -21,7 +21,6 @@ use crate::ack::Ack;
 use crate::args::Args;
 use crate::broadcast::BroadcastOperator;
 use crate::emit;
-use crate::engine::Conn;
 use crate::errors::{AckError, EmitError};
 use crate::extract::Extensions;
 use crate::handler::{
@@ -33,6 +32,7 @@ use crate::listeners::{AnyHandler, EventError, EventInfo, EventMiddleware};
 use crate::namespace::Namespace;
 use crate::reason::DisconnectReason;
 use crate::sid::Sid;
+use crate::sio::SioConn;
 
 type AckSender = oneshot::Sender<(Vec<Value>, Vec<Bytes>)>;
 
@@ -44,7 +44,8 @@ pub struct Socket(pub(crate) Arc<SocketInner>);
 pub(crate) struct SocketInner {
     id: Sid,
     ns: Namespace,
-    pub(crate) conn: Arc<Conn>,
+    /// The Socket.IO side of the connection (and through it, the Engine.IO session).
+    pub(crate) conn: Arc<SioConn>,
     handshake: Handshake,
     handlers: RwLock<HandlerMap>,
     on_disconnect: Mutex<Vec<Arc<dyn ErasedDisconnectHandler>>>,
@@ -96,14 +97,14 @@ impl fmt::Debug for Socket {
 }
 
 impl Socket {
-    pub(crate) fn new(ns: Namespace, conn: Arc<Conn>, handshake: Handshake) -> Socket {
+    pub(crate) fn new(ns: Namespace, conn: Arc<SioConn>, handshake: Handshake) -> Socket {
         Socket::build(ns, conn, handshake, Sid::new(), None, Value::Null)
     }
 
     /// A socket that takes over a recovered session's id, private id and data.
     pub(crate) fn recovered_from(
         ns: Namespace,
-        conn: Arc<Conn>,
+        conn: Arc<SioConn>,
         handshake: Handshake,
         (sid, pid, data): (Sid, String, Value),
     ) -> Socket {
@@ -112,7 +113,7 @@ impl Socket {
 
     fn build(
         ns: Namespace,
-        conn: Arc<Conn>,
+        conn: Arc<SioConn>,
         handshake: Handshake,
         id: Sid,
         recovered_pid: Option<String>,
@@ -196,7 +197,7 @@ impl Socket {
 
     /// The transport in use now: `"polling"` or `"websocket"`.
     pub fn transport(&self) -> &'static str {
-        self.0.conn.transport().as_str()
+        self.0.conn.engine.transport().as_str()
     }
 
     /// Handle an event from the client. Replaces an earlier handler for the same event.
@@ -310,7 +311,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        let sent = self.0.conn.send_volatile(&frames);
+        let sent = self.0.conn.engine.send_volatile(&frames);
         if sent {
             self.notify_outgoing(event, data);
         }
@@ -376,15 +377,15 @@ impl Socket {
     /// `disconnect(true)`).
     pub fn disconnect_with(&self, close: bool) {
         if self.connected() {
-            let _ = self.0.conn.send(&emit::control(
+            let _ = self.0.conn.engine.send(&emit::control(
                 self.0.ns.parser(),
                 &Packet::disconnect(self.ns()),
             ));
         }
         self.finish(DisconnectReason::ServerNamespaceDisconnect);
         if close {
-            crate::sio::client::finish_all(&self.0.conn, DisconnectReason::ForcedServerClose);
-            self.0.conn.close(CloseReason::ForcedClose);
+            crate::sio::conn::finish_all(&self.0.conn, DisconnectReason::ForcedServerClose);
+            self.0.conn.engine.close(CloseReason::ForcedClose);
         }
     }
 
@@ -392,7 +393,7 @@ impl Socket {
     /// `transport close` and reconnects on its own. Every socket of the connection
     /// disconnects with `forced close`.
     pub fn close_connection(&self) {
-        self.0.conn.close(CloseReason::ForcedClose);
+        self.0.conn.engine.close(CloseReason::ForcedClose);
     }
 
     // ----- crate-internal --------------------------------------------------------------
@@ -425,7 +426,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        self.0.conn.send(frames).map_err(emit_error)
+        self.0.conn.engine.send(frames).map_err(emit_error)
     }
 
     /// [`Socket::send`] taking the frames (nothing cloned).
@@ -433,7 +434,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        self.0.conn.send_vec(frames).map_err(emit_error)
+        self.0.conn.engine.send_vec(frames).map_err(emit_error)
     }
 
     pub(crate) fn send_ack<T: Serialize + ?Sized>(
@@ -593,15 +594,10 @@ impl Socket {
         }
     }
 
-    pub(crate) fn on_ack(&self, id: Option<u64>, data: Option<Value>, bins: Vec<Bytes>) {
-        let Some(id) = id else { return };
+    pub(crate) fn on_ack(&self, id: u64, args: Vec<Value>, bins: Vec<Bytes>) {
         let Some(tx) = lock(&self.0.acks).remove(&id) else {
             tracing::debug!(sid = %self.id(), id, "acknowledgement for an unknown or expired id");
             return;
-        };
-        let args = match data {
-            Some(Value::Array(a)) => a,
-            _ => Vec::new(),
         };
         let _ = tx.send((args, bins));
     }
@@ -621,7 +617,7 @@ impl Socket {
                 store.save(pid, state, crate::engine::conn::now());
             }
         }
-        crate::sio::client::forget_socket(&self.0.conn, self.ns(), self.0.id);
+        crate::sio::conn::forget_socket(&self.0.conn, self.ns(), self.0.id);
         self.0.ns.remove_socket(self.0.id);
         self.0.ns.adapter().leave_all(self.0.id);
         self.0.conn.server.maybe_cleanup_child(&self.0.ns);

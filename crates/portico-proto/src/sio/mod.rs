@@ -8,10 +8,12 @@
 //! socket.io-client 2.x differs in small ways noted on [`Packet`]).
 
 pub mod binary;
+pub mod connection;
 pub mod msgpack;
 pub mod packet;
 
 pub use binary::{is_placeholder, placeholder, BinaryAssembler};
+pub use connection::{Connection, Encoding, ProtocolError, Received, Role, Version};
 pub use msgpack::{decode_msgpack, encode_msgpack};
 pub use packet::{
     decode_event, encode_event_frame, DecodeError, Event, Limits, Packet, PacketType,

@@ -1,25 +1,24 @@
 //! One Engine.IO connection: the session state machine behind a lock, plus what the HTTP
-//! handlers and the Socket.IO layer need to reach it.
+//! handlers, the driver and the layer above need to reach it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Instant;
 
 use portico_proto::engine::session::{CloseReason, Protocol, SendError, Session, Transport};
 use portico_proto::engine::Frame;
 use tokio::sync::Notify;
 
+use super::{ConnHandler, Engine};
 use crate::handshake::ConnInfo;
-use crate::server::ServerInner;
 use crate::sid::Sid;
-use crate::sio::client::ClientState;
 
 /// The WebSocket type every transport uses.
 pub(crate) use super::ws_conn::WsConn as WsStream;
 
 pub(crate) struct Conn {
     pub(crate) sid: Sid,
-    pub(crate) server: Arc<ServerInner>,
+    pub(crate) engine: Arc<Engine>,
     session: Mutex<Session>,
     /// Wakes the driver task: output for the WebSocket, a close, a new deadline.
     pub(crate) driver_wake: DriverWake,
@@ -35,7 +34,9 @@ pub(crate) struct Conn {
     /// handler that ran inline) is written when it is done, without waking it.
     pub(crate) driving: AtomicBool,
     pub(crate) info: Arc<ConnInfo>,
-    pub(crate) sio: Mutex<ClientState>,
+    /// The layer above, for messages that arrive outside the driver (polling POSTs). Weak:
+    /// the driver holds it while the session lives, and the layer above holds this `Conn`.
+    handler: OnceLock<Weak<dyn ConnHandler>>,
 }
 
 /// Wakes the one driver task of a session. A flag and a waker instead of a `Notify`: the driver
@@ -86,12 +87,12 @@ pub(crate) fn now() -> Instant {
 
 impl Conn {
     pub(crate) fn new(
-        server: Arc<ServerInner>,
+        engine: Arc<Engine>,
         transport: Transport,
         protocol: Protocol,
         info: Arc<ConnInfo>,
     ) -> Arc<Conn> {
-        let session = Session::new(now(), transport, server.config.session(protocol));
+        let session = Session::new(now(), transport, engine.config.session(protocol));
         Arc::new(Conn {
             sid: Sid::new(),
             session: Mutex::new(session),
@@ -101,9 +102,24 @@ impl Conn {
             post_busy: AtomicBool::new(false),
             driving: AtomicBool::new(false),
             info,
-            sio: Mutex::new(ClientState::default()),
-            server,
+            handler: OnceLock::new(),
+            engine,
         })
+    }
+
+    /// Open the session to the layer above: its handler receives the messages from now on.
+    /// Returns the handler, which the session's driver keeps until the session ends.
+    pub(crate) fn open(self: &Arc<Conn>) -> Arc<dyn ConnHandler> {
+        let handler = self.engine.handler().on_open(self);
+        let _ = self.handler.set(Arc::downgrade(&handler));
+        handler
+    }
+
+    /// Hand a message to the layer above (dropped once the session has ended).
+    pub(crate) fn deliver(&self, msg: portico_proto::engine::session::Incoming) {
+        if let Some(h) = self.handler.get().and_then(Weak::upgrade) {
+            h.on_message(msg);
+        }
     }
 
     /// Offer a WebSocket that asks to upgrade this session. It is dropped (the client sees the

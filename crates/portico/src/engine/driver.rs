@@ -15,24 +15,23 @@ use tokio::io::{AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::conn::{now, Conn, WsStream};
 use super::ws_conn::{Io, ReadError};
-use super::ws_frame;
-use crate::sio;
+use super::{ws_frame, ConnHandler};
 
-/// Run the session until it ends. `ws` is the transport of a WebSocket-only session.
-pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
+/// Run the session until it ends, then tell `handler`. `ws` is the transport of a
+/// WebSocket-only session.
+pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: Option<WsStream>) {
     let mut probe: Option<Box<WsStream>> = None;
     // A probing WebSocket must complete the upgrade within upgrade_timeout of its arrival.
     let mut probe_deadline: Option<std::time::Instant> = None;
-    let connect_deadline = now() + conn.server.config.connect_timeout;
+    // The layer above's deadline (Socket.IO's connect timeout), asked each turn until it is
+    // gone for good.
+    let mut handler_deadline = handler.deadline();
     let mut out: Vec<Frame> = Vec::new();
     // The session's next deadline (heartbeat, close): one timer, re-armed only when the
     // deadline moves, not on every message.
     let heartbeat = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(heartbeat);
     let mut armed: Option<std::time::Instant> = None;
-    // Once a namespace is joined, connect_timeout no longer applies (and the flag is not
-    // looked at again).
-    let mut joined = false;
     loop {
         // One look at the session per turn: what to write, whether it ended, its next deadline.
         let (mut finished, deadline) = {
@@ -67,21 +66,23 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
             if let Some(mut w) = conn.take_upgrade() {
                 if conn.session().transport() == Transport::Polling {
                     probe = Some(w);
-                    probe_deadline = Some(now() + conn.server.config.upgrade_timeout);
+                    probe_deadline = Some(now() + conn.engine.config.upgrade_timeout);
                 } else {
                     close_ws(&mut w, ws::CLOSE_NORMAL).await;
                 }
                 continue;
             }
         }
-        joined = joined || conn.sio_joined();
+        if handler_deadline.is_some() {
+            handler_deadline = handler.deadline();
+        }
         tokio::select! {
             biased;
             () = conn.driver_wake.notified() => {}
             msg = next(&mut ws) => {
                 // The loop writes what handling it queues: no wake-up needed for that.
                 conn.driving.store(true, std::sync::atomic::Ordering::Relaxed);
-                on_ws_message(&conn, msg);
+                on_ws_message(&conn, &*handler, msg);
                 // Messages that came in the same read are handled before anything is written,
                 // so that their answers leave together (a server behind its clients then makes
                 // one write for a read's worth of acks, not one each).
@@ -96,7 +97,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                             // Nothing more is read from a finished session.
                             break;
                         }
-                        on_ws_message(&conn, Some(Ok(m)));
+                        on_ws_message(&conn, &*handler, Some(Ok(m)));
                     }
                 }
                 conn.driving.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -124,12 +125,8 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
                     close_ws(&mut p, ws::CLOSE_NORMAL).await;
                 }
             }
-            () = sleep_until(Some(connect_deadline)), if !joined => {
-                // A join may have completed on another task since `joined` was read.
-                if !conn.sio_joined() {
-                    tracing::debug!(sid = %conn.sid, "no namespace joined within connect_timeout: closing");
-                    conn.close(CloseReason::ForcedClose);
-                }
+            () = sleep_until(handler_deadline), if handler_deadline.is_some() => {
+                handler.on_deadline();
             }
         }
     }
@@ -138,7 +135,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
         .close_reason()
         .unwrap_or(CloseReason::TransportClose);
     conn.get_wake.notify_one();
-    conn.server.remove_session(&conn.sid);
+    conn.engine.remove_session(&conn.sid);
     // A server shutting down says so with 1001 (going away).
     let code = if reason == CloseReason::ServerShutdown {
         ws::CLOSE_GOING_AWAY
@@ -155,7 +152,7 @@ pub(crate) async fn run(conn: Arc<Conn>, mut ws: Option<WsStream>) {
         close_ws(&mut w, code).await;
     }
     tracing::debug!(sid = %conn.sid, %reason, "engine session closed");
-    sio::client::on_close(&conn, reason);
+    handler.on_close(reason);
 }
 
 async fn next<W: std::borrow::BorrowMut<WsStream>>(
@@ -314,7 +311,11 @@ fn decode(msg: Message, protocol: Protocol) -> Result<Option<Packet>, ()> {
     }
 }
 
-fn on_ws_message(conn: &Arc<Conn>, msg: Option<Result<Message, ReadError>>) {
+fn on_ws_message(
+    conn: &Arc<Conn>,
+    handler: &dyn ConnHandler,
+    msg: Option<Result<Message, ReadError>>,
+) {
     let packet = match msg {
         Some(Ok(Message::Close(_))) | None => {
             conn.session()
@@ -338,7 +339,7 @@ fn on_ws_message(conn: &Arc<Conn>, msg: Option<Result<Message, ReadError>>) {
     };
     let incoming = conn.session().handle_packet(now(), packet);
     if let Some(msg) = incoming {
-        sio::client::on_message(conn, msg);
+        handler.on_message(msg);
     }
 }
 

@@ -1,11 +1,245 @@
-//! Engine.IO over HTTP: one [`conn::Conn`] per session, driven by one task
-//! ([`driver`]); the request side lives in [`polling`] and [`websocket`].
+//! Engine.IO over HTTP: sessions, the polling and WebSocket transports, heartbeats and the
+//! upgrade. One [`Conn`] per session, driven by one task ([`driver`]); the request side lives
+//! in [`polling`] and [`websocket`].
+//!
+//! The engine knows nothing of Socket.IO. It calls one [`Handler`] when a session opens, and
+//! that session's [`ConnHandler`] for each message, its deadline and its close — as Node's
+//! engine.io calls socket.io. The Socket.IO layer (`crate::sio`) is one handler, the
+//! Engine.IO conformance echo ([`echo`]) another. Nothing under `engine/` imports the
+//! Socket.IO layer, the namespaces or the server (`tests/layering.rs` checks it).
 
 pub(crate) mod conn;
 pub(crate) mod driver;
+pub(crate) mod echo;
 pub(crate) mod polling;
 pub(crate) mod websocket;
 pub(crate) mod ws_conn;
 pub(crate) mod ws_frame;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::{Method, Request, Response, StatusCode};
+use portico_proto::engine::session::{CloseReason, Incoming, Protocol, SessionConfig, Transport};
+use portico_proto::engine::ErrorCode;
+use tokio::sync::Notify;
+
 pub(crate) use conn::Conn;
+
+use crate::handshake::ConnInfo;
+use crate::hooks::{AllowFn, RequestParts};
+use crate::http::{error, forbidden, is_websocket_upgrade, status, Body, Query};
+use crate::sid::Sid;
+
+/// What the engine calls when a session opens: the layer above (Socket.IO, or the echo).
+pub(crate) trait Handler: Send + Sync + 'static {
+    /// A session opened (its open packet is queued). Returns what receives its messages.
+    fn on_open(&self, conn: &Arc<Conn>) -> Arc<dyn ConnHandler>;
+}
+
+/// What the engine calls for one session. Every call comes after [`Handler::on_open`] and
+/// none after [`ConnHandler::on_close`].
+pub(crate) trait ConnHandler: Send + Sync + 'static {
+    /// A message from the client.
+    fn on_message(&self, msg: Incoming);
+
+    /// The session ended; it is no longer in the engine's table.
+    fn on_close(&self, reason: CloseReason);
+
+    /// A deadline of the layer above (Socket.IO's connect timeout): the driver calls
+    /// [`ConnHandler::on_deadline`] once it passes. The driver asks again each turn until
+    /// the answer is `None`, then never again (a one-shot timer).
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The [`ConnHandler::deadline`] passed.
+    fn on_deadline(&self) {}
+}
+
+/// The engine's settings, taken from the server's configuration.
+#[derive(Clone)]
+pub(crate) struct EngineConfig {
+    /// Heartbeats, buffers and the protocol of each session.
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) upgrade_timeout: Duration,
+    pub(crate) max_buffer_bytes: usize,
+    pub(crate) max_payload: u64,
+    pub(crate) polling: bool,
+    pub(crate) websocket: bool,
+    pub(crate) allow_upgrades: bool,
+    pub(crate) allow_eio3: bool,
+    pub(crate) allow_request: Option<Arc<AllowFn>>,
+}
+
+impl EngineConfig {
+    pub(crate) fn session(&self, protocol: Protocol) -> SessionConfig {
+        SessionConfig {
+            ping_interval: self.ping_interval,
+            ping_timeout: self.ping_timeout,
+            upgrade_timeout: self.upgrade_timeout,
+            max_buffer_bytes: self.max_buffer_bytes,
+            close_linger: self.ping_timeout,
+            protocol,
+        }
+    }
+}
+
+/// The Engine.IO server: its settings, its sessions and the handler above it.
+pub(crate) struct Engine {
+    pub(crate) config: EngineConfig,
+    sessions: Mutex<HashMap<Sid, Arc<Conn>>>,
+    sessions_changed: Notify,
+    shutting_down: AtomicBool,
+    handler: Arc<dyn Handler>,
+}
+
+impl Engine {
+    pub(crate) fn new(config: EngineConfig, handler: Arc<dyn Handler>) -> Engine {
+        Engine {
+            config,
+            sessions: Mutex::new(HashMap::new()),
+            sessions_changed: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            handler,
+        }
+    }
+
+    pub(crate) fn handler(&self) -> &dyn Handler {
+        &*self.handler
+    }
+
+    /// Open sessions.
+    pub(crate) fn connection_count(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Refuse new sessions (503) from now on; returns whether this call started it.
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        !self.shutting_down.swap(true, Ordering::AcqRel)
+    }
+
+    /// Close every session for `reason` and wait until all are gone.
+    pub(crate) async fn close_all(&self, reason: CloseReason) {
+        let conns: Vec<Arc<Conn>> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for c in conns {
+            c.close(reason);
+        }
+        loop {
+            let changed = self.sessions_changed.notified();
+            if self.connection_count() == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    pub(crate) fn insert_session(&self, conn: Arc<Conn>) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(conn.sid, conn);
+    }
+
+    pub(crate) fn remove_session(&self, sid: &Sid) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(sid);
+        self.sessions_changed.notify_waiters();
+    }
+
+    pub(crate) fn session(&self, sid: &Sid) -> Option<Arc<Conn>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sid)
+            .cloned()
+    }
+}
+
+/// Route an Engine.IO request by the reference server's order of checks: transport, session
+/// id, then (for a handshake) method, upgrade, protocol version and `allow_request`.
+/// `info` makes the handshake's view of the request (only called for a new session).
+pub(crate) async fn route<B>(
+    engine: &Arc<Engine>,
+    req: Request<B>,
+    query: Query,
+    info: impl FnOnce(&Request<B>, Query) -> Arc<ConnInfo>,
+) -> Response<Body>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let config = &engine.config;
+    let transport = match query.get("transport") {
+        Some("polling") if config.polling => Transport::Polling,
+        Some("websocket") if config.websocket => Transport::WebSocket,
+        _ => return error(ErrorCode::TransportUnknown),
+    };
+    let upgrade = is_websocket_upgrade(&req);
+    if let Some(sid) = query.get("sid") {
+        let Some(conn) = Sid::parse(sid).and_then(|s| engine.session(&s)) else {
+            return error(ErrorCode::UnknownSid);
+        };
+        if transport == Transport::WebSocket {
+            if !upgrade {
+                return error(ErrorCode::BadRequest);
+            }
+            let info = conn.info.clone();
+            let protocol = conn.protocol();
+            return websocket::accept(engine, req, Some(conn), info, protocol);
+        }
+        if conn.transport() != Transport::Polling {
+            return error(ErrorCode::BadRequest);
+        }
+        return match *req.method() {
+            Method::GET => polling::get(conn).await,
+            Method::POST => polling::post(conn, req).await,
+            _ => error(ErrorCode::BadRequest),
+        };
+    }
+    if req.method() != Method::GET {
+        return error(ErrorCode::BadHandshakeMethod);
+    }
+    if transport == Transport::WebSocket && !upgrade {
+        return error(ErrorCode::BadRequest);
+    }
+    let protocol = match query.get("EIO") {
+        Some("4") => Protocol::V4,
+        Some("3") if config.allow_eio3 => Protocol::V3 {
+            b64: matches!(query.get("b64"), Some("1" | "true")),
+        },
+        _ => return error(ErrorCode::UnsupportedProtocolVersion),
+    };
+    if engine.is_shutting_down() {
+        return status(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    if let Some(allow) = &config.allow_request {
+        if let Err(message) = allow(RequestParts::of(&req)).await {
+            return forbidden(&message);
+        }
+    }
+    let info = info(&req, query);
+    match transport {
+        Transport::Polling => polling::handshake(engine, info, protocol),
+        Transport::WebSocket => websocket::accept(engine, req, None, info, protocol),
+    }
+}

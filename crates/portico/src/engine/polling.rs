@@ -15,23 +15,21 @@ use portico_proto::engine::{
 };
 
 use super::conn::{now, Conn};
-use super::driver;
+use super::{driver, Engine};
 use crate::handshake::ConnInfo;
 use crate::http::{binary_payload, error, payload, post_ok, status, Body};
-use crate::server::ServerInner;
-use crate::sio;
 
 /// Packets one POST may carry (a client batches what it buffered; far more is an attack).
 const MAX_PACKETS_PER_POST: usize = 16 * 1024;
 
 /// The open packet of a new session on `transport`.
 pub(crate) fn open_frame(
-    server: &ServerInner,
+    engine: &Engine,
     conn: &Conn,
     transport: Transport,
     protocol: Protocol,
 ) -> Frame {
-    let c = &server.config;
+    let c = &engine.config;
     let upgrades: &[&str] = if transport == Transport::Polling && c.websocket && c.allow_upgrades {
         &["websocket"]
     } else {
@@ -51,22 +49,21 @@ pub(crate) fn open_frame(
 }
 
 pub(crate) fn handshake(
-    server: Arc<ServerInner>,
+    engine: &Arc<Engine>,
     info: Arc<ConnInfo>,
     protocol: Protocol,
 ) -> Response<Body> {
-    let conn = Conn::new(server.clone(), Transport::Polling, protocol, info);
-    let open = open_frame(&server, &conn, Transport::Polling, protocol);
+    let conn = Conn::new(engine.clone(), Transport::Polling, protocol, info);
+    let open = open_frame(engine, &conn, Transport::Polling, protocol);
     let body = match protocol {
         Protocol::V4 => encode_payload_v4([&open]),
         Protocol::V3 { b64 } => encode_payload_v3([&open], b64),
     };
-    // socket.io-client 2.x joins `/` without asking.
-    sio::client::on_open(&conn);
-    server.insert_session(conn.clone());
+    let handler = conn.open();
+    engine.insert_session(conn.clone());
     tracing::debug!(sid = %conn.sid, "new polling session");
     let sid = conn.sid;
-    tokio::spawn(driver::run(conn, None));
+    tokio::spawn(driver::run(conn, handler, None));
     let mut res = payload(body);
     res.extensions_mut()
         .insert(crate::http::HandshakeResponse(sid));
@@ -118,7 +115,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let max = conn.server.config.max_payload;
+    let max = conn.engine.config.max_payload;
     let binary_body = req
         .headers()
         .get(CONTENT_TYPE)
@@ -173,7 +170,7 @@ where
     for p in packets {
         let incoming = conn.session().handle_packet(now(), p);
         if let Some(msg) = incoming {
-            sio::client::on_message(&conn, msg);
+            conn.deliver(msg);
         }
     }
     conn.wake_all();

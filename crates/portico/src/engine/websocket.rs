@@ -11,22 +11,21 @@ use portico_proto::engine::session::{CloseReason, Protocol, Transport};
 use portico_proto::engine::ErrorCode;
 
 use super::conn::Conn;
-use super::driver;
 use super::polling::open_frame;
 use super::ws_conn::WsConn;
+use super::{driver, Engine};
 use crate::handshake::ConnInfo;
 use crate::http::{error, Body};
-use crate::server::ServerInner;
 
 /// The largest WebSocket message accepted: `max_payload`.
-fn max_message(server: &ServerInner) -> usize {
-    usize::try_from(server.config.max_payload).unwrap_or(usize::MAX)
+fn max_message(engine: &Engine) -> usize {
+    usize::try_from(engine.config.max_payload).unwrap_or(usize::MAX)
 }
 
 /// Answer a WebSocket upgrade request. `conn` is the polling session being upgraded, or
 /// `None` for a new WebSocket-only session.
 pub(crate) fn accept<B>(
-    server: Arc<ServerInner>,
+    engine: &Arc<Engine>,
     mut req: Request<B>,
     conn: Option<Arc<Conn>>,
     info: Arc<ConnInfo>,
@@ -41,7 +40,7 @@ pub(crate) fn accept<B>(
     };
     let accept = portico_proto::ws::accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let max = max_message(&server);
+    let max = max_message(engine);
     let mut handshake = None;
     match conn {
         Some(conn) => {
@@ -58,12 +57,12 @@ pub(crate) fn accept<B>(
             });
         }
         None => {
-            let conn = Conn::new(server.clone(), Transport::WebSocket, protocol, info);
+            let conn = Conn::new(engine.clone(), Transport::WebSocket, protocol, info);
             handshake = Some(conn.sid);
-            let open = open_frame(&server, &conn, Transport::WebSocket, protocol);
+            let open = open_frame(engine, &conn, Transport::WebSocket, protocol);
             let _ = conn.session().send(open);
-            server.insert_session(conn.clone());
-            crate::sio::client::on_open(&conn);
+            engine.insert_session(conn.clone());
+            let handler = conn.open();
             tracing::debug!(sid = %conn.sid, "new websocket session");
             tokio::spawn(async move {
                 let ws = match on_upgrade.await {
@@ -75,7 +74,7 @@ pub(crate) fn accept<B>(
                         None
                     }
                 };
-                driver::run(conn, ws).await;
+                driver::run(conn, handler, ws).await;
             });
         }
     }

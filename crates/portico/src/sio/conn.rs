@@ -1,175 +1,223 @@
-//! Socket.IO packets of one Engine.IO connection: decode, reassemble binary, dispatch to the
-//! namespace sockets.
+//! The Socket.IO side of one Engine.IO connection (Node's `Client`): decode its packets,
+//! reassemble binary ones, join namespaces, dispatch to the sockets, and close a connection
+//! that joins none within `connect_timeout`. It is the engine's [`ConnHandler`].
 
 use std::future::poll_fn;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Poll;
+use std::time::Instant;
 
 use bytes::Bytes;
 use portico_proto::engine::session::{CloseReason, Incoming, Protocol};
-use portico_proto::engine::{Frame, Packet as EnginePacket};
-use portico_proto::sio::{BinaryAssembler, Limits, Packet, PacketType};
+use portico_proto::sio::{Connection, Encoding, Limits, Packet, Received, Role, Version};
 use serde_json::{json, Value};
 use smallvec::SmallVec;
 
 use crate::emit;
-use crate::engine::Conn;
+use crate::engine::{self, ConnHandler, Handler};
 use crate::handler::run_inline;
 use crate::handshake::Handshake;
 use crate::reason::DisconnectReason;
+use crate::server::ServerInner;
 use crate::sid::Sid;
 use crate::Socket;
 
+/// The Socket.IO layer as the engine's [`Handler`]: one [`SioConn`] per session.
+pub(crate) struct Layer {
+    server: Weak<ServerInner>,
+}
+
+impl Layer {
+    pub(crate) fn new(server: Weak<ServerInner>) -> Layer {
+        Layer { server }
+    }
+}
+
+impl Handler for Layer {
+    fn on_open(&self, conn: &Arc<engine::Conn>) -> Arc<dyn ConnHandler> {
+        let Some(server) = self.server.upgrade() else {
+            // The server is being dropped: nothing can join.
+            conn.close(CloseReason::ServerShutdown);
+            return Arc::new(Gone);
+        };
+        let connect_deadline = engine::conn::now() + server.config.connect_timeout;
+        let protocol = protocol_state(conn, &server);
+        let sio = Arc::new_cyclic(|me| SioConn {
+            me: me.clone(),
+            engine: conn.clone(),
+            server,
+            state: Mutex::new(ClientState {
+                sockets: SmallVec::new(),
+                protocol,
+                joined: false,
+                timed_out: false,
+            }),
+            connect_deadline,
+        });
+        // A socket.io-client 2.x (Engine.IO v3) joins `/` without asking.
+        if matches!(conn.protocol(), Protocol::V3 { .. }) {
+            connect(&sio, "/".to_owned(), None);
+        }
+        sio
+    }
+}
+
+/// The Socket.IO protocol state of a new connection: v4 for an Engine.IO v3 client.
+fn protocol_state(conn: &engine::Conn, server: &ServerInner) -> Connection {
+    let version = match conn.protocol() {
+        Protocol::V3 { .. } => Version::V4,
+        Protocol::V4 => Version::V5,
+    };
+    let encoding = match server.config.parser {
+        crate::Parser::Json => Encoding::Json,
+        crate::Parser::MsgPack => Encoding::MsgPack,
+    };
+    let limits = Limits {
+        max_attachments: server.config.max_attachments,
+    };
+    Connection::new(Role::Server, version, encoding, limits)
+}
+
+/// The handler of a session opened while the server was going away.
+struct Gone;
+
+impl ConnHandler for Gone {
+    fn on_message(&self, _: Incoming) {}
+    fn on_close(&self, _: CloseReason) {}
+}
+
+/// The Socket.IO side of one Engine.IO connection.
+pub(crate) struct SioConn {
+    /// Itself, for the sockets that join (each holds the connection).
+    me: Weak<SioConn>,
+    /// The Engine.IO session under it.
+    pub(crate) engine: Arc<engine::Conn>,
+    pub(crate) server: Arc<ServerInner>,
+    state: Mutex<ClientState>,
+    /// When a connection that joined no namespace is closed.
+    connect_deadline: Instant,
+}
+
 /// Socket.IO state of one connection.
-#[derive(Default)]
-pub(crate) struct ClientState {
+struct ClientState {
     /// Connected namespaces, each with its namespace's shared name. Few per connection: a
     /// vector beats a map, and the first one is held inline (no pointer to chase per packet).
     sockets: SmallVec<[(Arc<str>, Socket); 1]>,
-    /// A binary packet waiting for its attachments.
-    assembler: Option<BinaryAssembler>,
+    /// The protocol state: decoding, binary reassembly, the shapes of this client's version.
+    protocol: Connection,
     /// Whether any namespace was ever joined (ends the connect timeout).
     joined: bool,
+    /// The connect timeout passed (it is not armed again).
+    timed_out: bool,
 }
 
-impl Conn {
-    fn sio_state(&self) -> std::sync::MutexGuard<'_, ClientState> {
-        self.sio.lock().unwrap_or_else(|e| e.into_inner())
+impl ConnHandler for SioConn {
+    fn on_message(&self, msg: Incoming) {
+        on_message(self, msg);
+    }
+
+    fn on_close(&self, reason: CloseReason) {
+        on_close(self, reason);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let st = self.state();
+        (!st.joined && !st.timed_out).then_some(self.connect_deadline)
+    }
+
+    fn on_deadline(&self) {
+        let join_missed = {
+            let mut st = self.state();
+            st.timed_out = true;
+            !st.joined
+        };
+        if join_missed {
+            tracing::debug!(sid = %self.engine.sid, "no namespace joined within connect_timeout: closing");
+            self.engine.close(CloseReason::ForcedClose);
+        }
+    }
+}
+
+impl SioConn {
+    /// CONNECT_ERROR for `nsp` in this client's protocol version.
+    fn connect_error(&self, nsp: &str, message: &str, data: Option<Value>) -> Packet {
+        self.state().protocol.connect_error(nsp, message, data)
+    }
+
+    fn state(&self) -> MutexGuard<'_, ClientState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn socket_for(&self, nsp: &str) -> Option<Socket> {
-        self.sio_state()
+        self.state()
             .sockets
             .iter()
             .find(|(n, _)| &**n == nsp)
             .map(|(_, s)| s.clone())
     }
-
-    pub(crate) fn sio_joined(&self) -> bool {
-        self.sio_state().joined
-    }
 }
 
-pub(crate) fn forget_socket(conn: &Conn, nsp: &str, id: Sid) {
-    conn.sio_state()
+pub(crate) fn forget_socket(conn: &SioConn, nsp: &str, id: Sid) {
+    conn.state()
         .sockets
         .retain(|(n, s)| !(&**n == nsp && s.id() == id));
 }
 
-fn protocol_error(conn: &Conn, what: &str) {
-    tracing::debug!(sid = %conn.sid, what, "invalid Socket.IO packet: closing the connection");
-    conn.session().handle_decode_error();
-    conn.wake_all();
+fn protocol_error(conn: &SioConn, what: &str) {
+    tracing::debug!(sid = %conn.engine.sid, what, "invalid Socket.IO packet: closing the connection");
+    conn.engine.session().handle_decode_error();
+    conn.engine.wake_all();
 }
 
-/// A message arrived on the Engine.IO connection.
-pub(crate) fn on_message(conn: &Arc<Conn>, msg: Incoming) {
-    if conn.server.config.engine_echo {
-        let frame = match msg {
-            Incoming::Text(t) => EnginePacket::Message(t).to_frame(),
-            Incoming::Binary(b) => Frame::Binary(b),
-        };
-        let _ = conn.send(&[frame]);
-        return;
-    }
-    if conn.server.config.parser == crate::Parser::MsgPack {
-        let limits = Limits {
-            max_attachments: conn.server.config.max_attachments,
-        };
-        return match msg {
-            Incoming::Binary(bytes) => match portico_proto::sio::decode_msgpack(&bytes, &limits) {
-                Ok((packet, bins)) => dispatch(conn, packet, bins),
-                Err(e) => protocol_error(conn, &e.to_string()),
-            },
-            Incoming::Text(_) => protocol_error(conn, "text packet on a msgpack connection"),
-        };
-    }
-    match msg {
-        Incoming::Text(text) => {
-            if conn.sio_state().assembler.is_some() {
-                return protocol_error(conn, "text packet while binary attachments were expected");
-            }
-            let Ok(text) = std::str::from_utf8(&text) else {
-                return protocol_error(conn, "text packet is not UTF-8");
-            };
-            let limits = Limits {
-                max_attachments: conn.server.config.max_attachments,
-            };
-            // A plain event (the usual packet) skips building its `[name, args..]` array.
-            if let Some(event) = portico_proto::sio::decode_event(text, &limits) {
-                return match event {
-                    Ok(ev) => on_event(conn, ev.nsp, &ev.name, ev.args, ev.id, Vec::new()),
-                    Err(e) => protocol_error(conn, &e.to_string()),
-                };
-            }
-            match Packet::decode(text, &limits) {
-                Ok(p)
-                    if matches!(p.kind, PacketType::BinaryEvent | PacketType::BinaryAck)
-                        && p.attachments > 0 =>
-                {
-                    conn.sio_state().assembler = Some(BinaryAssembler::new(p));
-                }
-                Ok(p) => dispatch(conn, p, Vec::new()),
-                Err(e) => protocol_error(conn, &e.to_string()),
-            }
-        }
-        Incoming::Binary(bin) => {
-            let done = {
-                let mut st = conn.sio_state();
-                let Some(asm) = st.assembler.as_mut() else {
-                    drop(st);
-                    return protocol_error(conn, "binary data without a binary packet");
-                };
-                match asm.push(bin) {
-                    Ok(Some(done)) => {
-                        st.assembler = None;
-                        Ok(Some(done))
-                    }
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            };
-            match done {
-                Ok(Some((packet, bins))) => dispatch(conn, packet, bins),
-                Ok(None) => {}
-                Err(e) => protocol_error(conn, &e.to_string()),
-            }
-        }
+/// A message arrived on the Engine.IO connection: read by the connection's protocol state
+/// (`portico_proto::sio::Connection`), then handed to the namespace's socket.
+fn on_message(conn: &SioConn, msg: Incoming) {
+    let received = match &msg {
+        Incoming::Text(text) => conn.state().protocol.handle_text(text),
+        Incoming::Binary(bytes) => conn.state().protocol.handle_binary(bytes.clone()),
+    };
+    match received {
+        Ok(Some(r)) => dispatch(conn, r),
+        Ok(None) => {}
+        Err(e) => protocol_error(conn, &e.to_string()),
     }
 }
 
-fn dispatch(conn: &Arc<Conn>, packet: Packet, bins: Vec<Bytes>) {
-    match packet.kind {
-        PacketType::Connect => connect(conn, packet.nsp, packet.data),
-        PacketType::Disconnect => {
-            if let Some(s) = conn.socket_for(&packet.nsp) {
+fn dispatch(conn: &SioConn, received: Received<'_>) {
+    match received {
+        Received::Connect { nsp, auth } => connect(conn, nsp.into_owned(), auth),
+        Received::Disconnect { nsp } => {
+            if let Some(s) = conn.socket_for(&nsp) {
                 s.finish(DisconnectReason::ClientNamespaceDisconnect);
             }
         }
-        PacketType::Event | PacketType::BinaryEvent => {
-            // Decoding checked the shape: an array whose first element is the name.
-            let Some(Value::Array(mut items)) = packet.data else {
-                return;
-            };
-            if items.is_empty() {
-                return;
-            }
-            if let Value::String(name) = items.remove(0) {
-                on_event(conn, &packet.nsp, &name, items, packet.id, bins);
+        Received::Event {
+            nsp,
+            name,
+            args,
+            id,
+            binary,
+        } => on_event(conn, &nsp, &name, args, id, binary),
+        Received::Ack {
+            nsp,
+            id,
+            args,
+            binary,
+        } => {
+            if let Some(s) = conn.socket_for(&nsp) {
+                s.on_ack(id, args, binary);
             }
         }
-        PacketType::Ack | PacketType::BinaryAck => {
-            if let Some(s) = conn.socket_for(&packet.nsp) {
-                s.on_ack(packet.id, packet.data, bins);
-            }
+        // A server's connection never reads these (the protocol state refuses them).
+        Received::Connected { .. } | Received::ConnectError { .. } => {
+            protocol_error(conn, "a server-side packet from a client")
         }
-        PacketType::ConnectError => protocol_error(conn, "CONNECT_ERROR from a client"),
     }
 }
 
 /// An event for the socket of namespace `nsp`, from whichever decoder read it.
 fn on_event(
-    conn: &Conn,
+    conn: &SioConn,
     nsp: &str,
     name: &str,
     args: Vec<Value>,
@@ -179,75 +227,41 @@ fn on_event(
     match conn.socket_for(nsp) {
         Some(s) => s.on_event(name, args, id, bins),
         None => {
-            tracing::debug!(sid = %conn.sid, nsp = %nsp, "event for a namespace not joined: dropped")
+            tracing::debug!(sid = %conn.engine.sid, nsp = %nsp, "event for a namespace not joined: dropped")
         }
     }
 }
 
-/// A new Engine.IO connection: a socket.io-client 2.x (Engine.IO v3) joins `/` implicitly.
-pub(crate) fn on_open(conn: &Arc<Conn>) {
-    if is_v3(conn) && !conn.server.config.engine_echo {
-        connect(conn, "/".to_owned(), None);
-    }
-}
-
-fn is_v3(conn: &Conn) -> bool {
-    matches!(conn.protocol(), Protocol::V3 { .. })
-}
-
-/// CONNECT_ERROR in the client's protocol: v5 sends `{message, data}`; v4 (client 2.x) sends
-/// the data, or else the message, as Node does.
-fn connect_error(conn: &Conn, nsp: &str, message: &str, data: Option<Value>) -> Packet {
-    if is_v3(conn) {
-        let mut p = Packet::connect_error(nsp, message, None);
-        p.data = Some(data.unwrap_or_else(|| Value::String(message.to_owned())));
-        return p;
-    }
-    Packet::connect_error(nsp, message, data)
-}
-
-/// Socket.IO v4 (client 2.x) puts the namespace's query after the name (`/admin?token=x`);
-/// it plays the part of `auth`.
-fn split_v3_query(nsp: String) -> (String, Option<Value>) {
-    let Some((name, query)) = nsp.split_once('?') else {
-        return (nsp, None);
-    };
-    let pairs = crate::http::Query::parse(Some(query)).0;
-    let auth: serde_json::Map<String, Value> = pairs
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
-    (name.to_owned(), Some(Value::Object(auth)))
-}
-
-fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
-    let (nsp, auth) = if is_v3(conn) {
-        let (nsp, query) = split_v3_query(nsp);
-        (nsp, query.or(auth))
-    } else {
-        (nsp, auth)
+fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
+    let Some(me) = conn.me.upgrade() else {
+        return; // the connection is being dropped
     };
     let Some(ns) = conn.server.namespace_for_connect(&nsp) else {
-        tracing::debug!(sid = %conn.sid, %nsp, "connect to an unknown namespace");
-        let p = connect_error(conn, &nsp, "Invalid namespace", None);
-        let _ = conn.send(&emit::control(conn.server.config.parser, &p));
+        tracing::debug!(sid = %conn.engine.sid, %nsp, "connect to an unknown namespace");
+        let p = conn.connect_error(&nsp, "Invalid namespace", None);
+        let _ = conn
+            .engine
+            .send(&emit::control(conn.server.config.parser, &p));
         return;
     };
     if let Some(guard) = ns.origin_guard() {
         let origin = conn
+            .engine
             .info
             .headers
             .get(http::header::ORIGIN)
             .and_then(|v| v.to_str().ok());
         if let Err(reason) = guard.check_namespace(ns.name(), origin) {
-            tracing::warn!(sid = %conn.sid, nsp = ns.name(), "{}", reason.message());
-            let p = connect_error(conn, &nsp, &reason.public_message(), None);
-            let _ = conn.send(&emit::control(conn.server.config.parser, &p));
+            tracing::warn!(sid = %conn.engine.sid, nsp = ns.name(), "{}", reason.message());
+            let p = conn.connect_error(&nsp, &reason.public_message(), None);
+            let _ = conn
+                .engine
+                .send(&emit::control(conn.server.config.parser, &p));
             return;
         }
     }
     if conn.socket_for(&nsp).is_some() {
-        tracing::debug!(sid = %conn.sid, %nsp, "second CONNECT for a joined namespace: ignored");
+        tracing::debug!(sid = %conn.engine.sid, %nsp, "second CONNECT for a joined namespace: ignored");
         return;
     }
     let mut auth = auth.unwrap_or_else(|| json!({}));
@@ -270,14 +284,14 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
         _ => None,
     };
     let handshake = Handshake {
-        info: conn.info.clone(),
+        info: conn.engine.info.clone(),
         auth,
     };
     let (socket, missed, skip_middlewares) = match restored {
         Some((pid, saved, missed)) => {
             let socket = Socket::recovered_from(
                 ns.clone(),
-                conn.clone(),
+                me.clone(),
                 handshake,
                 (saved.sid, pid, saved.data.clone()),
             );
@@ -287,12 +301,12 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
             (socket, missed, skip)
         }
         None => (
-            Socket::new(ns.clone(), conn.clone(), handshake),
+            Socket::new(ns.clone(), me.clone(), handshake),
             Vec::new(),
             false,
         ),
     };
-    let conn = conn.clone();
+    let conn = me;
     run_inline(Box::pin(async move {
         let middlewares = if skip_middlewares {
             Vec::new()
@@ -301,36 +315,37 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
         };
         for mw in middlewares {
             if let Err(e) = mw.call(socket.clone()).await {
-                tracing::debug!(sid = %conn.sid, nsp = ns.name(), message = e.message(), "connect refused by middleware");
-                let p = connect_error(&conn, ns.name(), e.message(), e.data().cloned());
-                let _ = conn.send(&emit::control(conn.server.config.parser, &p));
+                tracing::debug!(sid = %conn.engine.sid, nsp = ns.name(), message = e.message(), "connect refused by middleware");
+                let p = conn.connect_error(ns.name(), e.message(), e.data().cloned());
+                let _ = conn
+                    .engine
+                    .send(&emit::control(conn.server.config.parser, &p));
                 return;
             }
         }
-        if conn.is_closed() {
+        if conn.engine.is_closed() {
             return;
         }
         {
-            let mut st = conn.sio_state();
+            let mut st = conn.state();
             st.sockets.push((ns.name_arc().clone(), socket.clone()));
             st.joined = true;
         }
         ns.add_socket(socket.clone());
         socket.mark_connected();
-        let reply = match socket.pid() {
-            _ if is_v3(&conn) => None,
-            Some(pid) => Some(json!({ "sid": socket.id(), "pid": pid })),
-            None => Some(json!({ "sid": socket.id() })),
-        };
-        let reply = Packet::connect(ns.name(), reply);
+        let reply =
+            conn.state()
+                .protocol
+                .connect_reply(ns.name(), socket.id().as_str(), socket.pid());
         if conn
+            .engine
             .send(&emit::control(conn.server.config.parser, &reply))
             .is_err()
         {
             socket.finish(DisconnectReason::TransportClose);
             return;
         }
-        tracing::debug!(sid = %conn.sid, socket = %socket.id(), nsp = ns.name(), "socket connected");
+        tracing::debug!(sid = %conn.engine.sid, socket = %socket.id(), nsp = ns.name(), "socket connected");
         let mut handler = ns.connection_handler().map(|h| h.call(socket.clone()));
         let pending = match handler.as_mut() {
             Some(fut) => poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx)))
@@ -350,18 +365,17 @@ fn connect(conn: &Arc<Conn>, nsp: String, auth: Option<Value>) {
 }
 
 /// Disconnect every socket of the connection for `reason` (the connection stays).
-pub(crate) fn finish_all(conn: &Conn, reason: DisconnectReason) {
-    let sockets: Vec<Socket> = conn.sio_state().sockets.drain(..).map(|(_, s)| s).collect();
+pub(crate) fn finish_all(conn: &SioConn, reason: DisconnectReason) {
+    let sockets: Vec<Socket> = conn.state().sockets.drain(..).map(|(_, s)| s).collect();
     for s in sockets {
         s.finish(reason);
     }
 }
 
 /// The Engine.IO connection closed: every socket on it disconnects.
-pub(crate) fn on_close(conn: &Conn, reason: CloseReason) {
+fn on_close(conn: &SioConn, reason: CloseReason) {
     let sockets: Vec<Socket> = {
-        let mut st = conn.sio_state();
-        st.assembler = None;
+        let mut st = conn.state();
         st.sockets.drain(..).map(|(_, s)| s).collect()
     };
     let reason = DisconnectReason::from(reason);

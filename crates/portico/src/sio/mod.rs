@@ -1,3 +1,6 @@
-//! The Socket.IO layer on top of an Engine.IO connection.
+//! The Socket.IO layer on top of the engine: [`conn::SioConn`] is the Socket.IO side of one
+//! Engine.IO connection, [`Layer`] the engine's handler that makes them.
 
-pub(crate) mod client;
+pub(crate) mod conn;
+
+pub(crate) use conn::{Layer, SioConn};
