@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use portico_proto::engine::Packet as EnginePacket;
-use portico_proto::sio::{BinaryAssembler, Limits, Packet as SioPacket, PacketType};
+use portico_proto::sio::{
+    Connection, Encoding, Limits, Packet as SioPacket, Received, Role, Version,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::Command;
 use crate::error::ClientError;
-use crate::event::{message, AckHandle, DisconnectReason, Event, RawEvent};
+use crate::event::{AckHandle, DisconnectReason, Event, Message, RawEvent};
 
 /// The data of the Engine.IO `open` packet.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,7 +74,8 @@ pub(crate) struct Core {
     /// Events held back while a burst of packets is handled (see [`Core::begin_batch`]).
     batch: Option<Vec<RawEvent>>,
     commands: mpsc::WeakUnboundedSender<Command>,
-    assembler: Option<BinaryAssembler>,
+    /// Decoding, binary reassembly and what a client may receive.
+    protocol: Connection,
 }
 
 /// Events a batch makes room for once it holds two: a whole read burst of the WebSocket task
@@ -99,7 +102,7 @@ impl Core {
             events,
             batch: None,
             commands,
-            assembler: None,
+            protocol: Connection::new(Role::Client, Version::V5, Encoding::Json, Limits::default()),
         }
     }
 
@@ -175,86 +178,69 @@ impl Core {
 
     fn on_message(&mut self, text: Bytes) -> Step {
         // Plain events go to the application unparsed: it may only count them.
-        if text.first() == Some(&b'2') {
+        if text.first() == Some(&b'2') && !self.protocol.awaiting_attachments() {
             self.emit_event(RawEvent::Text(text));
             return Step::Continue;
         }
-        let Ok(text) = std::str::from_utf8(&text) else {
-            return Step::Closed(DisconnectReason::ParseError);
-        };
-        let packet = match SioPacket::decode(text, &Limits::default()) {
-            Ok(p) => p,
-            Err(_) => return Step::Closed(DisconnectReason::ParseError),
-        };
-        if packet.nsp != self.nsp {
-            return Step::Continue;
-        }
-        match packet.kind {
-            PacketType::Connect => {
-                let sid = packet
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("sid"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                Step::Connected(sid)
-            }
-            PacketType::ConnectError => Step::Refused(ClientError::connect_error(packet.data)),
-            PacketType::Disconnect => Step::Closed(DisconnectReason::ServerDisconnect),
-            PacketType::Ack => {
-                self.resolve_ack(packet);
-                Step::Continue
-            }
-            PacketType::Event => {
-                self.deliver(packet, Vec::new());
-                Step::Continue
-            }
-            PacketType::BinaryEvent | PacketType::BinaryAck => {
-                self.assembler = Some(BinaryAssembler::new(packet));
-                Step::Continue
-            }
-        }
-    }
-
-    fn on_binary(&mut self, data: Bytes) -> Step {
-        let Some(assembler) = self.assembler.as_mut() else {
-            return Step::Closed(DisconnectReason::ParseError);
-        };
-        match assembler.push(data) {
+        match self.protocol.handle_text(&text) {
+            Ok(Some(received)) => self.on_received(received),
             Ok(None) => Step::Continue,
-            Ok(Some((packet, attachments))) => {
-                self.assembler = None;
-                if packet.kind == PacketType::BinaryAck {
-                    self.resolve_ack(packet);
-                } else {
-                    self.deliver(packet, attachments);
-                }
-                Step::Continue
-            }
             Err(_) => Step::Closed(DisconnectReason::ParseError),
         }
     }
 
-    fn resolve_ack(&mut self, packet: SioPacket) {
-        let Some(waiter) = packet.id.and_then(|id| self.acks.remove(&id)) else {
-            return;
-        };
-        let args = match packet.data {
-            Some(Value::Array(args)) => args,
-            _ => Vec::new(),
-        };
-        let _ = waiter.send(args);
+    fn on_binary(&mut self, data: Bytes) -> Step {
+        match self.protocol.handle_binary(data) {
+            Ok(Some(received)) => self.on_received(received),
+            Ok(None) => Step::Continue,
+            Err(_) => Step::Closed(DisconnectReason::ParseError),
+        }
     }
 
-    fn deliver(&mut self, packet: SioPacket, attachments: Vec<Bytes>) {
-        let ack = packet.id.map(|id| AckHandle {
-            id,
-            nsp: self.nsp.clone(),
-            commands: self.commands.clone(),
-        });
-        if let Some(m) = message(packet.data, attachments, ack) {
-            self.emit_event(RawEvent::Event(Event::Message(m)));
+    /// A whole packet from the server, as the protocol state read it.
+    fn on_received(&mut self, received: Received<'_>) -> Step {
+        let nsp = match &received {
+            Received::Connect { nsp, .. }
+            | Received::Connected { nsp, .. }
+            | Received::ConnectError { nsp, .. }
+            | Received::Disconnect { nsp }
+            | Received::Event { nsp, .. }
+            | Received::Ack { nsp, .. } => nsp,
+        };
+        if *nsp != *self.nsp {
+            // Another namespace's packet.
+            return Step::Continue;
+        }
+        match received {
+            Received::Connected { sid, .. } => Step::Connected(sid.unwrap_or_default()),
+            Received::ConnectError { message, data, .. } => {
+                Step::Refused(ClientError::ConnectError { message, data })
+            }
+            Received::Disconnect { .. } => Step::Closed(DisconnectReason::ServerDisconnect),
+            Received::Ack { id, args, .. } => {
+                if let Some(waiter) = self.acks.remove(&id) {
+                    let _ = waiter.send(args);
+                }
+                Step::Continue
+            }
+            Received::Event {
+                name,
+                args,
+                id,
+                binary,
+                ..
+            } => {
+                let ack = id.map(|id| AckHandle {
+                    id,
+                    nsp: self.nsp.clone(),
+                    commands: self.commands.clone(),
+                });
+                let m = Message::new(name.into_owned(), args, binary, ack);
+                self.emit_event(RawEvent::Event(Event::Message(m)));
+                Step::Continue
+            }
+            // A client's connection never reads a CONNECT request.
+            Received::Connect { .. } => Step::Closed(DisconnectReason::ParseError),
         }
     }
 
@@ -325,6 +311,29 @@ mod tests {
             core.on_packet(msg("1"), &mut out),
             Step::Closed(DisconnectReason::ServerDisconnect)
         ));
+    }
+
+    #[test]
+    fn refusals_keep_the_servers_message_and_data() {
+        // (These were ClientError::connect_error's assertions; the shapes are read by the
+        // shared protocol state now.)
+        let (mut core, _rx) = core();
+        let mut out = Vec::new();
+        let Step::Refused(e) =
+            core.on_packet(msg(r#"4{"message":"no","data":{"code":401}}"#), &mut out)
+        else {
+            panic!("not refused")
+        };
+        assert!(
+            matches!(&e, ClientError::ConnectError { message, data: Some(d) } if message == "no" && d["code"] == 401)
+        );
+        assert!(e.is_refused());
+        let Step::Refused(e) = core.on_packet(msg(r#"4"bad""#), &mut out) else {
+            panic!("not refused")
+        };
+        assert!(
+            matches!(&e, ClientError::ConnectError { message, data: None } if message == "bad")
+        );
     }
 
     #[test]

@@ -82,28 +82,6 @@ impl ClientError {
             body: String::from_utf8_lossy(body).into_owned(),
         }
     }
-
-    /// Build [`ClientError::ConnectError`] from the data of a `CONNECT_ERROR` packet (an
-    /// object `{"message":..,"data":..}`, or a plain string from old servers).
-    pub(crate) fn connect_error(data: Option<Value>) -> ClientError {
-        match data {
-            Some(Value::Object(mut obj)) => ClientError::ConnectError {
-                message: obj
-                    .remove("message")
-                    .and_then(|m| m.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                data: obj.remove("data"),
-            },
-            Some(Value::String(message)) => ClientError::ConnectError {
-                message,
-                data: None,
-            },
-            _ => ClientError::ConnectError {
-                message: String::new(),
-                data: None,
-            },
-        }
-    }
 }
 
 impl fmt::Display for ClientError {
@@ -154,21 +132,6 @@ impl From<std::io::Error> for ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn connect_error_shapes() {
-        let e = ClientError::connect_error(Some(
-            serde_json::json!({"message": "no", "data": {"code": 401}}),
-        ));
-        assert!(
-            matches!(&e, ClientError::ConnectError { message, data: Some(d) } if message == "no" && d["code"] == 401)
-        );
-        assert!(e.is_refused());
-        let e = ClientError::connect_error(Some(Value::String("bad".into())));
-        assert!(
-            matches!(&e, ClientError::ConnectError { message, data: None } if message == "bad")
-        );
-    }
 
     #[test]
     fn http_display_shows_status_and_body() {

@@ -236,6 +236,20 @@ pub(crate) fn message(
 }
 
 impl Message {
+    pub(crate) fn new(
+        name: String,
+        args: Vec<Value>,
+        attachments: Vec<Bytes>,
+        ack: Option<AckHandle>,
+    ) -> Message {
+        Message {
+            name,
+            args,
+            attachments,
+            ack,
+        }
+    }
+
     /// Whether the server asked for an acknowledgement.
     pub fn wants_ack(&self) -> bool {
         self.ack.is_some()

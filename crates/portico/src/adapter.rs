@@ -1,13 +1,65 @@
 //! Room membership: the [`Adapter`] trait and the in-memory [`LocalAdapter`].
 //!
-//! An adapter answers "which sockets of this namespace are in these rooms". The in-memory
-//! one serves a single node; a cluster adapter (Redis) wraps it and also forwards broadcasts
-//! to the other nodes.
+//! An adapter answers "which sockets of this namespace are in these rooms", and is handed
+//! every broadcast ([`Adapter::broadcast`]). The in-memory one serves a single node and is
+//! the default; another is given per namespace with [`crate::ServerBuilder::adapter`]. A
+//! cluster adapter would keep local rooms like the in-memory one and also publish each
+//! broadcast's [`Broadcast::packet`] to the other nodes (the cluster operations themselves,
+//! async and fallible, are not part of this trait yet).
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::RwLock;
 
+use bytes::Bytes;
+use portico_proto::engine::Frame;
+use portico_proto::sio::Packet;
+
+use crate::errors::EmitError;
 use crate::sid::{Sid, SidMap, SidSet};
+
+/// One broadcast as an adapter sees it: where it goes, its frames as this node's sockets
+/// get them, and (built only when asked) the structured packet a cluster adapter publishes.
+pub struct Broadcast<'a> {
+    pub(crate) opts: &'a BroadcastOptions,
+    pub(crate) frames: &'a [Frame],
+    pub(crate) volatile: bool,
+    pub(crate) packet: &'a dyn Fn() -> Result<(Packet, Vec<Bytes>), EmitError>,
+}
+
+impl Broadcast<'_> {
+    /// Which sockets it reaches.
+    pub fn opts(&self) -> &BroadcastOptions {
+        self.opts
+    }
+
+    /// The encoded frames (the text packet, then its attachments), shared by every local
+    /// socket.
+    pub fn frames(&self) -> &[Frame] {
+        self.frames
+    }
+
+    /// Dropped where a transport cannot take it now (Node's `volatile` flag).
+    pub fn volatile(&self) -> bool {
+        self.volatile
+    }
+
+    /// The Socket.IO packet (`["event", ...args]`, binary values as placeholders) and its
+    /// attachments: built on this call, so an adapter that does not publish pays nothing.
+    pub fn packet(&self) -> Result<(Packet, Vec<Bytes>), EmitError> {
+        (self.packet)()
+    }
+}
+
+impl fmt::Debug for Broadcast<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broadcast")
+            .field("opts", self.opts)
+            .field("frames", &self.frames.len())
+            .field("volatile", &self.volatile)
+            .finish()
+    }
+}
 
 /// Which sockets a broadcast reaches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +86,11 @@ pub trait Adapter: Send + Sync + 'static {
     fn rooms(&self) -> Vec<String>;
     /// Call `f` once for every socket the options select.
     fn for_each_target(&self, opts: &BroadcastOptions, f: &mut dyn FnMut(Sid));
+    /// Deliver `broadcast`: call `deliver` for every local socket it reaches (what the
+    /// default does). A cluster adapter also publishes [`Broadcast::packet`] here.
+    fn broadcast(&self, broadcast: &Broadcast<'_>, deliver: &mut dyn FnMut(Sid)) {
+        self.for_each_target(broadcast.opts, deliver);
+    }
 }
 
 /// The in-memory adapter (one node).

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::adapter::BroadcastOptions;
+use crate::adapter::{Broadcast, BroadcastOptions};
 use crate::emit;
 use crate::errors::{AckError, EmitError};
 use crate::namespace::Namespace;
@@ -111,8 +111,15 @@ impl BroadcastOperator {
             }
             None => emit::encode(self.ns.parser(), self.ns.name(), Some(event), data, None)?,
         };
+        let packet = || emit::packet(self.ns.name(), Some(event), data, None);
+        let broadcast = Broadcast {
+            opts: &self.opts,
+            frames: &frames,
+            volatile,
+            packet: &packet,
+        };
         self.ns.with_sockets(|sockets| {
-            self.ns.adapter().for_each_target(&self.opts, &mut |sid| {
+            self.ns.adapter().broadcast(&broadcast, &mut |sid| {
                 if let Some(socket) = sockets.get(&sid) {
                     if volatile {
                         let _ = socket.0.conn.engine.send_volatile(&frames);

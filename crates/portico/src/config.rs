@@ -1,6 +1,7 @@
 //! Server configuration: one builder, validated by [`ServerBuilder::build`].
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::future::Future;
@@ -8,6 +9,7 @@ use std::future::Future;
 use http::HeaderMap;
 use portico_cors::OriginPolicy;
 
+use crate::adapter::Adapter;
 use crate::client_bundle::ClientBundle;
 use crate::cookie::CookieOptions;
 use crate::engine::EngineConfig;
@@ -80,6 +82,20 @@ pub struct ServerConfig {
     pub(crate) hooks: Hooks,
     /// App state for [`crate::State`] handler arguments, by type.
     pub(crate) state: TypeMap,
+    /// Makes each namespace's adapter (default: a [`crate::LocalAdapter`] each).
+    pub(crate) adapter: Option<AdapterFactory>,
+}
+
+/// Makes the adapter of the namespace it is given the name of.
+#[derive(Clone)]
+pub(crate) struct AdapterFactory(pub(crate) Arc<MakeAdapter>);
+
+type MakeAdapter = dyn Fn(&str) -> Arc<dyn Adapter> + Send + Sync;
+
+impl fmt::Debug for AdapterFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdapterFactory")
+    }
 }
 
 impl Default for ServerConfig {
@@ -106,6 +122,7 @@ impl Default for ServerConfig {
             client_bundle: None,
             hooks: Hooks::default(),
             state: TypeMap::default(),
+            adapter: None,
         }
     }
 }
@@ -318,6 +335,16 @@ impl ServerBuilder {
     /// a second value of the same type replaces the first. Default: no state.
     pub fn state<S: Clone + Send + Sync + 'static>(mut self, state: S) -> Self {
         self.config.state.insert(state);
+        self
+    }
+
+    /// The room adapter of each namespace: `make(nsp)` is called once per namespace as it is
+    /// created (Node's `adapter` option). Default: an in-memory [`crate::LocalAdapter`] each.
+    pub fn adapter<F>(mut self, make: F) -> Self
+    where
+        F: Fn(&str) -> Arc<dyn Adapter> + Send + Sync + 'static,
+    {
+        self.config.adapter = Some(AdapterFactory(Arc::new(make)));
         self
     }
 

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 
+use bytes::Bytes;
 use portico_proto::engine::Frame;
 use portico_proto::sio::{encode_event_frame, encode_msgpack, Packet, PacketType};
 use serde::Serialize;
@@ -55,6 +56,21 @@ fn encode_values<T: Serialize + ?Sized>(
     data: &T,
     id: Option<u64>,
 ) -> Result<Frames, EmitError> {
+    let (packet, bins) = packet(nsp, event, data, id)?;
+    if parser == Parser::MsgPack {
+        return Ok(Frames::One(Frame::Binary(encode_msgpack(&packet, &bins))));
+    }
+    Ok(Frames::new(Frame::Text(packet.encode_engine_frame()), bins))
+}
+
+/// The structured packet of an event (or, without `event`, an ack) and its attachments: what
+/// a cluster adapter publishes (see [`crate::Broadcast::packet`]).
+pub(crate) fn packet<T: Serialize + ?Sized>(
+    nsp: &str,
+    event: Option<&str>,
+    data: &T,
+    id: Option<u64>,
+) -> Result<(Packet, Vec<Bytes>), EmitError> {
     let (args, bins) = crate::args::to_args(data)?;
     let values = match event {
         Some(ev) => {
@@ -73,10 +89,7 @@ fn encode_values<T: Serialize + ?Sized>(
         data: Some(Value::Array(values)),
         attachments: bins.len(),
     };
-    if parser == Parser::MsgPack {
-        return Ok(Frames::One(Frame::Binary(encode_msgpack(&packet, &bins))));
-    }
-    Ok(Frames::new(Frame::Text(packet.encode_engine_frame()), bins))
+    Ok((packet, bins))
 }
 
 /// EVENT or ACK, binary or not.

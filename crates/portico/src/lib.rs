@@ -72,7 +72,7 @@ mod sio;
 mod socket;
 
 pub use ack::Ack;
-pub use adapter::{Adapter, BroadcastOptions, LocalAdapter};
+pub use adapter::{Adapter, Broadcast, BroadcastOptions, LocalAdapter};
 pub use args::Args;
 pub use binary::Binary;
 pub use broadcast::BroadcastOperator;
@@ -90,6 +90,9 @@ pub use namespace::Namespace;
 /// The origin policy crate: [`OriginPolicy`] and what it decides.
 pub use portico_cors as cors;
 pub use portico_cors::OriginPolicy;
+/// The sans-IO protocol crate: packets (e.g. [`Broadcast::packet`]'s), codecs and state
+/// machines.
+pub use portico_proto as proto;
 pub use reason::DisconnectReason;
 pub use recovery::RecoveryConfig;
 pub use remote::RemoteSocket;

@@ -81,12 +81,16 @@ impl Namespace {
         parent: Option<Namespace>,
         config: &ServerConfig,
     ) -> Namespace {
+        let adapter: Arc<dyn Adapter> = match &config.adapter {
+            Some(make) => (make.0)(&name),
+            None => Arc::new(LocalAdapter::new()),
+        };
         Namespace(Arc::new(NsInner {
             name: Arc::from(name),
             middlewares: RwLock::new(Vec::new()),
             on_connection: RwLock::new(None),
             sockets: RwLock::new(SidMap::default()),
-            adapter: Arc::new(LocalAdapter::new()),
+            adapter,
             guard: RwLock::new(None),
             matcher,
             children: RwLock::new(Vec::new()),

@@ -243,3 +243,6 @@ where
         Transport::WebSocket => websocket::accept(engine, req, None, info, protocol),
     }
 }
+
+#[cfg(test)]
+mod tests;

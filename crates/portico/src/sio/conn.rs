@@ -383,3 +383,7 @@ fn on_close(conn: &SioConn, reason: CloseReason) {
         s.finish(reason);
     }
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

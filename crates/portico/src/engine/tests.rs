@@ -1,0 +1,230 @@
+//! The engine alone, under a small recording [`Handler`] on tokio's paused clock: what it
+//! calls, in which order, with what; the handler's one-shot deadline; and that nothing
+//! reaches a handler after its `on_close`.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use portico_proto::engine::session::{CloseReason, Incoming};
+
+use super::*;
+use crate::handshake::ConnInfo;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Call {
+    Open,
+    Message(String),
+    Deadline,
+    Close(CloseReason),
+}
+
+#[derive(Default)]
+struct Recorder {
+    calls: Arc<Mutex<Vec<Call>>>,
+    deadline_after: Option<Duration>,
+}
+
+struct RecConn {
+    calls: Arc<Mutex<Vec<Call>>>,
+    deadline: Mutex<Option<Instant>>,
+    conn: Arc<Conn>,
+}
+
+impl Handler for Recorder {
+    fn on_open(&self, conn: &Arc<Conn>) -> Arc<dyn ConnHandler> {
+        self.calls.lock().unwrap().push(Call::Open);
+        Arc::new(RecConn {
+            calls: self.calls.clone(),
+            deadline: Mutex::new(self.deadline_after.map(|d| conn::now() + d)),
+            conn: conn.clone(),
+        })
+    }
+}
+
+impl ConnHandler for RecConn {
+    fn on_message(&self, msg: Incoming) {
+        let Incoming::Text(t) = msg else { return };
+        let text = String::from_utf8(t.to_vec()).unwrap();
+        // Answer on the same session, as a layer above does.
+        let _ = self.conn.send(
+            &[
+                portico_proto::engine::Packet::Message(Bytes::from(format!("re:{text}")))
+                    .to_frame(),
+            ],
+        );
+        self.calls.lock().unwrap().push(Call::Message(text));
+    }
+    fn on_close(&self, reason: CloseReason) {
+        self.calls.lock().unwrap().push(Call::Close(reason));
+    }
+    fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap()
+    }
+    fn on_deadline(&self) {
+        *self.deadline.lock().unwrap() = None;
+        self.calls.lock().unwrap().push(Call::Deadline);
+        self.conn.close(CloseReason::ForcedClose);
+    }
+}
+
+fn engine(handler: Recorder) -> Arc<Engine> {
+    let config = EngineConfig {
+        ping_interval: Duration::from_secs(25),
+        ping_timeout: Duration::from_secs(20),
+        upgrade_timeout: Duration::from_secs(10),
+        max_buffer_bytes: 1 << 20,
+        max_payload: 1_000_000,
+        polling: true,
+        websocket: true,
+        allow_upgrades: true,
+        allow_eio3: false,
+        allow_request: None,
+    };
+    Arc::new(Engine::new(config, Arc::new(handler)))
+}
+
+fn info<B>(req: &Request<B>, _: Query) -> Arc<ConnInfo> {
+    Arc::new(ConnInfo {
+        headers: req.headers().clone(),
+        query: Vec::new(),
+        address: None,
+        time: std::time::SystemTime::now(),
+        url: req.uri().to_string(),
+        secure: false,
+    })
+}
+
+async fn request(
+    engine: &Arc<Engine>,
+    method: Method,
+    query: &str,
+    body: &str,
+) -> (StatusCode, String) {
+    let uri = format!("/socket.io/?{query}");
+    let req = Request::builder()
+        .method(method)
+        .uri(&uri)
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let q = Query::parse(Some(query));
+    let res = route(engine, req, q, info).await;
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn handshake(engine: &Arc<Engine>) -> String {
+    let (status, body) = request(engine, Method::GET, "EIO=4&transport=polling", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let open: serde_json::Value = serde_json::from_str(body.strip_prefix('0').unwrap()).unwrap();
+    open["sid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_opens_delivers_and_closes_through_the_handler() {
+    let rec = Recorder::default();
+    let calls = rec.calls.clone();
+    let engine = engine(rec);
+    let sid = handshake(&engine).await;
+    assert_eq!(engine.connection_count(), 1);
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    let (status, body) = request(&engine, Method::POST, &q, "4hello\u{1e}4world").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    let (_, body) = request(&engine, Method::GET, &q, "").await;
+    assert_eq!(
+        body, "4re:hello\u{1e}4re:world",
+        "the handler's answers, in order"
+    );
+    // The client closes: the handler hears it once, and the session is gone.
+    request(&engine, Method::POST, &q, "1").await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while engine.connection_count() > 0 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec![
+            Call::Open,
+            Call::Message("hello".into()),
+            Call::Message("world".into()),
+            Call::Close(CloseReason::TransportClose),
+        ]
+    );
+    // Nothing reaches the handler after its close: the sid is unknown now.
+    let (status, _) = request(&engine, Method::POST, &q, "4late").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(calls.lock().unwrap().len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_handlers_deadline_fires_once_on_the_virtual_clock() {
+    let rec = Recorder {
+        deadline_after: Some(Duration::from_secs(10)),
+        ..Recorder::default()
+    };
+    let calls = rec.calls.clone();
+    let engine = engine(rec);
+    let start = tokio::time::Instant::now();
+    handshake(&engine).await;
+    let fired = tokio::time::timeout(Duration::from_secs(600), async {
+        loop {
+            if calls.lock().unwrap().contains(&Call::Deadline) {
+                return tokio::time::Instant::now() - start;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        fired >= Duration::from_secs(10) && fired <= Duration::from_millis(10_100),
+        "{fired:?}"
+    );
+    // The handler closed the session from on_deadline; its close comes after, once.
+    tokio::time::timeout(Duration::from_secs(600), async {
+        while engine.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec![
+            Call::Open,
+            Call::Deadline,
+            Call::Close(CloseReason::ForcedClose)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutting_down_refuses_new_sessions_and_closes_the_open_ones() {
+    let rec = Recorder::default();
+    let calls = rec.calls.clone();
+    let engine = engine(rec);
+    handshake(&engine).await;
+    assert!(engine.begin_shutdown());
+    assert!(!engine.begin_shutdown(), "once");
+    let (status, _) = request(&engine, Method::GET, "EIO=4&transport=polling", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    tokio::time::timeout(
+        Duration::from_secs(600),
+        engine.close_all(CloseReason::ServerShutdown),
+    )
+    .await
+    .unwrap();
+    assert_eq!(engine.connection_count(), 0);
+    assert_eq!(
+        calls.lock().unwrap().last(),
+        Some(&Call::Close(CloseReason::ServerShutdown))
+    );
+}
