@@ -14,7 +14,7 @@ use crate::handshake::ConnInfo;
 use crate::sid::Sid;
 
 /// The WebSocket type every transport uses.
-pub(crate) use super::ws_conn::WsConn as WsStream;
+pub(crate) use super::ws::stream::WsConn as WsStream;
 
 pub(crate) struct Conn {
     pub(crate) sid: Sid,

@@ -14,8 +14,9 @@ use portico_proto::ws::{self, Message};
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::conn::{now, Conn, WsStream};
-use super::ws_conn::{Io, ReadError};
-use super::{ws_frame, ConnHandler};
+use super::ws::frame as ws_frame;
+use super::ws::stream::{Io, ReadError};
+use super::ConnHandler;
 
 /// Run the session until it ends, then tell `handler`. `ws` is the transport of a
 /// WebSocket-only session.

@@ -1,6 +1,6 @@
 //! Engine.IO over HTTP: sessions, the polling and WebSocket transports, heartbeats and the
 //! upgrade. One [`Conn`] per session, driven by one task ([`driver`]); the request side lives
-//! in [`polling`] and [`websocket`].
+//! in [`polling`] and [`ws`].
 //!
 //! The engine knows nothing of Socket.IO. It calls one [`Handler`] when a session opens, and
 //! that session's [`ConnHandler`] for each message, its deadline and its close — as Node's
@@ -12,9 +12,7 @@ pub(crate) mod conn;
 pub(crate) mod driver;
 pub(crate) mod echo;
 pub(crate) mod polling;
-pub(crate) mod websocket;
-pub(crate) mod ws_conn;
-pub(crate) mod ws_frame;
+pub(crate) mod ws;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -205,7 +203,7 @@ where
             }
             let info = conn.info.clone();
             let protocol = conn.protocol();
-            return websocket::accept(engine, req, Some(conn), info, protocol);
+            return ws::upgrade::accept(engine, req, Some(conn), info, protocol);
         }
         if conn.transport() != Transport::Polling {
             return error(ErrorCode::BadRequest);
@@ -240,7 +238,7 @@ where
     let info = info(&req, query);
     match transport {
         Transport::Polling => polling::handshake(engine, info, protocol),
-        Transport::WebSocket => websocket::accept(engine, req, None, info, protocol),
+        Transport::WebSocket => ws::upgrade::accept(engine, req, None, info, protocol),
     }
 }
 

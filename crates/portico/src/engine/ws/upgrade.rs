@@ -10,10 +10,10 @@ use http::{Request, Response, StatusCode};
 use portico_proto::engine::session::{CloseReason, Protocol, Transport};
 use portico_proto::engine::ErrorCode;
 
-use super::conn::Conn;
-use super::polling::open_frame;
-use super::ws_conn::WsConn;
-use super::{driver, Engine};
+use super::stream::WsConn;
+use crate::engine::conn::Conn;
+use crate::engine::polling::open_frame;
+use crate::engine::{driver, Engine};
 use crate::handshake::ConnInfo;
 use crate::http::{error, Body};
 

@@ -1,5 +1,5 @@
 //! A server WebSocket on an upgraded HTTP connection: frames are read with
-//! [`portico_proto::ws::Reader`] and written by the driver (see [`super::ws_frame`]).
+//! [`portico_proto::ws::Reader`] and written by the driver (see [`super::frame`]).
 //!
 //! Reading: each read lands in a 4 KiB buffer on the stack and a whole frame is decoded
 //! straight from it; only the bytes of a frame that has not arrived whole are kept (capped at

@@ -1,0 +1,8 @@
+//! The WebSocket transport: [`upgrade`] answers the HTTP upgrade (a new session, or the probe
+//! of a polling one), [`stream`] reads the socket (frames decoded by
+//! `portico_proto::ws::Reader`, pings answered, the close handshake), [`frame`] encodes what
+//! the driver writes.
+
+pub(crate) mod frame;
+pub(crate) mod stream;
+pub(crate) mod upgrade;
