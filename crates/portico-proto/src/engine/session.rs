@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::error::ErrorCode;
-use super::packet::{Frame, Packet};
+use super::packet::{DecodeError, Frame, Packet};
 use super::payload::encode_payload_v4;
 use super::payload_v3::encode_payload_v3;
 
@@ -64,6 +64,20 @@ pub enum Protocol {
         /// The client cannot receive binary polling bodies.
         b64: bool,
     },
+}
+
+impl Protocol {
+    /// The packet a WebSocket binary message carries in this revision: the data itself (v4),
+    /// or a type byte `4` and the data (v3).
+    ///
+    /// # Errors
+    /// For v3, as [`decode_binary_frame_v3`](super::payload_v3::decode_binary_frame_v3).
+    pub fn decode_websocket_binary(self, message: Bytes) -> Result<Packet, DecodeError> {
+        match self {
+            Protocol::V4 => Ok(Packet::Binary(message)),
+            Protocol::V3 { .. } => super::payload_v3::decode_binary_frame_v3(message),
+        }
+    }
 }
 
 impl Default for SessionConfig {
@@ -184,7 +198,11 @@ pub struct Session {
     queued_bytes: usize,
     next_ping: Instant,
     pong_deadline: Option<Instant>,
+    /// While a WebSocket asks to upgrade: when it must have completed (upgrade_timeout after
+    /// it arrived, or after its `2probe` if its arrival was not reported).
     probe_deadline: Option<Instant>,
+    /// The probing WebSocket sent `2probe`.
+    probe_pinged: bool,
     get_pending: bool,
     closed: Option<CloseReason>,
     /// For a graceful close over polling: when the session may be dropped even if no GET
@@ -209,6 +227,7 @@ impl Session {
             },
             pong_deadline: None,
             probe_deadline: None,
+            probe_pinged: false,
             get_pending: false,
             closed: None,
             linger_until: None,
@@ -238,7 +257,30 @@ impl Session {
 
     /// Whether a WebSocket is probing (between `2probe` and `5`).
     pub fn is_probing(&self) -> bool {
+        self.probe_deadline.is_some() && self.probe_pinged
+    }
+
+    /// Whether a WebSocket upgrade is under way (from its arrival until it completes, fails
+    /// or times out): a driver holding a probing WebSocket closes it once this is `false`.
+    pub fn probe_active(&self) -> bool {
         self.probe_deadline.is_some()
+    }
+
+    /// A WebSocket asking to upgrade this session arrived at `now`: it has `upgrade_timeout`
+    /// from now to complete. `false` when it cannot probe (the session is closed, not on
+    /// polling, or another probe is under way): close it.
+    pub fn handle_probe_start(&mut self, now: Instant) -> bool {
+        if self.closed.is_some() || self.transport != Transport::Polling || self.probe_active() {
+            return false;
+        }
+        self.probe_deadline = Some(now + self.config.upgrade_timeout);
+        self.probe_pinged = false;
+        true
+    }
+
+    fn end_probe(&mut self) {
+        self.probe_deadline = None;
+        self.probe_pinged = false;
     }
 
     /// Whether the driver may forget the session: it is closed and nothing remains to hand
@@ -302,7 +344,7 @@ impl Session {
         self.closed.is_none()
             && match self.transport {
                 Transport::Polling => {
-                    self.get_pending && self.queue.is_empty() && self.probe_deadline.is_none()
+                    self.get_pending && self.queue.is_empty() && !self.is_probing()
                 }
                 Transport::WebSocket => self.queue.is_empty(),
             }
@@ -437,7 +479,7 @@ impl Session {
             Some(self.drain_payload())
         } else if !self.queue.is_empty() {
             Some(self.drain_payload())
-        } else if self.probe_deadline.is_some() {
+        } else if self.is_probing() {
             Some(self.single(Packet::Noop))
         } else {
             None
@@ -464,18 +506,21 @@ impl Session {
             return ProbeOutcome::Abort;
         }
         match packet {
-            Packet::Ping(data) if data.as_ref() == b"probe" && self.probe_deadline.is_none() => {
-                self.probe_deadline = Some(now + self.config.upgrade_timeout);
+            Packet::Ping(data) if data.as_ref() == b"probe" && !self.probe_pinged => {
+                if self.probe_deadline.is_none() {
+                    self.probe_deadline = Some(now + self.config.upgrade_timeout);
+                }
+                self.probe_pinged = true;
                 ProbeOutcome::Reply(Packet::Pong(data).to_frame())
             }
-            Packet::Upgrade if self.probe_deadline.is_some() => {
-                self.probe_deadline = None;
+            Packet::Upgrade if self.is_probing() => {
+                self.end_probe();
                 self.transport = Transport::WebSocket;
                 ProbeOutcome::Upgraded
             }
             Packet::Noop => ProbeOutcome::Ignore,
             _ => {
-                self.probe_deadline = None;
+                self.end_probe();
                 ProbeOutcome::Abort
             }
         }
@@ -483,7 +528,7 @@ impl Session {
 
     /// The probing WebSocket went away before the upgrade completed.
     pub fn handle_probe_closed(&mut self) {
-        self.probe_deadline = None;
+        self.end_probe();
     }
 
     /// The next instant [`Session::handle_timeout`] must be called at, if any.
@@ -508,7 +553,7 @@ impl Session {
             return;
         }
         if self.probe_deadline.is_some_and(|t| now >= t) {
-            self.probe_deadline = None;
+            self.end_probe();
         }
         if let Protocol::V3 { .. } = self.config.protocol {
             if now >= self.next_ping {
@@ -542,7 +587,7 @@ impl Session {
             return;
         }
         self.closed = Some(reason);
-        self.probe_deadline = None;
+        self.end_probe();
         self.pong_deadline = None;
         if !reason.is_graceful() {
             self.queue.clear();
@@ -743,6 +788,71 @@ mod tests {
         assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"2"));
         s.handle_packet(ms(t0, 320), Packet::Pong(Bytes::new()));
         assert_eq!(s.poll_timeout(), Some(ms(t0, 620)));
+    }
+
+    #[test]
+    fn websocket_binary_messages_per_revision() {
+        let data = Bytes::from_static(b"\x04ab");
+        assert_eq!(
+            Protocol::V4.decode_websocket_binary(data.clone()),
+            Ok(Packet::Binary(data.clone()))
+        );
+        let v3 = Protocol::V3 { b64: false };
+        assert_eq!(
+            v3.decode_websocket_binary(data),
+            Ok(Packet::Binary(Bytes::from_static(b"ab")))
+        );
+        assert_eq!(
+            v3.decode_websocket_binary(Bytes::new()),
+            Err(DecodeError::Empty)
+        );
+        assert_eq!(
+            v3.decode_websocket_binary(Bytes::from_static(b"x")),
+            Err(DecodeError::UnknownType(b'x'))
+        );
+    }
+
+    #[test]
+    fn upgrade_timeout_runs_from_the_websockets_arrival() {
+        // (The driver once kept its own timer for this; it is the session's deadline now.)
+        let t0 = Instant::now();
+        let slow_heartbeat = SessionConfig {
+            ping_interval: Duration::from_secs(60),
+            ping_timeout: Duration::from_secs(60),
+            ..cfg()
+        };
+        let mut s = Session::new(t0, Transport::Polling, slow_heartbeat);
+        assert!(s.handle_probe_start(t0));
+        assert!(!s.handle_probe_start(t0), "one probe at a time");
+        assert!(
+            s.probe_active() && !s.is_probing(),
+            "arrived, no 2probe yet"
+        );
+        assert_eq!(
+            s.poll_timeout(),
+            Some(ms(t0, 1000)),
+            "the upgrade deadline comes first"
+        );
+        // 2probe later does not move the deadline.
+        let out = s.handle_probe_packet(ms(t0, 600), Packet::Ping(Bytes::from_static(b"probe")));
+        assert_eq!(out, ProbeOutcome::Reply(text("3probe")));
+        assert!(s.is_probing());
+        s.handle_timeout(ms(t0, 999));
+        assert!(s.probe_active());
+        s.handle_timeout(ms(t0, 1000));
+        assert!(
+            !s.probe_active() && !s.is_probing(),
+            "given up at arrival + upgrade_timeout"
+        );
+        assert_eq!(s.transport(), Transport::Polling);
+        assert!(!s.is_closed(), "the session goes on polling");
+        // A WebSocket that never sends 2probe times out the same way.
+        assert!(s.handle_probe_start(ms(t0, 2000)));
+        s.handle_timeout(ms(t0, 3000));
+        assert!(!s.probe_active());
+        // No probe on a closed session, nor on one already upgraded.
+        s.close(CloseReason::ForcedClose);
+        assert!(!s.handle_probe_start(ms(t0, 3001)));
     }
 
     #[test]

@@ -7,8 +7,7 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use portico_proto::engine::payload_v3::decode_binary_frame_v3;
-use portico_proto::engine::session::{CloseReason, ProbeOutcome, Protocol, Transport};
+use portico_proto::engine::session::{CloseReason, ProbeOutcome, Protocol};
 use portico_proto::engine::{Frame, Packet};
 use portico_proto::ws::{self, Message};
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -21,9 +20,9 @@ use super::ConnHandler;
 /// Run the session until it ends, then tell `handler`. `ws` is the transport of a
 /// WebSocket-only session.
 pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: Option<WsStream>) {
+    // A WebSocket upgrading the session; the session's upgrade_timeout (from its arrival)
+    // is one of the session's deadlines.
     let mut probe: Option<Box<WsStream>> = None;
-    // A probing WebSocket must complete the upgrade within upgrade_timeout of its arrival.
-    let mut probe_deadline: Option<std::time::Instant> = None;
     // The layer above's deadline (Socket.IO's connect timeout), asked each turn until it is
     // gone for good.
     let mut handler_deadline = handler.deadline();
@@ -65,9 +64,8 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
         // A WebSocket asking to upgrade the session becomes the probe (one at a time).
         if probe.is_none() {
             if let Some(mut w) = conn.take_upgrade() {
-                if conn.session().transport() == Transport::Polling {
+                if conn.session().handle_probe_start(now()) {
                     probe = Some(w);
-                    probe_deadline = Some(now() + conn.engine.config.upgrade_timeout);
                 } else {
                     close_ws(&mut w, ws::CLOSE_NORMAL).await;
                 }
@@ -108,22 +106,21 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
                     ws = probe.take().map(|p| *p);
                     conn.get_wake.notify_one();
                 }
-                if probe.is_none() {
-                    probe_deadline = None;
-                }
             }
             () = &mut heartbeat, if armed.is_some() => {
                 // Fired: re-arm on the next turn even if the deadline did not move.
                 armed = None;
-                conn.session().handle_timeout(now());
+                let probe_ended = {
+                    let mut s = conn.session();
+                    s.handle_timeout(now());
+                    probe.is_some() && !s.probe_active()
+                };
                 conn.get_wake.notify_one();
-            }
-            () = sleep_until(probe_deadline), if probe_deadline.is_some() => {
-                tracing::debug!(sid = %conn.sid, "upgrade did not complete within upgrade_timeout");
-                probe_deadline = None;
-                conn.session().handle_probe_closed();
-                if let Some(mut p) = probe.take() {
-                    close_ws(&mut p, ws::CLOSE_NORMAL).await;
+                if probe_ended {
+                    tracing::debug!(sid = %conn.sid, "upgrade did not complete within upgrade_timeout");
+                    if let Some(mut p) = probe.take() {
+                        close_ws(&mut p, ws::CLOSE_NORMAL).await;
+                    }
                 }
             }
             () = sleep_until(handler_deadline), if handler_deadline.is_some() => {
@@ -303,10 +300,10 @@ async fn close_ws(w: &mut WsStream, code: u16) {
 fn decode(msg: Message, protocol: Protocol) -> Result<Option<Packet>, ()> {
     match msg {
         Message::Text(t) => Packet::decode_websocket_text(t).map(Some).map_err(|_| ()),
-        Message::Binary(b) => match protocol {
-            Protocol::V4 => Ok(Some(Packet::Binary(b))),
-            Protocol::V3 { .. } => decode_binary_frame_v3(b).map(Some).map_err(|_| ()),
-        },
+        Message::Binary(b) => protocol
+            .decode_websocket_binary(b)
+            .map(Some)
+            .map_err(|_| ()),
         Message::Ping(_) | Message::Pong(_) => Ok(None),
         Message::Close(_) => Err(()),
     }
