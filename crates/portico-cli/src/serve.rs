@@ -91,37 +91,30 @@ fn find_bundle(explicit: Option<&Path>) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// The demo chat: presence and messages for everyone. Handlers take the server as an
+/// argument (`io: Server`), so nothing is cloned into them.
 fn demo_chat(io: &Server) {
-    let io2 = io.clone();
-    io.of("/").on_connection(move |socket: Socket| {
-        let io = io2.clone();
-        async move {
+    io.of("/")
+        .on_connection(|socket: Socket, io: Server| async move {
             let count = io.of("/").sockets().len();
             let _ = io.emit(
                 "presence",
                 &json!({"event": "joined", "id": socket.id(), "online": count}),
             );
-            let io_chat = io.clone();
-            socket.on("chat", move |s: Socket, text: String| {
-                let io = io_chat.clone();
-                async move {
-                    let text: String = text.chars().take(500).collect();
-                    io.emit("chat", &json!({"from": s.id(), "text": text}))
-                }
+            socket.on("chat", |s: Socket, io: Server, text: String| async move {
+                let text: String = text.chars().take(500).collect();
+                io.emit("chat", &json!({"from": s.id(), "text": text}))
             });
-            let io_left = io.clone();
-            socket.on_disconnect(move |s: Socket, reason: DisconnectReason| {
-                let io = io_left.clone();
-                async move {
+            socket.on_disconnect(
+                |s: Socket, io: Server, reason: DisconnectReason| async move {
                     let online = io.of("/").sockets().len();
                     io.emit(
                         "presence",
                         &json!({"event": "left", "id": s.id(), "reason": reason, "online": online}),
                     )
-                }
-            });
-        }
-    });
+                },
+            );
+        });
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {

@@ -122,7 +122,7 @@ impl BroadcastOperator {
             self.ns.adapter().broadcast(&broadcast, &mut |sid| {
                 if let Some(socket) = sockets.get(&sid) {
                     if volatile {
-                        let _ = socket.0.conn.engine.send_volatile(&frames);
+                        let _ = socket.0.engine.send_volatile(&frames);
                     } else {
                         let _ = socket.send(&frames);
                     }

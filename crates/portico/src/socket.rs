@@ -44,8 +44,11 @@ pub struct Socket(pub(crate) Arc<SocketInner>);
 pub(crate) struct SocketInner {
     id: Sid,
     ns: Namespace,
-    /// The Socket.IO side of the connection (and through it, the Engine.IO session).
+    /// The Socket.IO side of the connection.
     pub(crate) conn: Arc<SioConn>,
+    /// Its Engine.IO session, held here too: every send goes to it without a hop through
+    /// `conn` (one cache line less per emit and ack).
+    pub(crate) engine: Arc<crate::engine::Conn>,
     handshake: Handshake,
     handlers: RwLock<HandlerMap>,
     on_disconnect: Mutex<Vec<Arc<dyn ErasedDisconnectHandler>>>,
@@ -130,6 +133,7 @@ impl Socket {
         Socket(Arc::new(SocketInner {
             id,
             ns,
+            engine: conn.engine.clone(),
             conn,
             handshake,
             handlers: RwLock::new(HandlerMap::default()),
@@ -197,7 +201,7 @@ impl Socket {
 
     /// The transport in use now: `"polling"` or `"websocket"`.
     pub fn transport(&self) -> &'static str {
-        self.0.conn.engine.transport().as_str()
+        self.0.engine.transport().as_str()
     }
 
     /// Handle an event from the client. Replaces an earlier handler for the same event.
@@ -311,7 +315,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        let sent = self.0.conn.engine.send_volatile(&frames);
+        let sent = self.0.engine.send_volatile(&frames);
         if sent {
             self.notify_outgoing(event, data);
         }
@@ -377,7 +381,7 @@ impl Socket {
     /// `disconnect(true)`).
     pub fn disconnect_with(&self, close: bool) {
         if self.connected() {
-            let _ = self.0.conn.engine.send(&emit::control(
+            let _ = self.0.engine.send(&emit::control(
                 self.0.ns.parser(),
                 &Packet::disconnect(self.ns()),
             ));
@@ -385,7 +389,7 @@ impl Socket {
         self.finish(DisconnectReason::ServerNamespaceDisconnect);
         if close {
             crate::sio::conn::finish_all(&self.0.conn, DisconnectReason::ForcedServerClose);
-            self.0.conn.engine.close(CloseReason::ForcedClose);
+            self.0.engine.close(CloseReason::ForcedClose);
         }
     }
 
@@ -393,7 +397,7 @@ impl Socket {
     /// `transport close` and reconnects on its own. Every socket of the connection
     /// disconnects with `forced close`.
     pub fn close_connection(&self) {
-        self.0.conn.engine.close(CloseReason::ForcedClose);
+        self.0.engine.close(CloseReason::ForcedClose);
     }
 
     // ----- crate-internal --------------------------------------------------------------
@@ -426,7 +430,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        self.0.conn.engine.send(frames).map_err(emit_error)
+        self.0.engine.send(frames).map_err(emit_error)
     }
 
     /// [`Socket::send`] taking the frames (nothing cloned).
@@ -434,7 +438,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        self.0.conn.engine.send_vec(frames).map_err(emit_error)
+        self.0.engine.send_vec(frames).map_err(emit_error)
     }
 
     pub(crate) fn send_ack<T: Serialize + ?Sized>(

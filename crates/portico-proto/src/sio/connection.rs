@@ -156,7 +156,9 @@ pub struct Connection {
     version: Version,
     encoding: Encoding,
     limits: Limits,
-    assembler: Option<BinaryAssembler>,
+    /// Boxed: a connection waits for attachments rarely, and an idle one keeps only a
+    /// pointer here.
+    assembler: Option<Box<BinaryAssembler>>,
 }
 
 impl Connection {
@@ -210,7 +212,7 @@ impl Connection {
         }
         let packet = Packet::decode(text, &self.limits)?;
         if packet.kind.is_binary() && packet.attachments > 0 {
-            self.assembler = Some(BinaryAssembler::new(packet));
+            self.assembler = Some(Box::new(BinaryAssembler::new(packet)));
             return Ok(None);
         }
         self.received(packet, Vec::new()).map(Some)
