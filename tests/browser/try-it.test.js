@@ -12,11 +12,11 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { launchBrowser, WAIT_MS } from "./lib/browser.js";
 import { REPO_ROOT, readmeBlock } from "../js/lib/readme.js";
+import { freePort } from "../js/lib/cors.js";
 
 const BUILD_TIMEOUT_MS = 20 * 60_000;
 const GIT_SOURCE = "--git https://github.com/portico-rs/portico";
@@ -39,17 +39,6 @@ after(async () => {
   await browser?.close();
   if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
 });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Spawns `cmd` through bash in its own process group; collects output; resolves nothing. */
 function spawnShell(cmd, cwd, env) {

@@ -75,6 +75,6 @@ pub(crate) async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
         args.port,
         io.config().path
     );
-    portico::serve_with_shutdown(listener, io, crate::shutdown_signal()).await?;
+    portico::serve_with_shutdown(listener, io, portico::shutdown_signal()).await?;
     Ok(())
 }

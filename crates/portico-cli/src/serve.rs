@@ -150,7 +150,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let path = io.config().path.clone();
     eprintln!("Portico listening on http://{addr} (Socket.IO path {path})");
     if !s.demo {
-        return Ok(portico::serve_with_shutdown(listener, io, crate::shutdown_signal()).await?);
+        return Ok(portico::serve_with_shutdown(listener, io, portico::shutdown_signal()).await?);
     }
     demo_chat(&io);
     let bundle = match find_bundle(s.client_bundle.as_deref()) {
@@ -172,7 +172,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let Some(demo_port) = s.demo_origin else {
         let app = demo_app(&path, "", bundle).layer(io.layer());
         eprintln!("Demo chat: open http://{addr}/ in two browser tabs");
-        portico::serve_app(listener, io, app, crate::shutdown_signal()).await?;
+        portico::serve_app(listener, io, app, portico::shutdown_signal()).await?;
         return Ok(());
     };
     // Cross-origin demo: the page comes from a second port and connects to the first.
@@ -195,7 +195,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        crate::shutdown_signal().await;
+        portico::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

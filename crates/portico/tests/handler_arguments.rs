@@ -170,14 +170,7 @@ async fn registering_a_reserved_event_name_panics_with_the_fix_and_the_server_ke
 
 #[test]
 fn every_reserved_name_is_refused_with_a_fix() {
-    for name in [
-        "connect",
-        "connect_error",
-        "disconnect",
-        "disconnecting",
-        "newListener",
-        "removeListener",
-    ] {
+    for &name in portico::proto::sio::packet::RESERVED_EVENTS {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .start_paused(true)

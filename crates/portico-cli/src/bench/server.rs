@@ -65,6 +65,6 @@ pub(crate) async fn serve(port: u16) -> anyhow::Result<()> {
     let listener = portico::bind(("127.0.0.1", port)).await?;
     println!("LISTENING {}", listener.local_addr()?.port());
     std::io::Write::flush(&mut std::io::stdout())?;
-    portico::serve_with_shutdown(listener, io, crate::shutdown_signal()).await?;
+    portico::serve_with_shutdown(listener, io, portico::shutdown_signal()).await?;
     Ok(())
 }
