@@ -302,7 +302,7 @@ macro_rules! handler_impls {
                 extract_all!(&socket, |e| extract_failed(&socket, event, e), $($E),+);
                 let name = event.name;
                 let fut = self($($E,)+);
-                Box::pin(async move { fut.await.report(&name, &socket) })
+                reported(fut, name, socket)
             }
         }
 
@@ -322,7 +322,7 @@ macro_rules! handler_impls {
                 };
                 let name = event.name;
                 let fut = self($($E,)+ data);
-                Box::pin(async move { fut.await.report(&name, &socket) })
+                reported(fut, name, socket)
             }
         }
 
@@ -338,7 +338,7 @@ macro_rules! handler_impls {
                 extract_all!(&socket, |e| extract_failed(&socket, event, e), $($E),+);
                 let IncomingEvent { name, ack, .. } = event;
                 let fut = self($($E,)+ ack);
-                Box::pin(async move { fut.await.report(&name, &socket) })
+                reported(fut, name, socket)
             }
         }
 
@@ -358,7 +358,7 @@ macro_rules! handler_impls {
                 };
                 let IncomingEvent { name, ack, .. } = event;
                 let fut = self($($E,)+ data, ack);
-                Box::pin(async move { fut.await.report(&name, &socket) })
+                reported(fut, name, socket)
             }
         }
 
@@ -406,7 +406,7 @@ macro_rules! handler_impls {
             fn call(&self, socket: Socket, _reason: DisconnectReason) -> BoxFuture<()> {
                 extract_all!(&socket, |e| setup_failed(&socket, "disconnect", e), $($E),+);
                 let fut = self($($E,)+);
-                Box::pin(async move { fut.await.report("disconnect", &socket) })
+                reported(fut, "disconnect", socket)
             }
         }
 
@@ -421,7 +421,7 @@ macro_rules! handler_impls {
             fn call(&self, socket: Socket, reason: DisconnectReason) -> BoxFuture<()> {
                 extract_all!(&socket, |e| setup_failed(&socket, "disconnect", e), $($E),+);
                 let fut = self($($E,)+ reason);
-                Box::pin(async move { fut.await.report("disconnect", &socket) })
+                reported(fut, "disconnect", socket)
             }
         }
     };
@@ -431,6 +431,16 @@ handler_impls!(E1);
 handler_impls!(E1, E2);
 handler_impls!(E1, E2, E3);
 handler_impls!(E1, E2, E3, E4);
+
+/// Run a handler's future, then log its `Err` (if any) with `what` it handled.
+fn reported<Fut, R, W>(fut: Fut, what: W, socket: Socket) -> BoxFuture<()>
+where
+    Fut: Future<Output = R> + Send + 'static,
+    R: HandlerResult,
+    W: Display + Send + 'static,
+{
+    Box::pin(async move { fut.await.report(&what, &socket) })
+}
 
 /// A connection or disconnect handler's argument is unavailable: logged with the fix.
 fn setup_failed(socket: &Socket, handler: &str, e: ExtractError) -> BoxFuture<()> {
