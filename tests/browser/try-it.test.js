@@ -74,6 +74,16 @@ function waitOutput(proc, re, timeoutMs, what) {
   });
 }
 
+/** Opens http://127.0.0.1:<port>/ in a new context, collecting its console lines. */
+async function openPage(port) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const consoleLines = [];
+  page.on("console", (msg) => consoleLines.push(`${msg.type()}: ${msg.text()}`));
+  await page.goto(`http://127.0.0.1:${port}/`, { timeout: WAIT_MS });
+  return { context, page, consoleLines };
+}
+
 /** Waits until the page's #log has `lines` lines; resolves with them. */
 async function pageLog(page, lines, consoleLines) {
   try {
@@ -125,11 +135,7 @@ test("README 'Try it': from an empty directory to a page on another origin talki
   await waitOutput(pages, /Serving HTTP on 127\.0\.0\.1 port \d+/, 20_000, "python3 -m http.server");
 
   // 4. The page, as the README says it shows.
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const consoleLines = [];
-  page.on("console", (msg) => consoleLines.push(`${msg.type()}: ${msg.text()}`));
-  await page.goto(`http://127.0.0.1:${pagePort}/`, { timeout: WAIT_MS });
+  const { context, page, consoleLines } = await openPage(pagePort);
   const expected = readmeBlock("try-it: page shows").trim().split("\n");
   const shown = await pageLog(page, expected.length, consoleLines);
   assert.equal(shown.length, expected.length, shown.join("\n"));
@@ -153,11 +159,7 @@ test("README 'Try it': from an empty directory to a page on another origin talki
   // 6. "Open the page from another origin and the server refuses it".
   const other = spawnShell(runPage.replace(String(pagePort), String(otherPort)), crate, env);
   await waitOutput(other, /Serving HTTP on 127\.0\.0\.1 port \d+/, 20_000, "python3 -m http.server (other origin)");
-  const ctx2 = await browser.newContext();
-  const page2 = await ctx2.newPage();
-  const console2 = [];
-  page2.on("console", (msg) => console2.push(`${msg.type()}: ${msg.text()}`));
-  await page2.goto(`http://127.0.0.1:${otherPort}/`, { timeout: WAIT_MS });
+  const { context: ctx2, page: page2, consoleLines: console2 } = await openPage(otherPort);
   const [first] = await pageLog(page2, 1, console2);
   assert.equal(first, "connect_error: xhr poll error");
   assert.ok(console2.some((l) => l.includes("Access-Control-Allow-Origin")), console2.join("\n"));

@@ -117,6 +117,17 @@ async fn request(
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Wait (in virtual time, bounded) until the engine has no session left.
+async fn until_no_session(engine: &Engine) {
+    tokio::time::timeout(Duration::from_secs(600), async {
+        while engine.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap();
+}
+
 async fn handshake(engine: &Arc<Engine>) -> String {
     let (status, body) = request(engine, Method::GET, "EIO=4&transport=polling", "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -141,14 +152,7 @@ async fn a_session_opens_delivers_and_closes_through_the_handler() {
     );
     // The client closes: the handler hears it once, and the session is gone.
     request(&engine, Method::POST, &q, "1").await;
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while engine.connection_count() > 0 {
-            tokio::task::yield_now().await;
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .await
-    .unwrap();
+    until_no_session(&engine).await;
     assert_eq!(
         *calls.lock().unwrap(),
         vec![
@@ -189,13 +193,7 @@ async fn the_handlers_deadline_fires_once_on_the_virtual_clock() {
         "{fired:?}"
     );
     // The handler closed the session from on_deadline; its close comes after, once.
-    tokio::time::timeout(Duration::from_secs(600), async {
-        while engine.connection_count() > 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .unwrap();
+    until_no_session(&engine).await;
     assert_eq!(
         *calls.lock().unwrap(),
         vec![

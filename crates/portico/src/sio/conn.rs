@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use portico_proto::engine::session::{CloseReason, Incoming, Protocol};
-use portico_proto::sio::{Connection, Encoding, Limits, Packet, Received, Role, Version};
+use portico_proto::sio::{
+    Connection, Encoding, Limits, Packet, ProtocolError, Received, Role, Version,
+};
 use serde_json::{json, Value};
 use smallvec::SmallVec;
 
@@ -172,10 +174,20 @@ fn protocol_error(conn: &SioConn, what: &str) {
 /// A message arrived on the Engine.IO connection: read by the connection's protocol state
 /// (`portico_proto::sio::Connection`), then handed to the namespace's socket.
 fn on_message(conn: &SioConn, msg: Incoming) {
-    let received = match &msg {
-        Incoming::Text(text) => conn.state().protocol.handle_text(text),
-        Incoming::Binary(bytes) => conn.state().protocol.handle_binary(bytes.clone()),
-    };
+    // The state lock is held only while reading the message, not while dispatching it.
+    match msg {
+        Incoming::Text(text) => {
+            let received = conn.state().protocol.handle_text(&text);
+            on_received(conn, received);
+        }
+        Incoming::Binary(bytes) => {
+            let received = conn.state().protocol.handle_binary(bytes);
+            on_received(conn, received);
+        }
+    }
+}
+
+fn on_received(conn: &SioConn, received: Result<Option<Received<'_>>, ProtocolError>) {
     match received {
         Ok(Some(r)) => dispatch(conn, r),
         Ok(None) => {}
