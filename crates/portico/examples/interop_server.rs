@@ -311,30 +311,29 @@ async fn main() -> anyhow::Result<()> {
                         Some(r) => io.to(r),
                         None => io.all(),
                     };
-                    let mut list: Vec<Value> = selection
-                        .fetch_sockets()
-                        .await
+                    let sockets = selection.fetch_sockets().await.map_err(|e| e.to_string())?;
+                    let mut list: Vec<Value> = sockets
                         .iter()
                         .map(|r| json!({"id": r.id(), "rooms": r.rooms(), "data": r.data_value()}))
                         .collect();
                     list.sort_by_key(|v| v["id"].as_str().unwrap_or_default().to_owned());
-                    ack.send(&list)
+                    ack.send(&list).map_err(|e| e.to_string())
                 }
             });
             let io_join = io.clone();
             socket.on("sockets-join", move |_s: Socket, (from, to): (String, String), ack: Ack| {
-                io_join.to(from).sockets_join(&to);
-                async move { ack.send(&true) }
+                let joined = io_join.to(from).sockets_join(&to);
+                async move { ack.send(&joined.is_ok()) }
             });
             let io_leave = io.clone();
             socket.on("sockets-leave", move |_s: Socket, (from, room): (String, String), ack: Ack| {
-                io_leave.to(from).sockets_leave(&room);
-                async move { ack.send(&true) }
+                let left = io_leave.to(from).sockets_leave(&room);
+                async move { ack.send(&left.is_ok()) }
             });
             let io_disc = io.clone();
             socket.on("disconnect-room", move |_s: Socket, (room, close): (String, bool), ack: Ack| {
-                io_disc.to(room).disconnect_sockets(close);
-                async move { ack.send(&true) }
+                let done = io_disc.to(room).disconnect_sockets(close);
+                async move { ack.send(&done.is_ok()) }
             });
             let io_bcast = io.clone();
             socket.on("broadcast-ack", move |_s: Socket, (room, timeout_ms): (String, u64), ack: Ack| {
@@ -347,6 +346,7 @@ async fn main() -> anyhow::Result<()> {
                         .await
                         .map_err(|e| e.to_string())?;
                     let mut out: Vec<Value> = replies
+                        .local
                         .into_iter()
                         .map(|(sid, r)| match r {
                             Ok(v) => json!({"sid": sid, "ok": true, "reply": v}),
@@ -370,7 +370,7 @@ async fn main() -> anyhow::Result<()> {
             socket.on("recovered", |s: Socket, _: Value, ack: Ack| async move { ack.send(&s.recovered()) });
             socket.on("server-count", move |_s: Socket, _: Value, ack: Ack| {
                 let io = io_count.clone();
-                async move { ack.send(&io.server_count().await) }
+                async move { ack.send(&io.server_count().await.unwrap_or(0)) }
             });
             let dyn_parent = dynamic.clone();
             socket.on("dyn-broadcast", move |_s: Socket, msg: Value, ack: Ack| {

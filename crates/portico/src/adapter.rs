@@ -2,10 +2,10 @@
 //!
 //! An adapter answers "which sockets of this namespace are in these rooms", and is handed
 //! every broadcast ([`Adapter::broadcast`]). The in-memory one serves a single node and is
-//! the default; another is given per namespace with [`crate::ServerBuilder::adapter`]. A
-//! cluster adapter would keep local rooms like the in-memory one and also publish each
-//! broadcast's [`Broadcast::packet`] to the other nodes (the cluster operations themselves,
-//! async and fallible, are not part of this trait yet).
+//! the default; another is given per namespace with [`crate::ServerBuilder::adapter`]. On a
+//! cluster ([`crate::ServerBuilder::cluster`]) each namespace's adapter is a
+//! [`crate::cluster::ClusterAdapter`] around the local one: it keeps the local rooms here and
+//! adds the cluster operations, async and fallible, that reach the other nodes.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -24,6 +24,7 @@ pub struct Broadcast<'a> {
     pub(crate) opts: &'a BroadcastOptions,
     pub(crate) frames: &'a [Frame],
     pub(crate) volatile: bool,
+    pub(crate) local: bool,
     pub(crate) packet: &'a dyn Fn() -> Result<(Packet, Vec<Bytes>), EmitError>,
 }
 
@@ -42,6 +43,11 @@ impl Broadcast<'_> {
     /// Dropped where a transport cannot take it now (Node's `volatile` flag).
     pub fn volatile(&self) -> bool {
         self.volatile
+    }
+
+    /// Only this node's sockets (Node's `local` flag): a cluster adapter does not publish it.
+    pub fn local(&self) -> bool {
+        self.local
     }
 
     /// The Socket.IO packet (`["event", ...args]`, binary values as placeholders) and its
@@ -84,12 +90,21 @@ pub trait Adapter: Send + Sync + 'static {
     fn rooms_of(&self, sid: Sid) -> Vec<String>;
     /// Every room that has members.
     fn rooms(&self) -> Vec<String>;
+    /// Whether `room` has members. The default looks through [`Adapter::rooms`]; override it
+    /// when you can answer faster.
+    fn has_room(&self, room: &str) -> bool {
+        self.rooms().iter().any(|r| r == room)
+    }
     /// Call `f` once for every socket the options select.
     fn for_each_target(&self, opts: &BroadcastOptions, f: &mut dyn FnMut(Sid));
     /// Deliver `broadcast`: call `deliver` for every local socket it reaches (what the
     /// default does). A cluster adapter also publishes [`Broadcast::packet`] here.
     fn broadcast(&self, broadcast: &Broadcast<'_>, deliver: &mut dyn FnMut(Sid)) {
         self.for_each_target(broadcast.opts, deliver);
+    }
+    /// The cluster half, when this adapter is a cluster's. Default: `None` (one node).
+    fn cluster(&self) -> Option<&crate::cluster::ClusterAdapter> {
+        None
     }
 }
 
@@ -171,6 +186,10 @@ impl Adapter for LocalAdapter {
         let mut v: Vec<String> = self.read().rooms.keys().cloned().collect();
         v.sort();
         v
+    }
+
+    fn has_room(&self, room: &str) -> bool {
+        self.read().rooms.contains_key(room)
     }
 
     fn for_each_target(&self, opts: &BroadcastOptions, f: &mut dyn FnMut(Sid)) {

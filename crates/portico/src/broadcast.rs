@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::adapter::{Broadcast, BroadcastOptions};
+use crate::cluster::{Body, ClusterError, Flags, Opts};
 use crate::emit;
 use crate::errors::{AckError, EmitError};
 use crate::namespace::Namespace;
@@ -21,7 +22,35 @@ pub struct BroadcastOperator {
     ns: Namespace,
     opts: BroadcastOptions,
     volatile: bool,
+    local: bool,
     timeout: Option<Duration>,
+}
+
+/// The acknowledgements of a broadcast ([`BroadcastOperator::emit_with_ack`]).
+#[derive(Debug)]
+pub struct BroadcastAcks<R> {
+    /// This node's sockets: each one's answer, or why there is none
+    /// ([`AckError::Timeout`] for a client that did not answer in time).
+    pub local: Vec<(Sid, Result<R, AckError>)>,
+    /// The other nodes' sockets' answers (the wire carries no socket ids), in arrival order.
+    pub remote: Vec<R>,
+    /// Why some of the other nodes' answers may be missing: `None` when every node reported
+    /// and each socket it counted answered.
+    pub remote_error: Option<ClusterError>,
+}
+
+impl<R> BroadcastAcks<R> {
+    /// Whether every selected socket, on every node, answered.
+    pub fn is_complete(&self) -> bool {
+        self.remote_error.is_none() && self.local.iter().all(|(_, r)| r.is_ok())
+    }
+
+    /// Every answer that came, local ones first (Node's `responses`).
+    pub fn replies(self) -> Vec<R> {
+        let mut out: Vec<R> = self.local.into_iter().filter_map(|(_, r)| r.ok()).collect();
+        out.extend(self.remote);
+        out
+    }
 }
 
 impl BroadcastOperator {
@@ -30,6 +59,7 @@ impl BroadcastOperator {
             ns,
             opts: BroadcastOptions::default(),
             volatile: false,
+            local: false,
             timeout: None,
         }
     }
@@ -69,9 +99,24 @@ impl BroadcastOperator {
         self
     }
 
-    /// Only this node's sockets (Node's `local`). On a single node: every socket.
-    pub fn local(self) -> Self {
+    /// Only this node's sockets (Node's `local`): nothing is sent to the other nodes of a
+    /// cluster. On a single node: every socket.
+    pub fn local(mut self) -> Self {
+        self.local = true;
         self
+    }
+
+    /// The cluster half, unless this selection is local.
+    fn cluster(&self) -> Option<&std::sync::Arc<crate::cluster::Core>> {
+        if self.local {
+            None
+        } else {
+            self.ns.cluster()
+        }
+    }
+
+    fn remote_opts(&self, flags: Flags) -> Opts {
+        Opts::from_local(&self.opts, flags)
     }
 
     /// Bound the wait of [`BroadcastOperator::emit_with_ack`]. Default: no bound (wait
@@ -116,6 +161,7 @@ impl BroadcastOperator {
             opts: &self.opts,
             frames: &frames,
             volatile,
+            local: self.local,
             packet: &packet,
         };
         self.ns.with_sockets(|sockets| {
@@ -133,16 +179,34 @@ impl BroadcastOperator {
     }
 
     /// Emit to every selected socket and collect each one's acknowledgement (Node's
-    /// broadcast with an ack). Each entry is the socket's id and its reply, or why there was
-    /// none ([`AckError::Timeout`] for a client that did not answer in time).
+    /// broadcast with an ack): this node's sockets by id, the other nodes' sockets' answers
+    /// without (see [`BroadcastAcks`]). On a cluster the wait is bounded by
+    /// [`BroadcastOperator::timeout`], or by the cluster's requests timeout when none is set;
+    /// when the other nodes cannot be reached it fails at once and nothing is sent.
     pub async fn emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         event: &str,
         data: &T,
-    ) -> Result<Vec<(Sid, Result<R, AckError>)>, EmitError> {
+    ) -> Result<BroadcastAcks<R>, EmitError> {
         if emit::RESERVED_EVENTS.contains(&event) {
             return Err(EmitError::ReservedEvent(event.to_owned()));
         }
+        let remote = match self.cluster() {
+            Some(core) => {
+                let (args, bins) = crate::args::to_args(data)?;
+                let mut wire = vec![crate::cluster::Value::from(event)];
+                wire.extend(crate::cluster::to_wire(&args, &bins));
+                let timeout = self.timeout.unwrap_or(core.timeout);
+                let flags = Flags {
+                    volatile: self.volatile,
+                    timeout: Some(timeout.as_millis() as u64),
+                    ..Flags::default()
+                };
+                let (id, collector) = core.broadcast_with_ack(wire, self.remote_opts(flags))?;
+                Some((core.clone(), id, collector, timeout))
+            }
+            None => None,
+        };
         // Each socket has its own ack ids, so each gets its own packet.
         let requests: Vec<_> = self
             .sockets()
@@ -153,35 +217,102 @@ impl BroadcastOperator {
                 async move { (id, fut.await) }
             })
             .collect();
-        Ok(futures_util::future::join_all(requests).await)
+        let local = futures_util::future::join_all(requests);
+        let Some((core, id, collector, timeout)) = remote else {
+            return Ok(BroadcastAcks {
+                local: local.await,
+                remote: Vec::new(),
+                remote_error: None,
+            });
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let remote = async {
+            let nodes = match core.server_count().await {
+                Ok(n) => n.saturating_sub(1),
+                Err(e) => return (Vec::new(), Some(e)),
+            };
+            let (values, complete) = collector.wait(nodes, deadline).await;
+            let error = (!complete).then(|| ClusterError::Timeout {
+                received: values.len(),
+                expected: values.len().max(1),
+            });
+            (values, error)
+        };
+        let (local, (values, error)) = futures_util::future::join(local, remote).await;
+        core.forget(&id);
+        let decoded = crate::cluster::Replies::<R>::decode(values, error);
+        Ok(BroadcastAcks {
+            local,
+            remote: decoded.replies,
+            remote_error: decoded.error,
+        })
     }
 
-    /// The selected sockets with their handshake, rooms and data (Node's `fetchSockets`).
-    /// Async because on a cluster it will ask the other nodes.
-    pub async fn fetch_sockets(&self) -> Vec<RemoteSocket> {
-        self.sockets().iter().map(RemoteSocket::of).collect()
+    /// The selected sockets with their handshake, rooms and data (Node's `fetchSockets`): on
+    /// a cluster, every node's.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, ClusterError> {
+        let mut out: Vec<RemoteSocket> = self.sockets().iter().map(RemoteSocket::of).collect();
+        if let Some(core) = self.cluster() {
+            let opts = self.remote_opts(Flags::default());
+            let remote = core
+                .collect(|request_id| Body::FetchSockets { request_id, opts }, None)
+                .await
+                .map_err(|(e, _)| e)?;
+            out.extend(
+                remote
+                    .iter()
+                    .filter_map(|v| RemoteSocket::from_wire(&self.ns, v)),
+            );
+        }
+        Ok(out)
     }
 
-    /// Make every selected socket join `room` (Node's `socketsJoin`).
-    pub fn sockets_join(&self, room: impl AsRef<str>) {
+    /// Make every selected socket join `room` (Node's `socketsJoin`), on every node. This
+    /// node's sockets join even when the other nodes cannot be reached (then the error says
+    /// so).
+    pub fn sockets_join(&self, room: impl AsRef<str>) -> Result<(), ClusterError> {
         for s in self.sockets() {
             s.join(room.as_ref());
         }
+        match self.cluster() {
+            Some(core) => core.publish(Body::SocketsJoin {
+                opts: self.remote_opts(Flags::default()),
+                rooms: vec![room.as_ref().to_owned()],
+            }),
+            None => Ok(()),
+        }
     }
 
-    /// Make every selected socket leave `room` (Node's `socketsLeave`).
-    pub fn sockets_leave(&self, room: impl AsRef<str>) {
+    /// Make every selected socket leave `room` (Node's `socketsLeave`), on every node.
+    pub fn sockets_leave(&self, room: impl AsRef<str>) -> Result<(), ClusterError> {
         for s in self.sockets() {
             s.leave(room.as_ref());
         }
+        match self.cluster() {
+            Some(core) => core.publish(Body::SocketsLeave {
+                opts: self.remote_opts(Flags::default()),
+                rooms: vec![room.as_ref().to_owned()],
+            }),
+            None => Ok(()),
+        }
     }
 
-    /// Disconnect every selected socket (`server namespace disconnect`); with `close`, close
-    /// their connections too (Node's `disconnectSockets`).
-    pub fn disconnect_sockets(&self, close: bool) {
+    /// Disconnect every selected socket, on every node (`server namespace disconnect`); with
+    /// `close`, close their connections too (Node's `disconnectSockets`).
+    pub fn disconnect_sockets(&self, close: bool) -> Result<(), ClusterError> {
+        // Publish first: the selection may name rooms that this node's sockets leave as they
+        // disconnect.
+        let published = match self.cluster() {
+            Some(core) => core.publish(Body::DisconnectSockets {
+                opts: self.remote_opts(Flags::default()),
+                close,
+            }),
+            None => Ok(()),
+        };
         for s in self.sockets() {
             s.disconnect_with(close);
         }
+        published
     }
 
     /// The selected sockets (on this node).

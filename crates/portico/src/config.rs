@@ -84,6 +84,25 @@ pub struct ServerConfig {
     pub(crate) state: TypeMap,
     /// Makes each namespace's adapter (default: a [`crate::LocalAdapter`] each).
     pub(crate) adapter: Option<AdapterFactory>,
+    /// The cluster transport, when this server is one node of several. Default: none.
+    pub(crate) cluster: Option<ClusterConfig>,
+}
+
+/// A node's cluster settings (see [`ServerBuilder::cluster`]).
+#[derive(Clone)]
+pub(crate) struct ClusterConfig {
+    pub(crate) transport: crate::cluster::SharedTransport,
+    /// How long requests that expect answers from the other nodes wait.
+    pub(crate) requests_timeout: Duration,
+}
+
+impl fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("transport", &self.transport.describe())
+            .field("requests_timeout", &self.requests_timeout)
+            .finish()
+    }
 }
 
 /// Makes the adapter of the namespace it is given the name of.
@@ -123,6 +142,7 @@ impl Default for ServerConfig {
             hooks: Hooks::default(),
             state: TypeMap::default(),
             adapter: None,
+            cluster: None,
         }
     }
 }
@@ -345,6 +365,29 @@ impl ServerBuilder {
         F: Fn(&str) -> Arc<dyn Adapter> + Send + Sync + 'static,
     {
         self.config.adapter = Some(AdapterFactory(Arc::new(make)));
+        self
+    }
+
+    /// Make this server one node of a cluster: broadcasts, room operations, `fetch_sockets`,
+    /// server-side emits and the server count reach every node that shares `transport` (e.g.
+    /// `portico_redis::Redis`). Each namespace keeps its local rooms in its adapter (see
+    /// [`ServerBuilder::adapter`]) and gets the cluster half around it. Build the server inside
+    /// a Tokio runtime: each namespace subscribes as it is created.
+    pub fn cluster<T: crate::cluster::Transport>(mut self, transport: T) -> Self {
+        self.config.cluster = Some(ClusterConfig {
+            transport: Arc::new(transport),
+            requests_timeout: Duration::from_secs(5),
+        });
+        self
+    }
+
+    /// How long cluster requests that expect answers (fetch sockets, server count, server-side
+    /// emit with acks, broadcast acks without a timeout of their own) wait for the other
+    /// nodes (Node's `requestsTimeout`). Default: 5 s. Only with [`ServerBuilder::cluster`].
+    pub fn cluster_requests_timeout(mut self, timeout: Duration) -> Self {
+        if let Some(c) = &mut self.config.cluster {
+            c.requests_timeout = timeout;
+        }
         self
     }
 

@@ -18,6 +18,8 @@ pub enum EmitError {
     Disconnected,
     /// The client reads too slowly and its buffer is full; the connection was closed.
     BufferFull,
+    /// The other nodes of the cluster could not be reached (this node's sockets were).
+    Cluster(crate::cluster::ClusterError),
 }
 
 impl fmt::Display for EmitError {
@@ -31,6 +33,7 @@ impl fmt::Display for EmitError {
             EmitError::BufferFull => {
                 f.write_str("the client's send buffer is full; the connection was closed")
             }
+            EmitError::Cluster(e) => write!(f, "{e}"),
         }
     }
 }
@@ -39,8 +42,15 @@ impl std::error::Error for EmitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             EmitError::Serialize(e) => Some(e),
+            EmitError::Cluster(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<crate::cluster::ClusterError> for EmitError {
+    fn from(e: crate::cluster::ClusterError) -> Self {
+        EmitError::Cluster(e)
     }
 }
 

@@ -108,6 +108,65 @@ impl Handshake {
     }
 }
 
+impl Handshake {
+    /// A handshake as another node described it (Node's `socket.handshake` in JSON).
+    pub(crate) fn from_json(v: &Value) -> Handshake {
+        let mut headers = HeaderMap::new();
+        if let Some(map) = v.get("headers").and_then(Value::as_object) {
+            for (k, val) in map {
+                let text = match val {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::from_bytes(k.as_bytes()),
+                    http::HeaderValue::from_str(&text),
+                ) {
+                    headers.append(name, value);
+                }
+            }
+        }
+        let query = v
+            .get("query")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let address = v
+            .get("address")
+            .and_then(Value::as_str)
+            .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, 0));
+        let issued = v.get("issued").and_then(Value::as_u64).unwrap_or(0);
+        Handshake {
+            info: Arc::new(ConnInfo {
+                headers,
+                query,
+                address,
+                time: UNIX_EPOCH + std::time::Duration::from_millis(issued),
+                url: v
+                    .get("url")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                secure: v.get("secure").and_then(Value::as_bool).unwrap_or(false),
+            }),
+            auth: v
+                .get("auth")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default())),
+        }
+    }
+}
+
 /// Serializes like Node's `socket.handshake` (headers with lowercase names; `time` as a date
 /// string; `issued` in ms).
 impl Serialize for Handshake {

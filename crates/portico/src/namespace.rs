@@ -1,14 +1,17 @@
 //! Namespaces: `/` and any other the server defines with [`crate::Server::of`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use portico_cors::OriginPolicy;
 
-use crate::adapter::{Adapter, LocalAdapter};
+use crate::adapter::{Adapter, BroadcastOptions, LocalAdapter};
 use crate::broadcast::BroadcastOperator;
+use crate::cluster::{ClusterAdapter, ClusterError, Core, ServerSideEvent, ServerSideHandler};
 use crate::config::ConfigError;
 use crate::config::{Parser, ServerConfig};
 use crate::errors::EmitError;
@@ -39,6 +42,26 @@ pub(crate) struct NsInner {
     parent: Option<Namespace>,
     recovery: Option<RecoveryStore>,
     parser: Parser,
+    /// The cluster half of the adapter, when the server is one node of a cluster.
+    cluster: Option<Arc<Core>>,
+    /// Server-side event handlers ([`Namespace::on_server_side`]).
+    server_side: RwLock<HashMap<String, Arc<ServerSideHandler>>>,
+    /// Set once the cluster transport can reach this namespace on the other nodes.
+    attached: tokio::sync::watch::Sender<Option<Result<(), ClusterError>>>,
+}
+
+/// `[event, ...args]` of a server-side event, checked.
+fn server_side_data<T: Serialize + ?Sized>(
+    event: &str,
+    data: &T,
+) -> Result<Vec<crate::cluster::Value>, EmitError> {
+    if crate::emit::RESERVED_EVENTS.contains(&event) {
+        return Err(EmitError::ReservedEvent(event.to_owned()));
+    }
+    let (args, bins) = crate::args::to_args(data)?;
+    let mut wire = vec![crate::cluster::Value::from(event)];
+    wire.extend(crate::cluster::to_wire(&args, &bins));
+    Ok(wire)
 }
 
 pub(crate) type Matcher = dyn Fn(&str) -> bool + Send + Sync;
@@ -81,11 +104,18 @@ impl Namespace {
         parent: Option<Namespace>,
         config: &ServerConfig,
     ) -> Namespace {
-        let adapter: Arc<dyn Adapter> = match &config.adapter {
+        let mut adapter: Arc<dyn Adapter> = match &config.adapter {
             Some(make) => (make.0)(&name),
             None => Arc::new(LocalAdapter::new()),
         };
-        Namespace(Arc::new(NsInner {
+        let mut cluster = None;
+        if let (Some(c), None) = (&config.cluster, &matcher) {
+            let wrapped =
+                ClusterAdapter::new(&name, adapter, c.transport.clone(), c.requests_timeout);
+            cluster = Some(wrapped.core.clone());
+            adapter = Arc::new(wrapped);
+        }
+        let ns = Namespace(Arc::new(NsInner {
             name: Arc::from(name),
             middlewares: RwLock::new(Vec::new()),
             on_connection: RwLock::new(None),
@@ -97,7 +127,173 @@ impl Namespace {
             parent,
             recovery: config.recovery.map(RecoveryStore::new),
             parser: config.parser,
-        }))
+            cluster,
+            server_side: RwLock::new(HashMap::new()),
+            attached: tokio::sync::watch::channel(None).0,
+        }));
+        if let Some(core) = &ns.0.cluster {
+            core.bind(&ns);
+            ns.attach(core);
+        }
+        ns
+    }
+
+    /// Subscribe to the cluster for this namespace, in the background.
+    fn attach(&self, core: &Arc<Core>) {
+        let attach = core.transport.attach(self.name(), core.inbox());
+        let weak = Arc::downgrade(&self.0);
+        let name = self.name().to_owned();
+        let describe = core.transport.describe();
+        let task = async move {
+            let res = attach.await;
+            if let Err(e) = &res {
+                tracing::warn!(nsp = %name, "cluster: {describe}: cannot subscribe: {e}");
+            }
+            if let Some(ns) = weak.upgrade() {
+                ns.attached.send_replace(Some(res));
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(task);
+            }
+            Err(_) => {
+                let err = ClusterError::Unavailable(
+                    "the server was built outside a Tokio runtime, so namespace \
+                     subscriptions could not start: build it inside the runtime"
+                        .to_owned(),
+                );
+                tracing::error!(nsp = %self.name(), "cluster: {err}");
+                self.0.attached.send_replace(Some(Err(err)));
+            }
+        }
+    }
+
+    /// The cluster half of this namespace's adapter (`None` on a single node).
+    pub(crate) fn cluster(&self) -> Option<&Arc<Core>> {
+        self.0.cluster.as_ref()
+    }
+
+    /// Wait until the other nodes of the cluster can reach this namespace (its subscriptions
+    /// are in place). Returns at once on a single node.
+    pub async fn cluster_ready(&self) -> Result<(), ClusterError> {
+        if self.0.cluster.is_none() {
+            return Ok(());
+        }
+        let mut rx = self.0.attached.subscribe();
+        let res = rx.wait_for(Option::is_some).await;
+        match res {
+            Ok(v) => v.clone().unwrap_or(Ok(())),
+            Err(_) => Err(ClusterError::Unavailable(
+                "the namespace is gone".to_owned(),
+            )),
+        }
+    }
+
+    /// Run `handler` for every server-side event `event` another node sends to this
+    /// namespace ([`crate::Server::server_side_emit`], Node's `io.serverSideEmit`). One
+    /// handler per event; a later call replaces it. Handlers of a dynamic parent apply to its
+    /// children.
+    pub fn on_server_side<F, Fut>(&self, event: impl Into<String>, handler: F) -> &Self
+    where
+        F: Fn(ServerSideEvent) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.0
+            .server_side
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(event.into(), crate::cluster::erase(handler));
+        self
+    }
+
+    fn server_side_handler(&self, event: &str) -> Option<Arc<ServerSideHandler>> {
+        let own = self
+            .0
+            .server_side
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(event)
+            .cloned();
+        own.or_else(|| {
+            self.0
+                .parent
+                .as_ref()
+                .and_then(|p| p.server_side_handler(event))
+        })
+    }
+
+    /// A server-side event from another node: run its handler on a task of its own.
+    pub(crate) fn on_server_side_emit(
+        &self,
+        data: &[crate::cluster::Value],
+        from: Option<String>,
+        responder: Option<crate::cluster::Responder>,
+    ) {
+        let Some((event, args)) = crate::cluster::event_of(data) else {
+            return;
+        };
+        let Some(handler) = self.server_side_handler(&event) else {
+            tracing::debug!(nsp = %self.name(), "server-side event {event:?} has no handler");
+            return;
+        };
+        let ev = ServerSideEvent {
+            event,
+            args,
+            from,
+            responder,
+        };
+        tokio::spawn(handler(ev));
+    }
+
+    /// This node's sockets that `opts` selects.
+    pub(crate) fn local_targets(&self, opts: &BroadcastOptions) -> Vec<Socket> {
+        let mut out = Vec::new();
+        self.with_sockets(|sockets| {
+            self.0.adapter.for_each_target(opts, &mut |sid| {
+                if let Some(s) = sockets.get(&sid) {
+                    out.push(s.clone());
+                }
+            });
+        });
+        out
+    }
+
+    /// A broadcast from another node: deliver it to this node's sockets.
+    pub(crate) fn deliver_remote(
+        &self,
+        data: &[crate::cluster::Value],
+        opts: &crate::cluster::Opts,
+    ) {
+        let Some((event, args)) = crate::cluster::event_of(data) else {
+            return;
+        };
+        let frames = match crate::emit::encode(
+            self.parser(),
+            self.name(),
+            Some(&event),
+            &args,
+            None,
+        ) {
+            Ok(frames) => frames,
+            Err(e) => {
+                tracing::debug!(nsp = %self.name(), "cluster: broadcast {event:?} not delivered: {e}");
+                return;
+            }
+        };
+        let local = opts.to_local();
+        let volatile = opts.flags.volatile;
+        self.with_sockets(|sockets| {
+            self.0.adapter.for_each_target(&local, &mut |sid| {
+                if let Some(socket) = sockets.get(&sid) {
+                    if volatile {
+                        let _ = socket.0.engine.send_volatile(&frames);
+                    } else {
+                        let _ = socket.send(&frames);
+                    }
+                }
+            });
+        });
     }
 
     /// The packet encoding.
@@ -246,23 +442,109 @@ impl Namespace {
     }
 
     /// Every socket with its handshake, rooms and data (Node's `fetchSockets`).
-    pub async fn fetch_sockets(&self) -> Vec<crate::RemoteSocket> {
+    pub async fn fetch_sockets(&self) -> Result<Vec<crate::RemoteSocket>, ClusterError> {
         self.all().fetch_sockets().await
     }
 
-    /// Make every socket join `room`.
-    pub fn sockets_join(&self, room: impl AsRef<str>) {
-        self.all().sockets_join(room);
+    /// Make every socket join `room` (on every node of a cluster).
+    pub fn sockets_join(&self, room: impl AsRef<str>) -> Result<(), ClusterError> {
+        self.all().sockets_join(room)
     }
 
-    /// Make every socket leave `room`.
-    pub fn sockets_leave(&self, room: impl AsRef<str>) {
-        self.all().sockets_leave(room);
+    /// Make every socket leave `room` (on every node of a cluster).
+    pub fn sockets_leave(&self, room: impl AsRef<str>) -> Result<(), ClusterError> {
+        self.all().sockets_leave(room)
     }
 
-    /// Disconnect every socket; with `close`, close their connections too.
-    pub fn disconnect_sockets(&self, close: bool) {
-        self.all().disconnect_sockets(close);
+    /// Disconnect every socket (on every node of a cluster); with `close`, close their
+    /// connections too.
+    pub fn disconnect_sockets(&self, close: bool) -> Result<(), ClusterError> {
+        self.all().disconnect_sockets(close)
+    }
+
+    /// Number of server nodes serving this namespace, this one included (Node's
+    /// `serverCount`). A single node answers 1.
+    pub async fn server_count(&self) -> Result<usize, ClusterError> {
+        match &self.0.cluster {
+            Some(core) => core.server_count().await,
+            None => Ok(1),
+        }
+    }
+
+    /// Every room with members, on every node (Node's `adapter.allRooms()`; a socket's own
+    /// room counts), sorted. Not available with sharded Redis, whose wire format has no such
+    /// request.
+    pub async fn all_rooms(&self) -> Result<Vec<String>, ClusterError> {
+        let mut rooms: std::collections::BTreeSet<String> = self.rooms().into_iter().collect();
+        if let Some(core) = &self.0.cluster {
+            if !core.transport.supports_all_rooms() {
+                return Err(ClusterError::Unsupported(format!(
+                    "all_rooms is not available with {}: its wire format has no such request",
+                    core.transport.describe()
+                )));
+            }
+            let remote = core
+                .collect(
+                    |request_id| crate::cluster::Body::AllRooms { request_id },
+                    None,
+                )
+                .await
+                .map_err(|(e, _)| e)?;
+            rooms.extend(remote.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+        }
+        Ok(rooms.into_iter().collect())
+    }
+
+    /// Send a server-side event to the other nodes of this namespace (Node's
+    /// `serverSideEmit`); never to this node. On a single node there is no other node: the
+    /// data is checked and nothing is sent.
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        let wire = server_side_data(event, data)?;
+        if let Some(core) = &self.0.cluster {
+            core.publish(crate::cluster::Body::ServerSideEmit {
+                request_id: None,
+                data: wire,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Send a server-side event to the other nodes and collect one answer from each (Node's
+    /// `serverSideEmit` with a callback). `timeout` defaults to the cluster's requests
+    /// timeout; on a timeout the answers received so far come with the error.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<crate::cluster::Replies<R>, EmitError> {
+        let wire = server_side_data(event, data)?;
+        let Some(core) = &self.0.cluster else {
+            return Ok(crate::cluster::Replies {
+                replies: Vec::new(),
+                error: None,
+            });
+        };
+        let res = core
+            .collect(
+                |request_id| crate::cluster::Body::ServerSideEmit {
+                    request_id: Some(request_id),
+                    data: wire,
+                },
+                timeout,
+            )
+            .await;
+        match res {
+            Ok(values) => Ok(crate::cluster::Replies::decode(values, None)),
+            Err((e @ ClusterError::Timeout { .. }, values)) => {
+                Ok(crate::cluster::Replies::decode(values, Some(e)))
+            }
+            Err((e, _)) => Err(EmitError::Cluster(e)),
+        }
     }
 
     /// The connected sockets of this namespace (on this node).

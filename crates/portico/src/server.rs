@@ -5,9 +5,11 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use portico_proto::engine::session::CloseReason;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::broadcast::BroadcastOperator;
+use crate::cluster::ClusterError;
 use crate::config::{ServerBuilder, ServerConfig};
 use crate::connection_error::ConnectionError;
 use crate::engine::Engine;
@@ -151,30 +153,37 @@ impl Server {
         self.of("/").local()
     }
 
-    /// Every socket of `/` with its handshake, rooms and data (Node's `fetchSockets`).
-    pub async fn fetch_sockets(&self) -> Vec<crate::RemoteSocket> {
+    /// Every socket of `/` with its handshake, rooms and data (Node's `fetchSockets`), on
+    /// every node of a cluster.
+    pub async fn fetch_sockets(&self) -> Result<Vec<crate::RemoteSocket>, ClusterError> {
         self.of("/").fetch_sockets().await
     }
 
-    /// Make every socket of `/` join `room`.
-    pub fn sockets_join(&self, room: impl AsRef<str>) {
-        self.of("/").sockets_join(room);
+    /// Make every socket of `/` join `room` (on every node of a cluster).
+    pub fn sockets_join(&self, room: impl AsRef<str>) -> Result<(), ClusterError> {
+        self.of("/").sockets_join(room)
     }
 
-    /// Make every socket of `/` leave `room`.
-    pub fn sockets_leave(&self, room: impl AsRef<str>) {
-        self.of("/").sockets_leave(room);
+    /// Make every socket of `/` leave `room` (on every node of a cluster).
+    pub fn sockets_leave(&self, room: impl AsRef<str>) -> Result<(), ClusterError> {
+        self.of("/").sockets_leave(room)
     }
 
-    /// Disconnect every socket of `/`; with `close`, close their connections too.
-    pub fn disconnect_sockets(&self, close: bool) {
-        self.of("/").disconnect_sockets(close);
+    /// Disconnect every socket of `/` (on every node of a cluster); with `close`, close their
+    /// connections too.
+    pub fn disconnect_sockets(&self, close: bool) -> Result<(), ClusterError> {
+        self.of("/").disconnect_sockets(close)
     }
 
-    /// Number of server nodes sharing the sockets (Node's `serverCount`). Async because a
-    /// cluster adapter asks; a single node answers 1.
-    pub async fn server_count(&self) -> usize {
-        1
+    /// Number of server nodes sharing the sockets, this one included (Node's `serverCount`).
+    /// A single node answers 1.
+    pub async fn server_count(&self) -> Result<usize, ClusterError> {
+        self.of("/").server_count().await
+    }
+
+    /// Every room of `/` with members, on every node (see [`Namespace::all_rooms`]).
+    pub async fn all_rooms(&self) -> Result<Vec<String>, ClusterError> {
+        self.of("/").all_rooms().await
     }
 
     /// Send an event to the other server nodes (Node's `serverSideEmit`); never to this one.
@@ -184,11 +193,36 @@ impl Server {
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
-        if crate::emit::RESERVED_EVENTS.contains(&event) {
-            return Err(EmitError::ReservedEvent(event.to_owned()));
-        }
-        crate::args::to_args(data)?;
-        Ok(())
+        self.of("/").server_side_emit(event, data)
+    }
+
+    /// Send an event to the other server nodes and collect one answer from each (see
+    /// [`Namespace::server_side_emit_with_ack`]).
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<crate::cluster::Replies<R>, EmitError> {
+        self.of("/")
+            .server_side_emit_with_ack(event, data, timeout)
+            .await
+    }
+
+    /// Run `handler` for the server-side event `event` sent to `/` by another node (see
+    /// [`Namespace::on_server_side`]).
+    pub fn on_server_side<F, Fut>(&self, event: impl Into<String>, handler: F)
+    where
+        F: Fn(crate::cluster::ServerSideEvent) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.of("/").on_server_side(event, handler);
+    }
+
+    /// Wait until the other nodes of the cluster can reach this server's `/` namespace (its
+    /// subscriptions are in place). Returns at once on a single node.
+    pub async fn cluster_ready(&self) -> Result<(), ClusterError> {
+        self.of("/").cluster_ready().await
     }
 
     /// The server as a tower `Service`: answers requests under the configured path and 404
