@@ -1,5 +1,5 @@
-// Reads the fenced blocks of README.md that follow a marker comment, so tests run what the
-// README shows instead of a copy of it.
+// Reads the fenced blocks of README.md (or another markdown file of the repository) that follow
+// a marker comment, so tests run what the docs show instead of a copy of it.
 
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -9,24 +9,35 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const README = readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
 
 /**
- * The content of the fenced block right after `<!-- MARKER -->` in README.md (the text
- * between the fences, ending with a newline). Throws when the marker or its block is missing.
+ * The content of the fenced block right after `<!-- MARKER -->` in `text` (the markdown file
+ * `name`): the text between the fences, ending with a newline. Throws when the marker or its
+ * block is missing.
  */
-export function readmeBlock(marker) {
+export function markdownBlock(text, marker, name) {
   const tag = `<!-- ${marker} -->`;
-  const at = README.indexOf(tag);
-  if (at < 0) throw new Error(`README.md has no ${tag}`);
-  const rest = README.slice(at + tag.length);
+  const at = text.indexOf(tag);
+  if (at < 0) throw new Error(`${name} has no ${tag}`);
+  const rest = text.slice(at + tag.length);
   const m = /^\s*\n(`{3,})[^\n]*\n([\s\S]*?)\n\1\n/.exec(rest);
-  if (!m) throw new Error(`README.md: no fenced block right after ${tag}`);
+  if (!m) throw new Error(`${name}: no fenced block right after ${tag}`);
   return `${m[2]}\n`;
 }
 
-/** Every `<!-- file: PATH ... -->` marker of README.md: [{marker, path}]. */
-export function readmeFileMarkers() {
-  return [...README.matchAll(/<!-- (file: ([^ ]+)(?: = ([^ ]+))?) -->/g)].map((m) => ({
+/** Every `<!-- file: PATH [= REPO_FILE] -->` marker of `text`: [{marker, shown, repoFile}]. */
+export function fileMarkers(text) {
+  return [...text.matchAll(/<!-- (file: ([^ ]+)(?: = ([^ ]+))?) -->/g)].map((m) => ({
     marker: m[1],
     shown: m[2],
     repoFile: m[3] ?? m[2],
   }));
+}
+
+/** `markdownBlock` of README.md. */
+export function readmeBlock(marker) {
+  return markdownBlock(README, marker, "README.md");
+}
+
+/** `fileMarkers` of README.md. */
+export function readmeFileMarkers() {
+  return fileMarkers(README);
 }
