@@ -19,6 +19,25 @@ pub(crate) struct ConformanceArgs {
     /// Also accept Engine.IO v3 clients (for the official v3 test suite).
     #[arg(long)]
     allow_eio3: bool,
+    /// cluster: the Redis server shared by the nodes.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+    /// cluster: sharded mode (SPUBLISH/SSUBSCRIBE, Redis 7), like Node's createShardedAdapter.
+    #[arg(long)]
+    sharded: bool,
+    /// cluster: the sharded subscription mode (static, dynamic, dynamic-private).
+    #[arg(long, default_value = "dynamic")]
+    subscription_mode: String,
+    /// cluster: the channel prefix (Node's `key` / `channelPrefix`).
+    #[arg(long, default_value = "socket.io")]
+    key_prefix: String,
+    /// cluster: this node's name in answers to the server-side event `hello` (default: the
+    /// port).
+    #[arg(long)]
+    name: Option<String>,
+    /// cluster: how long requests to the other nodes wait, in ms.
+    #[arg(long, default_value_t = 2000)]
+    requests_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -27,6 +46,9 @@ enum Suite {
     Engineio,
     /// Socket.IO test server on /socket.io/ (namespaces / and /custom).
     Socketio,
+    /// Cluster test server on /socket.io/ over Redis (tests/js/cluster); prints
+    /// `LISTENING <port>` once bound (`--port 0` picks a free port).
+    Cluster,
 }
 
 fn base() -> portico::ServerBuilder {
@@ -44,6 +66,26 @@ fn emit_auth(socket: &Socket) -> Result<(), portico::EmitError> {
 
 pub(crate) async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
     let io = match args.suite {
+        Suite::Cluster => {
+            let subscription_mode = match args.subscription_mode.as_str() {
+                "static" => portico_redis::SubscriptionMode::Static,
+                "dynamic" => portico_redis::SubscriptionMode::Dynamic,
+                "dynamic-private" => portico_redis::SubscriptionMode::DynamicPrivate,
+                other => anyhow::bail!(
+                    "--subscription-mode must be static, dynamic or dynamic-private, not {other:?}"
+                ),
+            };
+            return crate::cluster_server::run(crate::cluster_server::ClusterServer {
+                port: args.port,
+                redis: args.redis,
+                sharded: args.sharded,
+                subscription_mode,
+                key_prefix: args.key_prefix,
+                name: args.name,
+                requests_timeout: Duration::from_millis(args.requests_timeout),
+            })
+            .await;
+        }
         Suite::Engineio => base()
             .path("/engine.io/")
             .engine_echo(true)

@@ -1,6 +1,7 @@
 //! `portico`: run a Socket.IO server (`serve`) or the protocol conformance servers.
 
 mod bench;
+mod cluster_server;
 mod conformance;
 mod serve;
 

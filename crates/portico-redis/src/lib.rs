@@ -11,5 +11,11 @@
 //! Redis server (or a proxy in front of a cluster).
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod link;
 pub mod resp;
+mod transport;
+
+pub use codec::SubscriptionMode;
+pub use link::{RedisError, RedisUrl};
+pub use transport::{Mode, Redis, RedisOptions};

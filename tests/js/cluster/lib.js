@@ -46,9 +46,10 @@ export function topology() {
 }
 
 /**
- * Adapter modes every behaviour runs in. Sharded runs twice: the Node nodes subscribe
- * dynamically (a channel per room) or statically (the namespace channel only); a Portico node
- * gets `--sharded` alone and must work with both.
+ * Adapter modes every behaviour runs in. Sharded runs twice: every node subscribes
+ * dynamically (a channel per room) or statically (the namespace channel only). All nodes of a
+ * cluster must use the same mode, in Node as in Portico: a dynamic node publishes a room
+ * broadcast on the room's channel, which a static node never subscribes to.
  */
 export const MODES = [
   { name: "classic", sharded: false },
@@ -135,7 +136,7 @@ function spawnListening(cmd, args, label, describeFailure) {
  */
 export async function startNode(kind, { redis = REDIS_URL, mode, keyPrefix, name }) {
   const common = ["--port", "0", "--redis", redis];
-  if (mode.sharded) common.push("--sharded");
+  if (mode.sharded) common.push("--sharded", "--subscription-mode", mode.subscriptionMode);
   common.push("--key-prefix", keyPrefix, "--name", name);
   let cmd;
   let args;
@@ -143,11 +144,10 @@ export async function startNode(kind, { redis = REDIS_URL, mode, keyPrefix, name
   if (kind === "node") {
     cmd = process.execPath;
     args = [NODE_SERVER, ...common, "--requests-timeout", String(REQUESTS_TIMEOUT_MS)];
-    if (mode.sharded) args.push("--subscription-mode", mode.subscriptionMode);
     describe = (msg, logs) => `Node cluster server ${name} failed: ${msg}\n${cmd} ${args.join(" ")}\n${logs.join("\n")}`;
   } else {
     cmd = porticoBinary();
-    args = ["conformance", "cluster", ...common];
+    args = ["conformance", "cluster", ...common, "--requests-timeout", String(REQUESTS_TIMEOUT_MS)];
     describe = (msg, logs) =>
       `portico conformance cluster is not available: ${msg}\n${cmd} ${args.join(" ")}\n${logs.join("\n")}`;
     if (!existsSync(cmd)) {

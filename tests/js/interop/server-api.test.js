@@ -95,6 +95,19 @@ for (const mode of TRANSPORT_MODES) {
       assert.ok(other.connected);
     });
 
+    test("disconnect_sockets(close) → its members see io server disconnect, not transport close", { timeout: 10_000 }, async () => {
+      // Over polling the DISCONNECT and the close packet must not share one response: the
+      // client handles a decoded packet on the next tick, after the close in the same payload.
+      clients = new Clients(server.url);
+      const a = await clients.connect("/", mode.opts);
+      const other = await clients.connect("/", mode.opts);
+      await emitAck(a, "join", "doomed-close");
+      const gone = next(a, "disconnect", 5000);
+      await emitAck(other, "disconnect-room", "doomed-close", true);
+      assert.equal((await gone)[0], "io server disconnect");
+      assert.ok(other.connected);
+    });
+
     test("broadcast with acks: replies and timeouts per socket", { timeout: 10_000 }, async () => {
       clients = new Clients(server.url);
       const yes = await clients.connect("/", mode.opts);

@@ -470,6 +470,16 @@ impl Session {
                 self.queue.clear();
                 self.queue.push_back(Packet::Noop.to_frame());
             } else if reason.is_graceful() {
+                if !self.queue.is_empty() {
+                    // Frames queued before the close go in one response and the close packet
+                    // in the next, as Node's server does (it waits for the drain): the
+                    // official client handles a decoded Socket.IO packet on the next tick, so
+                    // a close packet in the same payload would overtake, e.g., the
+                    // DISCONNECT of `disconnect(true)` (`transport close` instead of
+                    // `io server disconnect`).
+                    self.get_pending = false;
+                    return Some(self.drain_payload());
+                }
                 self.queue.push_back(Packet::Close.to_frame());
             } else {
                 self.queue.clear();
@@ -973,8 +983,13 @@ mod tests {
         s.close_at(CloseReason::ForcedClose, Some(t0));
         assert!(!s.is_finished(ms(t0, 100)));
         assert_eq!(s.poll_timeout(), Some(ms(t0, 500)));
+        // The queued frames first, the close packet in the next response (Node's order: a
+        // close in the same payload would overtake the client's handling of the DISCONNECT).
         s.poll_get_begin().unwrap();
-        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"41\x1e1"));
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"41"));
+        assert!(!s.is_finished(ms(t0, 100)));
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"1"));
         assert!(s.is_finished(ms(t0, 100)));
         // Nobody came: the linger ends it.
         let mut s = Session::new(t0, Transport::Polling, cfg());
