@@ -148,8 +148,8 @@ async fn startup_fails_with_the_url_when_nothing_answers() {
 }
 
 #[tokio::test]
-async fn auth_and_select_on_connect() {
-    let redis = Redis::start(&["--requirepass", "s3cret"]).await;
+async fn auth_and_select_on_connect_and_reconnect() {
+    let mut redis = Redis::start(&["--requirepass", "s3cret"]).await;
     let (cb, mut rx) = collector();
     let sub = Subscriber::connect(&redis.url_with(":s3cret@", ""), cb, opts())
         .await
@@ -213,6 +213,26 @@ async fn auth_and_select_on_connect() {
         ),
         "{err:?}"
     );
+
+    // AUTH and SELECT again on the reconnect: the key is back in database 3 (no persistence,
+    // so set it again) and the subscription is restored behind the password.
+    let (mut pub_state, mut sub_state) = (publisher.state(), sub.state());
+    redis.kill().await;
+    assert!(!changed(&mut pub_state).await.is_up());
+    assert!(!changed(&mut sub_state).await.is_up());
+    redis.restart().await;
+    assert_eq!(changed(&mut pub_state).await, LinkState::Up);
+    assert_eq!(changed(&mut sub_state).await, LinkState::Up);
+    publisher.command(&[b"SET", b"k2", b"v"]).await.unwrap();
+    let db3 = Publisher::connect(&redis.url_with(":s3cret@", "/3"), opts())
+        .await
+        .unwrap();
+    assert_eq!(
+        db3.command(&[b"EXISTS", b"k2"]).await.unwrap(),
+        Value::Int(1)
+    );
+    publisher.publish("c", b("again")).unwrap();
+    assert_eq!(next(&mut rx).await.payload, b("again"));
 }
 
 #[tokio::test]
@@ -223,6 +243,8 @@ async fn redis_restart_fails_fast_then_restores_subscriptions() {
     sub.subscribe(Kind::Channel, &["c"]).await.unwrap();
     sub.subscribe(Kind::Pattern, &["p*"]).await.unwrap();
     sub.subscribe(Kind::Shard, &["s"]).await.unwrap();
+    sub.subscribe(Kind::Channel, &["dropped"]).await.unwrap();
+    sub.unsubscribe(Kind::Channel, &["dropped"]).await.unwrap();
     let publisher = Publisher::connect(&redis.url(), opts()).await.unwrap();
     publisher.publish("c", b("before")).unwrap();
     assert_eq!(next(&mut rx).await.payload, b("before"));
@@ -300,6 +322,11 @@ async fn redis_restart_fails_fast_then_restores_subscriptions() {
         ]
     );
     assert_eq!(publisher.numsub("c").await.unwrap(), 1);
+    assert_eq!(
+        publisher.numsub("dropped").await.unwrap(),
+        0,
+        "unsubscribed: not restored"
+    );
     assert!(!pub_state.has_changed().unwrap() && !sub_state.has_changed().unwrap());
 }
 

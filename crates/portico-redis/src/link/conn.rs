@@ -148,6 +148,30 @@ impl ReadError {
     }
 }
 
+/// The outcome of one read on a session socket: end of stream and errors take the link down.
+pub(crate) fn check_read(read: std::io::Result<usize>, url: &RedisUrl) -> Result<(), RedisError> {
+    match read {
+        Ok(0) => Err(ReadError::Closed.into_lost(url)),
+        Ok(_) => Ok(()),
+        Err(e) => Err(ReadError::Io(e).into_lost(url)),
+    }
+}
+
+/// The outcome of one write on a session socket.
+pub(crate) fn check_write(
+    written: std::io::Result<usize>,
+    url: &RedisUrl,
+) -> Result<(), RedisError> {
+    match written {
+        Ok(0) => Err(RedisError::Lost {
+            url: url.shown(),
+            reason: "the socket accepts no more bytes".into(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => Err(ReadError::Io(e).into_lost(url)),
+    }
+}
+
 impl Conn {
     /// Reads until one reply is complete.
     async fn read_reply(&mut self) -> Result<Value, ReadError> {
@@ -191,7 +215,7 @@ impl Backoff {
 
     fn next_delay(&mut self) -> Duration {
         let delay = self.next;
-        self.next = (delay * 2).min(self.max);
+        self.next = delay.saturating_mul(2).min(self.max);
         delay
     }
 }
@@ -228,5 +252,23 @@ pub(crate) async fn reconnect<M>(
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_resets() {
+        let opts = LinkOptions {
+            reconnect_max: Duration::from_millis(300),
+            ..LinkOptions::default()
+        };
+        let mut b = Backoff::new(&opts);
+        let delays: Vec<u128> = (0..5).map(|_| b.next_delay().as_millis()).collect();
+        assert_eq!(delays, [50, 100, 200, 300, 300]);
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_millis(50));
     }
 }

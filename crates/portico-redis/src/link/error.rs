@@ -45,7 +45,7 @@ pub enum RedisError {
         /// What to fix.
         hint: &'static str,
     },
-    /// The connection was lost (or never came back); the value in [`LinkState::Down`](super::LinkState::Down).
+    /// The connection was lost; the error in [`LinkState::Down`](super::LinkState::Down).
     #[error("lost the connection to Redis at {url}: {reason}")]
     Lost {
         /// The URL, password hidden.

@@ -29,7 +29,7 @@ pub struct LinkOptions {
     pub max_queued_bytes: usize,
     /// Bound on the commands queued for the writer, and separately on the commands written
     /// but not yet answered; beyond it calls fail with [`RedisError::QueueFull`].
-    /// Must be above zero. Default: 65 536.
+    /// Must be from 1 to 2^30. Default: 65 536.
     pub max_queued_commands: usize,
     /// What the reply decoder accepts from the server. Default: [`Limits::default`].
     pub limits: Limits,
@@ -71,9 +71,43 @@ impl LinkOptions {
         if self.max_queued_bytes == 0 {
             return bad("max_queued_bytes must be above zero (default 16 MiB)");
         }
-        if self.max_queued_commands == 0 {
-            return bad("max_queued_commands must be above zero (default 65536)");
+        if self.max_queued_commands == 0 || self.max_queued_commands > 1 << 30 {
+            return bad("max_queued_commands must be from 1 to 2^30 (default 65536)");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Change = fn(&mut LinkOptions);
+
+    #[test]
+    fn defaults_pass_and_out_of_range_values_say_how_to_fix_them() {
+        assert_eq!(LinkOptions::default().check(), Ok(()));
+        let cases: [(Change, &str); 5] = [
+            (|o| o.connect_timeout = Duration::ZERO, "connect_timeout"),
+            (|o| o.reconnect_min = Duration::ZERO, "reconnect_min"),
+            (
+                |o| o.reconnect_max = Duration::from_millis(1),
+                "reconnect_max",
+            ),
+            (|o| o.max_queued_bytes = 0, "max_queued_bytes"),
+            (
+                |o| o.max_queued_commands = usize::MAX,
+                "max_queued_commands",
+            ),
+        ];
+        for (change, name) in cases {
+            let mut o = LinkOptions::default();
+            change(&mut o);
+            let err = o.check().map_err(|e| e.to_string());
+            assert!(
+                matches!(&err, Err(e) if e.contains(name) && e.contains("default")),
+                "{err:?}"
+            );
+        }
     }
 }

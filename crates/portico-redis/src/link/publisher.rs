@@ -289,15 +289,14 @@ async fn session(
     } = conn;
     let (mut reader, mut writer) = stream.split();
     let mut wbuf = BytesMut::new();
-    let max_in_flight = shared.opts.max_queued_commands;
+    // Bound on commands written and not yet answered.
+    let max = shared.opts.max_queued_commands;
     loop {
         rbuf.reserve(READ_CHUNK);
         tokio::select! {
             read = reader.read_buf(rbuf) => {
-                match read {
-                    Ok(0) => return Exit::Lost(ReadError::Closed.into_lost(&shared.url)),
-                    Ok(_) => {}
-                    Err(e) => return Exit::Lost(ReadError::Io(e).into_lost(&shared.url)),
+                if let Err(error) = conn::check_read(read, &shared.url) {
+                    return Exit::Lost(error);
                 }
                 loop {
                     let value = match decoder.decode(rbuf) {
@@ -305,48 +304,23 @@ async fn session(
                         Ok(None) => break,
                         Err(e) => return Exit::Lost(ReadError::Protocol(e).into_lost(&shared.url)),
                     };
-                    match pending.pop_front() {
-                        Some(Pending::Reply(reply)) => {
-                            let result = match value {
-                                Value::Error(message) => Err(RedisError::Reply { message: String::from_utf8_lossy(&message).into() }),
-                                value => Ok(value),
-                            };
-                            let _ = reply.send(result);
-                        }
-                        Some(Pending::Discard) => {
-                            if let Value::Error(message) = value {
-                                tracing::debug!(error = %String::from_utf8_lossy(&message), "redis refused a publish");
-                            }
-                        }
-                        None => {
-                            let reason = format!("reply with no command pending: {value:?}");
-                            return Exit::Lost(RedisError::Lost { url: shared.url.shown(), reason: reason.into() });
-                        }
+                    if let Err(error) = on_reply(value, pending, &shared.url) {
+                        return Exit::Lost(error);
                     }
                 }
             }
             written = writer.write_buf(&mut wbuf), if !wbuf.is_empty() => {
-                match written {
-                    Ok(0) => return Exit::Lost(RedisError::Lost { url: shared.url.shown(), reason: "the socket accepts no more bytes".into() }),
-                    Ok(_) => {}
-                    Err(e) => return Exit::Lost(ReadError::Io(e).into_lost(&shared.url)),
+                if let Err(error) = conn::check_write(written, &shared.url) {
+                    return Exit::Lost(error);
                 }
             }
-            _ = &mut *gone => {
-                // Last handle dropped: hand what is already queued to the socket, within a
-                // bound (the queue itself is bounded), and stop.
-                while let Ok(message) = rx.try_recv() {
-                    append(&mut wbuf, message, pending);
-                }
-                let _ = tokio::time::timeout(shared.opts.command_timeout, writer.write_all(&wbuf)).await;
-                return Exit::Shutdown;
-            }
-            message = rx.recv(), if wbuf.len() < WRITE_HIGH_WATER && pending.len() < max_in_flight => {
-                let Some(mut message) = message else { return Exit::Shutdown };
+            _ = &mut *gone => break,
+            message = rx.recv(), if wbuf.len() < WRITE_HIGH_WATER && pending.len() < max => {
+                let Some(mut message) = message else { break };
                 loop {
                     shared.queued_bytes.fetch_sub(message.len(), Ordering::AcqRel);
                     append(&mut wbuf, message, pending);
-                    if wbuf.len() >= WRITE_HIGH_WATER || pending.len() >= max_in_flight {
+                    if wbuf.len() >= WRITE_HIGH_WATER || pending.len() >= max {
                         break;
                     }
                     match rx.try_recv() {
@@ -357,6 +331,46 @@ async fn session(
             }
         }
     }
+    // Every handle is gone: hand what is already queued to the socket, within a bound (the
+    // queue itself is bounded), and stop.
+    while let Ok(message) = rx.try_recv() {
+        append(&mut wbuf, message, pending);
+    }
+    let _ = tokio::time::timeout(shared.opts.command_timeout, writer.write_all(&wbuf)).await;
+    Exit::Shutdown
+}
+
+/// Hands one reply to the oldest command in flight.
+fn on_reply(
+    value: Value,
+    pending: &mut VecDeque<Pending>,
+    url: &RedisUrl,
+) -> Result<(), RedisError> {
+    match pending.pop_front() {
+        Some(Pending::Reply(reply)) => {
+            let result = match value {
+                Value::Error(message) => Err(RedisError::Reply {
+                    message: String::from_utf8_lossy(&message).into(),
+                }),
+                value => Ok(value),
+            };
+            let _ = reply.send(result);
+        }
+        Some(Pending::Discard) => {
+            if let Value::Error(message) = value {
+                let message = String::from_utf8_lossy(&message);
+                tracing::debug!(error = %message, "redis refused a publish");
+            }
+        }
+        None => {
+            let reason = format!("reply with no command pending: {value:?}");
+            return Err(RedisError::Lost {
+                url: url.shown(),
+                reason: reason.into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Moves one command into the write buffer and remembers what to do with its reply.

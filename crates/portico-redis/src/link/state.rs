@@ -14,7 +14,6 @@ use super::RedisError;
 /// It changes only on transitions: a link that keeps failing to reconnect stays in the same
 /// `Down`, so a watcher logs one line when the link is lost and one when it is back.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum LinkState {
     /// Connected and usable (for a subscriber: every remembered subscription is confirmed).
     Up,

@@ -356,15 +356,13 @@ async fn session(
     if restoring == 0 {
         shared.state.set_up();
     }
-    let max_in_flight = shared.opts.max_queued_commands;
+    let max = shared.opts.max_queued_commands;
     loop {
         rbuf.reserve(READ_CHUNK);
         tokio::select! {
             read = reader.read_buf(rbuf) => {
-                match read {
-                    Ok(0) => return Exit::Lost(ReadError::Closed.into_lost(&shared.url)),
-                    Ok(_) => {}
-                    Err(e) => return Exit::Lost(ReadError::Io(e).into_lost(&shared.url)),
+                if let Err(error) = conn::check_read(read, &shared.url) {
+                    return Exit::Lost(error);
                 }
                 loop {
                     match decoder.decode(rbuf) {
@@ -375,14 +373,12 @@ async fn session(
                 }
             }
             written = writer.write_buf(&mut wbuf), if !wbuf.is_empty() => {
-                match written {
-                    Ok(0) => return Exit::Lost(RedisError::Lost { url: shared.url.shown(), reason: "the socket accepts no more bytes".into() }),
-                    Ok(_) => {}
-                    Err(e) => return Exit::Lost(ReadError::Io(e).into_lost(&shared.url)),
+                if let Err(error) = conn::check_write(written, &shared.url) {
+                    return Exit::Lost(error);
                 }
             }
             _ = &mut *gone => return Exit::Shutdown,
-            command = rx.recv(), if wbuf.len() < WRITE_HIGH_WATER && in_flight.len() < max_in_flight => {
+            command = rx.recv(), if wbuf.len() < WRITE_HIGH_WATER && in_flight.len() < max => {
                 let Some(command) = command else { return Exit::Shutdown };
                 append(&mut wbuf, command, false, in_flight);
             }
@@ -496,11 +492,13 @@ fn confirm(
     shared: &Shared,
 ) {
     let Some(front) = in_flight.front_mut() else {
-        tracing::debug!(ack = %String::from_utf8_lossy(ack), "unsolicited confirmation on the redis subscriber");
+        let ack = String::from_utf8_lossy(ack);
+        tracing::debug!(%ack, "unsolicited confirmation on the redis subscriber");
         return;
     };
     if front.kind.ack(front.unsubscribe) != ack || front.left.front() != channel.as_ref() {
-        tracing::debug!(ack = %String::from_utf8_lossy(ack), "unexpected confirmation on the redis subscriber");
+        let ack = String::from_utf8_lossy(ack);
+        tracing::debug!(%ack, "unexpected confirmation on the redis subscriber");
         return;
     }
     front.left.pop_front();
@@ -526,7 +524,8 @@ fn finish(
             }
         }
         if command.restore {
-            tracing::warn!(%error, url = %shared.url, "Redis refused to restore subscriptions after reconnecting; they are dropped");
+            let url = &shared.url;
+            tracing::warn!(%error, %url, "Redis refused to restore subscriptions; they are dropped");
         }
     }
     if command.restore {
