@@ -23,7 +23,8 @@ pub(crate) struct ServeArgs {
     /// TOML config file; flags override it. Keys (all optional): host, port, path,
     /// ping_interval_ms, ping_timeout_ms, max_payload, demo (false = --no-demo), client_bundle,
     /// cors_origins (a list), cors_credentials, cors_any_origin, cors_allow_headers (a list),
-    /// trusted_proxies (a list), demo_origin, allow_eio3. Unknown keys are errors.
+    /// trusted_proxies (a list), demo_origin, allow_eio3, redis, redis_key_prefix,
+    /// redis_sharded. Unknown keys are errors.
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on. Default: 127.0.0.1.
@@ -75,6 +76,18 @@ pub(crate) struct ServeArgs {
     /// node_modules (npm ci --prefix tests/js installs it).
     #[arg(long, value_name = "FILE")]
     client_bundle: Option<PathBuf>,
+    /// Share sockets with the other nodes through this Redis server (redis://HOST:PORT),
+    /// in the wire format of Node's @socket.io/redis-adapter. Default: one node, in memory.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The Redis channel prefix; must match the Node nodes' `key` (classic) or
+    /// `channelPrefix` (sharded) option. Default: socket.io.
+    #[arg(long, value_name = "PREFIX")]
+    redis_key_prefix: Option<String>,
+    /// Sharded pub/sub (SPUBLISH, Redis 7), like Node's createShardedAdapter with its default
+    /// subscription mode (dynamic). Default: classic (PUBLISH).
+    #[arg(long)]
+    redis_sharded: bool,
 }
 
 fn find_bundle(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -91,12 +104,21 @@ fn find_bundle(explicit: Option<&Path>) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// Sockets online, on every node of a cluster (this node's alone if the others cannot be
+/// reached).
+async fn online(io: &Server) -> usize {
+    match io.fetch_sockets().await {
+        Ok(all) => all.len(),
+        Err(_) => io.of("/").sockets().len(),
+    }
+}
+
 /// The demo chat: presence and messages for everyone. Handlers take the server as an
 /// argument (`io: Server`), so nothing is cloned into them.
 fn demo_chat(io: &Server) {
     io.of("/")
         .on_connection(|socket: Socket, io: Server| async move {
-            let count = io.of("/").sockets().len();
+            let count = online(&io).await;
             let _ = io.emit(
                 "presence",
                 &json!({"event": "joined", "id": socket.id(), "online": count}),
@@ -107,7 +129,7 @@ fn demo_chat(io: &Server) {
             });
             socket.on_disconnect(
                 |s: Socket, io: Server, reason: DisconnectReason| async move {
-                    let online = io.of("/").sockets().len();
+                    let online = online(&io).await;
                     io.emit(
                         "presence",
                         &json!({"event": "left", "id": s.id(), "reason": reason, "online": online}),
@@ -126,7 +148,19 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     s.check()?;
     let policy = s.origin_policy()?;
     tracing::info!("origin policy: {}", policy.describe());
-    let io = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(url) = &s.redis {
+        let mut opts = portico_redis::RedisOptions::default().key_prefix(&s.redis_key_prefix);
+        if s.redis_sharded {
+            opts = opts.sharded(portico_redis::SubscriptionMode::Dynamic);
+        }
+        let redis = portico_redis::Redis::connect_with(url, opts)
+            .await
+            .with_context(|| format!("{}: cannot use Redis", s.name(settings::REDIS)))?;
+        tracing::info!("cluster: {redis:?}");
+        builder = builder.cluster(redis);
+    }
+    let io = builder
         .origins(policy)
         .allow_eio3(s.allow_eio3)
         .path(s.path.clone())
@@ -135,6 +169,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .max_payload(s.max_payload)
         .build()
         .context("invalid server configuration")?;
+    io.cluster_ready()
+        .await
+        .with_context(|| format!("{}: cannot subscribe on Redis", s.name(settings::REDIS)))?;
     let listener = portico::bind((s.host.as_str(), s.port))
         .await
         .with_context(|| {
@@ -282,7 +319,7 @@ pub(crate) mod tests {
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .collect();
         let keys = file_keys();
-        assert_eq!(keys.len(), 15, "{keys:?}");
+        assert_eq!(keys.len(), 18, "{keys:?}");
         for key in &keys {
             assert!(
                 words.contains(&key.as_str()),

@@ -31,6 +31,9 @@ pub(crate) struct FileConfig {
     trusted_proxies: Option<Vec<IpAddr>>,
     demo_origin: Option<u16>,
     allow_eio3: Option<bool>,
+    redis: Option<String>,
+    redis_key_prefix: Option<String>,
+    redis_sharded: Option<bool>,
 }
 
 impl FileConfig {
@@ -64,10 +67,13 @@ pub(crate) const CORS_ALLOW_HEADERS: Name = Name::new("--cors-allow-header", "co
 pub(crate) const TRUSTED_PROXIES: Name = Name::new("--trusted-proxy", "trusted_proxies");
 pub(crate) const DEMO_ORIGIN: Name = Name::new("--demo-origin", "demo_origin");
 pub(crate) const ALLOW_EIO3: Name = Name::new("--allow-eio3", "allow_eio3");
+pub(crate) const REDIS: Name = Name::new("--redis", "redis");
+pub(crate) const REDIS_KEY_PREFIX: Name = Name::new("--redis-key-prefix", "redis_key_prefix");
+pub(crate) const REDIS_SHARDED: Name = Name::new("--redis-sharded", "redis_sharded");
 
 /// Every setting that has both a flag and a file key.
 #[cfg(test)]
-pub(crate) const ALL: [Name; 15] = [
+pub(crate) const ALL: [Name; 18] = [
     HOST,
     PORT,
     PATH,
@@ -83,6 +89,9 @@ pub(crate) const ALL: [Name; 15] = [
     TRUSTED_PROXIES,
     DEMO_ORIGIN,
     ALLOW_EIO3,
+    REDIS,
+    REDIS_KEY_PREFIX,
+    REDIS_SHARDED,
 ];
 
 impl Name {
@@ -109,6 +118,10 @@ pub(crate) struct Settings {
     pub(crate) trusted_proxies: Vec<IpAddr>,
     pub(crate) demo_origin: Option<u16>,
     pub(crate) allow_eio3: bool,
+    /// The Redis server of the cluster, if this node is one of several.
+    pub(crate) redis: Option<String>,
+    pub(crate) redis_key_prefix: String,
+    pub(crate) redis_sharded: bool,
     /// The config file, if any.
     file: Option<PathBuf>,
     /// Where each setting that is not a default came from, by file key.
@@ -200,6 +213,21 @@ impl Settings {
             demo_origin: pick(f, DEMO_ORIGIN, args.demo_origin, file.demo_origin),
             allow_eio3: pick(f, ALLOW_EIO3, switch(args.allow_eio3), file.allow_eio3)
                 .unwrap_or(false),
+            redis: pick(f, REDIS, args.redis.clone(), file.redis),
+            redis_key_prefix: pick(
+                f,
+                REDIS_KEY_PREFIX,
+                args.redis_key_prefix.clone(),
+                file.redis_key_prefix,
+            )
+            .unwrap_or_else(|| "socket.io".into()),
+            redis_sharded: pick(
+                f,
+                REDIS_SHARDED,
+                switch(args.redis_sharded),
+                file.redis_sharded,
+            )
+            .unwrap_or(false),
             file: args.config.clone(),
             given: Vec::new(),
         };
@@ -274,6 +302,29 @@ impl Settings {
                     self.name(name)
                 );
             }
+        }
+        if self.redis.is_none() {
+            for (name, given) in [
+                (REDIS_KEY_PREFIX, self.source_of(REDIS_KEY_PREFIX).is_some()),
+                (REDIS_SHARDED, self.redis_sharded),
+            ] {
+                if given {
+                    anyhow::bail!(
+                        "{} needs {}: give the Redis server the nodes share, e.g. \
+                         --redis redis://127.0.0.1:6379",
+                        self.name(name),
+                        REDIS.flag
+                    );
+                }
+            }
+        }
+        if self.redis_key_prefix.is_empty() || self.redis_key_prefix.contains('#') {
+            anyhow::bail!(
+                "{}: {:?} must be non-empty and without '#' (it must match the Node nodes' `key`, \
+                 default socket.io)",
+                self.name(REDIS_KEY_PREFIX),
+                self.redis_key_prefix
+            );
         }
         if self.max_payload == 0 {
             anyhow::bail!(
