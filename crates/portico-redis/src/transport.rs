@@ -206,36 +206,39 @@ impl Redis {
     }
 }
 
-/// Log one warning when a link is lost and one line when it is back.
+/// Log one warning when Redis is lost (whichever of the two connections notices first) and
+/// one line when both connections are back.
 fn watch_links(inner: &Arc<Inner>) {
     let describe = describe(inner);
-    for (name, mut rx) in [
-        ("publish", inner.publisher.state()),
-        ("subscribe", inner.subscriber.state()),
-    ] {
-        let describe = describe.clone();
-        tokio::spawn(async move {
-            let mut was_up = rx.borrow_and_update().is_up();
-            while rx.changed().await.is_ok() {
-                let state = rx.borrow_and_update().clone();
-                match state {
-                    LinkState::Down { error, .. } if was_up => {
-                        was_up = false;
-                        tracing::warn!(
-                            "cluster: {describe}: {name} connection lost ({error}); this node \
-                             keeps serving its own sockets, cluster operations fail until Redis \
-                             is back (reconnecting)"
-                        );
-                    }
-                    LinkState::Up if !was_up => {
-                        was_up = true;
-                        tracing::info!("cluster: {describe}: {name} connection back");
-                    }
-                    _ => {}
-                }
+    let mut publisher = inner.publisher.state();
+    let mut subscriber = inner.subscriber.state();
+    tokio::spawn(async move {
+        let mut up = true;
+        loop {
+            tokio::select! {
+                changed = publisher.changed() => if changed.is_err() { return },
+                changed = subscriber.changed() => if changed.is_err() { return },
             }
-        });
-    }
+            let (p, s) = (
+                publisher.borrow_and_update().clone(),
+                subscriber.borrow_and_update().clone(),
+            );
+            match (&p, &s) {
+                (LinkState::Up, LinkState::Up) if !up => {
+                    up = true;
+                    tracing::info!("cluster: {describe}: Redis is back, subscriptions restored");
+                }
+                (LinkState::Down { error, .. }, _) | (_, LinkState::Down { error, .. }) if up => {
+                    up = false;
+                    tracing::warn!(
+                        "cluster: {describe}: lost Redis ({error}); this node keeps serving its \
+                         own sockets, cluster operations fail until Redis is back (reconnecting)"
+                    );
+                }
+                _ => {}
+            }
+        }
+    });
 }
 
 fn describe(inner: &Inner) -> String {

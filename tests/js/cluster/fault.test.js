@@ -78,6 +78,27 @@ function assertFailedFast(obs, what, where) {
 
 for (const mode of MODES.filter((m) => m.name !== "sharded/static")) {
   describe(`cluster Redis outage [${kinds.join(",")}] ${mode.name}`, () => {
+    /** Waits (bounded) until a line of the node's output matches `re`. */
+    const waitLog = (node, re, ms = 5000) =>
+      new Promise((resolve, reject) => {
+        const found = () => node.logs.some((l) => re.test(l));
+        if (found()) return resolve();
+        const onData = () => {
+          // The harness appends the line on the same 'data' event; look on the next tick.
+          setImmediate(() => {
+            if (!found()) return;
+            clearTimeout(timer);
+            node.process.stderr.off("data", onData);
+            resolve();
+          });
+        };
+        const timer = setTimeout(() => {
+          node.process.stderr.off("data", onData);
+          reject(new Error(`${node.name}: no output line matching ${re} within ${ms} ms`));
+        }, ms);
+        node.process.stderr.on("data", onData);
+      });
+
     test("local delivery goes on, cluster operations fail fast, the cluster works again once Redis is back", { timeout: 40_000 }, async (t) => {
       const redis = await startPrivateRedis();
       try {
@@ -128,6 +149,17 @@ for (const mode of MODES.filter((m) => m.name !== "sharded/static")) {
               assertFailedFast(obs.serverCount, "server-count", where);
               assertFailedFast(obs.serverSideEmit, "server-side-emit", where);
             });
+
+            if (node.kind === "portico") {
+              await t.test(`${where}: logs one warning for the outage and one line when Redis is back`, async () => {
+                await waitLog(node, /Redis is back, subscriptions restored/);
+                const lost = node.logs.filter((l) => /WARN .*lost Redis/.test(l));
+                assert.equal(lost.length, 1, `${where}: warnings about the outage:\n${lost.join("\n")}`);
+                assert.match(lost[0], /this node keeps serving its own sockets/);
+                const back = node.logs.filter((l) => /Redis is back, subscriptions restored/.test(l));
+                assert.equal(back.length, 1, back.join("\n"));
+              });
+            }
 
             await t.test(`${where}: a broadcast made during the outage is not replayed when Redis returns`, (st) => {
               if (node.kind === "node") st.todo(NODE_REPLAY);
