@@ -50,14 +50,18 @@ fn classic_messages_decode_and_encode_to_nodes_bytes() {
             assert_eq!(out.channel, channel, "{what}");
             assert_eq!(show(&out.payload), show(&bytes), "{what}");
         } else if channel.starts_with("socket.io-request#") {
-            let msg = codec::classic_decode_request(&bytes).expect(what).expect(what);
+            let msg = codec::classic_decode_request(&bytes)
+                .expect(what)
+                .expect(what);
             let uid = msg.uid.clone().expect(what);
             let ch = ClassicChannels::new("socket.io", nsp, &uid);
             let out = codec::classic_encode(&ch, nsp, &uid, &msg);
             assert_eq!(out.channel, channel, "{what}");
             assert_eq!(show(&out.payload), show(&bytes), "{what}");
         } else {
-            let resp = codec::classic_decode_response(&bytes).expect(what).expect(what);
+            let resp = codec::classic_decode_response(&bytes)
+                .expect(what)
+                .expect(what);
             let ch = ClassicChannels::new("socket.io", nsp, "xxxxxx");
             let out = codec::classic_encode_response(&ch, &resp);
             assert_eq!(out.channel, channel, "{what}");
@@ -74,7 +78,9 @@ fn classic_decoded_values_are_what_node_sent() {
     // io.emit('bin', Buffer[1,2,3], {nested: Buffer[4]}): binary stays binary.
     let (what, channel, format, text) = v[4];
     let msg = codec::classic_decode_broadcast(nsp_of(channel), &payload(format, text)).expect(what);
-    let Body::Broadcast { data, opts } = msg.body else { panic!("{what}") };
+    let Body::Broadcast { data, opts } = msg.body else {
+        panic!("{what}")
+    };
     assert_eq!(data[0], Value::from("bin"));
     assert_eq!(data[1], Value::Binary(vec![1, 2, 3]));
     assert_eq!(
@@ -85,13 +91,22 @@ fn classic_decoded_values_are_what_node_sent() {
     // io.volatile.compress(false): both flags.
     let (what, channel, format, text) = v[5];
     let msg = codec::classic_decode_broadcast(nsp_of(channel), &payload(format, text)).expect(what);
-    let Body::Broadcast { opts, .. } = msg.body else { panic!("{what}") };
+    let Body::Broadcast { opts, .. } = msg.body else {
+        panic!("{what}")
+    };
     assert!(opts.flags.volatile);
     assert_eq!(opts.flags.compress, Some(false));
     // The broadcast-with-ack request carries its timeout.
     let (what, _, format, text) = v[7];
-    let msg = codec::classic_decode_request(&payload(format, text)).unwrap().unwrap();
-    let Body::BroadcastWithAck { request_id, opts, .. } = msg.body else { panic!("{what}") };
+    let msg = codec::classic_decode_request(&payload(format, text))
+        .unwrap()
+        .unwrap();
+    let Body::BroadcastWithAck {
+        request_id, opts, ..
+    } = msg.body
+    else {
+        panic!("{what}")
+    };
     assert_eq!(request_id, "sEVywO");
     assert_eq!(opts.flags.timeout, Some(1000));
     // A broadcast for another namespace is refused by this one.
@@ -153,7 +168,10 @@ fn sharded_static_mode_publishes_room_broadcasts_on_the_namespace_channel() {
     };
     let out = |mode| codec::sharded_encode("socket.io", "/", &uid, mode, &private).channel;
     assert_eq!(out(SubscriptionMode::Dynamic), "socket.io#/#");
-    assert_eq!(out(SubscriptionMode::DynamicPrivate), format!("socket.io#/#{sid}#"));
+    assert_eq!(
+        out(SubscriptionMode::DynamicPrivate),
+        format!("socket.io#/#{sid}#")
+    );
 }
 
 #[test]
@@ -168,12 +186,22 @@ fn emitter_messages_decode() {
             broadcasts += 1;
             codec::classic_decode_broadcast(nsp, &bytes).expect(what)
         } else {
-            codec::classic_decode_request(&bytes).expect(what).expect(what)
+            codec::classic_decode_request(&bytes)
+                .expect(what)
+                .expect(what)
         };
         match (&msg.uid, &msg.body) {
             // socket.broadcast from a Node server, or the emitter.
-            (Some(uid), Body::Broadcast { .. }) => assert!(uid == "emitter" || uid == "f4MBlV", "{what}"),
-            (Some(uid), Body::ServerSideEmit { request_id: None, data }) => {
+            (Some(uid), Body::Broadcast { .. }) => {
+                assert!(uid == "emitter" || uid == "f4MBlV", "{what}")
+            }
+            (
+                Some(uid),
+                Body::ServerSideEmit {
+                    request_id: None,
+                    data,
+                },
+            ) => {
                 assert_eq!(uid, "emitter");
                 assert_eq!(data, &vec![Value::from("srv-evt"), Value::from("x")]);
             }
@@ -197,7 +225,9 @@ fn emitter_messages_decode() {
     // emitter.to(['room1','room2']).except('room3').volatile.compress(true).emit('e3', Buffer[9])
     let (what, channel, format, text) = v[4];
     let msg = codec::classic_decode_broadcast(nsp_of(channel), &payload(format, text)).expect(what);
-    let Body::Broadcast { data, opts } = msg.body else { panic!("{what}") };
+    let Body::Broadcast { data, opts } = msg.body else {
+        panic!("{what}")
+    };
     assert_eq!(data, vec![Value::from("e3"), Value::Binary(vec![9])]);
     assert_eq!(opts.rooms, vec!["room1", "room2"]);
     assert_eq!(opts.except, vec!["room3"]);
@@ -211,21 +241,29 @@ fn responses_carry_their_request_ids() {
         .iter()
         .filter(|(_, channel, _, _)| channel.starts_with("socket.io-response#"))
         .map(|&(what, _, format, text)| {
-            let r = codec::classic_decode_response(&payload(format, text)).unwrap().expect(what);
+            let r = codec::classic_decode_response(&payload(format, text))
+                .unwrap()
+                .expect(what);
             (what, r.body)
         })
         .collect();
     assert_eq!(answers.len(), 5);
     for (what, body) in answers {
         match body {
-            ResponseBody::BroadcastClientCount { request_id, client_count } => {
+            ResponseBody::BroadcastClientCount {
+                request_id,
+                client_count,
+            } => {
                 assert_eq!((request_id.as_str(), client_count), ("sEVywO", 1), "{what}")
             }
             ResponseBody::BroadcastAck { request_id, value } => {
                 assert_eq!(request_id, "sEVywO");
                 assert_eq!(value, Value::from("ack-from-client-need-ack"));
             }
-            ResponseBody::FetchSockets { request_id, sockets } => {
+            ResponseBody::FetchSockets {
+                request_id,
+                sockets,
+            } => {
                 assert_eq!(request_id, "tGOLl-");
                 assert_eq!(sockets.len(), 1);
             }
