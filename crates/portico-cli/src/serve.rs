@@ -24,7 +24,7 @@ pub(crate) struct ServeArgs {
     /// ping_interval_ms, ping_timeout_ms, max_payload, demo (false = --no-demo), client_bundle,
     /// cors_origins (a list), cors_credentials, cors_any_origin, cors_allow_headers (a list),
     /// trusted_proxies (a list), demo_origin, allow_eio3, redis, redis_key_prefix,
-    /// redis_sharded. Unknown keys are errors.
+    /// redis_sharded, redis_subscription_mode. Unknown keys are errors.
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on. Default: 127.0.0.1.
@@ -84,10 +84,14 @@ pub(crate) struct ServeArgs {
     /// `channelPrefix` (sharded) option. Default: socket.io.
     #[arg(long, value_name = "PREFIX")]
     redis_key_prefix: Option<String>,
-    /// Sharded pub/sub (SPUBLISH, Redis 7), like Node's createShardedAdapter with its default
-    /// subscription mode (dynamic). Default: classic (PUBLISH).
+    /// Sharded pub/sub (SPUBLISH, Redis 7), like Node's createShardedAdapter. Default:
+    /// classic (PUBLISH).
     #[arg(long)]
     redis_sharded: bool,
+    /// With --redis-sharded: static, dynamic or dynamic-private, as the Node nodes'
+    /// `subscriptionMode` (every node must use the same). Default: dynamic.
+    #[arg(long, value_name = "MODE")]
+    redis_subscription_mode: Option<String>,
 }
 
 fn find_bundle(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -152,7 +156,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(url) = &s.redis {
         let mut opts = portico_redis::RedisOptions::default().key_prefix(&s.redis_key_prefix);
         if s.redis_sharded {
-            opts = opts.sharded(portico_redis::SubscriptionMode::Dynamic);
+            opts = opts.sharded(s.subscription_mode()?);
         }
         let redis = portico_redis::Redis::connect_with(url, opts)
             .await
@@ -319,7 +323,7 @@ pub(crate) mod tests {
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .collect();
         let keys = file_keys();
-        assert_eq!(keys.len(), 18, "{keys:?}");
+        assert_eq!(keys.len(), 19, "{keys:?}");
         for key in &keys {
             assert!(
                 words.contains(&key.as_str()),

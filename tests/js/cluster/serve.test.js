@@ -56,11 +56,15 @@ function clientsOf(url) {
   return c;
 }
 
-for (const sharded of [false, true]) {
-  const mode = sharded ? "sharded" : "classic";
+for (const mode of ["classic", "sharded", "sharded/static"]) {
   test(`two serve nodes on one Redis (${mode}) are one chat`, { timeout: 30_000 }, async () => {
     const prefix = `serve-${randomBytes(4).toString("hex")}`;
-    const flags = ["--redis", REDIS_URL, "--redis-key-prefix", prefix, ...(sharded ? ["--redis-sharded"] : [])];
+    const modeFlags = {
+      classic: [],
+      sharded: ["--redis-sharded"],
+      "sharded/static": ["--redis-sharded", "--redis-subscription-mode", "static"],
+    }[mode];
+    const flags = ["--redis", REDIS_URL, "--redis-key-prefix", prefix, ...modeFlags];
     const a = await startNode(flags);
     const b = await startNode(flags);
     const onA = await clientsOf(a.url).connect("/", { transports: ["polling"] });
@@ -107,6 +111,16 @@ test("a Redis that does not answer at start is a startup error naming --redis an
   assert.match(run.stderr, /error: --redis: cannot use Redis: cannot connect to Redis at redis:\/\/127\.0\.0\.1:\d+/);
   assert.ok(run.stderr.includes(url), run.stderr);
   assert.match(run.stderr, /check that redis-server is running/);
+});
+
+test("a sharded subscription mode must be one of Node's and needs --redis-sharded", { timeout: 20_000 }, async () => {
+  const base = ["serve", "--no-demo", "--port", "0", "--redis", REDIS_URL];
+  let run = await runPortico([...base, "--redis-subscription-mode", "static"]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /error: --redis-subscription-mode applies to sharded mode only: add --redis-sharded/);
+  run = await runPortico([...base, "--redis-sharded", "--redis-subscription-mode", "sometimes"]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /error: --redis-subscription-mode: "sometimes" is not a subscription mode: use static, dynamic or dynamic-private/);
 });
 
 test("--redis-key-prefix and --redis-sharded without --redis are refused", { timeout: 20_000 }, async () => {

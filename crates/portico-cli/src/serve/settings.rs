@@ -34,6 +34,7 @@ pub(crate) struct FileConfig {
     redis: Option<String>,
     redis_key_prefix: Option<String>,
     redis_sharded: Option<bool>,
+    redis_subscription_mode: Option<String>,
 }
 
 impl FileConfig {
@@ -70,10 +71,12 @@ pub(crate) const ALLOW_EIO3: Name = Name::new("--allow-eio3", "allow_eio3");
 pub(crate) const REDIS: Name = Name::new("--redis", "redis");
 pub(crate) const REDIS_KEY_PREFIX: Name = Name::new("--redis-key-prefix", "redis_key_prefix");
 pub(crate) const REDIS_SHARDED: Name = Name::new("--redis-sharded", "redis_sharded");
+pub(crate) const REDIS_SUBSCRIPTION_MODE: Name =
+    Name::new("--redis-subscription-mode", "redis_subscription_mode");
 
 /// Every setting that has both a flag and a file key.
 #[cfg(test)]
-pub(crate) const ALL: [Name; 18] = [
+pub(crate) const ALL: [Name; 19] = [
     HOST,
     PORT,
     PATH,
@@ -92,6 +95,7 @@ pub(crate) const ALL: [Name; 18] = [
     REDIS,
     REDIS_KEY_PREFIX,
     REDIS_SHARDED,
+    REDIS_SUBSCRIPTION_MODE,
 ];
 
 impl Name {
@@ -122,6 +126,7 @@ pub(crate) struct Settings {
     pub(crate) redis: Option<String>,
     pub(crate) redis_key_prefix: String,
     pub(crate) redis_sharded: bool,
+    pub(crate) redis_subscription_mode: String,
     /// The config file, if any.
     file: Option<PathBuf>,
     /// Where each setting that is not a default came from, by file key.
@@ -228,6 +233,13 @@ impl Settings {
                 file.redis_sharded,
             )
             .unwrap_or(false),
+            redis_subscription_mode: pick(
+                f,
+                REDIS_SUBSCRIPTION_MODE,
+                args.redis_subscription_mode.clone(),
+                file.redis_subscription_mode,
+            )
+            .unwrap_or_else(|| "dynamic".into()),
             file: args.config.clone(),
             given: Vec::new(),
         };
@@ -318,6 +330,15 @@ impl Settings {
                 }
             }
         }
+        if self.source_of(REDIS_SUBSCRIPTION_MODE).is_some() && !self.redis_sharded {
+            anyhow::bail!(
+                "{} applies to sharded mode only: add {} (every node of the cluster must use the \
+                 same mode)",
+                self.name(REDIS_SUBSCRIPTION_MODE),
+                REDIS_SHARDED.flag
+            );
+        }
+        self.subscription_mode()?;
         if self.redis_key_prefix.is_empty() || self.redis_key_prefix.contains('#') {
             anyhow::bail!(
                 "{}: {:?} must be non-empty and without '#' (it must match the Node nodes' `key`, \
@@ -333,6 +354,20 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    /// The sharded subscription mode (Node's `subscriptionMode`).
+    pub(crate) fn subscription_mode(&self) -> anyhow::Result<portico_redis::SubscriptionMode> {
+        Ok(match self.redis_subscription_mode.as_str() {
+            "static" => portico_redis::SubscriptionMode::Static,
+            "dynamic" => portico_redis::SubscriptionMode::Dynamic,
+            "dynamic-private" => portico_redis::SubscriptionMode::DynamicPrivate,
+            other => anyhow::bail!(
+                "{}: {other:?} is not a subscription mode: use static, dynamic or \
+                 dynamic-private, as the Node nodes' `subscriptionMode` (default: dynamic)",
+                self.name(REDIS_SUBSCRIPTION_MODE)
+            ),
+        })
     }
 
     /// The host to put in URLs: a wildcard listen address is reached via loopback, and an
