@@ -19,16 +19,20 @@ async fn main() -> anyhow::Result<()> {
     let redis = Redis::connect_with(&url, RedisOptions::default().key_prefix("socket.io")).await?;
     let io = Server::builder().cluster(redis).build()?;
 
-    io.of("/").on_connection(|socket: Socket, io: Server| async move {
-        // Every node's sockets, not only this node's.
-        let online = io.fetch_sockets().await.map_or(0, |all| all.len());
-        socket.emit("online", &online)?;
-        socket.on("chat", |socket: Socket, io: Server, text: String| async move {
-            // Reaches the clients of every node.
-            io.emit("chat", &(socket.id(), text))
+    io.of("/")
+        .on_connection(|socket: Socket, io: Server| async move {
+            // Every node's sockets, not only this node's.
+            let online = io.fetch_sockets().await.map_or(0, |all| all.len());
+            socket.emit("online", &online)?;
+            socket.on(
+                "chat",
+                |socket: Socket, io: Server, text: String| async move {
+                    // Reaches the clients of every node.
+                    io.emit("chat", &(socket.id(), text))
+                },
+            );
+            Ok::<_, portico::EmitError>(())
         });
-        Ok::<_, portico::EmitError>(())
-    });
     // Another node asks this one something (Node's `io.serverSideEmit` with a callback).
     io.on_server_side("who", move |ev: portico::ServerSideEvent| async move {
         let _ = ev.ack(&format!("node on port {port}"));
