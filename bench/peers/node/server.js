@@ -5,9 +5,15 @@
 // - `broadcast` ({room, count, size}, ack) -> emit `count` events `b` with a string of `size`
 //   chars to everyone in the room (sender included), then ack(true)
 //
-// Usage: node bench/peers/node/server.js [--port N]; prints `LISTENING <port>` once bound on
-// 127.0.0.1. socket.io is resolved from tests/js/node_modules (pinned by tests/js/package.json
-// and its lockfile), so the bench adds no second lockfile.
+// Usage: node bench/peers/node/server.js [--port N] [--redis URL [--redis-key-prefix P]];
+// prints `LISTENING <port>` once bound on 127.0.0.1. socket.io is resolved from
+// tests/js/node_modules (pinned by tests/js/package.json and its lockfile), so the bench adds no
+// second lockfile.
+//
+// --redis URL (the bench's cluster case): the classic `@socket.io/redis-adapter` 8.x
+// (createAdapter, PUBLISH/PSUBSCRIBE) over two node-redis 4 clients, key
+// --redis-key-prefix (default "socket.io"); LISTENING once both clients are connected.
+// `io.to(room).emit` then reaches the room on every node.
 
 "use strict";
 
@@ -34,6 +40,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 
 // Node's http server sets TCP_NODELAY on accepted sockets by default (noDelay: true).
 const httpServer = createServer({ noDelay: true });
+const redisUrl = flag("--redis");
+const keyPrefix = flag("--redis-key-prefix") ?? "socket.io";
+
 const io = new Server(httpServer, {
   path: "/socket.io/",
   transports: ["polling", "websocket"],
@@ -60,9 +69,29 @@ io.on("connection", (socket) => {
   });
 });
 
-httpServer.listen({ port, host: "127.0.0.1", backlog: BACKLOG }, () => {
-  process.stdout.write(`LISTENING ${httpServer.address().port}\n`);
-});
+async function attachRedis() {
+  const { createClient } = fromTests("redis");
+  const { createAdapter } = fromTests("@socket.io/redis-adapter");
+  const pubClient = createClient({ url: redisUrl });
+  const subClient = pubClient.duplicate();
+  for (const [name, client] of [["pub", pubClient], ["sub", subClient]]) {
+    client.on("error", (err) => console.error(`redis ${name} client: ${err.message}`));
+  }
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient, { key: keyPrefix }));
+}
+
+(redisUrl ? attachRedis() : Promise.resolve()).then(
+  () => {
+    httpServer.listen({ port, host: "127.0.0.1", backlog: BACKLOG }, () => {
+      process.stdout.write(`LISTENING ${httpServer.address().port}\n`);
+    });
+  },
+  (err) => {
+    console.error(`--redis ${redisUrl}: ${err.message}`);
+    process.exit(1);
+  },
+);
 
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => process.exit(0));

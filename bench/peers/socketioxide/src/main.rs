@@ -5,8 +5,14 @@
 //! - `broadcast` ({room, count, size}, ack) → emit `count` events `b` with a string of `size`
 //!   chars to everyone in the room (sender included), then ack(true)
 //!
-//! Usage: `socketioxide-bench-peer [--port N] [--max-buffer N]`; prints `LISTENING <port>` once
-//! bound on 127.0.0.1. One-worker runtime (`current_thread`), as Node has one thread.
+//! Usage: `socketioxide-bench-peer [--port N] [--max-buffer N] [--redis URL [--redis-key-prefix P]]`;
+//! prints `LISTENING <port>` once bound on 127.0.0.1 (with `--redis`, once the adapter's
+//! channels are subscribed). One-worker runtime (`current_thread`), as Node has one thread.
+//!
+//! `--redis URL` (the bench's cluster case): the namespace's adapter is `socketioxide-redis`
+//! (the `redis` crate's driver, one multiplexed RESP3 connection), channel prefix
+//! `--redis-key-prefix` (default `socket.io`), so `within(room).emit` reaches every node.
+//! Its wire format is socketioxide's own: such nodes only share a cluster with each other.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -16,8 +22,11 @@ use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Data, SocketRef};
 use socketioxide::SocketIo;
+use socketioxide_redis::drivers::redis::redis_client;
+use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
 /// Per-socket buffer, in packets (socketioxide's default: 128). A broadcast of 1,000 events is
 /// queued on every socket at once, faster than the socket's writer drains it; past the buffer
@@ -75,31 +84,31 @@ struct Broadcast {
     size: usize,
 }
 
-fn install(io: &SocketIo) {
-    io.ns("/", async |s: SocketRef| {
-        s.on("echo", async |Data(args): Data<Args>, ack: AckSender| {
-            let _ = ack.send(&args);
-        });
-        s.on(
-            "join",
-            async |s: SocketRef, Data(room): Data<String>, ack: AckSender| {
-                s.join(room);
-                let _ = ack.send(&true);
-            },
-        );
-        s.on(
-            "broadcast",
-            async |s: SocketRef, Data(req): Data<Broadcast>, ack: AckSender| {
-                let payload = "x".repeat(req.size);
-                for _ in 0..req.count {
-                    // A full socket buffer shows here as an error; the bench counts
-                    // deliveries on the client side, so a drop is seen there.
-                    let _ = s.within(req.room.clone()).emit("b", &payload).await;
-                }
-                let _ = ack.send(&true);
-            },
-        );
-    });
+/// The bench protocol on `/`, for any adapter (local, or Redis for the cluster case).
+async fn on_connect<A: Adapter>(s: SocketRef<A>) {
+    s.on("echo", on_echo::<A>);
+    s.on("join", on_join::<A>);
+    s.on("broadcast", on_broadcast::<A>);
+}
+
+async fn on_echo<A: Adapter>(Data(args): Data<Args>, ack: AckSender<A>) {
+    let _ = ack.send(&args);
+}
+
+async fn on_join<A: Adapter>(s: SocketRef<A>, Data(room): Data<String>, ack: AckSender<A>) {
+    s.join(room);
+    let _ = ack.send(&true);
+}
+
+async fn on_broadcast<A: Adapter>(s: SocketRef<A>, Data(req): Data<Broadcast>, ack: AckSender<A>) {
+    let payload = "x".repeat(req.size);
+    for _ in 0..req.count {
+        // A full socket buffer shows here as an error; the bench counts deliveries on the
+        // client side, so a drop is seen there. With Redis, the emit also publishes the
+        // packet for the other nodes (and waits for Redis to take it).
+        let _ = s.within(req.room.clone()).emit("b", &payload).await;
+    }
+    let _ = ack.send(&true);
 }
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -120,13 +129,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let redis = flag(&args, "--redis");
+    let key_prefix = flag(&args, "--redis-key-prefix").unwrap_or_else(|| "socket.io".to_owned());
     runtime.block_on(async move {
-        let (layer, io) = SocketIo::builder()
+        let builder = SocketIo::builder()
             .max_buffer_size(max_buffer)
-            .max_payload(MAX_PAYLOAD)
-            .build_layer();
-        install(&io);
-        let app = axum::Router::new().layer(layer);
+            .max_payload(MAX_PAYLOAD);
+        let app = match redis {
+            None => {
+                let (layer, io) = builder.build_layer();
+                io.ns("/", on_connect);
+                axum::Router::new().layer(layer)
+            }
+            Some(url) => {
+                // The driver needs RESP3 (push messages on the multiplexed connection).
+                let url = if url.contains("protocol=") {
+                    url
+                } else {
+                    format!(
+                        "{url}{}protocol=resp3",
+                        if url.contains('?') { '&' } else { '?' }
+                    )
+                };
+                let client = redis_client::Client::open(url.as_str())?;
+                let config = RedisAdapterConfig::new().with_prefix(key_prefix);
+                let adapter = RedisAdapterCtr::new_with_redis_config(&client, config).await?;
+                let (layer, io) = builder
+                    .with_adapter::<RedisAdapter<_>>(adapter)
+                    .build_layer();
+                // Subscribes the namespace's channels; LISTENING only once that is done.
+                io.ns("/", on_connect).await?;
+                axum::Router::new().layer(layer)
+            }
+        };
 
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let socket = tokio::net::TcpSocket::new_v4()?;

@@ -16,9 +16,9 @@ use super::report::{Phase, Report};
 use super::Target;
 
 /// Longest wait for a `join` or `broadcast` acknowledgement.
-const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// The room every client joins.
-const ROOM: &str = "bench";
+pub(crate) const ROOM: &str = "bench";
 
 /// Parameters of a broadcast run.
 #[derive(Debug, Clone)]
@@ -50,7 +50,11 @@ fn is_b(text: &[u8]) -> bool {
 }
 
 /// Count `b` events until `want` or `deadline`; returns the count and when the last arrived.
-async fn count(mut events: Events, want: u64, deadline: Instant) -> (u64, Option<Instant>) {
+pub(crate) async fn count(
+    events: &mut Events,
+    want: u64,
+    deadline: Instant,
+) -> (u64, Option<Instant>) {
     let mut got = 0u64;
     let mut last = None;
     let mut batch = Vec::with_capacity(256);
@@ -115,7 +119,8 @@ pub(crate) async fn phase(target: &Target, name: &str, params: &Params) -> Phase
     for events in streams {
         let progress = progress.clone();
         counters.spawn(async move {
-            let r = count(events, want, deadline).await;
+            let mut events = events;
+            let r = count(&mut events, want, deadline).await;
             progress.add(r.0);
             r
         });

@@ -22,7 +22,7 @@ pub(crate) async fn run(target: &Target, transport: Transport, stages: &[usize])
         "idle",
         json!({"transport": transport.as_str(), "stages": stages, "in_flight": target.in_flight}),
     );
-    if target.probe.server_pid.is_none() {
+    if !target.probe.has_server() {
         report
             .warnings
             .push("no --server-pid: server RSS is not measured".into());

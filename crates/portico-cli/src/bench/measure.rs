@@ -62,27 +62,41 @@ pub(crate) struct Snapshot {
     steal: Option<f64>,
 }
 
-/// Reads the client (this process) and, when its pid is known, the server.
-#[derive(Debug, Clone, Copy)]
+/// Reads the client (this process) and, when their pids are known, the server's processes
+/// (one, or the nodes of a cluster: CPU and RSS are their sums, and `None` if any of them
+/// cannot be read).
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Probe {
-    pub server_pid: Option<u32>,
+    pub server_pids: Vec<u32>,
+}
+
+/// The sum of `read` over `pids`; `None` when there are none or one fails.
+fn sum_over<T: std::iter::Sum<T>>(pids: &[u32], read: fn(&str) -> Option<T>) -> Option<T> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| read(&p.to_string())).sum()
 }
 
 impl Probe {
     pub fn snapshot(&self) -> Snapshot {
-        let pid = self.server_pid.map(|p| p.to_string());
         Snapshot {
             at: Instant::now(),
             client_cpu: cpu_seconds("self"),
-            server_cpu: pid.as_deref().and_then(cpu_seconds),
-            server_rss_kb: pid.as_deref().and_then(rss_kb),
+            server_cpu: sum_over(&self.server_pids, cpu_seconds),
+            server_rss_kb: sum_over(&self.server_pids, rss_kb),
             steal: steal_seconds(),
         }
     }
 
+    /// Whether a server pid was given.
+    pub fn has_server(&self) -> bool {
+        !self.server_pids.is_empty()
+    }
+
     /// The server's RSS now, in KiB.
     pub fn server_rss_kb(&self) -> Option<u64> {
-        self.server_pid.and_then(|p| rss_kb(&p.to_string()))
+        sum_over(&self.server_pids, rss_kb)
     }
 }
 
@@ -204,6 +218,23 @@ mod tests {
         assert!(cpu_seconds("self").unwrap() >= 0.0);
         assert!(rss_kb("self").unwrap() > 0);
         assert!(cpu_seconds("999999999").is_none());
+    }
+
+    #[test]
+    fn probe_sums_over_server_pids() {
+        let one = Probe {
+            server_pids: vec![std::process::id()],
+        };
+        let two = Probe {
+            server_pids: vec![std::process::id(); 2],
+        };
+        let (a, b) = (one.server_rss_kb().unwrap(), two.server_rss_kb().unwrap());
+        assert!(b > a + a / 2, "one read {a} KiB, the sum of two {b} KiB");
+        let gone = Probe {
+            server_pids: vec![std::process::id(), 999_999_999],
+        };
+        assert!(gone.snapshot().server_cpu.is_none());
+        assert!(Probe::default().snapshot().server_cpu.is_none());
     }
 
     #[test]

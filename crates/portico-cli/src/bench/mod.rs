@@ -2,13 +2,14 @@
 //!
 //! Scenarios: `connect` (handshakes per second), `idle` (server RSS per idle WebSocket, as
 //! the slope between stages), `echo` (round trips at a fixed aggregate rate), `broadcast`
-//! (deliveries per second of a room emit, received vs expected), `polling` (echo over
-//! polling-only clients, HTTP requests per second), and `smoke` (a few connections for a
-//! second, for CI). Loopback only, every count and wait bounded. Method:
+//! (deliveries per second of a room emit, received vs expected), `cluster` (the same room
+//! emit across the nodes of a cluster on Redis), `polling` (echo over polling-only clients,
+//! HTTP requests per second), and `smoke` (a few connections for a second, for CI). Loopback only, every count and wait bounded. Method:
 //! `shared/BENCH-METHOD.md`; the server side of the protocol:
 //! `server.rs` (`portico bench serve`).
 
 mod broadcast;
+mod cluster;
 mod connect;
 mod echo;
 mod idle;
@@ -45,6 +46,8 @@ const MAX_PACE_US: u64 = 1000;
 const MAX_EMITS: u32 = 100_000;
 /// Largest payload, in bytes.
 const MAX_SIZE: usize = 1 << 20;
+/// Most nodes of a `cluster` run.
+const MAX_NODES: usize = 16;
 
 /// Arguments of `portico bench`.
 #[derive(Debug, Clone, ClapArgs)]
@@ -53,9 +56,10 @@ pub(crate) struct BenchArgs {
     #[arg(value_enum)]
     scenario: Scenario,
     /// The server, e.g. http://127.0.0.1:3000 (loopback only). `smoke` without it starts an
-    /// in-process Portico bench server.
-    #[arg(long)]
-    url: Option<String>,
+    /// in-process Portico bench server. `cluster` takes one per node (repeated or
+    /// comma-separated); the first node's first client triggers the broadcast.
+    #[arg(long, value_delimiter = ',')]
+    url: Vec<String>,
     /// The Engine.IO path.
     #[arg(long, default_value = "/socket.io/")]
     path: String,
@@ -78,6 +82,10 @@ pub(crate) struct BenchArgs {
     /// Events per broadcast.
     #[arg(long, default_value_t = 100)]
     emits: u32,
+    /// Cluster: events of the unmeasured broadcast that must reach every client before the
+    /// measured one (proves every node is subscribed; more warms the servers up).
+    #[arg(long, default_value_t = 1)]
+    ready_emits: u32,
     /// Payload size in characters (echo payload, broadcast event string).
     #[arg(long, default_value_t = 16)]
     size: usize,
@@ -90,9 +98,20 @@ pub(crate) struct BenchArgs {
     /// Most handshakes in flight at once. At most 1000.
     #[arg(long, default_value_t = 50)]
     in_flight: usize,
-    /// The server's pid, to read its CPU and RSS from /proc.
+    /// The server's pid, to read its CPU and RSS from /proc. `cluster`: one per node (repeated
+    /// or comma-separated); CPU and RSS are summed over them.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Cluster: the Redis server's pid, to report its CPU separately (not in the server CPU).
     #[arg(long)]
-    server_pid: Option<u32>,
+    redis_pid: Option<u32>,
+    /// With `serve`: be one node of a cluster on this Redis (e.g. redis://127.0.0.1:6379).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// With `serve --redis`: the channel prefix (Node's `key`), so that clusters sharing a Redis
+    /// do not see each other.
+    #[arg(long, default_value = "socket.io", value_name = "PREFIX")]
+    redis_key_prefix: String,
     /// With `serve`: the port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -111,6 +130,10 @@ enum Scenario {
     Echo,
     /// One emit to a room of --clients, --emits events: deliveries per second.
     Broadcast,
+    /// Broadcast across a cluster: --clients spread round-robin over the --url nodes, one
+    /// client of the first node asks for --emits events to the room; deliveries per second on
+    /// all nodes, server CPU summed over the --server-pid of every node.
+    Cluster,
     /// Echo over polling-only clients: HTTP requests per second.
     Polling,
     /// A few connections for a second (echo + broadcast); fails on any loss. For CI.
@@ -170,24 +193,31 @@ impl Target {
 /// Run `portico bench`.
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.scenario == Scenario::Serve {
-        return server::serve(args.port).await;
+        let cluster = args.redis.clone().map(|url| server::Cluster {
+            url,
+            key_prefix: args.redis_key_prefix.clone(),
+        });
+        return server::serve(args.port, cluster).await;
+    }
+    if args.redis.is_some() {
+        bail!("--redis is an option of `portico bench serve`");
     }
     validate(&args)?;
     let mut _server = None;
-    let url = match (&args.url, args.scenario) {
-        (Some(url), _) => url.clone(),
-        (None, Scenario::Smoke) => {
+    let url = match (args.url.as_slice(), args.scenario) {
+        ([url, ..], _) => url.clone(),
+        ([], Scenario::Smoke) => {
             let (url, guard) = server::start_in_process().await?;
             _server = Some(guard);
             url
         }
-        (None, _) => bail!("--url is required (e.g. --url http://127.0.0.1:3000)"),
+        ([], _) => bail!("--url is required (e.g. --url http://127.0.0.1:3000)"),
     };
     let target = Target {
         url,
         path: args.path.clone(),
         probe: Probe {
-            server_pid: args.server_pid,
+            server_pids: args.server_pid.clone(),
         },
         in_flight: args.in_flight,
     };
@@ -262,6 +292,21 @@ async fn scenario(args: &BenchArgs, target: &Target) -> anyhow::Result<Report> {
             };
             broadcast::run(target, &params).await
         }
+        Scenario::Cluster => {
+            let params = cluster::Params {
+                broadcast: broadcast::Params {
+                    clients: args.clients.unwrap_or(100),
+                    emits: args.emits,
+                    size: args.size,
+                    timeout: secs(30),
+                    transport: transport.unwrap_or(Transport::WebSocket),
+                },
+                urls: args.url.clone(),
+                ready_emits: args.ready_emits,
+                redis_pid: args.redis_pid,
+            };
+            cluster::run(target, &params).await
+        }
         Scenario::Smoke => smoke::run(target).await,
         // Handled by `run` before any measurement is set up.
         Scenario::Serve => bail!("`serve` runs the bench server; it measures nothing"),
@@ -269,8 +314,29 @@ async fn scenario(args: &BenchArgs, target: &Target) -> anyhow::Result<Report> {
 }
 
 fn validate(args: &BenchArgs) -> anyhow::Result<()> {
-    if let Some(url) = &args.url {
+    for url in &args.url {
         check_loopback(url)?;
+    }
+    if args.scenario == Scenario::Cluster {
+        if args.url.len() < 2 || args.url.len() > MAX_NODES {
+            bail!("cluster needs between 2 and {MAX_NODES} --url, one per node");
+        }
+        if !args.server_pid.is_empty() && args.server_pid.len() != args.url.len() {
+            bail!("cluster: give one --server-pid per --url node, or none");
+        }
+        if args.ready_emits == 0 || args.ready_emits > MAX_EMITS {
+            bail!("--ready-emits must be between 1 and {MAX_EMITS}");
+        }
+    } else {
+        if args.url.len() > 1 {
+            bail!("only `cluster` takes several --url");
+        }
+        if args.server_pid.len() > 1 {
+            bail!("only `cluster` takes several --server-pid");
+        }
+        if args.redis_pid.is_some() {
+            bail!("--redis-pid is an option of `cluster`");
+        }
     }
     if args.clients.is_some_and(|n| n == 0 || n > MAX_CLIENTS) {
         bail!("--clients must be between 1 and {MAX_CLIENTS}");

@@ -1,6 +1,8 @@
 //! The Portico bench server: the bench protocol's handlers (`echo`, `join`, `broadcast`), run
 //! in-process by `smoke` without `--url`, or on its own by `portico bench serve` (what
-//! bench/run measures).
+//! bench/run measures). With `--redis URL` the server is one node of a cluster
+//! ([`portico_redis`], Node's classic `@socket.io/redis-adapter` format): the `broadcast`
+//! handler's room emit then reaches every node (bench/run's `cluster` case).
 
 use portico::{Ack, Args, Server, Socket};
 use serde::Deserialize;
@@ -57,11 +59,27 @@ pub(crate) async fn start_in_process() -> anyhow::Result<(String, Running)> {
     Ok((url, Running { _shutdown: tx }))
 }
 
+/// The cluster side of `portico bench serve`: a Redis URL and the channel prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Cluster {
+    pub url: String,
+    pub key_prefix: String,
+}
+
 /// `portico bench serve`: the bench server on 127.0.0.1:`port` until Ctrl-C or SIGTERM, on the
-/// bench's one-thread runtime (every server in the comparison gets one core).
-pub(crate) async fn serve(port: u16) -> anyhow::Result<()> {
-    let io = Server::builder().build()?;
+/// bench's one-thread runtime (every server in the comparison gets one core). With `cluster`,
+/// one node of a cluster on Redis; `LISTENING` is printed once its subscriptions are in place.
+pub(crate) async fn serve(port: u16, cluster: Option<Cluster>) -> anyhow::Result<()> {
+    let io = match &cluster {
+        None => Server::builder().build()?,
+        Some(c) => {
+            let opts = portico_redis::RedisOptions::default().key_prefix(&c.key_prefix);
+            let redis = portico_redis::Redis::connect_with(&c.url, opts).await?;
+            Server::builder().cluster(redis).build()?
+        }
+    };
     install(&io);
+    io.cluster_ready().await?;
     let listener = portico::bind(("127.0.0.1", port)).await?;
     println!("LISTENING {}", listener.local_addr()?.port());
     std::io::Write::flush(&mut std::io::stdout())?;

@@ -77,7 +77,7 @@ mod tests {
             url,
             path: "/socket.io/".into(),
             probe: Probe {
-                server_pid: Some(std::process::id()),
+                server_pids: vec![std::process::id()],
             },
             in_flight: 10,
         };
