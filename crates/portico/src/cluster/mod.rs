@@ -3,7 +3,7 @@
 //! A cluster has two halves, split the way Node's `ClusterAdapter` splits them:
 //!
 //! - **The cluster logic**, written once, here: each namespace's [`ClusterAdapter`] keeps the
-//!   local rooms (any [`Adapter`], the in-memory one by default), publishes every operation
+//!   local rooms (any [`Adapter`](crate::Adapter), the in-memory one by default), publishes every operation
 //!   that must reach the other nodes, answers theirs, and for requests that expect answers
 //!   counts the nodes ([`Transport::server_count`]), matches answers by request id, merges
 //!   them and stops at a timeout.
