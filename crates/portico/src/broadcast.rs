@@ -231,12 +231,7 @@ impl BroadcastOperator {
                 Ok(n) => n.saturating_sub(1),
                 Err(e) => return (Vec::new(), Some(e)),
             };
-            let (values, complete) = collector.wait(nodes, deadline).await;
-            let error = (!complete).then(|| ClusterError::Timeout {
-                received: values.len(),
-                expected: values.len().max(1),
-            });
-            (values, error)
+            collector.wait(nodes, deadline).await
         };
         let (local, (values, error)) = futures_util::future::join(local, remote).await;
         core.forget(&id);

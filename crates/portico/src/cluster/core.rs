@@ -75,24 +75,38 @@ pub(crate) struct AckState {
 
 impl AckCollector {
     /// Wait until `nodes` nodes reported and every socket they counted answered, or until
-    /// `deadline`; the answers so far, and whether it was complete.
+    /// `deadline`: the answers so far, and `None` when complete or else what is missing.
     pub(crate) async fn wait(
         &self,
         nodes: usize,
         deadline: tokio::time::Instant,
-    ) -> (Vec<Value>, bool) {
+    ) -> (Vec<Value>, Option<ClusterError>) {
+        let missing = |st: &AckState| {
+            if st.nodes < nodes {
+                Some(ClusterError::Timeout {
+                    received: st.nodes,
+                    expected: nodes,
+                })
+            } else if (st.values.len() as u64) < st.clients {
+                Some(ClusterError::Timeout {
+                    received: st.values.len(),
+                    expected: usize::try_from(st.clients).unwrap_or(usize::MAX),
+                })
+            } else {
+                None
+            }
+        };
         loop {
             let notified = self.notify.notified();
             {
                 let st = lock(&self.state);
-                if st.nodes >= nodes && st.values.len() as u64 >= st.clients {
-                    return (st.values.clone(), true);
+                if missing(&st).is_none() {
+                    return (st.values.clone(), None);
                 }
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 let st = lock(&self.state);
-                let complete = st.nodes >= nodes && st.values.len() as u64 >= st.clients;
-                return (st.values.clone(), complete);
+                return (st.values.clone(), missing(&st));
             }
         }
     }
