@@ -3,6 +3,7 @@
 mod bench;
 mod cluster_server;
 mod conformance;
+mod doctor;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,8 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Load-test a Socket.IO server on loopback with the project's own client.
     Bench(Box<bench::BenchArgs>),
+    /// Diagnose a Socket.IO server as the official client in a browser page on --origin sees it.
+    Doctor(Box<doctor::DoctorArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,9 +52,14 @@ fn main() -> std::process::ExitCode {
         .with_ansi(colour)
         .init();
     let cli = Cli::parse();
+    let command = match cli.command {
+        // Exit codes of its own: 0 healthy, 1 problems found, 2 could not run.
+        Command::Doctor(args) => return doctor::main(*args),
+        other => other,
+    };
     // The load generator runs on one thread, as the servers it measures do (the bench pins it
     // to one core): tokio's current-thread scheduler costs it less per message.
-    let mut builder = match &cli.command {
+    let mut builder = match &command {
         Command::Bench(args) => {
             let mut b = tokio::runtime::Builder::new_current_thread();
             if let Some(n) = args.event_interval() {
@@ -69,10 +77,11 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Serve(args) => serve::run(*args).await,
             Command::Conformance(args) => conformance::run(args).await,
             Command::Bench(args) => bench::run(*args).await,
+            Command::Doctor(_) => Ok(()),
         }
     });
     match result {
