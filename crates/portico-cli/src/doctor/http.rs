@@ -275,12 +275,17 @@ pub(crate) async fn connect(target: &Target, timeout: Duration) -> Result<Box<dy
         tokio::net::lookup_host((host.as_str(), target.port)),
     );
     let addrs: Vec<_> = match lookup.await {
-        Err(_) => return Err(ProbeError::ConnectTimeout),
-        Ok(Err(e)) => return Err(ProbeError::Dns(e.to_string())),
+        Err(_) => {
+            let ms = timeout.as_millis();
+            return Err(ProbeError::Dns(format!(
+                "{host}: no answer from the resolver within {ms} ms"
+            )));
+        }
+        Ok(Err(e)) => return Err(ProbeError::Dns(format!("{host}: {e}"))),
         Ok(Ok(addrs)) => addrs.collect(),
     };
     if addrs.is_empty() {
-        return Err(ProbeError::Dns(format!("{host} has no address")));
+        return Err(ProbeError::Dns(format!("{host}: no address")));
     }
     let dial = async {
         let mut last = ProbeError::Refused("no address".into());

@@ -327,11 +327,16 @@ impl Doctor {
                     "{what} fails the browser's CORS check: {}",
                     f.chrome_reason(false)
                 );
+                let mut evidence = req.evidence();
+                evidence.extend(resp.evidence());
+                if let cors::Failure::MultipleAllowOrigin(joined) = &f {
+                    evidence.push(format!("= access-control-allow-origin: {joined} (the lines as the browser joins them)"));
+                }
                 let finding = self
                     .finding(f.id(false), why)
                     .client(client)
                     .console(f.chrome_line(&url, &self.o.origin, false))
-                    .evidence(req.evidence().into_iter().chain(resp.evidence()));
+                    .evidence(evidence);
                 self.add(finding);
                 false
             }

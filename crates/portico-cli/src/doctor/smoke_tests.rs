@@ -333,6 +333,20 @@ async fn unreachable_and_deadlines() {
     drop(listener);
     let r = doctor(&format!("http://{addr}"), &["--origin", PAGE]).await;
     assert_eq!(ids(&r), ["unreachable.refused"]);
+    let r = doctor(
+        "http://portico-doctor-test.invalid:3000",
+        &["--origin", PAGE, "--timeout-ms", "2000"],
+    )
+    .await;
+    assert!(
+        matches!(ids(&r)[..], ["unreachable.dns"] | ["unreachable.timeout"]),
+        "{:?}",
+        ids(&r)
+    );
+    assert!(r.findings[0]
+        .evidence
+        .iter()
+        .any(|l| l.contains("portico-doctor-test.invalid")));
     // A server that accepts and never answers: bounded by --timeout-ms, whole run by the deadline.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = silent.local_addr().unwrap();
@@ -569,4 +583,9 @@ async fn a_server_without_heartbeat() {
     .await;
     assert_eq!(ids(&r), ["heartbeat.missing"], "{:?}", r.checks);
     assert_eq!(status(&r, "heartbeat"), Status::Fail);
+    assert!(r.findings[0]
+        .evidence
+        .last()
+        .unwrap()
+        .starts_with("! no ping (2) within"));
 }

@@ -566,6 +566,15 @@ impl Doctor {
             self.record("heartbeat", Status::Skip, t0, Some(reason));
             return;
         }
+        let mut evidence = evidence;
+        evidence.push(if self.o.eio == 3 {
+            format!("! no pong (3) to the client's ping (2) within {waited} ms")
+        } else {
+            format!(
+                "! no ping (2) within {waited} ms of the handshake (pingInterval {} + pingTimeout {} ms)",
+                s.open.ping_interval, s.open.ping_timeout
+            )
+        });
         let why = if self.o.eio == 3 {
             format!("The client's ping got no pong within {waited} ms.")
         } else {
