@@ -179,8 +179,9 @@ impl Response {
                 lines.push(format!("< {name}: {value}"));
             }
         }
-        if !self.body.is_empty() {
-            lines.push(format!("< {}", printable(&self.body, 200)));
+        // A polling payload: one line per packet.
+        for packet in self.body.split(|&b| b == 0x1e).filter(|p| !p.is_empty()) {
+            lines.push(format!("< {}", printable(packet, 200)));
         }
         lines
     }

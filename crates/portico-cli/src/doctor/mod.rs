@@ -19,6 +19,7 @@ mod cors;
 mod engine;
 mod findings;
 mod http;
+mod poller;
 mod polling;
 mod report;
 mod run;

@@ -9,6 +9,7 @@ use super::args::Transport;
 use super::engine::{self, Answer, ConnectAnswer, Open};
 use super::findings::{Id, Severity};
 use super::http::{ProbeError, Request, Response};
+use super::poller::{Event, Poller};
 use super::report::Status;
 use super::run::Doctor;
 
@@ -16,8 +17,6 @@ use super::run::Doctor;
 const STICKY_POSTS: usize = 3;
 /// Most GETs made while waiting for the CONNECT answer.
 const CONNECT_POLLS: usize = 4;
-/// Most GETs made while waiting for the heartbeat.
-const HEARTBEAT_POLLS: usize = 20;
 
 /// A polling session after its handshake.
 pub(crate) struct Session {
@@ -30,6 +29,10 @@ pub(crate) struct Session {
     pub dead: Option<String>,
     /// A server ping was seen and answered (v4), or a pong (v3).
     pub heartbeat: bool,
+    /// The long-poll kept open while the other checks run.
+    pub poller: Option<Poller>,
+    /// The request and response lines of its last polls.
+    pub poll_log: Vec<String>,
 }
 
 /// What one polling GET brought.
@@ -59,6 +62,7 @@ impl Doctor {
         };
         self.connect_polling(&mut s).await;
         if s.dead.is_none() {
+            self.start_poller(&mut s);
             self.sticky(&mut s).await;
         }
         let mut ws = None;
@@ -264,6 +268,8 @@ impl Doctor {
             queued: packets.collect(),
             dead: None,
             heartbeat: false,
+            poller: None,
+            poll_log: Vec::new(),
         })
     }
 
@@ -573,20 +579,107 @@ impl Doctor {
                 return;
             }
         }
+        // The long-poll's requests count too: give it a moment to report.
+        self.drain_poller(s, Instant::now() + std::time::Duration::from_millis(50))
+            .await;
         let status = if self.has(Id::StickySessionUnknown) {
             Status::Fail
         } else {
             Status::Pass
         };
-        self.record("sticky", status, t0, None);
+        self.record("sticky", status, t0, s.dead.clone());
     }
 
-    /// The heartbeat over polling: v4 waits for the server's ping (answers it), v3 sends the
-    /// client's ping and waits for the pong.
+    /// Starts the long-poll of the session.
+    pub(crate) fn start_poller(&mut self, s: &mut Session) {
+        let wait = std::time::Duration::from_millis(s.open.ping_interval + s.open.ping_timeout)
+            + std::time::Duration::from_secs(1);
+        s.poller = Some(Poller::start(
+            &self.o,
+            &self.path,
+            &s.sid,
+            wait,
+            self.o.timeout,
+        ));
+    }
+
+    /// Takes the long-poll's events until `until` (only those already there when `until`
+    /// is now).
+    pub(crate) async fn drain_poller(&mut self, s: &mut Session, until: Instant) {
+        loop {
+            let Some(poller) = s.poller.as_mut() else {
+                return;
+            };
+            match poller.next(until).await {
+                Some(event) => self.on_event(s, event),
+                None => return,
+            }
+        }
+    }
+
+    /// One event of the long-poll.
+    pub(crate) fn on_event(&mut self, s: &mut Session, event: Event) {
+        match event {
+            Event::Ping => s.heartbeat = true,
+            Event::Packets(packets, evidence) => {
+                // Keep the last few polls for the evidence.
+                s.poll_log.extend(evidence);
+                let excess = s.poll_log.len().saturating_sub(40);
+                s.poll_log.drain(..excess);
+                for p in packets {
+                    match p {
+                        Packet::Pong(_) if self.o.eio == 3 => s.heartbeat = true,
+                        Packet::Close => {
+                            s.dead = Some("the server closed the session (close packet)".into())
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Event::Ended {
+                why,
+                evidence,
+                code,
+            } => {
+                s.poller = None;
+                if s.dead.is_some() {
+                    return;
+                }
+                if code == Some(1) {
+                    let why = format!(
+                        "A long-poll on session {} got 400 {{\"code\":1,\"message\":\"Session ID unknown\"}}{}.",
+                        s.sid,
+                        self.proxy.as_ref().map(|p| format!(" (through {p})")).unwrap_or_default()
+                    );
+                    let finding = self
+                        .finding(Id::StickySessionUnknown, why)
+                        .client("xhr poll error")
+                        .evidence(evidence);
+                    self.add(finding);
+                    s.dead = Some("Session ID unknown".into());
+                } else {
+                    s.dead = Some(why);
+                }
+            }
+        }
+    }
+
+    /// The heartbeat over polling: v4 waits for the server's ping (the long-poll answers
+    /// it), v3 sends the client's ping and waits for the pong.
     pub(crate) async fn heartbeat_polling(&mut self, s: &mut Session) {
         let t0 = Instant::now();
+        self.drain_poller(s, Instant::now()).await;
         if s.heartbeat {
             self.record("heartbeat", Status::Pass, t0, None);
+            return;
+        }
+        if let Some(why) = s.dead.clone() {
+            self.record(
+                "heartbeat",
+                Status::Skip,
+                t0,
+                Some(format!("the session is gone: {why}")),
+            );
             return;
         }
         let eio = self.o.eio;
@@ -602,32 +695,30 @@ impl Doctor {
         let Some((until, conclusive)) = self.heartbeat_window(s) else {
             return;
         };
+        if s.poller.is_none() {
+            self.start_poller(s);
+        }
         self.step("heartbeat: waiting for the server's ping");
-        // A server holds a poll until it has something to send; one that answers at once
-        // (noops) is not polled without end.
-        for _ in 0..HEARTBEAT_POLLS {
-            let wait = until.saturating_duration_since(Instant::now());
-            let got = self.get(s, wait, &mut evidence).await;
-            match got {
-                Polled::Packets(packets) => {
-                    for p in &packets {
-                        self.on_packet(s, p).await;
-                    }
-                    if s.heartbeat {
-                        self.record("heartbeat", Status::Pass, t0, None);
-                        return;
-                    }
-                    if s.dead.is_some() {
-                        break;
-                    }
-                }
-                Polled::Nothing => break,
-                Polled::Failed => {
-                    self.record("heartbeat", Status::Fail, t0, s.dead.clone());
-                    return;
-                }
+        while !s.heartbeat && s.dead.is_none() {
+            let Some(poller) = s.poller.as_mut() else {
+                break;
+            };
+            match poller.next(until).await {
+                Some(event) => self.on_event(s, event),
+                None => break,
             }
         }
+        if s.heartbeat {
+            self.record("heartbeat", Status::Pass, t0, None);
+            return;
+        }
+        evidence.append(&mut s.poll_log);
+        evidence.push(format!(
+            "! no answer within {} ms to the long-poll GET {}?EIO={eio}&transport=polling&sid={}",
+            t0.elapsed().as_millis(),
+            self.path,
+            s.sid
+        ));
         self.heartbeat_missing(s, t0, conclusive, evidence);
     }
 }

@@ -195,32 +195,12 @@ impl Doctor {
 
     /// The query of a polling request.
     pub fn polling_query(&self, sid: Option<&str>) -> String {
-        let sid = sid.map(|s| format!("&sid={s}")).unwrap_or_default();
-        format!(
-            "{}?EIO={}&transport=polling{sid}&t={}",
-            self.path,
-            self.o.eio,
-            engine::cache_buster()
-        )
+        polling_query(&self.path, self.o.eio, sid)
     }
 
-    /// A polling request as the browser sends it for the official client: `Origin` on
-    /// cross-origin requests (and on every POST), the client's extra headers, the POST's
-    /// `text/plain;charset=UTF-8`.
+    /// A polling request as the browser sends it (see [`xhr`]).
     pub fn xhr(&self, method: &'static str, path_and_query: &str, body: Vec<u8>) -> Request {
-        let mut req = Request::new(method, path_and_query)
-            .header("Accept", "*/*")
-            .header("User-Agent", super::USER_AGENT);
-        if !self.o.same_origin() || method == "POST" {
-            req = req.header("Origin", self.o.origin.clone());
-        }
-        for (name, value) in &self.o.headers {
-            req = req.header(name, value.clone());
-        }
-        if method == "POST" {
-            req = req.header("Content-Type", "text/plain;charset=UTF-8");
-        }
-        req.header("Connection", "close").with_body(body)
+        xhr(&self.o, method, path_and_query, body)
     }
 
     /// Sends a request within the per-request budget.
@@ -584,4 +564,37 @@ impl Finding {
             None => self,
         }
     }
+}
+
+/// The path and query of a polling request: `{path}?EIO=4&transport=polling[&sid=..]&t=..`.
+pub(crate) fn polling_query(path: &str, eio: u8, sid: Option<&str>) -> String {
+    let sid = sid.map(|s| format!("&sid={s}")).unwrap_or_default();
+    format!(
+        "{path}?EIO={eio}&transport=polling{sid}&t={}",
+        engine::cache_buster()
+    )
+}
+
+/// A polling request as the browser sends it for the official client: `Origin` on
+/// cross-origin requests (and on every POST), the client's extra headers, the POST's
+/// `text/plain;charset=UTF-8`.
+pub(crate) fn xhr(
+    o: &Options,
+    method: &'static str,
+    path_and_query: &str,
+    body: Vec<u8>,
+) -> Request {
+    let mut req = Request::new(method, path_and_query)
+        .header("Accept", "*/*")
+        .header("User-Agent", super::USER_AGENT);
+    if !o.same_origin() || method == "POST" {
+        req = req.header("Origin", o.origin.clone());
+    }
+    for (name, value) in &o.headers {
+        req = req.header(name, value.clone());
+    }
+    if method == "POST" {
+        req = req.header("Content-Type", "text/plain;charset=UTF-8");
+    }
+    req.header("Connection", "close").with_body(body)
 }

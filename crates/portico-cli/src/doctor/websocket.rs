@@ -235,7 +235,17 @@ impl Doctor {
         };
         let outcome: Result<Option<String>, String> = probe.await;
         let failure = match outcome {
-            Ok(None) => conn.send_text("5", budget).await.err(),
+            Ok(None) => {
+                // As the client: pause polling (the server ends the poll in flight with a
+                // noop), then complete the upgrade.
+                if let Some(poller) = s.poller.as_mut() {
+                    poller.stop();
+                    poller.finished(Instant::now() + budget).await;
+                }
+                self.drain_poller(s, Instant::now()).await;
+                s.poller = None;
+                conn.send_text("5", budget).await.err()
+            }
             Ok(Some(why)) | Err(why) => Some(why),
         };
         evidence.push("> 2probe".into());
@@ -353,6 +363,8 @@ impl Doctor {
             queued: Vec::new(),
             dead: None,
             heartbeat: false,
+            poller: None,
+            poll_log: Vec::new(),
         };
         self.connect_ws(&mut s, &mut conn, evidence).await;
         if s.dead.is_none() {
@@ -548,7 +560,7 @@ impl Doctor {
     ) {
         let waited = s.opened.elapsed().as_millis();
         if let Some(why) = &s.dead {
-            if !conclusive {
+            if !conclusive || self.has(Id::StickySessionUnknown) {
                 self.record(
                     "heartbeat",
                     Status::Skip,
