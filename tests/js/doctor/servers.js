@@ -6,8 +6,10 @@
 // - Portico runs as `portico serve --no-demo --port 0 ...` ($PORTICO_BIN), and nginx in front of
 //   it comes from ../deploy/nginx.js (docs/deployment/nginx.conf with one change per case).
 //
-// Every fixture has short ping settings (pingInterval 300 ms, pingTimeout 200 ms) so that the
-// doctor's heartbeat check sees a ping at once. Every server started here is stopped by
+// Every fixture pings every 300 ms so that the doctor's heartbeat check sees a ping at once; the
+// ping timeout stays at 1 s, as a busy machine (a debug doctor, Chromium pages running side by
+// side) can answer a ping a few hundred milliseconds late, and a session closed for that looks
+// like a lost session. Every server started here is stopped by
 // `stopAllFixtures()` (call it in `after`); child processes are also killed on process exit by
 // ../deploy/nginx.js. Waits are bounded; nothing sleeps.
 
@@ -24,7 +26,7 @@ const require = createRequire(import.meta.url);
 /** socket.io 2.5.0 (Engine.IO v3 only), installed as the alias `socket.io-v2`. */
 const ioV2 = require("socket.io-v2");
 
-export const PING = { pingInterval: 300, pingTimeout: 200 };
+export const PING = { pingInterval: 300, pingTimeout: 1000 };
 const PING_ARGS = ["--ping-interval", String(PING.pingInterval), "--ping-timeout", String(PING.pingTimeout)];
 
 /** The message the `/admin` middleware rejects with. */
@@ -276,6 +278,12 @@ export async function stopAllFixtures() {
 /** Kills the doctor if it has not exited this long after its own --deadline-ms. */
 const KILL_GRACE_MS = 5000;
 
+/** Doctor processes still running: killed if this process exits first. */
+const doctors = new Set();
+process.once("exit", () => {
+  for (const child of doctors) child.kill("SIGKILL");
+});
+
 /**
  * Runs `portico doctor <target> --origin <origin> ... --json` and parses its report. `args` are
  * the extra flags. Resolves with {code, report, stdout, stderr, ms}; `report` is null when
@@ -294,20 +302,19 @@ export function runDoctor(target, origin, args = [], { deadlineMs = 8000, timeou
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (c) => (stdout += c));
     child.stderr.setEncoding("utf8").on("data", (c) => (stderr += c));
-    const killOnExit = () => child.kill("SIGKILL");
-    process.once("exit", killOnExit);
+    doctors.add(child);
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`portico ${argv.join(" ")} still running ${deadlineMs + KILL_GRACE_MS} ms after its start (deadline ${deadlineMs} ms): killed\n${stdout}\n${stderr}`));
     }, deadlineMs + KILL_GRACE_MS);
     child.once("error", (err) => {
       clearTimeout(timer);
-      process.removeListener("exit", killOnExit);
+      doctors.delete(child);
       reject(new Error(`cannot run ${porticoBinary()}: ${err.message} (cargo build -p portico-cli --bin portico, or set PORTICO_BIN)`));
     });
     child.once("close", (code, signal) => {
       clearTimeout(timer);
-      process.removeListener("exit", killOnExit);
+      doctors.delete(child);
       let report = null;
       try {
         report = JSON.parse(stdout);
