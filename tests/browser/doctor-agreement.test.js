@@ -54,7 +54,7 @@ async function runCase(page, key, spec) {
   return page.evaluate((k) => window.cases[k], key);
 }
 
-describe("browser agrees with portico doctor", { concurrency: 4, timeout: 150_000 }, () => {
+describe("browser agrees with portico doctor", { concurrency: 2, timeout: 150_000 }, () => {
   let browser;
   let pageServer;
   let PAGE;
