@@ -793,4 +793,21 @@ mod tests {
         );
         assert!(f.fix.portico.contains(".path(\"/ws/\")") && f.why.starts_with("seen "));
     }
+
+    #[test]
+    fn docs_describe_every_finding_and_no_other() {
+        let doc = include_str!("../../../../docs/doctor.md");
+        let documented: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("### `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let ours: Vec<&str> = Id::ALL.iter().map(|i| i.as_str()).collect();
+        for id in &ours {
+            assert!(documented.contains(id), "docs/doctor.md has no section for {id}");
+        }
+        for id in &documented {
+            assert!(ours.contains(id), "docs/doctor.md documents {id}, which doctor never reports");
+        }
+    }
 }
