@@ -804,10 +804,16 @@ mod tests {
             .collect();
         let ours: Vec<&str> = Id::ALL.iter().map(|i| i.as_str()).collect();
         for id in &ours {
-            assert!(documented.contains(id), "docs/doctor.md has no section for {id}");
+            assert!(
+                documented.contains(id),
+                "docs/doctor.md has no section for {id}"
+            );
         }
         for id in &documented {
-            assert!(ours.contains(id), "docs/doctor.md documents {id}, which doctor never reports");
+            assert!(
+                ours.contains(id),
+                "docs/doctor.md documents {id}, which doctor never reports"
+            );
         }
     }
 }
