@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { Clients, waitConnected } from "../lib/client.js";
 import { freePort, porticoBinary } from "../lib/cors.js";
-import { once } from "../lib/server.js";
+import { once, spawnListening } from "../lib/server.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const NODE_SERVER = path.join(HERE, "node-cluster-server.js");
@@ -30,7 +30,6 @@ export const OP_TIMEOUT_MS = 4000; // a control request's ack
 export const DELIVERY_TIMEOUT_MS = 3000; // an expected event reaching a client
 const START_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 10_000;
-const STOP_TIMEOUT_MS = 3000;
 
 /** Node kinds of the cluster, from PORTICO_CLUSTER_TOPOLOGY. */
 export function topology() {
@@ -64,71 +63,6 @@ export function uniquePrefix() {
 
 // --- processes ----------------------------------------------------------------------------------
 
-/**
- * Spawns `cmd args` and resolves once it prints `LISTENING <port>` (rejects when it exits first
- * or stays silent for START_TIMEOUT_MS). `describeFailure(msg, logs)` shapes the error.
- */
-function spawnListening(cmd, args, label, describeFailure) {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } });
-  const logs = [];
-  const echo = process.env.PORTICO_CLUSTER_LOGS === "1";
-  const killOnExit = () => child.kill("SIGKILL");
-  process.once("exit", killOnExit);
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.once("exit", (code, signal) => {
-      exited = { code, signal };
-      process.removeListener("exit", killOnExit);
-      resolve(exited);
-    });
-  });
-  const collect = (stream, name, onLine) => {
-    let buf = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk) => {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i).replace(/\r$/, "");
-        buf = buf.slice(i + 1);
-        logs.push(`[${label} ${name}] ${line}`);
-        if (logs.length > 500) logs.splice(0, logs.length - 500);
-        if (echo) process.stderr.write(`[${label} ${name}] ${line}\n`);
-        onLine?.(line);
-      }
-    });
-  };
-  const stop = async (signal = "SIGTERM") => {
-    if (exited) return exited;
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    const r = await exitPromise;
-    clearTimeout(timer);
-    return r;
-  };
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const fail = (msg) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(describeFailure(msg, logs)));
-    };
-    const timer = setTimeout(() => fail(`no "LISTENING <port>" within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
-    child.once("error", (err) => fail(`cannot spawn: ${err.message}`));
-    exitPromise.then(({ code, signal }) => fail(`exited (code ${code}, signal ${signal}) before "LISTENING <port>"`));
-    collect(child.stderr, "stderr");
-    collect(child.stdout, "stdout", (line) => {
-      const m = /^LISTENING (\d+)$/.exec(line);
-      if (m && !settled) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ port: Number(m[1]), logs, stop, process: child, exited: () => exited });
-      }
-    });
-  });
-}
 
 /**
  * Starts one node of `kind` ("node" or "portico") on an ephemeral port.
@@ -157,7 +91,12 @@ export async function startNode(kind, { redis = REDIS_URL, mode, keyPrefix, name
       );
     }
   }
-  const started = await spawnListening(cmd, args, name, describe);
+  const started = await spawnListening(cmd, args, {
+    label: name,
+    echo: process.env.PORTICO_CLUSTER_LOGS === "1",
+    maxLogs: 500,
+    describeFailure: describe,
+  });
   return { kind, name, url: `http://127.0.0.1:${started.port}`, ...started };
 }
 

@@ -19,23 +19,17 @@ const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 
 /**
- * Spawns the fixture with `--port 0` plus `args` and waits for its `LISTENING <port>` line.
- * PORTICO_INTEROP_LOGS=1 echoes the fixture's stdout/stderr to stderr as it comes (set
- * RUST_LOG=portico=debug too to see the server's side of a failing test).
- * @returns {Promise<{port: number, url: string, impl: string, logs: string[], stop: () => Promise<void>}>}
- *   `impl` is "node" when the fixture announced `IMPLEMENTATION node` (the Node reference
- *   server), else "portico". `logs` collects stdout and stderr lines for failure messages.
+ * Spawns `cmd args` and resolves once it prints `LISTENING <port>` on stdout; rejects (and kills
+ * it) when it cannot start, exits first or stays silent for START_TIMEOUT_MS. The error is
+ * `describeFailure(msg, logs)`. `label` prefixes each collected stdout/stderr line (the last
+ * `maxLogs` are kept); `echo` also writes them to stderr as they come; `onLine(line)` sees
+ * every stdout line. Never leaves the process behind when the test process ends.
+ * @returns {Promise<{port, logs, stop, process, exited}>} `stop(signal)` ends it (SIGKILL after
+ *   STOP_TIMEOUT_MS) and resolves with {code, signal}; `exited()` is that, or null while it runs.
  */
-export function startServer({ args = [] } = {}) {
-  const bin = serverBinary();
-  const child = spawn(bin, ["--port", "0", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env },
-  });
+export function spawnListening(cmd, args, { label, echo = false, maxLogs = 2000, describeFailure, onLine } = {}) {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } });
   const logs = [];
-  const echoLogs = process.env.PORTICO_INTEROP_LOGS === "1";
-  let impl = "portico";
-  // never leave a fixture behind when the test process ends (normally or by an exception)
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
   let exited = null;
@@ -46,8 +40,7 @@ export function startServer({ args = [] } = {}) {
       resolve(exited);
     });
   });
-
-  const collect = (stream, name, onLine) => {
+  const collect = (stream, name, seeLine) => {
     let buf = "";
     stream.setEncoding("utf8");
     stream.on("data", (chunk) => {
@@ -56,22 +49,21 @@ export function startServer({ args = [] } = {}) {
       while ((i = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, i).replace(/\r$/, "");
         buf = buf.slice(i + 1);
-        logs.push(`[${name}] ${line}`);
-        if (echoLogs) process.stderr.write(`[fixture ${name}] ${line}\n`);
-        if (logs.length > 2000) logs.splice(0, logs.length - 2000);
-        onLine?.(line);
+        logs.push(`[${label} ${name}] ${line}`);
+        if (logs.length > maxLogs) logs.splice(0, logs.length - maxLogs);
+        if (echo) process.stderr.write(`[${label} ${name}] ${line}\n`);
+        seeLine?.(line);
       }
     });
   };
-
-  const stop = async () => {
-    if (exited) return;
-    child.kill("SIGTERM");
+  const stop = async (signal = "SIGTERM") => {
+    if (exited) return exited;
+    child.kill(signal);
     const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    await exitPromise;
+    const r = await exitPromise;
     clearTimeout(timer);
+    return r;
   };
-
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (msg) => {
@@ -79,27 +71,51 @@ export function startServer({ args = [] } = {}) {
       settled = true;
       clearTimeout(timer);
       child.kill("SIGKILL");
-      reject(new Error(`${msg}\nserver: ${bin} ${args.join(" ")}\n${logs.join("\n")}`));
+      reject(new Error(describeFailure(msg, logs)));
     };
-    const timer = setTimeout(
-      () => fail(`fixture server did not print "LISTENING <port>" within ${START_TIMEOUT_MS} ms`),
-      START_TIMEOUT_MS,
-    );
-    child.once("error", (err) => fail(`cannot spawn fixture server (${err.message}); build it ` +
-      "with `cargo build -p portico --example interop_server` or set PORTICO_INTEROP_SERVER"));
-    exitPromise.then(({ code, signal }) => fail(`fixture server exited early (code ${code}, signal ${signal})`));
+    const timer = setTimeout(() => fail(`no "LISTENING <port>" within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
+    child.once("error", (err) => fail(`cannot spawn: ${err.message}`));
+    exitPromise.then(({ code, signal }) => fail(`exited (code ${code}, signal ${signal}) before "LISTENING <port>"`));
     collect(child.stderr, "stderr");
     collect(child.stdout, "stdout", (line) => {
-      if (line === "IMPLEMENTATION node") impl = "node";
+      onLine?.(line);
       const m = /^LISTENING (\d+)$/.exec(line);
       if (m && !settled) {
         settled = true;
         clearTimeout(timer);
-        const port = Number(m[1]);
-        resolve({ port, url: `http://127.0.0.1:${port}`, impl, logs, stop, process: child });
+        resolve({ port: Number(m[1]), logs, stop, process: child, exited: () => exited });
       }
     });
   });
+}
+
+/**
+ * Spawns the fixture with `--port 0` plus `args` and waits for its `LISTENING <port>` line.
+ * PORTICO_INTEROP_LOGS=1 echoes the fixture's stdout/stderr to stderr as it comes (set
+ * RUST_LOG=portico=debug too to see the server's side of a failing test).
+ * @returns {Promise<{port: number, url: string, impl: string, logs: string[], stop: () => Promise<void>}>}
+ *   `impl` is "node" when the fixture announced `IMPLEMENTATION node` (the Node reference
+ *   server), else "portico". `logs` collects stdout and stderr lines for failure messages.
+ */
+export async function startServer({ args = [] } = {}) {
+  const bin = serverBinary();
+  const fullArgs = ["--port", "0", ...args];
+  let impl = "portico";
+  const started = await spawnListening(bin, fullArgs, {
+    label: "fixture",
+    echo: process.env.PORTICO_INTEROP_LOGS === "1",
+    onLine: (line) => {
+      if (line === "IMPLEMENTATION node") impl = "node";
+    },
+    describeFailure: (msg, logs) =>
+      `fixture server: ${msg} (build it with \`cargo build -p portico --example interop_server\` ` +
+      `or set PORTICO_INTEROP_SERVER)\nserver: ${bin} ${fullArgs.join(" ")}\n${logs.join("\n")}`,
+  });
+  const { port, logs, process: child } = started;
+  const stop = async () => {
+    await started.stop();
+  };
+  return { port, url: `http://127.0.0.1:${port}`, impl, logs, stop, process: child };
 }
 
 /**
