@@ -17,6 +17,14 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 pub(crate) const WRITE_HIGH_WATER: usize = 256 * 1024;
 
 /// A logged-in connection with its read buffer and decoder.
+/// How a connection's session ended (for the publisher's and the subscriber's tasks).
+pub(crate) enum Exit {
+    /// Every handle is gone.
+    Shutdown,
+    /// The connection failed.
+    Lost(RedisError),
+}
+
 pub(crate) struct Conn {
     pub(crate) stream: TcpStream,
     pub(crate) rbuf: BytesMut,

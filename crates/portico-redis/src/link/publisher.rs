@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::conn::{self, Backoff, Conn, ReadError, READ_CHUNK, WRITE_HIGH_WATER};
+use super::conn::{self, Backoff, Conn, Exit, ReadError, READ_CHUNK, WRITE_HIGH_WATER};
 use super::state::StateCell;
 use super::{LinkOptions, LinkState, RedisError, RedisUrl};
 use crate::resp::{encode_array_header, encode_bulk, encode_bulk_header, encode_command, Value};
@@ -228,14 +228,6 @@ impl Publisher {
             }
         }
     }
-}
-
-/// How a session ended.
-enum Exit {
-    /// Every handle is gone.
-    Shutdown,
-    /// The connection failed.
-    Lost(RedisError),
 }
 
 /// The connection task: sessions, and reconnects between them, until the handles are gone.

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::conn::{self, Backoff, Conn, ReadError, READ_CHUNK, WRITE_HIGH_WATER};
+use super::conn::{self, Backoff, Conn, Exit, ReadError, READ_CHUNK, WRITE_HIGH_WATER};
 use super::state::StateCell;
 use super::subscriptions::Subscriptions;
 use super::{LinkOptions, LinkState, RedisError, RedisUrl};
@@ -274,11 +274,6 @@ struct InFlight {
     done: Option<Done>,
     /// Sent by the task itself to restore subscriptions after a reconnect.
     restore: bool,
-}
-
-enum Exit {
-    Shutdown,
-    Lost(RedisError),
 }
 
 async fn run(
