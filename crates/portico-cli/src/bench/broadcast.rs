@@ -89,6 +89,22 @@ pub(crate) async fn count(
 }
 
 /// One broadcast phase.
+/// Every client joins the bench room; the number that could not (reported on stderr).
+pub(crate) async fn join_room(clients: &[portico_client::Client], scenario: &str) -> u64 {
+    let room = [json!(ROOM)];
+    let joins = join_all(
+        clients
+            .iter()
+            .map(|c| c.emit_with_ack("join", &room, ACK_TIMEOUT)),
+    )
+    .await;
+    let failures = joins.iter().filter(|r| r.is_err()).count() as u64;
+    if failures > 0 {
+        eprintln!("{scenario}: {failures} clients could not join the room");
+    }
+    failures
+}
+
 pub(crate) async fn phase(target: &Target, name: &str, params: &Params) -> Phase {
     let transport = params.transport;
     let progress = Progress::start(format!("{name}: connecting"), params.clients as u64);
@@ -97,17 +113,7 @@ pub(crate) async fn phase(target: &Target, name: &str, params: &Params) -> Phase
     let (clients, streams): (Vec<_>, Vec<_>) = pool.clients.into_iter().unzip();
 
     // Everyone joins the room.
-    let room = [json!(ROOM)];
-    let joins = join_all(
-        clients
-            .iter()
-            .map(|c| c.emit_with_ack("join", &room, ACK_TIMEOUT)),
-    )
-    .await;
-    let join_failures = joins.iter().filter(|r| r.is_err()).count() as u64;
-    if join_failures > 0 {
-        eprintln!("broadcast: {join_failures} clients could not join the room");
-    }
+    let join_failures = join_room(&clients, "broadcast").await;
 
     let want = u64::from(params.emits);
     let expected = want * clients.len() as u64;

@@ -5,7 +5,6 @@
 //! Deliveries per second over all clients, time to the last one, server CPU per delivery
 //! summed over the nodes' `--server-pid`, and always received vs expected.
 
-use futures_util::future::join_all;
 use portico_client::{Client, Events};
 use serde_json::json;
 use tokio::task::JoinSet;
@@ -128,18 +127,7 @@ async fn phase(target: &Target, params: &Params) -> Phase {
     }
     let first = clients.first().filter(|_| node_of.first() == Some(&0));
 
-    let room = [json!(ROOM)];
-    let joins = join_all(
-        clients
-            .iter()
-            .map(|c| c.emit_with_ack("join", &room, ACK_TIMEOUT)),
-    )
-    .await;
-    let join_failures = joins.iter().filter(|r| r.is_err()).count() as u64;
-    if join_failures > 0 {
-        eprintln!("cluster: {join_failures} clients could not join the room");
-    }
-    failures += join_failures;
+    failures += broadcast::join_room(&clients, "cluster").await;
 
     let want = u64::from(b.emits);
     let expected = want * b.clients as u64;
