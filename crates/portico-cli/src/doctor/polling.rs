@@ -2,6 +2,8 @@
 //! reads the answer, a few more requests on the session (sticky sessions), then the upgrade
 //! and the heartbeat.
 
+use std::time::Duration;
+
 use portico_proto::engine::Packet;
 use tokio::time::Instant;
 
@@ -45,6 +47,25 @@ enum Polled {
 }
 
 impl Doctor {
+    /// The CONNECT got no answer within `budget` (either transport): `namespace.no-answer`,
+    /// and the connect check fails.
+    pub(crate) fn connect_unanswered(
+        &mut self,
+        nsp: &str,
+        budget: Duration,
+        evidence: Vec<String>,
+        t0: Instant,
+    ) {
+        let ms = budget.as_millis();
+        let why = format!("No answer to the CONNECT for \"{nsp}\" within {ms} ms.");
+        let finding = self
+            .finding(Id::NamespaceNoAnswer, why)
+            .client("timeout")
+            .evidence(evidence);
+        self.add(finding);
+        self.record("connect", Status::Fail, t0, None);
+    }
+
     /// Polling first, as the official client does by default.
     pub(crate) async fn polling_flow(&mut self) {
         self.plan(&[
@@ -366,14 +387,7 @@ impl Doctor {
             match self.get(s, budget, &mut evidence).await {
                 Polled::Packets(p) => queued = p,
                 Polled::Nothing => {
-                    let ms = budget.as_millis();
-                    let why = format!("No answer to the CONNECT for \"{nsp}\" within {ms} ms.");
-                    let finding = self
-                        .finding(Id::NamespaceNoAnswer, why)
-                        .client("timeout")
-                        .evidence(evidence);
-                    self.add(finding);
-                    self.record("connect", Status::Fail, t0, None);
+                    self.connect_unanswered(&nsp, budget, evidence, t0);
                     return;
                 }
                 Polled::Failed => break,

@@ -418,16 +418,7 @@ impl Doctor {
                     break;
                 }
                 Ok(None) => {
-                    let why = format!(
-                        "No answer to the CONNECT for \"{nsp}\" within {} ms.",
-                        budget.as_millis()
-                    );
-                    let finding = self
-                        .finding(Id::NamespaceNoAnswer, why)
-                        .client("timeout")
-                        .evidence(evidence);
-                    self.add(finding);
-                    self.record("connect", Status::Fail, t0, None);
+                    self.connect_unanswered(&nsp, budget, evidence, t0);
                     return;
                 }
             }
