@@ -427,7 +427,11 @@ impl Core {
                         let room = MAX_ANSWERS.saturating_sub(items.len());
                         items.extend(rooms.into_iter().take(room).map(Value::from));
                     }
-                    ResponseBody::ServerSideEmit { value, .. } => items.push(value),
+                    ResponseBody::ServerSideEmit { value, .. } => {
+                        if items.len() < MAX_ANSWERS {
+                            items.push(value);
+                        }
+                    }
                     _ => return,
                 }
                 *received += 1;
