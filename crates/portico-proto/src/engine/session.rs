@@ -443,7 +443,7 @@ impl Session {
         if self.transport != Transport::Polling {
             return Err(ErrorCode::BadRequest);
         }
-        if self.closed.is_some() && (self.close_delivered || !self.closed_gracefully()) {
+        if self.closed.is_some() && (self.close_delivered || !self.answers_late_get()) {
             return Err(ErrorCode::UnknownSid);
         }
         if self.get_pending {
@@ -611,6 +611,31 @@ impl Session {
 
     fn closed_gracefully(&self) -> bool {
         self.closed.is_some_and(CloseReason::is_graceful)
+    }
+
+    /// Whether a `GET` that arrives after the close is still answered (once): after a
+    /// graceful close (it collects the last frames and the close packet), and after the
+    /// client's own close packet (a noop, as its pending `GET` would have had). A client
+    /// sends its close packet in a `POST` while its `GET` is pending, on two connections: the
+    /// server may well read the `POST` first, and that `GET` deserves its noop, not a 400
+    /// that the browser logs as an error.
+    fn answers_late_get(&self) -> bool {
+        self.closed_gracefully() || self.closed == Some(CloseReason::TransportClose)
+    }
+
+    /// Whether a polling client closed this session with its close packet and no `GET` was
+    /// pending or has come since (one late `GET` is owed a noop, see [`Session::poll_get_begin`]);
+    /// if so, the session hands that debt over to the caller, which answers that `GET` once
+    /// the session is gone: from now on a `GET` reaching the session gets `UnknownSid`.
+    pub fn take_late_noop(&mut self) -> bool {
+        let owes = self.transport == Transport::Polling
+            && self.closed == Some(CloseReason::TransportClose)
+            && !self.close_delivered
+            && !self.get_pending;
+        if owes {
+            self.close_delivered = true;
+        }
+        owes
     }
 
     /// The protocol of this session.
@@ -1015,6 +1040,48 @@ mod tests {
         s.handle_packet(t0, Packet::Close);
         assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"6"));
         assert!(s.is_finished(t0));
+    }
+
+    #[test]
+    fn client_close_packet_then_late_get_gets_one_noop() {
+        // The close packet's POST was read before the GET the client had sent first.
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.handle_packet(t0, Packet::Close);
+        assert!(
+            s.is_finished(t0),
+            "the close is not held up waiting for that GET"
+        );
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"6"));
+        assert!(!s.take_late_noop(), "that GET had its noop");
+        assert_eq!(s.poll_get_begin(), Err(ErrorCode::UnknownSid));
+    }
+
+    #[test]
+    fn late_noop_is_handed_over_once_and_never_with_a_get_pending() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.handle_packet(t0, Packet::Close);
+        assert!(s.take_late_noop());
+        assert!(!s.take_late_noop());
+        // Handed over: a GET still reaching the session is told the sid is unknown (whoever
+        // took the debt answers it).
+        assert_eq!(s.poll_get_begin(), Err(ErrorCode::UnknownSid));
+
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.poll_get_begin().unwrap();
+        s.handle_packet(t0, Packet::Close);
+        assert!(!s.take_late_noop(), "the pending GET gets the noop itself");
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"6"));
+
+        // Only the client's own close is owed a noop.
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.close(CloseReason::PingTimeout);
+        assert!(!s.take_late_noop());
+        let mut s = Session::new(t0, Transport::WebSocket, cfg());
+        s.handle_packet(t0, Packet::Close);
+        assert!(!s.take_late_noop());
     }
 
     #[test]

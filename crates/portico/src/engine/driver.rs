@@ -134,6 +134,14 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
         .unwrap_or(CloseReason::TransportClose);
     conn.get_wake.notify_one();
     conn.engine.remove_session(&conn.sid);
+    {
+        // Under the session's lock: a `GET` that still reaches the session either got its
+        // noop already, or is told the sid is unknown and finds it remembered here.
+        let mut s = conn.session();
+        if s.take_late_noop() {
+            conn.engine.remember_client_close(conn.sid, s.protocol());
+        }
+    }
     // A server shutting down says so with 1001 (going away).
     let code = if reason == CloseReason::ServerShutdown {
         ws::CLOSE_GOING_AWAY

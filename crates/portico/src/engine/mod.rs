@@ -14,7 +14,7 @@ pub(crate) mod echo;
 pub(crate) mod polling;
 pub(crate) mod ws;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -86,10 +86,21 @@ impl EngineConfig {
     }
 }
 
+/// How long the id of a polling session the client closed itself is kept for the one `GET`
+/// it may still have in flight (see [`Engine::remember_client_close`]).
+const LATE_GET_GRACE: Duration = Duration::from_secs(5);
+
+/// At most this many such ids are kept (the oldest go first): a client opening and closing
+/// sessions in a loop cannot grow the list.
+const LATE_GET_MAX: usize = 1024;
+
 /// The Engine.IO server: its settings, its sessions and the handler above it.
 pub(crate) struct Engine {
     pub(crate) config: EngineConfig,
     sessions: Mutex<HashMap<Sid, Arc<Conn>>>,
+    /// Polling sessions the client closed with its close packet while no `GET` was pending,
+    /// with when they may be forgotten: their late `GET` gets a noop, not a 400.
+    closed_by_client: Mutex<VecDeque<(Sid, Instant, Protocol)>>,
     sessions_changed: Notify,
     shutting_down: AtomicBool,
     handler: Arc<dyn Handler>,
@@ -100,6 +111,7 @@ impl Engine {
         Engine {
             config,
             sessions: Mutex::new(HashMap::new()),
+            closed_by_client: Mutex::new(VecDeque::new()),
             sessions_changed: Notify::new(),
             shutting_down: AtomicBool::new(false),
             handler,
@@ -163,6 +175,40 @@ impl Engine {
         self.sessions_changed.notify_waiters();
     }
 
+    /// A polling client closed session `sid` with its close packet, and the `GET` it may
+    /// have sent just before has not reached the server yet (the two travel on different
+    /// connections, and may be read in either order). Keep the id for [`LATE_GET_GRACE`] so
+    /// that this `GET` gets the noop it would have had, instead of `Session ID unknown`.
+    pub(crate) fn remember_client_close(&self, sid: Sid, protocol: Protocol) {
+        let now = conn::now();
+        let mut closed = self
+            .closed_by_client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while closed.len() >= LATE_GET_MAX || closed.front().is_some_and(|(_, t, _)| *t <= now) {
+            closed.pop_front();
+        }
+        closed.push_back((sid, now + LATE_GET_GRACE, protocol));
+    }
+
+    /// Whether `sid` is a session the client closed a moment ago whose late `GET` is still
+    /// owed its noop; it is owed only once.
+    pub(crate) fn take_client_close(&self, sid: &Sid) -> Option<Protocol> {
+        let mut closed = self
+            .closed_by_client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if closed.is_empty() {
+            return None;
+        }
+        let now = conn::now();
+        while closed.front().is_some_and(|(_, t, _)| *t <= now) {
+            closed.pop_front();
+        }
+        let i = closed.iter().position(|(s, _, _)| s == sid)?;
+        closed.remove(i).map(|(_, _, protocol)| protocol)
+    }
+
     pub(crate) fn session(&self, sid: &Sid) -> Option<Arc<Conn>> {
         self.sessions
             .lock()
@@ -194,7 +240,13 @@ where
     };
     let upgrade = is_websocket_upgrade(&req);
     if let Some(sid) = query.get("sid") {
-        let Some(conn) = Sid::parse(sid).and_then(|s| engine.session(&s)) else {
+        let sid = Sid::parse(sid);
+        let Some(conn) = sid.as_ref().and_then(|s| engine.session(s)) else {
+            if transport == Transport::Polling && req.method() == Method::GET && !upgrade {
+                if let Some(protocol) = sid.and_then(|s| engine.take_client_close(&s)) {
+                    return polling::late_noop(protocol);
+                }
+            }
             return error(ErrorCode::UnknownSid);
         };
         if transport == Transport::WebSocket {

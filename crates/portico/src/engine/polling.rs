@@ -70,6 +70,16 @@ pub(crate) fn handshake(
     res
 }
 
+/// The answer to the late `GET` of a session the client closed itself (see
+/// [`Engine::remember_client_close`]): a noop, as if it had been pending at the close.
+pub(crate) fn late_noop(protocol: Protocol) -> Response<Body> {
+    let noop = Packet::Noop.to_frame();
+    payload(match protocol {
+        Protocol::V4 => encode_payload_v4([&noop]),
+        Protocol::V3 { b64 } => encode_payload_v3([&noop], b64),
+    })
+}
+
 /// Ends the session if the pending GET is dropped before it was answered (client abort).
 struct PendingGet {
     conn: Arc<Conn>,
@@ -88,6 +98,11 @@ impl Drop for PendingGet {
 pub(crate) async fn get(conn: Arc<Conn>) -> Response<Body> {
     if let Err(code) = conn.session().poll_get_begin() {
         conn.wake_all();
+        if code == ErrorCode::UnknownSid {
+            if let Some(protocol) = conn.engine.take_client_close(&conn.sid) {
+                return late_noop(protocol);
+            }
+        }
         return error(code);
     }
     let mut guard = PendingGet { conn, armed: true };

@@ -226,3 +226,54 @@ async fn shutting_down_refuses_new_sessions_and_closes_the_open_ones() {
         Some(&Call::Close(CloseReason::ServerShutdown))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_get_read_after_the_clients_close_gets_the_noop_it_was_owed_once() {
+    let engine = engine(Recorder::default());
+    // The client's GET and its close POST race on two connections; the POST won.
+    let sid = handshake(&engine).await;
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    request(&engine, Method::POST, &q, "1").await;
+    until_no_session(&engine).await;
+    assert_eq!(
+        request(&engine, Method::GET, &q, "").await,
+        (StatusCode::OK, "6".to_owned()),
+        "the late GET is released as a pending one would have been"
+    );
+    let (status, body) = request(&engine, Method::GET, &q, "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "only once: {body}");
+
+    // Only for a short while: after LATE_GET_GRACE the sid is unknown as usual.
+    let sid = handshake(&engine).await;
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    request(&engine, Method::POST, &q, "1").await;
+    until_no_session(&engine).await;
+    tokio::time::advance(LATE_GET_GRACE).await;
+    let (status, _) = request(&engine, Method::GET, &q, "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sids_kept_for_late_gets_are_capped() {
+    let engine = engine(Recorder::default());
+    let mut queries = Vec::new();
+    for _ in 0..LATE_GET_MAX + 10 {
+        let sid = handshake(&engine).await;
+        let q = format!("EIO=4&transport=polling&sid={sid}");
+        request(&engine, Method::POST, &q, "1").await;
+        queries.push(q);
+    }
+    until_no_session(&engine).await;
+    assert_eq!(
+        engine.closed_by_client.lock().unwrap().len(),
+        LATE_GET_MAX,
+        "never more than the cap"
+    );
+    let (status, _) = request(&engine, Method::GET, &queries[0], "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the oldest went first");
+    let last = queries.last().unwrap();
+    assert_eq!(
+        request(&engine, Method::GET, last, "").await,
+        (StatusCode::OK, "6".to_owned())
+    );
+}
