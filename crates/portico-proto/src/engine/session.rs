@@ -402,21 +402,29 @@ impl Session {
         match packet {
             Packet::Message(data) => return Some(Incoming::Text(data)),
             Packet::Binary(data) => return Some(Incoming::Binary(data)),
-            Packet::Pong(_) => {
-                if self.pong_deadline.take().is_some() {
-                    self.next_ping = now + self.config.ping_interval;
+            // The heartbeat runs one way per revision: in v4 the server pings and the client
+            // pongs, in v3 the reverse. A heartbeat packet the wrong way closes the session
+            // with `transport error`, as Node's engine.io does ("invalid heartbeat
+            // direction"): answering a v4 client's pings would let a polling client that
+            // POSTs them and never GETs grow the queue. (`2probe` on a WebSocket that upgrades
+            // the session is the probe's business: `handle_probe_packet`.)
+            Packet::Pong(_) => match self.config.protocol {
+                Protocol::V4 => {
+                    if self.pong_deadline.take().is_some() {
+                        self.next_ping = now + self.config.ping_interval;
+                    }
                 }
-            }
-            // An Engine.IO v3 client pings; answer in kind. (A v4 client never does.)
-            Packet::Ping(data) => {
-                if let Protocol::V3 { .. } = self.config.protocol {
+                Protocol::V3 { .. } => self.close(CloseReason::TransportError),
+            },
+            Packet::Ping(data) => match self.config.protocol {
+                Protocol::V4 => self.close(CloseReason::TransportError),
+                Protocol::V3 { .. } => {
                     self.next_ping = now + self.config.ping_interval + self.config.ping_timeout;
+                    // The pong counts against the buffer cap like any frame: a v3 client that
+                    // pings and never reads is closed with `send buffer full`.
+                    let _ = self.send(Packet::Pong(data).to_frame());
                 }
-                let pong = Packet::Pong(data).to_frame();
-                // Control frames bypass the buffer cap: they are tiny and keep the session alive.
-                self.queued_bytes += pong.payload_len();
-                self.queue.push_back(pong);
-            }
+            },
             Packet::Close => self.close(CloseReason::TransportClose),
             Packet::Noop | Packet::Upgrade => {}
             Packet::Open(_) => self.close(CloseReason::ParseError),
@@ -1123,7 +1131,11 @@ mod tests {
     #[test]
     fn client_close_packet_and_v3_ping() {
         let t0 = Instant::now();
-        let mut s = Session::new(t0, Transport::WebSocket, cfg());
+        let v3 = SessionConfig {
+            protocol: Protocol::V3 { b64: true },
+            ..cfg()
+        };
+        let mut s = Session::new(t0, Transport::WebSocket, v3);
         s.handle_packet(t0, Packet::Ping(Bytes::from_static(b"x")));
         assert_eq!(s.poll_transmit(), Some(text("3x")));
         s.handle_packet(t0, Packet::Close);
@@ -1134,6 +1146,46 @@ mod tests {
             s.handle_packet(t0, Packet::Message(Bytes::from_static(b"a"))),
             None
         );
+    }
+
+    #[test]
+    fn a_v4_client_ping_closes_the_session_with_transport_error() {
+        let t0 = Instant::now();
+        for transport in [Transport::Polling, Transport::WebSocket] {
+            let mut s = Session::new(t0, transport, cfg());
+            assert_eq!(s.handle_packet(t0, Packet::Ping(Bytes::new())), None);
+            assert_eq!(s.close_reason(), Some(CloseReason::TransportError));
+            assert_eq!(s.queued_bytes(), 0, "nothing answered");
+            assert_eq!(s.poll_transmit(), None);
+        }
+        // `2probe` on the session's own transport is no probe either.
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        s.handle_packet(t0, Packet::Ping(Bytes::from_static(b"probe")));
+        assert_eq!(s.close_reason(), Some(CloseReason::TransportError));
+    }
+
+    #[test]
+    fn a_v3_client_pong_closes_and_its_pings_are_capped() {
+        let t0 = Instant::now();
+        let v3 = SessionConfig {
+            protocol: Protocol::V3 { b64: true },
+            ..cfg()
+        };
+        let mut s = Session::new(t0, Transport::Polling, v3);
+        s.handle_packet(t0, Packet::Pong(Bytes::new()));
+        assert_eq!(s.close_reason(), Some(CloseReason::TransportError));
+        // Pings that are never collected: the pongs fill the cap (64 bytes), then the session
+        // closes with `send buffer full` instead of growing.
+        let mut s = Session::new(t0, Transport::Polling, v3);
+        let mut answered = 0;
+        while !s.is_closed() {
+            s.handle_packet(t0, Packet::Ping(Bytes::from_static(b"0123456789")));
+            answered += 1;
+            assert!(answered < 100, "never closed");
+            assert!(s.queued_bytes() <= 64);
+        }
+        assert_eq!(s.close_reason(), Some(CloseReason::BufferFull));
+        assert_eq!(answered, 64 / 11 + 1);
     }
 
     #[test]
