@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::de::DeserializeOwned;
@@ -40,6 +41,12 @@ pub(crate) struct NsInner {
     children: RwLock<Vec<Namespace>>,
     /// For a dynamic child: its parent (whose middlewares, handler and guard it uses).
     parent: Option<Namespace>,
+    /// For a dynamic child: CONNECTs under way into it (see `server::JoinClaim`), changed
+    /// only under the server's namespace lock.
+    pub(crate) joining: AtomicUsize,
+    /// A socket was ever accepted into it: a child no CONNECT ever got into is removed when
+    /// the last refused one ends.
+    pub(crate) ever_joined: AtomicBool,
     recovery: Option<RecoveryStore>,
     parser: Parser,
     /// The cluster half of the adapter, when the server is one node of a cluster.
@@ -125,6 +132,8 @@ impl Namespace {
             matcher,
             children: RwLock::new(Vec::new()),
             parent,
+            joining: AtomicUsize::new(0),
+            ever_joined: AtomicBool::new(false),
             recovery: config.recovery.map(RecoveryStore::new),
             parser: config.parser,
             cluster,
@@ -618,6 +627,7 @@ impl Namespace {
     }
 
     pub(crate) fn add_socket(&self, socket: Socket) {
+        self.0.ever_joined.store(true, Ordering::Relaxed);
         self.0
             .sockets
             .write()

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
 use portico_proto::engine::session::CloseReason;
@@ -256,6 +257,17 @@ impl Server {
         self.0.engine.connection_count()
     }
 
+    /// Namespaces the server holds now: static ones and dynamic children (not the dynamic
+    /// parents). For tests that check nothing is left behind.
+    #[doc(hidden)]
+    pub fn namespace_count(&self) -> usize {
+        self.0
+            .namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// Close every connection (sockets disconnect with `server shutting down`; polling
     /// clients receive the close packet) and wait until all are gone, or at most 2 s for
     /// polling clients that do not come back for their close packet. New connections are
@@ -273,25 +285,63 @@ impl Server {
 }
 
 impl ServerInner {
-    /// The namespace a client may join as `name`: a static one, or a child created now by the
-    /// first dynamic parent that matches.
-    pub(crate) fn namespace_for_connect(&self, name: &str) -> Option<Namespace> {
+    /// Where a CONNECT to `name` goes: an existing namespace, or a dynamic parent that would
+    /// create a child for it. Nothing is created here: a child is made only once the
+    /// namespace's origin guard let the client in ([`ServerInner::join_target`]).
+    pub(crate) fn namespace_for_connect(&self, name: &str) -> Option<ConnectTarget> {
         if let Some(ns) = self.namespace(name) {
-            return Some(ns);
+            return Some(ConnectTarget(ns));
         }
-        let parent = self
-            .parents
+        self.parents
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .find(|p| p.matches(name))
-            .cloned()?;
+            .cloned()
+            .map(ConnectTarget)
+    }
+
+    /// The namespace a CONNECT to `name` joins (`target` from
+    /// [`ServerInner::namespace_for_connect`]): a dynamic child is created now if it does not
+    /// exist, and claimed until the CONNECT is decided. Node creates the child before its
+    /// middlewares run and keeps it whatever they say; here a child that no CONNECT got into
+    /// is removed again when the claim of the last refused one is dropped, so a client
+    /// cannot make the server keep namespaces it refused.
+    pub(crate) fn join_target(
+        self: &Arc<Self>,
+        target: ConnectTarget,
+        name: &str,
+    ) -> (Namespace, Option<JoinClaim>) {
+        let ConnectTarget(found) = target;
+        if !found.is_parent() && found.parent().is_none() {
+            return (found, None); // a static namespace
+        }
         let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
-        Some(
-            map.entry(name.to_owned())
-                .or_insert_with(|| Namespace::new_child(name.to_owned(), &parent, &self.config))
-                .clone(),
-        )
+        let ns = match map.get(name) {
+            Some(ns) => ns.clone(),
+            None => {
+                let parent = if found.is_parent() {
+                    found
+                } else {
+                    match found.parent() {
+                        Some(p) => p.clone(),
+                        None => return (found, None),
+                    }
+                };
+                let child = Namespace::new_child(name.to_owned(), &parent, &self.config);
+                map.insert(name.to_owned(), child.clone());
+                child
+            }
+        };
+        if ns.parent().is_none() {
+            return (ns, None);
+        }
+        ns.0.joining.fetch_add(1, Ordering::Relaxed);
+        let claim = JoinClaim {
+            server: self.clone(),
+            ns: ns.clone(),
+        };
+        (ns, Some(claim))
     }
 
     /// A dynamic child lost its last socket: forget it if the configuration says so.
@@ -301,9 +351,12 @@ impl ServerInner {
             return;
         }
         let mut map = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
-        if map
-            .get(ns.name())
-            .is_some_and(|n| Arc::ptr_eq(&n.0, &ns.0) && n.is_empty())
+        // Not while a CONNECT into it is under way: that socket would join a namespace the
+        // server no longer knows.
+        if ns.0.joining.load(Ordering::Relaxed) == 0
+            && map
+                .get(ns.name())
+                .is_some_and(|n| Arc::ptr_eq(&n.0, &ns.0) && n.is_empty())
         {
             map.remove(ns.name());
             parent.forget_child(ns);
@@ -326,6 +379,53 @@ impl ServerInner {
             .clone();
         for h in handlers {
             h(err);
+        }
+    }
+}
+
+/// Where a CONNECT goes: an existing namespace, or a dynamic parent (see
+/// [`ServerInner::namespace_for_connect`]).
+pub(crate) struct ConnectTarget(Namespace);
+
+impl ConnectTarget {
+    /// The origin guard the CONNECT must pass: the namespace's, or the parent's (which every
+    /// child it creates uses).
+    pub(crate) fn origin_guard(&self) -> Option<portico_cors::OriginPolicy> {
+        self.0.origin_guard()
+    }
+}
+
+/// A CONNECT under way into a dynamic child: while one is, the child stays. Dropped (accepted,
+/// refused by a middleware, the connection gone, a middleware that panicked), the last claim of
+/// a child that never accepted a socket removes it again.
+pub(crate) struct JoinClaim {
+    server: Arc<ServerInner>,
+    ns: Namespace,
+}
+
+impl Drop for JoinClaim {
+    fn drop(&mut self) {
+        let mut map = self
+            .server
+            .namespaces
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let last = self.ns.0.joining.fetch_sub(1, Ordering::Relaxed) == 1;
+        if !last || self.ns.0.ever_joined.load(Ordering::Relaxed) || !self.ns.is_empty() {
+            return;
+        }
+        if map
+            .get(self.ns.name())
+            .is_some_and(|n| Arc::ptr_eq(&n.0, &self.ns.0))
+        {
+            map.remove(self.ns.name());
+            if let Some(parent) = self.ns.parent() {
+                parent.forget_child(&self.ns);
+            }
+            tracing::debug!(
+                nsp = self.ns.name(),
+                "dynamic namespace no socket joined: removed"
+            );
         }
     }
 }

@@ -248,7 +248,7 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
     let Some(me) = conn.me.upgrade() else {
         return; // the connection is being dropped
     };
-    let Some(ns) = conn.server.namespace_for_connect(&nsp) else {
+    let Some(target) = conn.server.namespace_for_connect(&nsp) else {
         tracing::debug!(sid = %conn.engine.sid, %nsp, "connect to an unknown namespace");
         let p = conn.connect_error(&nsp, "Invalid namespace", None);
         let _ = conn
@@ -256,15 +256,15 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
             .send(&emit::control(conn.server.config.parser, &p));
         return;
     };
-    if let Some(guard) = ns.origin_guard() {
+    if let Some(guard) = target.origin_guard() {
         let origin = conn
             .engine
             .info
             .headers
             .get(http::header::ORIGIN)
             .and_then(|v| v.to_str().ok());
-        if let Err(reason) = guard.check_namespace(ns.name(), origin) {
-            tracing::warn!(sid = %conn.engine.sid, nsp = ns.name(), "{}", reason.message());
+        if let Err(reason) = guard.check_namespace(&nsp, origin) {
+            tracing::warn!(sid = %conn.engine.sid, %nsp, "{}", reason.message());
             let p = conn.connect_error(&nsp, &reason.public_message(), None);
             let _ = conn
                 .engine
@@ -276,6 +276,9 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
         tracing::debug!(sid = %conn.engine.sid, %nsp, "second CONNECT for a joined namespace: ignored");
         return;
     }
+    // A dynamic child exists from here; `claim` (held until the CONNECT is decided) removes
+    // it again if no socket gets in.
+    let (ns, claim) = conn.server.join_target(target, &nsp);
     let mut auth = auth.unwrap_or_else(|| json!({}));
     // Connection state recovery: the client sends back its private id and last offset.
     let restored = match (ns.recovery(), auth.as_object_mut()) {
@@ -320,6 +323,8 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
     };
     let conn = me;
     run_inline(Box::pin(async move {
+        // Dropped on every refusal below (and with the future, if it never finishes).
+        let claim = claim;
         let middlewares = if skip_middlewares {
             Vec::new()
         } else {
@@ -344,6 +349,7 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
             st.joined = true;
         }
         ns.add_socket(socket.clone());
+        drop(claim);
         socket.mark_connected();
         let reply =
             conn.state()
