@@ -43,6 +43,7 @@ use serde_json::Value;
 
 use crate::ack::Ack;
 use crate::args::Args;
+use crate::engine::conn::panic_message;
 use crate::errors::ConnectError;
 use crate::extract::{ExtractError, FromSocket};
 use crate::reason::DisconnectReason;
@@ -50,21 +51,31 @@ use crate::Socket;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Poll `fut` once on the calling task; spawn it only if it is not finished. Keeps handlers in
-/// the order their packets arrived and saves a task for handlers that never wait.
+/// Make a handler's future and poll it once on the calling task; spawn it only if it is not
+/// finished. Keeps handlers in the order their packets arrived and saves a task for handlers
+/// that never wait.
 ///
-/// A panic in that first poll stays here (it is logged, the future dropped), as a panic in a
-/// spawned task stays in its task: a handler's bug never takes its connection down.
-pub(crate) fn run_inline(fut: BoxFuture<()>) {
-    let mut fut = fut;
+/// A panic while making the future (an extractor, the payload's `Deserialize`, the closure's
+/// synchronous part) or in that first poll stays here (it is logged, the future dropped), as a
+/// panic in a spawned task stays in its task: a handler's bug fails its own event only, never
+/// the connection that delivered it.
+pub(crate) fn run_inline(make: impl FnOnce() -> BoxFuture<()>) {
+    let mut fut: Option<BoxFuture<()>> = None;
     let mut cx = Context::from_waker(Waker::noop());
-    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        fut.insert(make()).as_mut().poll(&mut cx)
+    }));
+    match polled {
         Ok(Poll::Ready(())) => {}
         Ok(Poll::Pending) => {
-            tokio::spawn(fut);
+            if let Some(fut) = fut {
+                tokio::spawn(fut);
+            }
         }
         Err(panic) => {
             tracing::error!(panic = panic_message(&*panic), "handler panicked");
+            // Whatever the future holds is dropped here too, its own panics included.
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)));
         }
     }
 }
@@ -465,15 +476,6 @@ where
             ),
         }
     })
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(not a string)")
 }
 
 /// Type-erased event handler.

@@ -421,7 +421,7 @@ impl Socket {
                     values: values.clone(),
                     binary: binary.clone(),
                 };
-                run_inline(h.call(self.clone(), event.to_owned(), args));
+                run_inline(|| h.call(self.clone(), event.to_owned(), args));
             }
         }
     }
@@ -541,45 +541,47 @@ impl Socket {
                 binary: bins,
                 ack: Ack::new(self.clone(), id),
             };
-            run_inline(handler.call(self.clone(), event));
+            run_inline(|| handler.call(self.clone(), event));
             return;
         }
         let socket = self.clone();
         let name = name.to_owned();
-        run_inline(Box::pin(async move {
-            let args = Args {
-                values: items,
-                binary: bins,
-            };
-            for mw in middlewares {
-                let info = EventInfo {
-                    name: name.clone(),
-                    args: args.clone(),
-                    wants_ack: id.is_some(),
+        run_inline(|| {
+            Box::pin(async move {
+                let args = Args {
+                    values: items,
+                    binary: bins,
                 };
-                if let Err(e) = mw.call(socket.clone(), info).await {
-                    socket.refuse_event(&name, id, &e);
-                    return;
-                }
-            }
-            for h in any {
-                run_inline(h.call(socket.clone(), name.clone(), args.clone()));
-            }
-            match handler {
-                Some((key, handler)) => {
-                    let event = IncomingEvent {
-                        name: key,
-                        args: args.values,
-                        binary: args.binary,
-                        ack: Ack::new(socket.clone(), id),
+                for mw in middlewares {
+                    let info = EventInfo {
+                        name: name.clone(),
+                        args: args.clone(),
+                        wants_ack: id.is_some(),
                     };
-                    handler.call(socket, event).await;
+                    if let Err(e) = mw.call(socket.clone(), info).await {
+                        socket.refuse_event(&name, id, &e);
+                        return;
+                    }
                 }
-                None => {
-                    tracing::debug!(sid = %socket.id(), nsp = socket.ns(), event = %name, "no handler for event")
+                for h in any {
+                    run_inline(|| h.call(socket.clone(), name.clone(), args.clone()));
                 }
-            }
-        }));
+                match handler {
+                    Some((key, handler)) => {
+                        let event = IncomingEvent {
+                            name: key,
+                            args: args.values,
+                            binary: args.binary,
+                            ack: Ack::new(socket.clone(), id),
+                        };
+                        handler.call(socket, event).await;
+                    }
+                    None => {
+                        tracing::debug!(sid = %socket.id(), nsp = socket.ns(), event = %name, "no handler for event")
+                    }
+                }
+            })
+        });
     }
 
     fn refuse_event(&self, name: &str, id: Option<u64>, e: &EventError) {
@@ -613,7 +615,7 @@ impl Socket {
         }
         let disconnecting = std::mem::take(&mut self.listeners_mut().disconnecting);
         for h in disconnecting {
-            run_inline(h.call(self.clone(), reason));
+            run_inline(|| h.call(self.clone(), reason));
         }
         if let (Some(store), Some(pid)) = (self.0.ns.recovery(), self.0.pid.clone()) {
             if crate::recovery::recoverable(reason) {
@@ -635,7 +637,7 @@ impl Socket {
         *self.listeners_mut() = Listeners::default();
         tracing::debug!(sid = %self.id(), nsp = self.ns(), %reason, "socket disconnected");
         for h in handlers {
-            run_inline(h.call(self.clone(), reason));
+            run_inline(|| h.call(self.clone(), reason));
         }
         // After the handlers' first run: values that hold the socket would keep it alive.
         self.0.extensions.clear();

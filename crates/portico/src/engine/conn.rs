@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Instant;
 
-use portico_proto::engine::session::{CloseReason, Protocol, SendError, Session, Transport};
+use portico_proto::engine::session::{
+    CloseReason, Incoming, Protocol, SendError, Session, Transport,
+};
 use portico_proto::engine::Frame;
 use tokio::sync::Notify;
 
@@ -116,9 +118,9 @@ impl Conn {
     }
 
     /// Hand a message to the layer above (dropped once the session has ended).
-    pub(crate) fn deliver(&self, msg: portico_proto::engine::session::Incoming) {
+    pub(crate) fn deliver(&self, msg: Incoming) {
         if let Some(h) = self.handler.get().and_then(Weak::upgrade) {
-            h.on_message(msg);
+            deliver_to(&self.sid, &*h, msg);
         }
     }
 
@@ -254,4 +256,23 @@ impl Conn {
     pub(crate) fn end_post(&self) {
         self.post_busy.store(false, Ordering::Release);
     }
+}
+
+/// Hand `msg` to `handler`. A panic in the layer above stays with that message (logged, the
+/// message lost): the session and its driver go on.
+pub(crate) fn deliver_to(sid: &Sid, handler: &dyn ConnHandler, msg: Incoming) {
+    let delivered =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(msg)));
+    if let Err(panic) = delivered {
+        tracing::error!(sid = %sid, panic = panic_message(&*panic), "message handler panicked: message dropped");
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)")
 }

@@ -20,6 +20,13 @@ use super::ConnHandler;
 /// Run the session until it ends, then tell `handler`. `ws` is the transport of a
 /// WebSocket-only session.
 pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: Option<WsStream>) {
+    // The clean-up runs however the driver stops: at the end of this function, or while a
+    // panic unwinds through it (or the runtime drops the task).
+    let ending = Ending {
+        conn: conn.clone(),
+        handler,
+    };
+    let handler = &*ending.handler;
     // A WebSocket upgrading the session; the session's upgrade_timeout (from its arrival)
     // is one of the session's deadlines.
     let mut probe: Option<Box<WsStream>> = None;
@@ -81,7 +88,7 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
             msg = next(&mut ws) => {
                 // The loop writes what handling it queues: no wake-up needed for that.
                 conn.driving.store(true, std::sync::atomic::Ordering::Relaxed);
-                on_ws_message(&conn, &*handler, msg);
+                on_ws_message(&conn, handler, msg);
                 // Messages that came in the same read are handled before anything is written,
                 // so that their answers leave together (a server behind its clients then makes
                 // one write for a read's worth of acks, not one each).
@@ -96,7 +103,7 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
                             // Nothing more is read from a finished session.
                             break;
                         }
-                        on_ws_message(&conn, &*handler, Some(Ok(m)));
+                        on_ws_message(&conn, handler, Some(Ok(m)));
                     }
                 }
                 conn.driving.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -157,8 +164,39 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
     if let Some(mut w) = conn.end_upgrades() {
         close_ws(&mut w, code).await;
     }
-    tracing::debug!(sid = %conn.sid, %reason, "engine session closed");
-    handler.on_close(reason);
+    drop(ending);
+}
+
+/// The end of a session: out of the engine's table, the handler told (`on_close`, which breaks
+/// the layer above's references to the session) and released. In `Drop`, so that it runs even
+/// when the driver unwinds from a panic; a panic inside it is caught (a second panic while
+/// unwinding would abort the process).
+struct Ending {
+    conn: Arc<Conn>,
+    handler: Arc<dyn ConnHandler>,
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        let conn = &self.conn;
+        let reason = {
+            let mut s = conn.session();
+            // Only when the driver stops early (a panic): the session cannot go on without it.
+            s.close(CloseReason::TransportError);
+            s.close_reason().unwrap_or(CloseReason::TransportError)
+        };
+        conn.engine.remove_session(&conn.sid);
+        conn.get_wake.notify_one();
+        // A WebSocket still waiting to upgrade is dropped (its connection closes).
+        drop(conn.end_upgrades());
+        tracing::debug!(sid = %conn.sid, %reason, "engine session closed");
+        let handler = &self.handler;
+        if let Err(panic) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_close(reason)))
+        {
+            tracing::error!(sid = %conn.sid, panic = super::conn::panic_message(&*panic), "session close handler panicked");
+        }
+    }
 }
 
 async fn next<W: std::borrow::BorrowMut<WsStream>>(
@@ -345,7 +383,7 @@ fn on_ws_message(
     };
     let incoming = conn.session().handle_packet(now(), packet);
     if let Some(msg) = incoming {
-        handler.on_message(msg);
+        super::conn::deliver_to(&conn.sid, handler, msg);
     }
 }
 

@@ -26,22 +26,30 @@ enum Call {
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
     deadline_after: Option<Duration>,
+    /// `on_deadline` panics (a bug in the layer above, met by the driver itself).
+    deadline_panics: bool,
+    /// The handlers made, to check that the driver lets go of them.
+    made: Arc<Mutex<Vec<std::sync::Weak<RecConn>>>>,
 }
 
 struct RecConn {
     calls: Arc<Mutex<Vec<Call>>>,
     deadline: Mutex<Option<Instant>>,
+    deadline_panics: bool,
     conn: Arc<Conn>,
 }
 
 impl Handler for Recorder {
     fn on_open(&self, conn: &Arc<Conn>) -> Arc<dyn ConnHandler> {
         self.calls.lock().unwrap().push(Call::Open);
-        Arc::new(RecConn {
+        let h = Arc::new(RecConn {
             calls: self.calls.clone(),
             deadline: Mutex::new(self.deadline_after.map(|d| conn::now() + d)),
+            deadline_panics: self.deadline_panics,
             conn: conn.clone(),
-        })
+        });
+        self.made.lock().unwrap().push(Arc::downgrade(&h));
+        h
     }
 }
 
@@ -49,6 +57,9 @@ impl ConnHandler for RecConn {
     fn on_message(&self, msg: Incoming) {
         let Incoming::Text(t) = msg else { return };
         let text = String::from_utf8(t.to_vec()).unwrap();
+        if text == "boom" {
+            panic!("the layer above fails on this message");
+        }
         // Answer on the same session, as a layer above does.
         let _ = self.conn.send(
             &[
@@ -67,6 +78,9 @@ impl ConnHandler for RecConn {
     fn on_deadline(&self) {
         *self.deadline.lock().unwrap() = None;
         self.calls.lock().unwrap().push(Call::Deadline);
+        if self.deadline_panics {
+            panic!("the layer above fails in the driver's own task");
+        }
         self.conn.close(CloseReason::ForcedClose);
     }
 }
@@ -276,4 +290,53 @@ async fn sids_kept_for_late_gets_are_capped() {
         request(&engine, Method::GET, last, "").await,
         (StatusCode::OK, "6".to_owned())
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_layer_above_loses_its_message_only() {
+    let rec = Recorder::default();
+    let calls = rec.calls.clone();
+    let engine = engine(rec);
+    let sid = handshake(&engine).await;
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    let (status, body) = request(&engine, Method::POST, &q, "4boom\u{1e}4after").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    let (_, body) = request(&engine, Method::GET, &q, "").await;
+    assert_eq!(body, "4re:after", "the message after the panic is handled");
+    assert_eq!(engine.connection_count(), 1);
+    request(&engine, Method::POST, &q, "1").await;
+    until_no_session(&engine).await;
+    assert_eq!(
+        calls.lock().unwrap().last(),
+        Some(&Call::Close(CloseReason::TransportClose))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_driver_that_unwinds_still_ends_the_session() {
+    let rec = Recorder {
+        deadline_after: Some(Duration::from_secs(1)),
+        deadline_panics: true,
+        ..Recorder::default()
+    };
+    let (calls, made) = (rec.calls.clone(), rec.made.clone());
+    let engine = engine(rec);
+    let sid = handshake(&engine).await;
+    // The deadline's panic unwinds through the driver task: the session still leaves the
+    // table, its handler hears the close once and is let go of (no cycle kept alive).
+    until_no_session(&engine).await;
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec![
+            Call::Open,
+            Call::Deadline,
+            Call::Close(CloseReason::TransportError)
+        ]
+    );
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    let (status, _) = request(&engine, Method::GET, &q, "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let made = made.lock().unwrap();
+    assert_eq!(made.len(), 1);
+    assert!(made[0].upgrade().is_none(), "the handler is released");
 }

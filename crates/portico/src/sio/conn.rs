@@ -3,11 +3,13 @@
 //! that joins none within `connect_timeout`. It is the engine's [`ConnHandler`].
 
 use std::future::poll_fn;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use portico_proto::engine::session::{CloseReason, Incoming, Protocol};
 use portico_proto::sio::{
     Connection, Encoding, Limits, Packet, ProtocolError, Received, Role, Version,
@@ -322,64 +324,84 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
         ),
     };
     let conn = me;
-    run_inline(Box::pin(async move {
-        // Dropped on every refusal below (and with the future, if it never finishes).
-        let claim = claim;
-        let middlewares = if skip_middlewares {
-            Vec::new()
-        } else {
-            ns.middlewares()
-        };
-        for mw in middlewares {
-            if let Err(e) = mw.call(socket.clone()).await {
-                tracing::debug!(sid = %conn.engine.sid, nsp = ns.name(), message = e.message(), "connect refused by middleware");
-                let p = conn.connect_error(ns.name(), e.message(), e.data().cloned());
-                let _ = conn
-                    .engine
-                    .send(&emit::control(conn.server.config.parser, &p));
+    run_inline(move || {
+        Box::pin(async move {
+            // Dropped on every refusal below (and with the future, if it never finishes).
+            let claim = claim;
+            let middlewares = if skip_middlewares {
+                Vec::new()
+            } else {
+                ns.middlewares()
+            };
+            for mw in middlewares {
+                // A middleware that panics refuses the socket as one whose argument is missing
+                // does ("server error"): the client hears an answer, the connection goes on.
+                let decided = AssertUnwindSafe(async { mw.call(socket.clone()).await })
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| {
+                        tracing::error!(sid = %conn.engine.sid, nsp = ns.name(), panic = crate::engine::conn::panic_message(&*panic), "connect middleware panicked: the socket is refused");
+                        Err(crate::ConnectError::new("server error"))
+                    });
+                if let Err(e) = decided {
+                    tracing::debug!(sid = %conn.engine.sid, nsp = ns.name(), message = e.message(), "connect refused by middleware");
+                    let p = conn.connect_error(ns.name(), e.message(), e.data().cloned());
+                    let _ = conn
+                        .engine
+                        .send(&emit::control(conn.server.config.parser, &p));
+                    return;
+                }
+            }
+            if conn.engine.is_closed() {
                 return;
             }
-        }
-        if conn.engine.is_closed() {
-            return;
-        }
-        {
-            let mut st = conn.state();
-            st.sockets.push((ns.name_arc().clone(), socket.clone()));
-            st.joined = true;
-        }
-        ns.add_socket(socket.clone());
-        drop(claim);
-        socket.mark_connected();
-        let reply =
-            conn.state()
-                .protocol
-                .connect_reply(ns.name(), socket.id().as_str(), socket.pid());
-        if conn
-            .engine
-            .send(&emit::control(conn.server.config.parser, &reply))
-            .is_err()
-        {
-            socket.finish(DisconnectReason::TransportClose);
-            return;
-        }
-        tracing::debug!(sid = %conn.engine.sid, socket = %socket.id(), nsp = ns.name(), "socket connected");
-        let mut handler = ns.connection_handler().map(|h| h.call(socket.clone()));
-        let pending = match handler.as_mut() {
-            Some(fut) => poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx)))
-                .await
-                .is_pending(),
-            None => false,
-        };
-        socket.open_gate();
-        // A recovered socket gets the events it missed, in order, once its handlers exist.
-        for frames in &missed {
-            let _ = socket.send(frames);
-        }
-        if let (true, Some(fut)) = (pending, handler) {
-            fut.await;
-        }
-    }));
+            {
+                let mut st = conn.state();
+                st.sockets.push((ns.name_arc().clone(), socket.clone()));
+                st.joined = true;
+            }
+            ns.add_socket(socket.clone());
+            drop(claim);
+            socket.mark_connected();
+            let reply =
+                conn.state()
+                    .protocol
+                    .connect_reply(ns.name(), socket.id().as_str(), socket.pid());
+            if conn
+                .engine
+                .send(&emit::control(conn.server.config.parser, &reply))
+                .is_err()
+            {
+                socket.finish(DisconnectReason::TransportClose);
+                return;
+            }
+            tracing::debug!(sid = %conn.engine.sid, socket = %socket.id(), nsp = ns.name(), "socket connected");
+            // A panic in the handler's synchronous part (an extractor, the closure before its
+            // future) stays here: the gate below must still open, or the socket's events would
+            // be held forever. Its future catches its own panics (`handler::contained`).
+            let mut handler = ns.connection_handler().and_then(|h| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| h.call(socket.clone())))
+                    .map_err(|panic| {
+                        tracing::error!(sid = %conn.engine.sid, socket = %socket.id(), nsp = ns.name(), panic = crate::engine::conn::panic_message(&*panic), "connection handler panicked");
+                    })
+                    .ok()
+            });
+            let pending = match handler.as_mut() {
+                Some(fut) => poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx)))
+                    .await
+                    .is_pending(),
+                None => false,
+            };
+            socket.open_gate();
+            // A recovered socket gets the events it missed, in order, once its handlers exist.
+            for frames in &missed {
+                let _ = socket.send(frames);
+            }
+            if let (true, Some(fut)) = (pending, handler) {
+                fut.await;
+            }
+        })
+    });
 }
 
 /// Disconnect every socket of the connection for `reason` (the connection stays).
