@@ -278,3 +278,61 @@ pub async fn next_disconnect(
 pub fn since(start: tokio::time::Instant) -> Duration {
     tokio::time::Instant::now() - start
 }
+
+/// A server under attack from one session at a time, with a witness session that must survive
+/// every attack: [`Fixture::victim_closes`] sends the attack, [`Fixture::others_still_work`]
+/// checks the rest of the server.
+pub struct Fixture {
+    pub io: portico::Server,
+    pub client: Client,
+    /// A session that must survive every bad input of the test.
+    pub witness: String,
+    next_ack: u64,
+    pub disconnects: mpsc::UnboundedReceiver<(Sid, DisconnectReason)>,
+}
+
+impl Fixture {
+    /// `io` gets the [`echo_server`] handlers on `/`; the witness joins.
+    pub async fn new(io: portico::Server) -> Fixture {
+        let disconnects = echo_server(&io);
+        let client = Client::new(&io);
+        let witness = client.join().await;
+        Fixture {
+            io,
+            client,
+            witness,
+            next_ack: 0,
+            disconnects,
+        }
+    }
+
+    /// A fresh session joined to `/` POSTs `body`: the Engine.IO payload is taken (`200 ok`),
+    /// then the session closes: its socket disconnects for `reason` and its sid is unknown
+    /// from then on.
+    pub async fn victim_closes(&mut self, body: &str, reason: DisconnectReason) {
+        let victim = self.client.join().await;
+        self.client.post_ok(&victim, body).await;
+        let (_, got) = next_disconnect(&mut self.disconnects).await;
+        assert_eq!(got, reason, "after {body:?}");
+        self.client
+            .get(&victim)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, 1);
+    }
+
+    /// The witness still works, and so does a new session; no other socket disconnected.
+    pub async fn others_still_work(&mut self) {
+        assert!(
+            self.disconnects.is_empty(),
+            "a socket disconnected: {:?}",
+            self.disconnects.try_recv()
+        );
+        self.next_ack += 1;
+        self.client.assert_alive(&self.witness, self.next_ack).await;
+        let fresh = self.client.join().await;
+        self.client.assert_alive(&fresh, 1).await;
+        // That fresh session leaves (its disconnect is not news).
+        self.client.post_ok(&fresh, "1").await;
+        next_disconnect(&mut self.disconnects).await;
+    }
+}
