@@ -13,8 +13,12 @@ use serde_json::{Map, Number, Value};
 use super::binary::{is_placeholder, placeholder};
 use super::packet::{validate, DecodeError, Limits, Packet, PacketType};
 
-/// Deepest nesting accepted in a msgpack packet (as serde_json's default recursion limit).
-const MAX_DEPTH: usize = 128;
+/// Deepest nesting accepted in a msgpack packet, in rmpv's units: rmpv counts two per array or
+/// map level (its value and its body), so this is 128 levels: the packet's map, then its data
+/// exactly as deep as the JSON parser takes it (serde_json's recursion limit lets 127 levels
+/// through). (128 here, as before, let only 63 levels through.) A value read here is encoded
+/// back recursively (`to_mp`), so this also bounds that.
+const MAX_DEPTH: usize = 2 * 128;
 
 /// Encode `packet` (placeholders resolved from `attachments`) as one msgpack message.
 pub fn encode_msgpack(packet: &Packet, attachments: &[Bytes]) -> Bytes {
@@ -214,6 +218,21 @@ mod tests {
         let bytes: &[u8] = b"\x83\xa4type\x00\xa4data\xd4\x00\x00\xa3nsp\xa1/";
         let (p, _) = decode_msgpack(bytes, &Limits::default()).unwrap();
         assert_eq!(p, Packet::connect("/", None));
+    }
+
+    #[test]
+    fn takes_arguments_exactly_as_deep_as_the_json_parser() {
+        for depth in [1, 2, 64, 65, 125, 126, 127, 128, 129, 1000] {
+            let json = format!("2[\"echo\",{}{}]", "[".repeat(depth), "]".repeat(depth));
+            let mut mp = vec![0x83];
+            mp.extend(b"\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa4echo");
+            mp.extend(std::iter::repeat_n(0x91, depth - 1));
+            mp.push(0x90);
+            let by_json = Packet::decode(&json, &Limits::default()).is_ok();
+            let by_msgpack = decode_msgpack(&mp, &Limits::default()).is_ok();
+            assert_eq!(by_json, by_msgpack, "depth {depth}");
+            assert_eq!(by_json, depth <= 126, "depth {depth}");
+        }
     }
 
     #[test]
