@@ -336,3 +336,15 @@ impl Fixture {
         next_disconnect(&mut self.disconnects).await;
     }
 }
+
+/// Wait until `done()` holds, letting the server's tasks run (a yield at a time; no clock):
+/// for what a driver task finishes after the answer a test saw.
+pub async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{what}: not after 10000 yields");
+}
