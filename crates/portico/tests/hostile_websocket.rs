@@ -1,0 +1,227 @@
+//! WebSocket input shaped to hurt, over real TCP: fragment floods, ping floods (WebSocket and
+//! Engine.IO), heartbeat packets the wrong way, truncated UTF-8. Each gets its close code (or
+//! is handled), and a second connection is served throughout.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use portico::{Ack, Args, Server, Socket};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::WebSocketStream;
+
+const WAIT: Duration = Duration::from_secs(10);
+const MAX_PAYLOAD: usize = 1000;
+
+type Ws = WebSocketStream<TcpStream>;
+
+async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(WAIT, f).await.expect("timed out")
+}
+
+async fn start() -> String {
+    let io = Server::builder()
+        .max_payload(MAX_PAYLOAD as u64)
+        .build()
+        .unwrap();
+    io.of("/").on_connection(|socket: Socket| async move {
+        socket.on("echo", |_s: Socket, args: Args, ack: Ack| async move {
+            ack.send(&args)
+        });
+    });
+    let listener = portico::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(portico::serve_with_shutdown(
+        listener,
+        io,
+        std::future::pending(),
+    ));
+    addr.to_string()
+}
+
+async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        match bounded(ws.next()).await.unwrap().unwrap() {
+            Message::Text(t) => return t.to_string(),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+async fn connect(addr: &str) -> Ws {
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    assert!(next_text(&mut ws).await.starts_with("0{"));
+    ws.send(Message::text("40")).await.unwrap();
+    assert!(next_text(&mut ws).await.starts_with("40{"));
+    ws
+}
+
+/// `ws` still answers an `echo` with ack `id`.
+async fn alive(ws: &mut Ws, id: u64) {
+    ws.send(Message::text(format!(r#"42{id}["echo","ok"]"#)))
+        .await
+        .unwrap();
+    assert_eq!(next_text(ws).await, format!(r#"43{id}["ok"]"#));
+}
+
+/// A masked client frame (mask key 0: the payload as it is).
+fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+    match payload.len() {
+        n @ 0..=125 => f.push(0x80 | n as u8),
+        n @ 126..=65535 => {
+            f.push(0x80 | 126);
+            f.extend((n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend((n as u64).to_be_bytes());
+        }
+    }
+    f.extend([0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Read until the server's close; returns its code (and the pongs seen on the way).
+async fn close_code(ws: &mut Ws) -> (Option<CloseCode>, usize) {
+    let (mut code, mut pongs) = (None, 0);
+    while let Some(m) = bounded(ws.next()).await {
+        match m {
+            Ok(Message::Close(c)) => code = c.map(|c| c.code),
+            Ok(Message::Pong(_)) => pongs += 1,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    (code, pongs)
+}
+
+#[tokio::test]
+async fn fragment_floods_are_bounded_by_max_payload_not_by_frame_count() {
+    let addr = start().await;
+    let mut witness = connect(&addr).await;
+
+    // Ten thousand empty fragments cost nothing kept: the message they end is delivered.
+    let mut ws = connect(&addr).await;
+    let mut raw = frame(false, 0x1, br#"421["echo","#);
+    for _ in 0..10_000 {
+        raw.extend(frame(false, 0x0, b""));
+    }
+    raw.extend(frame(true, 0x0, br#""frag"]"#));
+    ws.get_mut().write_all(&raw).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, r#"431["frag"]"#);
+
+    // One-byte fragments without FIN: refused (1009) once they pass max_payload in all,
+    // before the message ends.
+    let mut ws = connect(&addr).await;
+    let mut raw = frame(false, 0x1, b"4");
+    for _ in 0..MAX_PAYLOAD {
+        raw.extend(frame(false, 0x0, b"x"));
+    }
+    ws.get_mut().write_all(&raw).await.unwrap();
+    assert_eq!(close_code(&mut ws).await.0, Some(CloseCode::Size));
+
+    // A fragment that announces more than max_payload is refused from its header.
+    let mut ws = connect(&addr).await;
+    let mut raw = frame(false, 0x1, &[b'4'; 600]);
+    raw.extend(&frame(true, 0x0, &[b'x'; 600])[..8]);
+    ws.get_mut().write_all(&raw).await.unwrap();
+    assert_eq!(close_code(&mut ws).await.0, Some(CloseCode::Size));
+
+    alive(&mut witness, 1).await;
+}
+
+#[tokio::test]
+async fn ping_floods_are_answered_and_change_nothing_else() {
+    let addr = start().await;
+    let mut witness = connect(&addr).await;
+    let mut ws = connect(&addr).await;
+    // WebSocket pings, one write: every one gets its pong, then the event after them works.
+    let mut raw = Vec::new();
+    for i in 0..2000u32 {
+        raw.extend(frame(true, 0x9, &i.to_be_bytes()));
+    }
+    raw.extend(frame(true, 0x1, br#"427["echo","after"]"#));
+    ws.get_mut().write_all(&raw).await.unwrap();
+    let mut pongs = 0;
+    loop {
+        match bounded(ws.next()).await.unwrap().unwrap() {
+            Message::Pong(p) => {
+                assert_eq!(p, Bytes::copy_from_slice(&(pongs as u32).to_be_bytes()));
+                pongs += 1;
+            }
+            Message::Text(t) => {
+                assert_eq!(t.as_str(), r#"437["after"]"#);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(pongs, 2000, "each ping answered, in order, before the ack");
+    // Unsolicited WebSocket pongs and Engine.IO pongs/noops: ignored.
+    let mut raw = Vec::new();
+    for _ in 0..2000 {
+        raw.extend(frame(true, 0xA, b"p"));
+        raw.extend(frame(true, 0x1, b"3"));
+        raw.extend(frame(true, 0x1, b"6"));
+    }
+    ws.get_mut().write_all(&raw).await.unwrap();
+    alive(&mut ws, 8).await;
+    alive(&mut witness, 1).await;
+}
+
+#[tokio::test]
+async fn an_engine_io_ping_from_a_v4_client_closes_that_connection() {
+    let addr = start().await;
+    let mut witness = connect(&addr).await;
+    for ping in ["2", "2probe", "2anything"] {
+        let mut ws = connect(&addr).await;
+        ws.send(Message::text(ping)).await.unwrap();
+        // No pong: the server closes (a normal WebSocket close; the session ended with
+        // `transport error`, as Node's "invalid heartbeat direction").
+        let mut texts = Vec::new();
+        while let Some(m) = bounded(ws.next()).await {
+            match m {
+                Ok(Message::Text(t)) => texts.push(t.to_string()),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        assert!(texts.is_empty(), "answered {texts:?}");
+    }
+    alive(&mut witness, 1).await;
+}
+
+#[tokio::test]
+async fn truncated_utf8_in_text_frames() {
+    let addr = start().await;
+    let mut witness = connect(&addr).await;
+    // "€" is e2 82 ac: split across two fragments it is whole once reassembled.
+    let mut ws = connect(&addr).await;
+    let mut raw = frame(false, 0x1, b"423[\"echo\",\"\xe2\x82");
+    raw.extend(frame(true, 0x0, b"\xac\"]"));
+    ws.get_mut().write_all(&raw).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "433[\"€\"]");
+    // A message that ends inside a character, whole or fragmented: 1007.
+    for raw in [
+        frame(true, 0x1, b"42[\"echo\",\"\xe2\x82\"]"),
+        frame(true, 0x1, b"42[\"echo\",\"x\xe2\x82"),
+        [
+            frame(false, 0x1, b"42[\"echo\",\"x"),
+            frame(true, 0x0, b"\xf0\x9f\x98"),
+        ]
+        .concat(),
+    ] {
+        let mut ws = connect(&addr).await;
+        ws.get_mut().write_all(&raw).await.unwrap();
+        assert_eq!(close_code(&mut ws).await.0, Some(CloseCode::Invalid));
+    }
+    alive(&mut witness, 1).await;
+}
