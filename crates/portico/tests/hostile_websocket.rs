@@ -27,6 +27,10 @@ async fn start() -> String {
         .max_payload(MAX_PAYLOAD as u64)
         .build()
         .unwrap();
+    serve(io).await
+}
+
+async fn serve(io: Server) -> String {
     io.of("/").on_connection(|socket: Socket| async move {
         socket.on("echo", |_s: Socket, args: Args, ack: Ack| async move {
             ack.send(&args)
@@ -224,4 +228,39 @@ async fn truncated_utf8_in_text_frames() {
         assert_eq!(close_code(&mut ws).await.0, Some(CloseCode::Invalid));
     }
     alive(&mut witness, 1).await;
+}
+
+#[tokio::test]
+async fn a_client_that_floods_pings_and_never_reads_is_closed() {
+    // The server gives up a write that waits a whole heartbeat round (interval + timeout)
+    // for the peer to read.
+    let io = Server::builder()
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let addr = serve(io.clone()).await;
+    let mut ws = connect(&addr).await;
+    assert_eq!(io.connection_count(), 1);
+    // Pings of 125 bytes, written until the server stops taking them (its pongs, never read,
+    // fill both ends' buffers); the connection is then held open, unread.
+    let chunk: Vec<u8> = (0..512).flat_map(|_| frame(true, 0x9, &[7; 125])).collect();
+    let tcp = ws.get_mut();
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            if tcp.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    bounded(async {
+        while io.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let mut fresh = connect(&addr).await;
+    alive(&mut fresh, 1).await;
+    drop(ws);
 }

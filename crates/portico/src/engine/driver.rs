@@ -14,7 +14,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::conn::{now, Conn, WsStream};
 use super::ws::frame as ws_frame;
-use super::ws::stream::{Io, ReadError};
+use super::ws::stream::{ReadError, Writer};
 use super::ConnHandler;
 
 /// Run the session until it ends, then tell `handler`. `ws` is the transport of a
@@ -245,13 +245,13 @@ async fn write_all(
         // One frame (an ack, an echo): header and payload in one vectored write, no copy.
         if let Some(f) = out.pop() {
             let e = ws_frame::encode(f, protocol);
-            write_two(w.io(), e.head(), &e.payload).await?;
+            write_two(&mut w.io(), e.head(), &e.payload).await?;
         }
         return Ok(());
     }
     let total: usize = out.iter().map(|f| frame_len(f) + 10).sum();
     let mut buf = Vec::with_capacity(total.min(WRITE_CHUNK));
-    let io = w.io();
+    let io = &mut w.io();
     for f in out.drain(..) {
         let e = ws_frame::encode(f, protocol);
         if buf.len() + e.len() <= WRITE_CHUNK {
@@ -289,7 +289,11 @@ const SMALL_WRITE: usize = 1024;
 
 /// Write `head` then `payload` in as few syscalls as the socket takes: one copy into a stack
 /// buffer for a small frame, vectored (no copy) for a larger one.
-async fn write_two(io: &mut Io, mut head: &[u8], mut payload: &[u8]) -> std::io::Result<()> {
+async fn write_two(
+    io: &mut Writer<'_>,
+    mut head: &[u8],
+    mut payload: &[u8],
+) -> std::io::Result<()> {
     let total = head.len() + payload.len();
     if total <= SMALL_WRITE {
         // The buffer lives only inside one poll, not across an await: the driver's future (and

@@ -120,6 +120,8 @@ impl std::fmt::Display for ReadError {
 /// One server-side WebSocket.
 pub(crate) struct WsConn {
     io: Io,
+    /// Bounds the time a write may wait for the peer to read (see [`Writer`]).
+    stall: Stall,
     reader: Reader,
     /// Control frames (pong, close) to write before anything else.
     control: Vec<u8>,
@@ -132,11 +134,17 @@ pub(crate) struct WsConn {
 }
 
 impl WsConn {
-    /// A WebSocket on an upgraded connection that refuses messages over `max_message` bytes.
-    pub(crate) fn new(up: Upgraded, max_message: usize) -> Self {
+    /// A WebSocket on an upgraded connection that refuses messages over `max_message` bytes
+    /// and gives up a write that waits more than `max_stall` for the peer to read.
+    pub(crate) fn new(up: Upgraded, max_message: usize, max_stall: Duration) -> Self {
         let (io, initial) = Io::from_upgraded(up);
         WsConn {
             io,
+            stall: Stall {
+                limit: max_stall,
+                timer: None,
+                armed: false,
+            },
             reader: Reader::new(Role::Server, max_message).with_initial(&initial),
             control: Vec::new(),
             read_done: false,
@@ -257,9 +265,13 @@ impl WsConn {
         }
     }
 
-    /// The stream, for writing frames.
-    pub(crate) fn io(&mut self) -> &mut Io {
-        &mut self.io
+    /// The stream, for writing frames: a write that waits longer than the connection's
+    /// `max_stall` for the peer to read fails (see [`Writer`]).
+    pub(crate) fn io(&mut self) -> Writer<'_> {
+        Writer {
+            io: &mut self.io,
+            stall: &mut self.stall,
+        }
     }
 
     /// Write queued control frames (pongs, a close reply).
@@ -268,7 +280,7 @@ impl WsConn {
             return Ok(());
         }
         let control = std::mem::take(&mut self.control);
-        self.io.write_all(&control).await
+        self.io().write_all(&control).await
     }
 
     /// Control frames are waiting to be written.
@@ -286,5 +298,105 @@ impl WsConn {
             self.io.shutdown().await
         })
         .await;
+    }
+}
+
+/// The time a write may wait for the peer to read.
+struct Stall {
+    limit: Duration,
+    /// Made on the first write that has to wait, then re-armed: a connection whose writes
+    /// never wait (the usual case) never touches the timer wheel.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The timer runs for the write waiting now.
+    armed: bool,
+}
+
+impl Stall {
+    /// A write made progress (or finished): the next wait starts a new bound.
+    fn progress(&mut self) {
+        self.armed = false;
+    }
+
+    /// A write has to wait: `Ready(Err)` once it has waited `limit` since it first could not
+    /// proceed, with no progress in between.
+    fn poll_wait<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if !self.armed {
+            let deadline = tokio::time::Instant::now() + self.limit;
+            match self.timer.as_mut() {
+                Some(t) => t.as_mut().reset(deadline),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.armed = true;
+        }
+        let expired = self
+            .timer
+            .as_mut()
+            .is_some_and(|t| std::future::Future::poll(t.as_mut(), cx).is_ready());
+        if !expired {
+            return Poll::Pending;
+        }
+        self.armed = false;
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the peer stopped reading",
+        )))
+    }
+}
+
+/// The write half of a [`WsConn`]: its stream, with a bound on how long a write may wait for
+/// the peer to read. Without it, a client that stops reading (and floods pings, or lets the
+/// server's messages pile up) would hold its driver in a write forever: no heartbeat, no
+/// close, no clean-up. Past the bound the write fails and the session closes with
+/// `transport error`.
+pub(crate) struct Writer<'a> {
+    io: &'a mut Io,
+    stall: &'a mut Stall,
+}
+
+impl Writer<'_> {
+    fn done<T>(&mut self, r: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Ready(r) => {
+                self.stall.progress();
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.stall.poll_wait(cx),
+        }
+    }
+}
+
+impl AsyncWrite for Writer<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut *this.io).poll_write(cx, buf);
+        this.done(r, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut *this.io).poll_write_vectored(cx, bufs);
+        this.done(r, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut *this.io).poll_flush(cx);
+        this.done(r, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.get_mut().io).poll_shutdown(cx)
     }
 }

@@ -41,13 +41,15 @@ pub(crate) fn accept<B>(
     let accept = portico_proto::ws::accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let max = max_message(engine);
+    // A client that reads nothing for a whole heartbeat round is gone.
+    let max_stall = engine.config.ping_interval + engine.config.ping_timeout;
     let mut handshake = None;
     match conn {
         Some(conn) => {
             tokio::spawn(async move {
                 match on_upgrade.await {
                     Ok(up) => {
-                        let ws = WsConn::new(up, max);
+                        let ws = WsConn::new(up, max, max_stall);
                         // The driver takes it as a probe (or closes it if the session cannot
                         // be upgraded any more).
                         conn.offer_upgrade(Box::new(ws));
@@ -66,7 +68,7 @@ pub(crate) fn accept<B>(
             tracing::debug!(sid = %conn.sid, "new websocket session");
             tokio::spawn(async move {
                 let ws = match on_upgrade.await {
-                    Ok(up) => Some(WsConn::new(up, max)),
+                    Ok(up) => Some(WsConn::new(up, max, max_stall)),
                     Err(e) => {
                         tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed");
                         conn.session()
