@@ -124,6 +124,15 @@ pub(crate) async fn get(conn: Arc<Conn>) -> Response<Body> {
     }
 }
 
+/// Marks the end of a POST's read when dropped.
+struct PostBusy<'a>(&'a Conn);
+
+impl Drop for PostBusy<'_> {
+    fn drop(&mut self) {
+        self.0.end_post();
+    }
+}
+
 pub(crate) async fn post<B>(conn: Arc<Conn>, req: Request<B>) -> Response<Body>
 where
     B: http_body::Body + Send + 'static,
@@ -155,8 +164,12 @@ where
         return error(ErrorCode::BadRequest);
     }
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    let collected = Limited::new(req.into_body(), limit).collect().await;
-    conn.end_post();
+    let collected = {
+        // Ends the POST however the read ends: a client that drops the request mid-body must
+        // not leave the session refusing every later POST as a concurrent one.
+        let _busy = PostBusy(&conn);
+        Limited::new(req.into_body(), limit).collect().await
+    };
     let body: Bytes = match collected {
         Ok(c) => c.to_bytes(),
         Err(e) => {

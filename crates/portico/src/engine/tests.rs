@@ -340,3 +340,42 @@ async fn a_driver_that_unwinds_still_ends_the_session() {
     assert_eq!(made.len(), 1);
     assert!(made[0].upgrade().is_none(), "the handler is released");
 }
+
+/// A request body that never ends (a client that stops sending mid-POST).
+struct EndlessBody;
+
+impl http_body::Body for EndlessBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_dropped_mid_body_does_not_block_the_next_one() {
+    let rec = Recorder::default();
+    let calls = rec.calls.clone();
+    let engine = engine(rec);
+    let sid = handshake(&engine).await;
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/socket.io/?{q}"))
+        .body(EndlessBody)
+        .unwrap();
+    let pending = route(&engine, req, Query::parse(Some(&q)), info);
+    // The client gives up the upload: the request future is dropped while reading the body.
+    assert!(tokio::time::timeout(Duration::from_secs(1), pending)
+        .await
+        .is_err());
+    let (status, body) = request(&engine, Method::POST, &q, "4next").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    assert!(calls
+        .lock()
+        .unwrap()
+        .contains(&Call::Message("next".into())));
+}
