@@ -54,6 +54,7 @@ impl Handler for Layer {
                 sockets: SmallVec::new(),
                 protocol,
                 joined: false,
+                joining: Vec::new(),
                 timed_out: false,
             }),
             connect_deadline,
@@ -111,6 +112,9 @@ struct ClientState {
     protocol: Connection,
     /// Whether any namespace was ever joined (ends the connect timeout).
     joined: bool,
+    /// Namespaces whose CONNECT is being decided (their middlewares run): a repeated CONNECT
+    /// for one of them is ignored, and at most [`MAX_JOINING`] are decided at once.
+    joining: Vec<String>,
     /// The connect timeout passed (it is not armed again).
     timed_out: bool,
 }
@@ -274,10 +278,29 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
             return;
         }
     }
-    if conn.socket_for(&nsp).is_some() {
-        tracing::debug!(sid = %conn.engine.sid, %nsp, "second CONNECT for a joined namespace: ignored");
-        return;
+    {
+        let mut st = conn.state();
+        if st.sockets.iter().any(|(n, _)| **n == *nsp) || st.joining.contains(&nsp) {
+            drop(st);
+            tracing::debug!(sid = %conn.engine.sid, %nsp, "second CONNECT for a joined or joining namespace: ignored");
+            return;
+        }
+        if st.joining.len() >= MAX_JOINING {
+            drop(st);
+            tracing::debug!(sid = %conn.engine.sid, %nsp, "too many CONNECTs being decided at once: refused");
+            let p = conn.connect_error(&nsp, "too many namespaces joining at once", None);
+            let _ = conn
+                .engine
+                .send(&emit::control(conn.server.config.parser, &p));
+            return;
+        }
+        st.joining.push(nsp.clone());
     }
+    // Takes `nsp` off the joining list however the CONNECT ends.
+    let joining = Joining {
+        conn: me.clone(),
+        nsp: nsp.clone(),
+    };
     // A dynamic child exists from here; `claim` (held until the CONNECT is decided) removes
     // it again if no socket gets in.
     let (ns, claim) = conn.server.join_target(target, &nsp);
@@ -328,6 +351,7 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
         Box::pin(async move {
             // Dropped on every refusal below (and with the future, if it never finishes).
             let claim = claim;
+            let joining = joining;
             let middlewares = if skip_middlewares {
                 Vec::new()
             } else {
@@ -360,6 +384,7 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
                 st.sockets.push((ns.name_arc().clone(), socket.clone()));
                 st.joined = true;
             }
+            drop(joining);
             ns.add_socket(socket.clone());
             drop(claim);
             socket.mark_connected();
@@ -402,6 +427,24 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
             }
         })
     });
+}
+
+/// Most CONNECTs one connection may have being decided at once (each holds a socket, its
+/// middlewares' future and, for a dynamic namespace, a child namespace). Node has no such
+/// bound; more is answered with a CONNECT_ERROR.
+const MAX_JOINING: usize = 128;
+
+/// A CONNECT being decided: its namespace leaves the connection's joining list when this is
+/// dropped (accepted, refused, or the future dropped).
+struct Joining {
+    conn: Arc<SioConn>,
+    nsp: String,
+}
+
+impl Drop for Joining {
+    fn drop(&mut self) {
+        self.conn.state().joining.retain(|n| *n != self.nsp);
+    }
 }
 
 /// Disconnect every socket of the connection for `reason` (the connection stays).
