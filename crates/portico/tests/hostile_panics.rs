@@ -170,6 +170,9 @@ async fn close_and_check_clean(
         left.push((nsp, id));
     }
     assert_eq!(io.connection_count(), before - 1, "the session is gone");
+    // A GET that crossed the close is owed its noop once; then the sid is unknown.
+    let late = client.get(sid).await;
+    assert_eq!((late.status, late.text()), (http::StatusCode::OK, "6"));
     client
         .get(sid)
         .await

@@ -46,9 +46,11 @@ async fn serve(io: Server) -> String {
     addr.to_string()
 }
 
+/// The next text message; the server's Engine.IO pings on the way are answered.
 async fn next_text(ws: &mut Ws) -> String {
     loop {
         match bounded(ws.next()).await.unwrap().unwrap() {
+            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).await.unwrap(),
             Message::Text(t) => return t.to_string(),
             Message::Ping(_) | Message::Pong(_) => {}
             other => panic!("unexpected {other:?}"),
