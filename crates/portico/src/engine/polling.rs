@@ -124,12 +124,21 @@ pub(crate) async fn get(conn: Arc<Conn>) -> Response<Body> {
     }
 }
 
-/// Marks the end of a POST's read when dropped.
-struct PostBusy<'a>(&'a Conn);
+/// Marks the end of a POST's read when dropped; closes the session if the read never ended.
+struct PostBusy<'a> {
+    conn: &'a Conn,
+    read: bool,
+}
 
 impl Drop for PostBusy<'_> {
     fn drop(&mut self) {
-        self.0.end_post();
+        self.conn.end_post();
+        if !self.read {
+            self.conn
+                .session()
+                .handle_transport_closed(CloseReason::TransportError);
+            self.conn.wake_all();
+        }
     }
 }
 
@@ -165,10 +174,16 @@ where
     }
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
     let collected = {
-        // Ends the POST however the read ends: a client that drops the request mid-body must
-        // not leave the session refusing every later POST as a concurrent one.
-        let _busy = PostBusy(&conn);
-        Limited::new(req.into_body(), limit).collect().await
+        // Ends the POST however the read ends. A request dropped mid-body (the client gave up
+        // the upload) closes the session with `transport error`, as Node does ("data request
+        // connection closed prematurely"), rather than leave it refusing every later POST.
+        let mut busy = PostBusy {
+            conn: &conn,
+            read: false,
+        };
+        let collected = Limited::new(req.into_body(), limit).collect().await;
+        busy.read = true;
+        collected
     };
     let body: Bytes = match collected {
         Ok(c) => c.to_bytes(),
