@@ -53,7 +53,29 @@ async fn malformed_sids_are_unknown_sessions() {
             res.assert_error(StatusCode::BAD_REQUEST, 1);
         }
     }
-    // Two sids: the first one counts (as in Node), and it is unknown.
+    // The same sids on a WebSocket upgrade: unknown too. The witness's own sid on a
+    // "websocket" request that is no upgrade is a bad request that leaves it alone.
+    let upgrade = [
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    for sid in [long.as_str(), &w[..19], "%ZZ%", "%E2%82"] {
+        let q = format!("EIO=4&transport=websocket&sid={sid}");
+        let res = f
+            .client
+            .request(Method::GET, &f.client.url(&q), &upgrade, Bytes::new())
+            .await;
+        res.assert_error(StatusCode::BAD_REQUEST, 1);
+    }
+    let q = format!("EIO=4&transport=websocket&sid={w}");
+    let res = f
+        .client
+        .request(Method::GET, &f.client.url(&q), &[], Bytes::new())
+        .await;
+    res.assert_error(StatusCode::BAD_REQUEST, 3);
+    // Two sids: the first one counts here (Node keeps the last), and it is unknown.
     let q = format!("EIO=4&transport=polling&sid=nope&sid={w}");
     let res = f
         .client
