@@ -266,3 +266,55 @@ async fn a_client_that_floods_pings_and_never_reads_is_closed() {
     alive(&mut fresh, 1).await;
     drop(ws);
 }
+
+/// A polling handshake over plain HTTP/1.1; returns the sid.
+async fn polling_sid(addr: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut res = String::new();
+    bounded(tcp.read_to_string(&mut res)).await.unwrap();
+    let at = res.find("\"sid\":\"").expect("a sid") + 7;
+    res[at..at + 20].to_owned()
+}
+
+#[tokio::test]
+async fn a_ping_flood_on_an_upgrading_websocket_is_answered_as_it_comes() {
+    // A probe may last a minute: its pongs must not wait for its end.
+    let io = Server::builder()
+        .upgrade_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let addr = serve(io).await;
+    let mut witness = connect(&addr).await;
+    let sid = polling_sid(&addr).await;
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}");
+    let tcp = TcpStream::connect(&addr).await.unwrap();
+    let (mut probe, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    // The probe's pongs are written as its pings are read (they were once kept, unwritten,
+    // for as long as the probe lasted: memory a client could fill at line rate).
+    let mut raw = Vec::new();
+    for i in 0..2000u32 {
+        raw.extend(frame(true, 0x9, &i.to_be_bytes()));
+    }
+    probe.get_mut().write_all(&raw).await.unwrap();
+    let last = Bytes::copy_from_slice(&1999u32.to_be_bytes());
+    loop {
+        match bounded(probe.next()).await.unwrap().unwrap() {
+            Message::Pong(p) if p == last => break,
+            Message::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    probe.send(Message::text("2probe")).await.unwrap();
+    assert_eq!(next_text(&mut probe).await, "3probe");
+    // The upgrade completes and the session works over it.
+    probe.send(Message::text("5")).await.unwrap();
+    probe.send(Message::text("40")).await.unwrap();
+    assert!(next_text(&mut probe).await.starts_with("40{"));
+    alive(&mut probe, 3).await;
+    alive(&mut witness, 1).await;
+}

@@ -398,6 +398,17 @@ async fn on_probe_message(
     msg: Option<Result<Message, ReadError>>,
 ) -> bool {
     let packet = match msg {
+        Some(Ok(Message::Ping(_))) => {
+            // The probe is read here, not by the main loop that writes pongs: answer now.
+            let written = match probe.as_mut() {
+                Some(w) => w.write_control().await.is_ok(),
+                None => true,
+            };
+            if written {
+                return false;
+            }
+            None
+        }
         Some(Ok(m)) => match decode(m, conn.protocol()) {
             Ok(Some(p)) => Some(p),
             Ok(None) => return false,

@@ -125,6 +125,10 @@ pub(crate) struct WsConn {
     reader: Reader,
     /// Control frames (pong, close) to write before anything else.
     control: Vec<u8>,
+    /// Where the pong not yet written starts in `control`, if one is: a newer ping replaces
+    /// it (RFC 6455 section 5.5.3 lets an endpoint answer only the most recent ping), so a
+    /// ping flood that outruns the writes keeps one pong, not one per ping.
+    pong_at: Option<usize>,
     /// No more messages will be read (close frame, end of stream or error).
     read_done: bool,
     /// A close frame was queued or written.
@@ -147,6 +151,7 @@ impl WsConn {
             },
             reader: Reader::new(Role::Server, max_message).with_initial(&initial),
             control: Vec::new(),
+            pong_at: None,
             read_done: false,
             close_sent: false,
             held: None,
@@ -230,6 +235,11 @@ impl WsConn {
             Message::Text(_) | Message::Binary(_) => Some(Some(Ok(m))),
             Message::Ping(payload) => {
                 if !self.close_sent {
+                    // A close is queued only with `close_sent`, so a pending pong is last.
+                    if let Some(at) = self.pong_at {
+                        self.control.truncate(at);
+                    }
+                    self.pong_at = Some(self.control.len());
                     self.control
                         .extend(ws::control_frame(ws::PONG, &payload, None));
                 }
@@ -280,6 +290,7 @@ impl WsConn {
             return Ok(());
         }
         let control = std::mem::take(&mut self.control);
+        self.pong_at = None;
         self.io().write_all(&control).await
     }
 
