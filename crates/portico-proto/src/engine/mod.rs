@@ -13,8 +13,10 @@ pub mod packet;
 pub mod payload;
 pub mod payload_v3;
 pub mod session;
+pub mod traffic;
 
 pub use error::ErrorCode;
 pub use handshake::Handshake;
 pub use packet::{DecodeError, Frame, Packet};
 pub use payload::{decode_payload_v4, encode_payload_v4};
+pub use traffic::Traffic;

@@ -26,6 +26,7 @@ use super::error::ErrorCode;
 use super::packet::{DecodeError, Frame, Packet};
 use super::payload::encode_payload_v4;
 use super::payload_v3::encode_payload_v3;
+use super::traffic::Traffic;
 
 /// Queue capacity (frames) a drained session keeps; more is released after a burst.
 const QUEUE_KEEP: usize = 16;
@@ -209,6 +210,8 @@ pub struct Session {
     /// came to collect the last frames.
     linger_until: Option<Instant>,
     close_delivered: bool,
+    /// Packets and bytes in and out, counted under the caller's lock (no atomics).
+    traffic: Traffic,
 }
 
 impl Session {
@@ -232,12 +235,18 @@ impl Session {
             closed: None,
             linger_until: None,
             close_delivered: false,
+            traffic: Traffic::default(),
         }
     }
 
     /// The session's limits and timers.
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// Packets and bytes this session received and sent so far (see [`Traffic`]).
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
     }
 
     /// The transport frames are written to.
@@ -366,6 +375,7 @@ impl Session {
             return None;
         }
         let frame = self.queue.pop_front()?;
+        self.traffic.sent([&frame]);
         self.queued_bytes = self.queued_bytes.saturating_sub(frame.payload_len());
         if self.queue.is_empty() {
             self.release_queue();
@@ -379,6 +389,7 @@ impl Session {
         if self.transport != Transport::WebSocket || self.queue.is_empty() {
             return;
         }
+        self.traffic.sent(&self.queue);
         out.extend(self.queue.drain(..));
         self.queued_bytes = 0;
         self.release_queue();
@@ -399,6 +410,7 @@ impl Session {
         if self.closed.is_some() {
             return None;
         }
+        self.traffic.received(&packet);
         match packet {
             Packet::Message(data) => return Some(Incoming::Text(data)),
             Packet::Binary(data) => return Some(Incoming::Binary(data)),
@@ -665,6 +677,7 @@ impl Session {
             Protocol::V4 => encode_payload_v4(self.queue.iter()),
             Protocol::V3 { b64 } => encode_payload_v3(self.queue.iter(), b64),
         };
+        self.traffic.sent(&self.queue);
         self.queue.clear();
         self.queued_bytes = 0;
         self.release_queue();
