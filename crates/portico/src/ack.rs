@@ -17,6 +17,9 @@ pub struct Ack {
 
 impl Ack {
     pub(crate) fn new(socket: Socket, id: Option<u64>) -> Ack {
+        if id.is_some() {
+            socket.ack_owed();
+        }
         Ack { socket, id }
     }
 
@@ -35,6 +38,16 @@ impl Ack {
         match self.id {
             Some(id) => self.socket.send_ack(id, data),
             None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Ack {
+    /// Sent or not, the acknowledgement is no longer owed (a graceful shutdown waits for the
+    /// owed ones).
+    fn drop(&mut self) {
+        if self.id.is_some() {
+            self.socket.ack_settled_owed();
         }
     }
 }

@@ -52,6 +52,10 @@ pub struct ServerConfig {
     pub connect_timeout: Duration,
     /// Binary attachments one Socket.IO packet may announce. Default: 10.
     pub max_attachments: usize,
+    /// How long a graceful shutdown ([`crate::serve`], [`crate::Server::shutdown`]) waits for
+    /// pending acknowledgements and in-flight HTTP requests before it closes what is left.
+    /// Default: 10 s.
+    pub shutdown_timeout: Duration,
     /// Accept HTTP long-polling. Default: `true`.
     pub polling: bool,
     /// Accept WebSocket (directly, and as an upgrade). Default: `true`.
@@ -128,6 +132,7 @@ impl Default for ServerConfig {
             max_buffer_bytes: 8 * 1024 * 1024,
             connect_timeout: Duration::from_millis(45_000),
             max_attachments: 10,
+            shutdown_timeout: Duration::from_secs(10),
             polling: true,
             websocket: true,
             allow_upgrades: true,
@@ -230,6 +235,12 @@ impl ServerBuilder {
     /// Time a connection may stay without joining a namespace. Default: 45 s.
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.config.connect_timeout = d;
+        self
+    }
+    /// How long a graceful shutdown waits for pending acknowledgements and in-flight HTTP
+    /// requests (see [`crate::serve`]). Default: 10 s.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.config.shutdown_timeout = d;
         self
     }
     /// Binary attachments one packet may announce. Default: 10.

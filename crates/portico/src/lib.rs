@@ -71,6 +71,7 @@ mod service;
 mod sid;
 mod sio;
 mod socket;
+pub mod stats;
 
 pub use ack::Ack;
 pub use adapter::{Adapter, Broadcast, BroadcastOptions, LocalAdapter};
@@ -99,10 +100,11 @@ pub use reason::DisconnectReason;
 pub use recovery::RecoveryConfig;
 pub use remote::RemoteSocket;
 pub use serve::{bind, local_addr, serve, serve_app, serve_with_shutdown, shutdown_signal};
-pub use server::Server;
+pub use server::{Server, Shutdown};
 pub use service::{PorticoLayer, PorticoMiddleware, PorticoService};
 pub use sid::Sid;
 pub use socket::{Socket, TimedSocket};
+pub use stats::{NamespaceStats, Stats};
 
 /// Re-exported so users need not depend on the same `bytes` version.
 pub use bytes::Bytes;

@@ -582,6 +582,15 @@ impl Namespace {
         self.0.adapter.rooms()
     }
 
+    /// Number of connected sockets (on this node).
+    pub(crate) fn socket_count(&self) -> usize {
+        self.0
+            .sockets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     pub(crate) fn adapter(&self) -> &Arc<dyn Adapter> {
         &self.0.adapter
     }

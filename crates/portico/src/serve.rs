@@ -17,8 +17,9 @@ use crate::Server;
 /// overflow costs the client a 1 s SYN retry.
 const BACKLOG: u32 = 1024;
 
-/// How long a graceful shutdown waits for in-flight requests after the sockets are closed.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The least time in-flight HTTP requests get after the sessions are closed, even when the
+/// session drain used up `shutdown_timeout`: a polling client's GET fetching its close packet.
+const HTTP_DRAIN_MIN: Duration = Duration::from_millis(500);
 
 /// Bind a listener the way Portico wants it: `SO_REUSEADDR` and a backlog of 1024.
 pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
@@ -77,9 +78,19 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serve `io` on `listener` until `shutdown` completes; then stop accepting, close every
-/// Socket.IO connection (reason `server shutting down`), let in-flight requests finish (up to
-/// 10 s) and return. Logs (and installs a default subscriber) as [`serve`] does.
+/// Serve `io` on `listener` until `shutdown` completes, then shut down gracefully and return:
+///
+/// 1. new sessions are refused (503) while the listener still accepts, so that polling
+///    clients can fetch their close packet;
+/// 2. [`Server::shutdown`]: connections with no pending acknowledgement are closed at once
+///    (clients see `transport close` and reconnect), the others once their acknowledgements
+///    are settled, all within [`ServerConfig::shutdown_timeout`](crate::ServerConfig)
+///    (default 10 s);
+/// 3. the listener is closed and in-flight HTTP requests finish (until the same deadline,
+///    and at least 0.5 s);
+/// 4. one log line says what was closed.
+///
+/// Logs (and installs a default subscriber) as [`serve`] does.
 pub async fn serve_with_shutdown(
     listener: TcpListener,
     io: Server,
@@ -136,12 +147,14 @@ where
     // accepting: a polling client opens a new HTTP connection for each poll, and must be able
     // to fetch its close packet (new handshakes get 503 meanwhile).
     let closing = io.clone();
+    let timeout = io.config().shutdown_timeout;
     let closed = async move {
         shutdown.await;
-        closing.close().await;
+        let started = tokio::time::Instant::now();
+        (started, closing.shutdown(timeout).await)
     };
     tokio::pin!(closed);
-    loop {
+    let (started, report) = loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -152,7 +165,7 @@ where
                     continue;
                 }
             },
-            () = &mut closed => break,
+            done = &mut closed => break done,
         };
         let _ = stream.set_nodelay(true);
         let svc = app.clone();
@@ -169,15 +182,27 @@ where
                 tracing::trace!(error = %e, "connection ended with an error");
             }
         });
-    }
+    };
     drop(listener);
     drop(io);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    let http_open = graceful.count();
+    let http_deadline = (started + timeout).max(tokio::time::Instant::now() + HTTP_DRAIN_MIN);
+    let http_cut = tokio::time::timeout_at(http_deadline, graceful.shutdown())
         .await
-        .is_err()
-    {
-        tracing::warn!("some HTTP connections did not finish within {DRAIN_TIMEOUT:?}");
-    }
+        .is_err();
+    let elapsed = started.elapsed();
+    let cut = if http_cut {
+        ", some cut at the deadline"
+    } else {
+        ""
+    };
+    tracing::info!(
+        "shutdown complete in {elapsed:.1?}: closed {} sessions ({} after their pending \
+         acknowledgements, {} still open at the deadline) and {http_open} HTTP connections{cut}",
+        report.sessions,
+        report.waited_for_acks,
+        report.left_open,
+    );
     Ok(())
 }
 

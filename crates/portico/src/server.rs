@@ -276,12 +276,61 @@ impl Server {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.close_all()).await;
     }
 
+    /// Shut down gracefully within `timeout`: new sessions are refused (503) from the start of
+    /// the call; every connection with no acknowledgement pending is closed at once, the others
+    /// as soon as theirs are settled (an acknowledgement the client asked for is sent or
+    /// dropped, one the server asked for is answered or times out). Closing sends the
+    /// Engine.IO close (the close packet to a polling client, a 1001 close to a WebSocket): the
+    /// official client disconnects with `transport close` and reconnects, to another node if
+    /// the address now leads there; server-side, sockets disconnect with `server shutting
+    /// down`. Returns when every session is gone, or at the deadline with what is left.
+    ///
+    /// [`crate::serve`] calls it on SIGINT/SIGTERM with [`ServerConfig::shutdown_timeout`].
+    pub async fn shutdown(&self, timeout: std::time::Duration) -> Shutdown {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let engine = &self.0.engine;
+        engine.begin_shutdown();
+        let sessions = engine.connection_count();
+        let busy = engine.close_idle(CloseReason::ServerShutdown);
+        tracing::info!(
+            "shutting down: {sessions} sessions, {busy} waiting for pending acknowledgements \
+             (at most {timeout:?})"
+        );
+        let all_closed = engine.wait_closed(deadline).await;
+        let left_open = if all_closed {
+            0
+        } else {
+            // The deadline: close what is left; polling clients that do not come back for
+            // their close packet are not waited for.
+            let left = engine.connection_count();
+            engine.close_idle_or_busy(CloseReason::ServerShutdown);
+            left
+        };
+        Shutdown {
+            sessions,
+            waited_for_acks: busy,
+            left_open,
+        }
+    }
+
     async fn close_all(&self) {
         if self.0.engine.begin_shutdown() {
             tracing::info!("shutting down: closing Socket.IO connections");
         }
         self.0.engine.close_all(CloseReason::ServerShutdown).await;
     }
+}
+
+/// What [`Server::shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Shutdown {
+    /// Sessions open when the shutdown began.
+    pub sessions: usize,
+    /// Of those, the sessions that had acknowledgements pending (closed once settled).
+    pub waited_for_acks: usize,
+    /// Sessions still open at the deadline (closed then without waiting further).
+    pub left_open: usize,
 }
 
 impl ServerInner {
@@ -361,6 +410,16 @@ impl ServerInner {
             map.remove(ns.name());
             parent.forget_child(ns);
         }
+    }
+
+    /// Every namespace now (static ones and dynamic children), cloned out of the lock.
+    pub(crate) fn namespaces_now(&self) -> Vec<Namespace> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn namespace(&self, name: &str) -> Option<Namespace> {

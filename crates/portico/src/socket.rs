@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -53,6 +53,8 @@ pub(crate) struct SocketInner {
     handlers: RwLock<HandlerMap>,
     on_disconnect: Mutex<Vec<Arc<dyn ErasedDisconnectHandler>>>,
     acks: Mutex<HashMap<u64, AckSender>>,
+    /// Acknowledgements the client asked for that no handler has sent or dropped yet.
+    acks_owed: AtomicUsize,
     next_ack: AtomicU64,
     gate: Mutex<Gate>,
     connected: AtomicBool,
@@ -139,6 +141,7 @@ impl Socket {
             handlers: RwLock::new(HandlerMap::default()),
             on_disconnect: Mutex::new(Vec::new()),
             acks: Mutex::new(HashMap::new()),
+            acks_owed: AtomicUsize::new(0),
             next_ack: AtomicU64::new(0),
             gate: Mutex::new(Gate::default()),
             connected: AtomicBool::new(false),
@@ -471,6 +474,7 @@ impl Socket {
                     Ok(r) => r,
                     Err(_) => {
                         lock(&socket.0.acks).remove(&id);
+                        socket.0.conn.ack_settled();
                         return Err(AckError::Timeout);
                     }
                 },
@@ -606,6 +610,23 @@ impl Socket {
             return;
         };
         let _ = tx.send((args, bins));
+        self.0.conn.ack_settled();
+    }
+
+    /// An acknowledgement the client asked for is now owed (an [`Ack`] was made).
+    pub(crate) fn ack_owed(&self) {
+        self.0.acks_owed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An owed acknowledgement was sent or dropped.
+    pub(crate) fn ack_settled_owed(&self) {
+        self.0.acks_owed.fetch_sub(1, Ordering::Relaxed);
+        self.0.conn.ack_settled();
+    }
+
+    /// Acknowledgements are pending either way: owed to the client, or awaited from it.
+    pub(crate) fn has_pending_acks(&self) -> bool {
+        self.0.acks_owed.load(Ordering::Relaxed) > 0 || !lock(&self.0.acks).is_empty()
     }
 
     /// Leave the namespace for `reason` (once): rooms, pending acks, then the handlers.

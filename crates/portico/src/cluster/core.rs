@@ -1,6 +1,7 @@
 //! The cluster logic, written once: publish, answer, count, match, time out, merge.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ pub(crate) struct Core {
     local: Arc<dyn Adapter>,
     ns: OnceLock<Weak<NsInner>>,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Operations that failed (publish, answer, server count, a request timing out): for
+    /// `Server::stats`. Touched only on failure.
+    errors: AtomicU64,
 }
 
 enum Pending {
@@ -124,6 +128,12 @@ pub(crate) fn request_id() -> String {
 }
 
 impl ClusterAdapter {
+    /// Cluster operations of this namespace that failed since it was created (see
+    /// [`crate::Stats::adapter_errors`]).
+    pub fn errors(&self) -> u64 {
+        self.core.errors.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn new(
         nsp: &str,
         local: Arc<dyn Adapter>,
@@ -138,6 +148,7 @@ impl ClusterAdapter {
             local: local.clone(),
             ns: OnceLock::new(),
             pending: Mutex::new(HashMap::new()),
+            errors: AtomicU64::new(0),
         });
         ClusterAdapter {
             local,
@@ -253,6 +264,10 @@ impl Adapter for ClusterAdapter {
 }
 
 impl Core {
+    fn count_error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn bind(&self, ns: &Namespace) {
         let _ = self.ns.set(Arc::downgrade(&ns.0));
     }
@@ -281,6 +296,7 @@ impl Core {
     pub(crate) fn publish(&self, body: Body) -> Result<(), ClusterError> {
         let res = self.transport.publish(&self.nsp, &self.message(body));
         if let Err(e) = &res {
+            self.count_error();
             tracing::debug!(nsp = %self.nsp, "cluster: not published: {e}");
         }
         res
@@ -295,20 +311,27 @@ impl Core {
             .transport
             .respond(&self.nsp, requester.unwrap_or_default(), &response)
         {
+            self.count_error();
             tracing::debug!(nsp = %self.nsp, "cluster: answer not sent: {e}");
         }
     }
 
     /// Number of nodes, this one included.
     pub(crate) async fn server_count(&self) -> Result<usize, ClusterError> {
-        match tokio::time::timeout(self.timeout, self.transport.server_count(&self.nsp)).await {
+        let res = match tokio::time::timeout(self.timeout, self.transport.server_count(&self.nsp))
+            .await
+        {
             Ok(res) => res.map(|n| n.max(1)),
             Err(_) => Err(ClusterError::Unavailable(format!(
                 "no server count from {} within {:?}",
                 self.transport.describe(),
                 self.timeout
             ))),
+        };
+        if res.is_err() {
+            self.count_error();
         }
+        res
     }
 
     /// Send a request that every other node answers once (fetch, all rooms, server-side emit
@@ -344,6 +367,9 @@ impl Core {
         }
         let waited = tokio::time::timeout(timeout.unwrap_or(self.timeout), rx).await;
         let entry = lock(&self.pending).remove(&id);
+        if waited.is_err() {
+            self.count_error();
+        }
         match (waited, entry) {
             (Ok(_), Some(Pending::Collect { items, .. })) => Ok(items),
             (

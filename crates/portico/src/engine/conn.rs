@@ -124,6 +124,15 @@ impl Conn {
         }
     }
 
+    /// Whether the layer above has work a graceful shutdown waits for (see
+    /// [`ConnHandler::is_busy`]).
+    pub(crate) fn is_busy(&self) -> bool {
+        self.handler
+            .get()
+            .and_then(Weak::upgrade)
+            .is_some_and(|h| h.is_busy())
+    }
+
     /// Offer a WebSocket that asks to upgrade this session. It is dropped (the client sees the
     /// connection close) if another one is already waiting or the session's driver has ended.
     pub(crate) fn offer_upgrade(&self, ws: Box<WsStream>) {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, Request, Response, StatusCode};
 use portico_proto::engine::session::{CloseReason, Incoming, Protocol, SessionConfig, Transport};
-use portico_proto::engine::ErrorCode;
+use portico_proto::engine::{ErrorCode, Traffic};
 use tokio::sync::Notify;
 
 pub(crate) use conn::Conn;
@@ -55,6 +55,13 @@ pub(crate) trait ConnHandler: Send + Sync + 'static {
 
     /// The [`ConnHandler::deadline`] passed.
     fn on_deadline(&self) {}
+
+    /// Work is pending that a graceful shutdown waits for (acknowledgements, for Socket.IO):
+    /// the engine does not close the session at the start of the shutdown, and the layer
+    /// above closes it once the work is done (or the deadline does). Default: `false`.
+    fn is_busy(&self) -> bool {
+        false
+    }
 }
 
 /// The engine's settings, taken from the server's configuration.
@@ -93,6 +100,15 @@ const LATE_GET_GRACE: Duration = Duration::from_secs(5);
 /// At most this many such ids are kept (the oldest go first): a client opening and closing
 /// sessions in a loop cannot grow the list.
 const LATE_GET_MAX: usize = 1024;
+/// A snapshot of the engine for `Server::stats`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct EngineStats {
+    pub(crate) polling: usize,
+    pub(crate) websocket: usize,
+    /// Polling sessions with a WebSocket upgrade under way (also counted in `polling`).
+    pub(crate) upgrading: usize,
+    pub(crate) traffic: Traffic,
+}
 
 /// The Engine.IO server: its settings, its sessions and the handler above it.
 pub(crate) struct Engine {
@@ -101,6 +117,9 @@ pub(crate) struct Engine {
     /// Polling sessions the client closed with its close packet while no `GET` was pending,
     /// with when they may be forgotten: their late `GET` gets a noop, not a 400.
     closed_by_client: Mutex<VecDeque<(Sid, Instant, Protocol)>>,
+    /// The traffic of the sessions that have closed, added when each leaves `sessions`
+    /// (under that lock, so that a snapshot never counts a session twice or not at all).
+    closed_traffic: Mutex<Traffic>,
     sessions_changed: Notify,
     shutting_down: AtomicBool,
     handler: Arc<dyn Handler>,
@@ -112,6 +131,7 @@ impl Engine {
             config,
             sessions: Mutex::new(HashMap::new()),
             closed_by_client: Mutex::new(VecDeque::new()),
+            closed_traffic: Mutex::new(Traffic::default()),
             sessions_changed: Notify::new(),
             shutting_down: AtomicBool::new(false),
             handler,
@@ -160,6 +180,49 @@ impl Engine {
         }
     }
 
+    /// Close, for `reason`, every session whose handler is not busy; returns how many were
+    /// left open because they were.
+    pub(crate) fn close_idle(&self, reason: CloseReason) -> usize {
+        let mut busy = 0;
+        for c in self.conns() {
+            if c.is_busy() {
+                busy += 1;
+            } else {
+                c.close(reason);
+            }
+        }
+        busy
+    }
+
+    /// Close every session for `reason`, busy or not, without waiting.
+    pub(crate) fn close_idle_or_busy(&self, reason: CloseReason) {
+        for c in self.conns() {
+            c.close(reason);
+        }
+    }
+
+    /// Wait until no session is left, or until `deadline`; `false` if some were left.
+    pub(crate) async fn wait_closed(&self, deadline: tokio::time::Instant) -> bool {
+        loop {
+            let changed = self.sessions_changed.notified();
+            if self.connection_count() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.connection_count() == 0;
+            }
+        }
+    }
+
+    fn conns(&self) -> Vec<Arc<Conn>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub(crate) fn insert_session(&self, conn: Arc<Conn>) {
         self.sessions
             .lock()
@@ -168,10 +231,17 @@ impl Engine {
     }
 
     pub(crate) fn remove_session(&self, sid: &Sid) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(sid);
+        {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(conn) = sessions.remove(sid) {
+                let traffic = conn.session().traffic();
+                let mut closed = self
+                    .closed_traffic
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                *closed = closed.add(traffic);
+            }
+        }
         self.sessions_changed.notify_waiters();
     }
 
@@ -207,6 +277,31 @@ impl Engine {
         }
         let i = closed.iter().position(|(s, _, _)| s == sid)?;
         closed.remove(i).map(|(_, _, protocol)| protocol)
+    }
+
+    /// Sessions by transport and the traffic of every session since the start: the open
+    /// ones are looked at one by one (each under its own lock, briefly), the closed ones were
+    /// added up as they closed. Costs one lock per open session: for scrapes, not hot paths.
+    pub(crate) fn stats(&self) -> EngineStats {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats = EngineStats::default();
+        for conn in sessions.values() {
+            let s = conn.session();
+            match s.transport() {
+                Transport::Polling => stats.polling += 1,
+                Transport::WebSocket => stats.websocket += 1,
+            }
+            if s.probe_active() {
+                stats.upgrading += 1;
+            }
+            stats.traffic = stats.traffic.add(s.traffic());
+        }
+        let closed = *self
+            .closed_traffic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        stats.traffic = stats.traffic.add(closed);
+        stats
     }
 
     pub(crate) fn session(&self, sid: &Sid) -> Option<Arc<Conn>> {

@@ -133,6 +133,16 @@ impl ConnHandler for SioConn {
         (!st.joined && !st.timed_out).then_some(self.connect_deadline)
     }
 
+    fn is_busy(&self) -> bool {
+        let sockets: SmallVec<[Socket; 1]> = self
+            .state()
+            .sockets
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect();
+        sockets.iter().any(Socket::has_pending_acks)
+    }
+
     fn on_deadline(&self) {
         let join_missed = {
             let mut st = self.state();
@@ -452,6 +462,17 @@ pub(crate) fn finish_all(conn: &SioConn, reason: DisconnectReason) {
     let sockets: Vec<Socket> = conn.state().sockets.drain(..).map(|(_, s)| s).collect();
     for s in sockets {
         s.finish(reason);
+    }
+}
+
+impl SioConn {
+    /// An acknowledgement was settled (sent, answered, dropped or timed out): during a
+    /// graceful shutdown, a connection with none left pending closes now (the client sees
+    /// `transport close` and reconnects elsewhere). One atomic load otherwise.
+    pub(crate) fn ack_settled(&self) {
+        if self.server.engine.is_shutting_down() && !ConnHandler::is_busy(self) {
+            self.engine.close(CloseReason::ServerShutdown);
+        }
     }
 }
 
