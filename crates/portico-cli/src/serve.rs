@@ -1,5 +1,6 @@
 //! `portico serve`: a Socket.IO server from flags and an optional TOML file, with a demo chat.
 
+mod metrics;
 mod origins;
 mod settings;
 
@@ -24,7 +25,8 @@ pub(crate) struct ServeArgs {
     /// ping_interval_ms, ping_timeout_ms, max_payload, demo (false = --no-demo), client_bundle,
     /// cors_origins (a list), cors_credentials, cors_any_origin, cors_allow_headers (a list),
     /// trusted_proxies (a list), demo_origin, allow_eio3, redis, redis_key_prefix,
-    /// redis_sharded, redis_subscription_mode. Unknown keys are errors.
+    /// redis_sharded, redis_subscription_mode, metrics, shutdown_timeout_ms. Unknown keys are
+    /// errors.
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on. Default: 127.0.0.1.
@@ -92,6 +94,15 @@ pub(crate) struct ServeArgs {
     /// `subscriptionMode` (every node must use the same). Default: dynamic.
     #[arg(long, value_name = "MODE")]
     redis_subscription_mode: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464), on a listener
+    /// of their own; see docs/operations.md. Default: no metrics endpoint.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// Milliseconds a graceful shutdown (SIGTERM, Ctrl-C) waits for pending acknowledgements
+    /// and in-flight requests before closing what is left; a second signal exits at once.
+    /// Default: 10000.
+    #[arg(long, value_name = "MS")]
+    shutdown_timeout: Option<u64>,
 }
 
 fn find_bundle(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -171,6 +182,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .ping_interval(s.ping_interval)
         .ping_timeout(s.ping_timeout)
         .max_payload(s.max_payload)
+        .shutdown_timeout(s.shutdown_timeout)
         .build()
         .context("invalid server configuration")?;
     io.cluster_ready()
@@ -189,9 +201,27 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })?;
     let addr = listener.local_addr()?;
     let path = io.config().path.clone();
+    if let Some(at) = s.metrics {
+        let refusals = metrics::Refusals::watch(&io);
+        let metrics_listener = portico::bind(at)
+            .await
+            .with_context(|| format!("{}: cannot listen on {at}", s.name(settings::METRICS)))?;
+        let metrics_addr = metrics_listener.local_addr()?;
+        let app = metrics::app(io.clone(), refusals);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, app).await {
+                tracing::error!("the metrics endpoint failed: {e}");
+            }
+        });
+        eprintln!("Metrics on http://{metrics_addr}/metrics");
+    }
     eprintln!("Portico listening on http://{addr} (Socket.IO path {path})");
+    let stop = stop_on_signals();
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
     if !s.demo {
-        return Ok(portico::serve_with_shutdown(listener, io, portico::shutdown_signal()).await?);
+        return Ok(portico::serve_with_shutdown(listener, io, stopped(stop)).await?);
     }
     demo_chat(&io);
     let bundle = match find_bundle(s.client_bundle.as_deref()) {
@@ -213,7 +243,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let Some(demo_port) = s.demo_origin else {
         let app = demo_app(&path, "", bundle).layer(io.layer());
         eprintln!("Demo chat: open http://{addr}/ in two browser tabs");
-        portico::serve_app(listener, io, app, portico::shutdown_signal()).await?;
+        portico::serve_app(listener, io, app, stopped(stop)).await?;
         return Ok(());
     };
     // Cross-origin demo: the page comes from a second port and connects to the first.
@@ -234,14 +264,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         s.url_host(),
         demo_addr.port()
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        portico::shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|v| *v).await;
-    };
+    let stop_rx = stop;
     // The demo page's port serves no Socket.IO: plain axum, so that the shutdown of `io` (and
     // its log line) happens once, on the main port.
     let (a, b) = tokio::join!(
@@ -255,6 +278,71 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     a?;
     b.context("the demo page's server failed")?;
     Ok(())
+}
+
+/// `true` once the first SIGINT or SIGTERM arrived (the graceful shutdown starts); a second
+/// one during the shutdown exits at once, with status 1.
+fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        // One listener for both signals, made once: a second signal cannot fall between two.
+        let mut signals = match Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for signals ({e}): Ctrl-C only");
+                portico::shutdown_signal().await;
+                let _ = tx.send(true);
+                return;
+            }
+        };
+        let first = signals.next().await;
+        tracing::info!("{first} received: shutting down gracefully (send it again to exit now)");
+        let _ = tx.send(true);
+        let second = signals.next().await;
+        tracing::warn!("{second} received during the graceful shutdown: exiting now");
+        std::process::exit(1);
+    });
+    rx
+}
+
+/// SIGINT and SIGTERM (Ctrl-C only on other systems).
+struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {})
+    }
+
+    /// The name of the next signal received.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => "SIGINT",
+                _ = self.term.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
 }
 
 /// The demo page and the client bundle. `server_url` is where the page connects ("" for its
@@ -323,7 +411,7 @@ pub(crate) mod tests {
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .collect();
         let keys = file_keys();
-        assert_eq!(keys.len(), 19, "{keys:?}");
+        assert_eq!(keys.len(), 21, "{keys:?}");
         for key in &keys {
             assert!(
                 words.contains(&key.as_str()),

@@ -1,7 +1,7 @@
 //! The settings `portico serve` runs with: flags over the TOML file over the defaults, and
 //! where each value came from, so that an error names the flag or the file key to change.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ pub(crate) struct FileConfig {
     redis_key_prefix: Option<String>,
     redis_sharded: Option<bool>,
     redis_subscription_mode: Option<String>,
+    metrics: Option<SocketAddr>,
+    shutdown_timeout_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -73,10 +75,12 @@ pub(crate) const REDIS_KEY_PREFIX: Name = Name::new("--redis-key-prefix", "redis
 pub(crate) const REDIS_SHARDED: Name = Name::new("--redis-sharded", "redis_sharded");
 pub(crate) const REDIS_SUBSCRIPTION_MODE: Name =
     Name::new("--redis-subscription-mode", "redis_subscription_mode");
+pub(crate) const METRICS: Name = Name::new("--metrics", "metrics");
+pub(crate) const SHUTDOWN_TIMEOUT: Name = Name::new("--shutdown-timeout", "shutdown_timeout_ms");
 
 /// Every setting that has both a flag and a file key.
 #[cfg(test)]
-pub(crate) const ALL: [Name; 19] = [
+pub(crate) const ALL: [Name; 21] = [
     HOST,
     PORT,
     PATH,
@@ -96,6 +100,8 @@ pub(crate) const ALL: [Name; 19] = [
     REDIS_KEY_PREFIX,
     REDIS_SHARDED,
     REDIS_SUBSCRIPTION_MODE,
+    METRICS,
+    SHUTDOWN_TIMEOUT,
 ];
 
 impl Name {
@@ -127,11 +133,19 @@ pub(crate) struct Settings {
     pub(crate) redis_key_prefix: String,
     pub(crate) redis_sharded: bool,
     pub(crate) redis_subscription_mode: String,
+    /// Where to serve `GET /metrics`, if anywhere.
+    pub(crate) metrics: Option<SocketAddr>,
+    /// How long a graceful shutdown waits (pending acknowledgements, in-flight requests).
+    pub(crate) shutdown_timeout: Duration,
     /// The config file, if any.
     file: Option<PathBuf>,
     /// Where each setting that is not a default came from, by file key.
     given: Vec<(&'static str, Source)>,
 }
+
+/// The longest `--shutdown-timeout` accepted (a typo of a few zeros would keep a stopping
+/// server around for days).
+const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +254,14 @@ impl Settings {
                 file.redis_subscription_mode,
             )
             .unwrap_or_else(|| "dynamic".into()),
+            metrics: pick(f, METRICS, args.metrics, file.metrics),
+            shutdown_timeout: pick(
+                f,
+                SHUTDOWN_TIMEOUT,
+                args.shutdown_timeout,
+                file.shutdown_timeout_ms,
+            )
+            .map_or(d.shutdown_timeout, Duration::from_millis),
             file: args.config.clone(),
             given: Vec::new(),
         };
@@ -345,6 +367,14 @@ impl Settings {
                  default socket.io)",
                 self.name(REDIS_KEY_PREFIX),
                 self.redis_key_prefix
+            );
+        }
+        if self.shutdown_timeout > MAX_SHUTDOWN_TIMEOUT {
+            anyhow::bail!(
+                "{}: {} ms is more than an hour: give at most 3600000 (default: 10000; an \
+                 orchestrator kills the process after its own grace period, 30 s in Kubernetes)",
+                self.name(SHUTDOWN_TIMEOUT),
+                self.shutdown_timeout.as_millis()
             );
         }
         if self.max_payload == 0 {
