@@ -18,7 +18,8 @@ pub struct Ack {
 impl Ack {
     pub(crate) fn new(socket: Socket, id: Option<u64>) -> Ack {
         if id.is_some() {
-            socket.ack_owed();
+            // Owed until the Ack is sent or dropped (see its Drop).
+            socket.add_work();
         }
         Ack { socket, id }
     }
@@ -47,7 +48,7 @@ impl Drop for Ack {
     /// owed ones).
     fn drop(&mut self) {
         if self.id.is_some() {
-            self.socket.ack_settled_owed();
+            self.socket.end_work();
         }
     }
 }

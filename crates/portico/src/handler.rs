@@ -60,22 +60,39 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>
 /// panic in a spawned task stays in its task: a handler's bug fails its own event only, never
 /// the connection that delivered it.
 pub(crate) fn run_inline(make: impl FnOnce() -> BoxFuture<()>) {
+    if let Some(fut) = poll_once(make) {
+        tokio::spawn(fut);
+    }
+}
+
+/// [`run_inline`] for an event handler of `socket`: if it has to wait, the socket counts it
+/// as work in progress until it ends (a graceful shutdown waits for it). A handler that
+/// finishes in its first poll costs nothing more.
+pub(crate) fn run_event(make: impl FnOnce() -> BoxFuture<()>, socket: &Socket) {
+    if let Some(fut) = poll_once(make) {
+        let work = socket.begin_work();
+        tokio::spawn(async move {
+            let _work = work;
+            fut.await;
+        });
+    }
+}
+
+/// Make the future and poll it once on this task; the future back if it has to wait.
+fn poll_once(make: impl FnOnce() -> BoxFuture<()>) -> Option<BoxFuture<()>> {
     let mut fut: Option<BoxFuture<()>> = None;
     let mut cx = Context::from_waker(Waker::noop());
     let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
         fut.insert(make()).as_mut().poll(&mut cx)
     }));
     match polled {
-        Ok(Poll::Ready(())) => {}
-        Ok(Poll::Pending) => {
-            if let Some(fut) = fut {
-                tokio::spawn(fut);
-            }
-        }
+        Ok(Poll::Ready(())) => None,
+        Ok(Poll::Pending) => fut,
         Err(panic) => {
             tracing::error!(panic = panic_message(&*panic), "handler panicked");
             // Whatever the future holds is dropped here too, its own panics included.
             let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(fut)));
+            None
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::emit;
 use crate::errors::{AckError, EmitError};
 use crate::extract::Extensions;
 use crate::handler::{
-    run_inline, DisconnectHandler, Erased, ErasedDisconnectHandler, ErasedEventHandler,
+    run_event, run_inline, DisconnectHandler, Erased, ErasedDisconnectHandler, ErasedEventHandler,
     EventHandler, EventName, HandlerMap, IncomingEvent,
 };
 use crate::handshake::Handshake;
@@ -53,8 +53,10 @@ pub(crate) struct SocketInner {
     handlers: RwLock<HandlerMap>,
     on_disconnect: Mutex<Vec<Arc<dyn ErasedDisconnectHandler>>>,
     acks: Mutex<HashMap<u64, AckSender>>,
-    /// Acknowledgements the client asked for that no handler has sent or dropped yet.
-    acks_owed: AtomicUsize,
+    /// Work a graceful shutdown waits for: acknowledgements the client asked for that no
+    /// handler has sent or dropped yet, and event handlers that had to wait and are still
+    /// running. Per socket: no other connection touches it.
+    work: AtomicUsize,
     next_ack: AtomicU64,
     gate: Mutex<Gate>,
     connected: AtomicBool,
@@ -141,7 +143,7 @@ impl Socket {
             handlers: RwLock::new(HandlerMap::default()),
             on_disconnect: Mutex::new(Vec::new()),
             acks: Mutex::new(HashMap::new()),
-            acks_owed: AtomicUsize::new(0),
+            work: AtomicUsize::new(0),
             next_ack: AtomicU64::new(0),
             gate: Mutex::new(Gate::default()),
             connected: AtomicBool::new(false),
@@ -545,47 +547,50 @@ impl Socket {
                 binary: bins,
                 ack: Ack::new(self.clone(), id),
             };
-            run_inline(|| handler.call(self.clone(), event));
+            run_event(|| handler.call(self.clone(), event), self);
             return;
         }
         let socket = self.clone();
         let name = name.to_owned();
-        run_inline(|| {
-            Box::pin(async move {
-                let args = Args {
-                    values: items,
-                    binary: bins,
-                };
-                for mw in middlewares {
-                    let info = EventInfo {
-                        name: name.clone(),
-                        args: args.clone(),
-                        wants_ack: id.is_some(),
+        run_event(
+            || {
+                Box::pin(async move {
+                    let args = Args {
+                        values: items,
+                        binary: bins,
                     };
-                    if let Err(e) = mw.call(socket.clone(), info).await {
-                        socket.refuse_event(&name, id, &e);
-                        return;
-                    }
-                }
-                for h in any {
-                    run_inline(|| h.call(socket.clone(), name.clone(), args.clone()));
-                }
-                match handler {
-                    Some((key, handler)) => {
-                        let event = IncomingEvent {
-                            name: key,
-                            args: args.values,
-                            binary: args.binary,
-                            ack: Ack::new(socket.clone(), id),
+                    for mw in middlewares {
+                        let info = EventInfo {
+                            name: name.clone(),
+                            args: args.clone(),
+                            wants_ack: id.is_some(),
                         };
-                        handler.call(socket, event).await;
+                        if let Err(e) = mw.call(socket.clone(), info).await {
+                            socket.refuse_event(&name, id, &e);
+                            return;
+                        }
                     }
-                    None => {
-                        tracing::debug!(sid = %socket.id(), nsp = socket.ns(), event = %name, "no handler for event")
+                    for h in any {
+                        run_inline(|| h.call(socket.clone(), name.clone(), args.clone()));
                     }
-                }
-            })
-        });
+                    match handler {
+                        Some((key, handler)) => {
+                            let event = IncomingEvent {
+                                name: key,
+                                args: args.values,
+                                binary: args.binary,
+                                ack: Ack::new(socket.clone(), id),
+                            };
+                            handler.call(socket, event).await;
+                        }
+                        None => {
+                            tracing::debug!(sid = %socket.id(), nsp = socket.ns(), event = %name, "no handler for event")
+                        }
+                    }
+                })
+            },
+            self,
+        );
     }
 
     fn refuse_event(&self, name: &str, id: Option<u64>, e: &EventError) {
@@ -613,20 +618,28 @@ impl Socket {
         self.0.conn.ack_settled();
     }
 
-    /// An acknowledgement the client asked for is now owed (an [`Ack`] was made).
-    pub(crate) fn ack_owed(&self) {
-        self.0.acks_owed.fetch_add(1, Ordering::Relaxed);
+    /// Work begins (an owed acknowledgement, a handler that waits); it ends when the guard
+    /// is dropped.
+    pub(crate) fn begin_work(&self) -> Work {
+        self.add_work();
+        Work(self.clone())
     }
 
-    /// An owed acknowledgement was sent or dropped.
-    pub(crate) fn ack_settled_owed(&self) {
-        self.0.acks_owed.fetch_sub(1, Ordering::Relaxed);
+    /// Count work that [`Socket::end_work`] will end.
+    pub(crate) fn add_work(&self) {
+        self.0.work.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Work counted by [`Socket::begin_work`] ended.
+    pub(crate) fn end_work(&self) {
+        self.0.work.fetch_sub(1, Ordering::Relaxed);
         self.0.conn.ack_settled();
     }
 
-    /// Acknowledgements are pending either way: owed to the client, or awaited from it.
-    pub(crate) fn has_pending_acks(&self) -> bool {
-        self.0.acks_owed.load(Ordering::Relaxed) > 0 || !lock(&self.0.acks).is_empty()
+    /// Work is pending: acknowledgements owed to the client or awaited from it, handlers
+    /// still running.
+    pub(crate) fn has_pending_work(&self) -> bool {
+        self.0.work.load(Ordering::Relaxed) > 0 || !lock(&self.0.acks).is_empty()
     }
 
     /// Leave the namespace for `reason` (once): rooms, pending acks, then the handlers.
@@ -662,6 +675,15 @@ impl Socket {
         }
         // After the handlers' first run: values that hold the socket would keep it alive.
         self.0.extensions.clear();
+    }
+}
+
+/// Work in progress on a socket (see [`Socket::begin_work`]): ends when dropped.
+pub(crate) struct Work(Socket);
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        self.0.end_work();
     }
 }
 

@@ -249,6 +249,12 @@ impl Session {
         self.traffic
     }
 
+    /// Count a frame the caller wrote outside the queue (the open packet of a polling
+    /// handshake, which is the body of its HTTP response) in [`Session::traffic`].
+    pub fn note_sent(&mut self, frame: &Frame) {
+        self.traffic.sent([frame]);
+    }
+
     /// The transport frames are written to.
     pub fn transport(&self) -> Transport {
         self.transport

@@ -55,6 +55,7 @@ pub(crate) fn handshake(
 ) -> Response<Body> {
     let conn = Conn::new(engine.clone(), Transport::Polling, protocol, info);
     let open = open_frame(engine, &conn, Transport::Polling, protocol);
+    conn.session().note_sent(&open);
     let body = match protocol {
         Protocol::V4 => encode_payload_v4([&open]),
         Protocol::V3 { b64 } => encode_payload_v3([&open], b64),

@@ -140,7 +140,7 @@ impl ConnHandler for SioConn {
             .iter()
             .map(|(_, s)| s.clone())
             .collect();
-        sockets.iter().any(Socket::has_pending_acks)
+        sockets.iter().any(Socket::has_pending_work)
     }
 
     fn on_deadline(&self) {
@@ -466,9 +466,10 @@ pub(crate) fn finish_all(conn: &SioConn, reason: DisconnectReason) {
 }
 
 impl SioConn {
-    /// An acknowledgement was settled (sent, answered, dropped or timed out): during a
-    /// graceful shutdown, a connection with none left pending closes now (the client sees
-    /// `transport close` and reconnects elsewhere). One atomic load otherwise.
+    /// Work ended (an acknowledgement sent, answered, dropped or timed out; a handler that
+    /// waited finished): during a graceful shutdown, a connection with none left pending
+    /// closes now (the client sees `transport close` and reconnects elsewhere). One atomic
+    /// load otherwise.
     pub(crate) fn ack_settled(&self) {
         if self.server.engine.is_shutting_down() && !ConnHandler::is_busy(self) {
             self.engine.close(CloseReason::ServerShutdown);
