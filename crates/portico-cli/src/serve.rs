@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use clap::Args as ClapArgs;
-use portico::{DisconnectReason, Server, Socket};
+use portico::{Ack, DisconnectReason, Server, Socket};
 use serde_json::json;
 
 use settings::{FileConfig, Settings, CLIENT_BUNDLE, HOST, PORT};
@@ -128,8 +128,15 @@ async fn online(io: &Server) -> usize {
     }
 }
 
-/// The demo chat: presence and messages for everyone. Handlers take the server as an
-/// argument (`io: Server`), so nothing is cloned into them.
+/// Rooms a demo client may join (`join`), and the longest room name: bounded, whatever the
+/// client sends.
+const MAX_ROOMS: usize = 8;
+const MAX_ROOM_NAME: usize = 64;
+
+/// The demo chat: presence and messages for everyone, and `join` (a room name; the ack says
+/// whether it was joined) so that rooms can be tried out (tests/js/ops/leak.test.js joins
+/// them). Handlers take the server as an argument (`io: Server`), so nothing is cloned into
+/// them.
 fn demo_chat(io: &Server) {
     io.of("/")
         .on_connection(|socket: Socket, io: Server| async move {
@@ -141,6 +148,14 @@ fn demo_chat(io: &Server) {
             socket.on("chat", |s: Socket, io: Server, text: String| async move {
                 let text: String = text.chars().take(500).collect();
                 io.emit("chat", &json!({"from": s.id(), "text": text}))
+            });
+            socket.on("join", |s: Socket, room: String, ack: Ack| async move {
+                // Its own room (named after its id) counts among the socket's rooms.
+                let ok = room.len() <= MAX_ROOM_NAME && s.rooms().len() <= MAX_ROOMS;
+                if ok {
+                    s.join(room);
+                }
+                ack.send(&ok)
             });
             socket.on_disconnect(
                 |s: Socket, io: Server, reason: DisconnectReason| async move {

@@ -25,12 +25,13 @@ export function porticoBinary({ preferRelease = true } = {}) {
 }
 
 /**
- * Starts `portico serve --port 0 --no-demo --metrics 127.0.0.1:0 <args>`. Resolves with
+ * Starts `portico serve --port 0 --no-demo --metrics 127.0.0.1:0 <args>` (with the demo chat
+ * when `demo`: its handlers, e.g. `join`, are on `/`). Resolves with
  * {url, metricsUrl, pid, child, exit, stderr(), waitFor(re, ms), kill()} once both listeners
  * are up; `exit` resolves with {code, signal}.
  */
-export async function startServe(args = [], { bin = porticoBinary(), env = {} } = {}) {
-  const fullArgs = ["serve", "--port", "0", "--no-demo", "--metrics", "127.0.0.1:0", ...args];
+export async function startServe(args = [], { bin = porticoBinary(), env = {}, demo = false } = {}) {
+  const fullArgs = ["serve", "--port", "0", ...(demo ? [] : ["--no-demo"]), "--metrics", "127.0.0.1:0", ...args];
   const child = spawn(bin, fullArgs, {
     cwd: REPO_ROOT,
     stdio: ["ignore", "ignore", "pipe"],
