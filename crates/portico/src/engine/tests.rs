@@ -382,3 +382,57 @@ async fn a_post_dropped_mid_body_closes_the_session_with_transport_error() {
     let (status, _) = request(&engine, Method::POST, &q, "4next").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(start_paused = true)]
+async fn stats_count_open_sessions_and_keep_the_traffic_of_closed_ones() {
+    let engine = engine(Recorder::default());
+    let sid = handshake(&engine).await;
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    request(&engine, Method::POST, &q, "4hello\u{1e}4world").await;
+    request(&engine, Method::GET, &q, "").await;
+    let open = engine.stats();
+    assert_eq!((open.polling, open.websocket, open.upgrading), (1, 0, 0));
+    let open_frame = format!("0{{\"sid\":\"{sid}\",\"upgrades\":[\"websocket\"],\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":1000000}}");
+    let t = open.traffic;
+    assert_eq!((t.packets_in, t.bytes_in), (2, 12));
+    assert_eq!(
+        (t.packets_out, t.bytes_out),
+        (3, open_frame.len() as u64 + 18)
+    );
+    // The client closes: the session leaves the table, its traffic stays in the totals.
+    request(&engine, Method::POST, &q, "1").await;
+    until_no_session(&engine).await;
+    let closed = engine.stats();
+    assert_eq!((closed.polling, closed.websocket), (0, 0));
+    assert_eq!(closed.traffic.packets_in, 3);
+    assert_eq!(closed.traffic.packets_out, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_idle_leaves_busy_sessions_open_until_the_deadline() {
+    struct Busy;
+    impl Handler for Busy {
+        fn on_open(&self, _: &Arc<Conn>) -> Arc<dyn ConnHandler> {
+            Arc::new(Busy)
+        }
+    }
+    impl ConnHandler for Busy {
+        fn on_message(&self, _: Incoming) {}
+        fn on_close(&self, _: CloseReason) {}
+        fn is_busy(&self) -> bool {
+            true
+        }
+    }
+    let e = engine(Recorder::default());
+    let config = e.config.clone();
+    let engine = Arc::new(Engine::new(config, Arc::new(Busy)));
+    handshake(&engine).await;
+    engine.begin_shutdown();
+    assert_eq!(engine.close_idle(CloseReason::ServerShutdown), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    assert!(!engine.wait_closed(deadline).await, "busy: still open");
+    assert_eq!(engine.connection_count(), 1);
+    engine.close_idle_or_busy(CloseReason::ServerShutdown);
+    // A polling session closed gracefully lingers (up to ping_timeout) for its close packet.
+    assert!(engine.wait_closed(deadline + Duration::from_secs(60)).await);
+}
