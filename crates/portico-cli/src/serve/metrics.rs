@@ -208,7 +208,7 @@ mod tests {
         ns.sockets = 4;
         ns.rooms = 5;
         stats.namespaces.insert("/chat".into(), ns);
-        stats.traffic = stats.traffic.add(traffic(10, 200, 11, 300));
+        stats.traffic = traffic(10, 200, 11, 300);
         stats.adapter_errors = 7;
         let text = render(&stats, &[("forbidden", 2), ("unknown_sid", 0)]);
         let expected = "\

@@ -46,16 +46,25 @@ impl Traffic {
             self.bytes_out += b.len() as u64;
         }
     }
+}
 
-    /// The sum of two counts (saturating).
-    #[must_use]
-    pub fn add(self, other: Traffic) -> Traffic {
+/// The sum of two counts (saturating).
+impl std::ops::Add for Traffic {
+    type Output = Traffic;
+
+    fn add(self, other: Traffic) -> Traffic {
         Traffic {
             packets_in: self.packets_in.saturating_add(other.packets_in),
             bytes_in: self.bytes_in.saturating_add(other.bytes_in),
             packets_out: self.packets_out.saturating_add(other.packets_out),
             bytes_out: self.bytes_out.saturating_add(other.bytes_out),
         }
+    }
+}
+
+impl std::ops::AddAssign for Traffic {
+    fn add_assign(&mut self, other: Traffic) {
+        *self = *self + other;
     }
 }
 
@@ -84,6 +93,6 @@ mod tests {
                 bytes_out: 7 + 1,
             }
         );
-        assert_eq!(t.add(t).bytes_in, 22);
+        assert_eq!((t + t).bytes_in, 22);
     }
 }

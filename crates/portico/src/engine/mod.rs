@@ -239,7 +239,7 @@ impl Engine {
                     .closed_traffic
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
-                *closed = closed.add(traffic);
+                *closed += traffic;
             }
         }
         self.sessions_changed.notify_waiters();
@@ -294,13 +294,13 @@ impl Engine {
             if s.probe_active() {
                 stats.upgrading += 1;
             }
-            stats.traffic = stats.traffic.add(s.traffic());
+            stats.traffic += s.traffic();
         }
         let closed = *self
             .closed_traffic
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        stats.traffic = stats.traffic.add(closed);
+        stats.traffic += closed;
         stats
     }
 
