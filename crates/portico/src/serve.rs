@@ -198,7 +198,7 @@ where
     };
     tracing::info!(
         "shutdown complete in {elapsed:.1?}: closed {} sessions ({} after their pending \
-         acknowledgements, {} still open at the deadline) and {http_open} HTTP connections{cut}",
+         acknowledgements, {} left open) and {http_open} HTTP connections{cut}",
         report.sessions,
         report.waited_for_acks,
         report.left_open,

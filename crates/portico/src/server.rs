@@ -276,14 +276,16 @@ impl Server {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.close_all()).await;
     }
 
-    /// Shut down gracefully within `timeout`: new sessions are refused (503) from the start of
+    /// Shut down gracefully within `timeout` (see the [`Shutdown`] it returns): new sessions are refused (503) from the start of
     /// the call; every connection with no acknowledgement pending is closed at once, the others
     /// as soon as theirs are settled (an acknowledgement the client asked for is sent or
     /// dropped, one the server asked for is answered or times out). Closing sends the
     /// Engine.IO close (the close packet to a polling client, a 1001 close to a WebSocket): the
     /// official client disconnects with `transport close` and reconnects, to another node if
     /// the address now leads there; server-side, sockets disconnect with `server shutting
-    /// down`. Returns when every session is gone, or at the deadline with what is left.
+    /// down`. Returns when every session is gone, or at the deadline with what is left; a
+    /// polling client that does not come back for its close packet is waited for 2 s at
+    /// most (within the deadline).
     ///
     /// [`crate::serve`] calls it on SIGINT/SIGTERM with [`ServerConfig::shutdown_timeout`].
     pub async fn shutdown(&self, timeout: std::time::Duration) -> Shutdown {
@@ -296,16 +298,15 @@ impl Server {
             "shutting down: {sessions} sessions, {busy} waiting for pending acknowledgements \
              (at most {timeout:?})"
         );
-        let all_closed = engine.wait_closed(deadline).await;
-        let left_open = if all_closed {
-            0
-        } else {
-            // The deadline: close what is left; polling clients that do not come back for
-            // their close packet are not waited for.
-            let left = engine.connection_count();
+        if !engine.wait_all_closing(deadline).await {
+            // The deadline: close what is still busy.
             engine.close_idle_or_busy(CloseReason::ServerShutdown);
-            left
-        };
+        }
+        // Polling clients fetch their close packet on their next poll, which comes at once
+        // from a live client; one that does not come back is not waited for long.
+        let grace = (tokio::time::Instant::now() + CLOSE_PACKET_GRACE).min(deadline);
+        engine.wait_closed(grace).await;
+        let left_open = engine.connection_count();
         Shutdown {
             sessions,
             waited_for_acks: busy,
@@ -321,6 +322,9 @@ impl Server {
     }
 }
 
+/// How long [`Server::shutdown`] waits for polling clients to collect their close packet.
+const CLOSE_PACKET_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What [`Server::shutdown`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -329,7 +333,8 @@ pub struct Shutdown {
     pub sessions: usize,
     /// Of those, the sessions that had acknowledgements pending (closed once settled).
     pub waited_for_acks: usize,
-    /// Sessions still open at the deadline (closed then without waiting further).
+    /// Sessions still open when it returned: busy at the deadline (closed then), or polling
+    /// sessions whose client did not come back for its close packet within 2 s.
     pub left_open: usize,
 }
 

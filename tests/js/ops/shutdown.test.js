@@ -43,7 +43,7 @@ for (const transport of ["websocket", "polling"]) {
     assert.match(server.stderr(), /SIGTERM received: shutting down gracefully/);
     assert.match(
       server.stderr(),
-      /shutdown complete in [^:]+: closed 1 sessions \(0 after their pending acknowledgements, 0 still open at the deadline\)/,
+      /shutdown complete in [^:]+: closed 1 sessions \(0 after their pending acknowledgements, 0 left open\)/,
     );
   });
 }
@@ -94,7 +94,7 @@ test("library serve, SIGINT: an acknowledgement the server awaits completes and 
   assert.deepEqual(r, { ok: true, reply: { late: true } });
   const [code] = await exited;
   assert.equal(code, 0, logged());
-  assert.match(logged(), /closed 2 sessions \(1 after their pending acknowledgements, 0 still open at the deadline\)/);
+  assert.match(logged(), /closed 2 sessions \(1 after their pending acknowledgements, 0 left open\)/);
 });
 
 test("portico serve: a polling session that never collects its close packet is left at --shutdown-timeout; exit 0", { timeout: 30_000 }, async () => {
@@ -107,7 +107,7 @@ test("portico serve: a polling session that never collects its close packet is l
   const took = Date.now() - sent;
   assert.equal(code, 0, server.stderr());
   assert.ok(took >= 900 && took < 3000, `exit took ${took} ms`);
-  assert.match(server.stderr(), /closed 1 sessions \(0 after their pending acknowledgements, 1 still open at the deadline\)/);
+  assert.match(server.stderr(), /closed 1 sessions \(0 after their pending acknowledgements, 1 left open\)/);
 });
 
 test("portico serve: a second signal during the drain exits at once with status 1", { timeout: 30_000 }, async () => {

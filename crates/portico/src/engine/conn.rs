@@ -238,6 +238,7 @@ impl Conn {
     pub(crate) fn close(&self, reason: CloseReason) {
         self.session().close_at(reason, Some(now()));
         self.wake_all();
+        self.engine.session_closed();
     }
 
     pub(crate) fn wake_all(&self) {

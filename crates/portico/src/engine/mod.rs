@@ -203,14 +203,37 @@ impl Engine {
 
     /// Wait until no session is left, or until `deadline`; `false` if some were left.
     pub(crate) async fn wait_closed(&self, deadline: tokio::time::Instant) -> bool {
+        self.wait_until(deadline, || self.connection_count() == 0)
+            .await
+    }
+
+    /// Wait until every session left is closed (their close is under way: a polling client
+    /// may still have to collect its close packet), or until `deadline`; `false` if some were
+    /// still open.
+    pub(crate) async fn wait_all_closing(&self, deadline: tokio::time::Instant) -> bool {
+        self.wait_until(deadline, || self.conns().iter().all(|c| c.is_closed()))
+            .await
+    }
+
+    /// Wait until `done()`, checked again whenever a session closes or leaves, or until
+    /// `deadline`; returns the last `done()`.
+    async fn wait_until(&self, deadline: tokio::time::Instant, done: impl Fn() -> bool) -> bool {
         loop {
             let changed = self.sessions_changed.notified();
-            if self.connection_count() == 0 {
+            if done() {
                 return true;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return self.connection_count() == 0;
+                return done();
             }
+        }
+    }
+
+    /// A session closed (it may not have left the table yet): wake the shutdown's waits.
+    /// Only while shutting down, so that closing costs nothing more otherwise.
+    pub(crate) fn session_closed(&self) {
+        if self.is_shutting_down() {
+            self.sessions_changed.notify_waiters();
         }
     }
 
