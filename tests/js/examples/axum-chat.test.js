@@ -81,5 +81,5 @@ test("examples/axum_chat: page, bundle, route and chat on one port; state and ni
   const { code } = await withTimeout(exit, 15_000, "exit after SIGTERM");
   assert.equal(code, 0, stderr);
   assert.match(stderr, /SIGTERM received: shutting down gracefully/);
-  assert.equal(stderr.match(/closing Socket\.IO connections/g)?.length, 1, stderr);
+  assert.equal(stderr.match(/shutting down: \d+ sessions/g)?.length, 1, stderr);
 });
