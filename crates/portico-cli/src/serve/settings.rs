@@ -494,6 +494,20 @@ mod tests {
             err,
             "--max-payload: must be at least 1 byte (default: 1000000)"
         );
+        let s = file_settings("shutdown_timeout_ms = 36000000", ServeArgs::default());
+        let err = s.check().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "shutdown_timeout_ms in portico.toml: 36000000 ms is more than an hour: give at most \
+             3600000 (default: 10000; an orchestrator kills the process after its own grace \
+             period, 30 s in Kubernetes)"
+        );
+        let s = file_settings(
+            "metrics = \"127.0.0.1:9464\"\nshutdown_timeout_ms = 2500",
+            ServeArgs::default(),
+        );
+        assert_eq!(s.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(s.shutdown_timeout, Duration::from_millis(2500));
         assert!(file_settings("", ServeArgs::default()).check().is_ok());
     }
 
