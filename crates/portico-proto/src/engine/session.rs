@@ -45,6 +45,11 @@ pub struct SessionConfig {
     /// [`CloseReason::BufferFull`] rather than grow without bound or drop packets silently.
     /// Default: 8 MiB.
     pub max_buffer_bytes: usize,
+    /// Frames a session may hold while its transport is not writing: bounds the bookkeeping
+    /// of each frame, which [`SessionConfig::max_buffer_bytes`] does not count (a flood of
+    /// tiny frames). Past it the session closes with [`CloseReason::BufferFull`].
+    /// Default: 16,384.
+    pub max_buffer_packets: usize,
     /// How long a session closed by the server stays around so that a polling client can fetch
     /// the frames queued before the close (e.g. a Socket.IO disconnect packet). Default: 5 s.
     pub close_linger: Duration,
@@ -88,6 +93,7 @@ impl Default for SessionConfig {
             ping_timeout: Duration::from_millis(20_000),
             upgrade_timeout: Duration::from_millis(10_000),
             max_buffer_bytes: 8 * 1024 * 1024,
+            max_buffer_packets: 16 * 1024,
             close_linger: Duration::from_millis(5_000),
             protocol: Protocol::V4,
         }
@@ -129,8 +135,11 @@ pub enum CloseReason {
     ForcedClose,
     /// The server is shutting down: `server shutting down`.
     ServerShutdown,
-    /// The outgoing buffer passed [`SessionConfig::max_buffer_bytes`]: `send buffer full`.
+    /// The outgoing buffer passed [`SessionConfig::max_buffer_bytes`] or
+    /// [`SessionConfig::max_buffer_packets`]: `send buffer full`.
     BufferFull,
+    /// The client sent messages faster than the server's rate limit: `event rate exceeded`.
+    RateLimited,
 }
 
 impl CloseReason {
@@ -144,6 +153,7 @@ impl CloseReason {
             CloseReason::ForcedClose => "forced close",
             CloseReason::ServerShutdown => "server shutting down",
             CloseReason::BufferFull => "send buffer full",
+            CloseReason::RateLimited => "event rate exceeded",
         }
     }
 
@@ -344,7 +354,9 @@ impl Session {
             return Err(SendError::Closed);
         }
         let bytes: usize = frames.iter().map(Frame::payload_len).sum();
-        if self.queued_bytes.saturating_add(bytes) > self.config.max_buffer_bytes {
+        if self.queued_bytes.saturating_add(bytes) > self.config.max_buffer_bytes
+            || self.queue.len().saturating_add(frames.len()) > self.config.max_buffer_packets
+        {
             self.close(CloseReason::BufferFull);
             return Err(SendError::Full);
         }
@@ -702,6 +714,7 @@ mod tests {
             ping_timeout: Duration::from_millis(200),
             upgrade_timeout: Duration::from_millis(1000),
             max_buffer_bytes: 64,
+            max_buffer_packets: 8,
             close_linger: Duration::from_millis(500),
             protocol: Protocol::V4,
         }
@@ -1025,6 +1038,18 @@ mod tests {
         );
         assert_eq!(s.close_reason(), Some(CloseReason::BufferFull));
         assert_eq!(s.send_all_owned(vec![text("4c")]), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn packet_cap_closes_a_flood_of_tiny_frames() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        for _ in 0..8 {
+            s.send(text("4")).unwrap();
+        }
+        assert!(s.queued_bytes() < s.config().max_buffer_bytes);
+        assert_eq!(s.send(text("4")), Err(SendError::Full));
+        assert_eq!(s.close_reason(), Some(CloseReason::BufferFull));
     }
 
     #[test]
