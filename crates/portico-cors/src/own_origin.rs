@@ -12,8 +12,11 @@ use crate::origin::{is_scheme, parse_authority, Parts};
 use crate::{OriginPolicy, RequestInfo};
 
 impl OriginPolicy {
-    /// Whether `peer` may set the server's own origin through `X-Forwarded-*`.
-    pub(crate) fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+    /// Whether `peer` is a trusted proxy ([`OriginPolicy::trusted_proxies`], or a loopback
+    /// peer with [`OriginPolicy::trust_loopback_proxies`]): it may set the server's own origin
+    /// through `X-Forwarded-*`, and the server counts the client address it forwards in
+    /// `X-Forwarded-For` instead of its own.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
         let peer = peer.to_canonical();
         (self.trust_loopback && peer.is_loopback()) || self.trusted_proxies.contains(&peer)
     }

@@ -339,7 +339,9 @@ impl OriginPolicy {
     /// Peers (reverse proxies) whose `X-Forwarded-Host` and `X-Forwarded-Proto` define the
     /// server's own origin for the same-origin rule (first value of each; `X-Forwarded-Host`
     /// carries the port when it is not the default, `X-Forwarded-Port` and `Forwarded` are
-    /// not read). From any other peer these headers are ignored. Default: none.
+    /// not read). From any other peer these headers are ignored. The Portico server also takes
+    /// the client's address from a trusted proxy's `X-Forwarded-For` (the right-most address
+    /// that is not itself a trusted proxy). Default: none.
     pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
         self.trusted_proxies = proxies.into_iter().map(|ip| ip.to_canonical()).collect();
         self
