@@ -48,6 +48,34 @@ pub struct ServerConfig {
     /// Bytes of outgoing data a connection may have waiting before it is closed with
     /// `send buffer full` (instead of growing without bound). Default: 8 MiB.
     pub max_buffer_bytes: usize,
+    /// Outgoing packets (Engine.IO frames) a connection may have waiting before it is closed
+    /// with `send buffer full`: bounds the per-frame bookkeeping that `max_buffer_bytes`
+    /// does not count (a flood of tiny packets). Default: 16,384.
+    pub max_buffer_packets: usize,
+    /// Engine.IO sessions the server holds at once; a handshake past it gets
+    /// `503 {"code":4,"message":"Server full: too many sessions"}`. Bounds memory and file
+    /// descriptors when a flood of handshakes arrives. Default: 100,000 (a few hundred MB of
+    /// idle sessions: raise it on a larger machine, after measuring).
+    pub max_sessions: usize,
+    /// Sessions one client address may hold at once (behind a trusted proxy, the address it
+    /// forwards: see [`OriginPolicy::trusted_proxies`]); a handshake past it gets
+    /// `429 {"code":4,"message":"Too many sessions from this address"}`. `0` turns it off.
+    /// Default: `0` (off): many users share one address behind NAT or a corporate proxy,
+    /// and behind a proxy that is not declared trusted every client has the proxy's address,
+    /// so no cap is safe to ship without knowing the deployment.
+    pub max_sessions_per_ip: usize,
+    /// Socket.IO packets (events, acks, connects) one connection may send per second, on
+    /// average, across its namespaces; past [`ServerConfig::event_burst`] the connection is
+    /// closed (`event rate exceeded`: WebSocket close code 1008 with that reason, and a
+    /// logged warning), never throttled silently. `0` turns it off. Default: 1,000.
+    pub event_rate: u32,
+    /// Packets a connection may send at once above [`ServerConfig::event_rate`] (the bucket
+    /// size). Default: 2,000.
+    pub event_burst: u32,
+    /// Time a client has to send its complete request headers (HTTP/1) once it starts a
+    /// request, with [`crate::serve`] and its siblings; a slow or stalled client is
+    /// disconnected. Default: 10 s.
+    pub header_read_timeout: Duration,
     /// Time an Engine.IO connection may stay open without joining a namespace. Default: 45 s.
     pub connect_timeout: Duration,
     /// Binary attachments one Socket.IO packet may announce. Default: 10.
@@ -130,6 +158,12 @@ impl Default for ServerConfig {
             upgrade_timeout: Duration::from_millis(10_000),
             max_payload: 1_000_000,
             max_buffer_bytes: 8 * 1024 * 1024,
+            max_buffer_packets: 16 * 1024,
+            max_sessions: 100_000,
+            max_sessions_per_ip: 0,
+            event_rate: 1_000,
+            event_burst: 2_000,
+            header_read_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_millis(45_000),
             max_attachments: 10,
             shutdown_timeout: Duration::from_secs(10),
@@ -160,6 +194,9 @@ impl ServerConfig {
             ping_timeout: self.ping_timeout,
             upgrade_timeout: self.upgrade_timeout,
             max_buffer_bytes: self.max_buffer_bytes,
+            max_buffer_packets: self.max_buffer_packets,
+            max_sessions: self.max_sessions,
+            max_sessions_per_ip: self.max_sessions_per_ip,
             max_payload: self.max_payload,
             polling: self.polling,
             websocket: self.websocket,
@@ -217,7 +254,9 @@ impl ServerBuilder {
         self.config.ping_timeout = d;
         self
     }
-    /// Time a probing WebSocket has to complete the upgrade. Default: 10 s.
+    /// Time a WebSocket that upgrades a polling session has to complete the upgrade (`2probe`
+    /// then `5`) from its arrival; past it the WebSocket is closed and the session goes on
+    /// polling. Default: 10 s.
     pub fn upgrade_timeout(mut self, d: Duration) -> Self {
         self.config.upgrade_timeout = d;
         self
@@ -230,6 +269,38 @@ impl ServerBuilder {
     /// Outgoing bytes a connection may have waiting before it is closed. Default: 8 MiB.
     pub fn max_buffer_bytes(mut self, bytes: usize) -> Self {
         self.config.max_buffer_bytes = bytes;
+        self
+    }
+    /// Outgoing packets a connection may have waiting before it is closed with `send buffer
+    /// full`. Default: 16,384.
+    pub fn max_buffer_packets(mut self, packets: usize) -> Self {
+        self.config.max_buffer_packets = packets;
+        self
+    }
+    /// Sessions the server holds at once; more handshakes get 503. Default: 100,000.
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.config.max_sessions = sessions;
+        self
+    }
+    /// Sessions one client address may hold at once (`0`: no limit); more handshakes from it
+    /// get 429. Behind a reverse proxy, declare it with [`OriginPolicy::trusted_proxies`] so
+    /// the address counted is the one it forwards. Default: `0` (no limit).
+    pub fn max_sessions_per_ip(mut self, sessions: usize) -> Self {
+        self.config.max_sessions_per_ip = sessions;
+        self
+    }
+    /// Socket.IO packets per second one connection may send on average (`0`: no limit), and
+    /// how many at once above that (`burst`); past it the connection is closed with `event
+    /// rate exceeded`. Default: 1,000 per second, bursts of 2,000.
+    pub fn event_rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.config.event_rate = per_second;
+        self.config.event_burst = burst;
+        self
+    }
+    /// Time a client has to send its request headers (with [`crate::serve`] and its
+    /// siblings). Default: 10 s.
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.config.header_read_timeout = d;
         self
     }
     /// Time a connection may stay without joining a namespace. Default: 45 s.
@@ -449,6 +520,29 @@ impl ServerBuilder {
                 c.max_buffer_bytes,
                 c.max_payload.min(64 * 1024)
             )));
+        }
+        if c.max_buffer_packets == 0 {
+            return Err(ConfigError::new(
+                "max_buffer_packets must be at least 1 (default: 16384)",
+            ));
+        }
+        if c.max_sessions == 0 {
+            return Err(ConfigError::new(
+                "max_sessions must be at least 1 (default: 100000)",
+            ));
+        }
+        if c.event_rate > 0 && c.event_burst == 0 {
+            return Err(ConfigError::new(format!(
+                "event_burst must be at least 1 when event_rate is on ({} per second): use at \
+                 least the rate (default: 2000), or an event_rate of 0 to turn the limit off",
+                c.event_rate
+            )));
+        }
+        if c.upgrade_timeout.is_zero() || c.header_read_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "upgrade_timeout and header_read_timeout must be greater than zero (defaults: \
+                 10 s each)",
+            ));
         }
         if let Some(cookie) = &c.cookie {
             cookie.validate().map_err(ConfigError::new)?;

@@ -16,6 +16,52 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// The client's address as the server counts it (`max_sessions_per_ip`) and shows it
+/// ([`Handshake::address`]): the peer's, or behind a trusted proxy the one it forwards.
+/// Put in each request's extensions by the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientAddr(pub(crate) SocketAddr);
+
+/// The client address of a request from `peer`: `peer` itself, unless `trusted(peer)`; then
+/// the right-most `X-Forwarded-For` address that is not a trusted proxy (each proxy appends
+/// the address it got the request from, so the hops right of it are ours and the ones left
+/// of it are the client's word), or the left-most when all are trusted. Its port is `0`.
+/// At most [`MAX_FORWARDED_HOPS`] hops are read; an unreadable list leaves `peer`.
+pub(crate) fn client_addr(
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    trusted: impl Fn(std::net::IpAddr) -> bool,
+) -> SocketAddr {
+    if !trusted(peer.ip()) {
+        return peer;
+    }
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        for hop in text.split(',') {
+            if hops.len() == MAX_FORWARDED_HOPS {
+                return peer;
+            }
+            match hop.trim().parse() {
+                Ok(ip) => hops.push(ip),
+                Err(_) => return peer,
+            }
+        }
+    }
+    let client = hops
+        .iter()
+        .rev()
+        .find(|ip| !trusted(**ip))
+        .or(hops.first())
+        .copied();
+    client.map_or(peer, |ip| SocketAddr::new(ip, 0))
+}
+
+/// Hops of `X-Forwarded-For` read; a longer chain is not trusted.
+const MAX_FORWARDED_HOPS: usize = 32;
+
 /// A copy of `headers` that owns its bytes.
 ///
 /// hyper parses header values as slices of its connection read buffer (16 KiB after a
@@ -247,6 +293,7 @@ fn httpdate(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use std::time::Duration;
@@ -268,6 +315,31 @@ mod tests {
         let original = headers["x-custom"].as_bytes().as_ptr();
         let copied = copy["x-custom"].as_bytes().as_ptr();
         assert_ne!(original, copied);
+    }
+
+    #[test]
+    fn client_address_behind_trusted_proxies() {
+        let proxy: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let trusted = |ip: std::net::IpAddr| ip.to_string().starts_with("10.");
+        let with = |xff: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in xff {
+                h.append("x-forwarded-for", http::HeaderValue::from_str(v).unwrap());
+            }
+            client_addr(proxy, &h, trusted).to_string()
+        };
+        assert_eq!(with(&[]), "10.0.0.1:5000", "nothing forwarded: the peer");
+        assert_eq!(with(&["203.0.113.7"]), "203.0.113.7:0");
+        // The client's own claim (left) is not believed over what our proxies saw.
+        assert_eq!(with(&["1.2.3.4, 203.0.113.7, 10.0.0.2"]), "203.0.113.7:0");
+        assert_eq!(with(&["1.2.3.4", "203.0.113.7"]), "203.0.113.7:0");
+        assert_eq!(with(&["10.0.0.3, 10.0.0.2"]), "10.0.0.3:0");
+        assert_eq!(with(&["not-an-ip"]), "10.0.0.1:5000");
+        // An untrusted peer's header is ignored.
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", http::HeaderValue::from_static("1.2.3.4"));
+        let peer: SocketAddr = "198.51.100.1:1".parse().unwrap();
+        assert_eq!(client_addr(peer, &h, trusted), peer);
     }
 
     #[test]

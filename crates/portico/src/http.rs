@@ -6,6 +6,8 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use portico_proto::engine::ErrorCode;
 
+use crate::refusal::Reason;
+
 /// The body of every response Portico makes.
 pub type Body = Full<Bytes>;
 
@@ -19,6 +21,43 @@ pub(crate) fn error(code: ErrorCode) -> Response<Body> {
         code,
         message: code.message().to_owned(),
         reason: None,
+        kind: match code {
+            ErrorCode::UnknownSid => Reason::UnknownSid,
+            ErrorCode::Forbidden => Reason::Origin,
+            _ => Reason::BadRequest,
+        },
+    });
+    res
+}
+
+/// A refusal by a limit: `status` with `{"code":4,"message":message}` (Node has no code of its
+/// own for these; 4 is what its `allowRequest` refusals carry), reported as `kind`.
+pub(crate) fn limit_refusal(status: StatusCode, message: &str, kind: Reason) -> Response<Body> {
+    let body =
+        serde_json::json!({ "code": ErrorCode::Forbidden.code(), "message": message }).to_string();
+    let mut res = Response::new(Full::new(Bytes::from(body)));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.extensions_mut().insert(Refusal {
+        code: ErrorCode::Forbidden,
+        message: message.to_owned(),
+        reason: None,
+        kind,
+    });
+    res
+}
+
+/// A `413 Payload Too Large` for a polling POST over `max_payload` (as Node: no body).
+pub(crate) fn payload_too_large(max_payload: u64) -> Response<Body> {
+    let mut res = status(StatusCode::PAYLOAD_TOO_LARGE);
+    res.extensions_mut().insert(Refusal {
+        code: ErrorCode::BadRequest,
+        message: "Payload too large".to_owned(),
+        reason: Some(format!(
+            "the POST body is over max_payload ({max_payload} bytes)"
+        )),
+        kind: Reason::PayloadTooLarge,
     });
     res
 }
@@ -30,6 +69,8 @@ pub(crate) struct Refusal {
     pub(crate) code: ErrorCode,
     pub(crate) message: String,
     pub(crate) reason: Option<String>,
+    /// What it is counted as.
+    pub(crate) kind: Reason,
 }
 
 /// Marks a handshake response (for the cookie and the `initial_headers` hook), with the new
@@ -49,6 +90,7 @@ pub(crate) fn forbidden(message: &str) -> Response<Body> {
         code: ErrorCode::Forbidden,
         message: message.to_owned(),
         reason: Some(format!("refused by allow_request: {message}")),
+        kind: Reason::AllowRequest,
     });
     res
 }

@@ -64,6 +64,7 @@ mod logging;
 mod namespace;
 mod reason;
 mod recovery;
+mod refusal;
 mod remote;
 mod serve;
 mod server;

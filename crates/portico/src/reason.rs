@@ -30,6 +30,9 @@ pub enum DisconnectReason {
     ClientNamespaceDisconnect,
     /// The client did not read fast enough and its send buffer filled up: `send buffer full`.
     SendBufferFull,
+    /// The client sent packets faster than [`crate::ServerConfig::event_rate`] allows:
+    /// `event rate exceeded`.
+    EventRateExceeded,
 }
 
 impl DisconnectReason {
@@ -46,6 +49,7 @@ impl DisconnectReason {
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
             DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
             DisconnectReason::SendBufferFull => "send buffer full",
+            DisconnectReason::EventRateExceeded => "event rate exceeded",
         }
     }
 }
@@ -59,6 +63,7 @@ impl From<CloseReason> for DisconnectReason {
             CloseReason::ParseError => DisconnectReason::ParseError,
             CloseReason::ServerShutdown => DisconnectReason::ServerShuttingDown,
             CloseReason::BufferFull => DisconnectReason::SendBufferFull,
+            CloseReason::RateLimited => DisconnectReason::EventRateExceeded,
             _ => DisconnectReason::ForcedClose,
         }
     }

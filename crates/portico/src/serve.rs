@@ -5,12 +5,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
 
+use crate::engine::ws::server_io::ServerIo;
 use crate::handshake::PeerAddr;
+use crate::refusal::Reason;
 use crate::Server;
 
 /// Listen backlog: tokio's default of 128 overflows under handshake bursts, and each
@@ -20,6 +22,11 @@ const BACKLOG: u32 = 1024;
 /// The least time in-flight HTTP requests get after the sessions are closed, even when the
 /// session drain used up `shutdown_timeout`: a polling client's GET fetching its close packet.
 const HTTP_DRAIN_MIN: Duration = Duration::from_millis(500);
+
+/// The largest HTTP/1 request head (request line and headers) read, in bytes: past it the
+/// client gets `431 Request Header Fields Too Large`. hyper's default (~400 KB) would let each
+/// slow client hold that much until the header read timeout; browsers send a few KB.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Bind a listener the way Portico wants it: `SO_REUSEADDR` and a backlog of 1024.
 pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
@@ -141,7 +148,17 @@ where
         );
     }
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    // Tells connections still waiting for their first request that the server stops.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that does not finish its request head in time is disconnected (hyper applies
+    // no timeout without a timer); more than 100 headers, or a head over MAX_HEAD_BYTES, get
+    // 431 (hyper's checks, before any of it reaches Portico).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(io.config().header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
     tokio::pin!(shutdown);
     // Once the signal comes, the Socket.IO connections are closed while the listener keeps
     // accepting: a polling client opens a new HTTP connection for each poll, and must be able
@@ -169,20 +186,53 @@ where
         };
         let _ = stream.set_nodelay(true);
         let svc = app.clone();
-        let service =
-            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(PeerAddr(peer));
-                let mut svc = svc.clone();
-                tower_service::Service::call(&mut svc, req)
-            });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let counts = io.clone();
+        let mut stopping = stop_rx.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, "connection ended with an error");
+            let head_timeout = counts.config().header_read_timeout;
+            tokio::select! {
+                started = request_started(&stream, head_timeout) => if !started {
+                    tracing::debug!(client = %peer, "no request within header_read_timeout: connection closed");
+                    return;
+                },
+                _ = stopping.changed() => return,
+            }
+            let (stream, unanswered) = ServerIo::new(stream);
+            let answered = unanswered.clone();
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(PeerAddr(peer));
+                    let mut svc = svc.clone();
+                    let fut = tower_service::Service::call(&mut svc, req);
+                    let answered = answered.clone();
+                    async move {
+                        let res = fut.await;
+                        answered.answered();
+                        res
+                    }
+                },
+            );
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
+                // A timeout with nothing unanswered is an idle keep-alive connection closed.
+                let stalled = unanswered.is_set()
+                    && e.downcast_ref::<hyper::Error>()
+                        .is_some_and(hyper::Error::is_timeout);
+                if !stalled {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                } else if counts.0.engine.refusals.record(Reason::HeaderTimeout) {
+                    tracing::warn!(
+                        client = %peer,
+                        refusal = Reason::HeaderTimeout.as_str(),
+                        "request headers not received within header_read_timeout ({head_timeout:?}): connection closed"
+                    );
+                }
             }
         });
     };
+    let _ = stop_tx.send(true);
     drop(listener);
     drop(io);
     let http_open = graceful.count();
@@ -204,6 +254,29 @@ where
         report.left_open,
     );
     Ok(())
+}
+
+/// Wait until the client has sent the first bytes of a request (all 24 of an HTTP/2 preface,
+/// when that is how it starts): hyper-util reads them without a timeout, before hyper's
+/// header read timeout starts. `false` on timeout, end of stream or error.
+async fn request_started(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    tokio::time::timeout(timeout, async {
+        let mut buf = [0u8; 24];
+        loop {
+            let n = match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if n == PREFACE.len() || buf.get(..n) != PREFACE.get(..n) {
+                return true;
+            }
+            // Part of a preface: peeking again would return at once; let more arrive.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// The local address a listener is bound to (handy with port 0).

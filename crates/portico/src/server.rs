@@ -268,6 +268,26 @@ impl Server {
             .len()
     }
 
+    /// How many times the server turned a client away since it started, by reason: every
+    /// reason, in a fixed order, zeros included, so each can be exported as one metric
+    /// series. The reasons are `origin`, `allow_request`, `bad_request`, `unknown_sid`,
+    /// `max_sessions`, `max_sessions_per_ip`, `payload_too_large`, `event_rate`,
+    /// `send_buffer_full`, `header_read_timeout`, `upgrade_timeout` and `max_attachments`
+    /// (see docs/limits.md); later versions may add reasons. Counting is a few atomic
+    /// operations per refusal; warnings about refusals are logged at most 5 per reason per
+    /// 10 s, then summed up in one `suppressed N similar warnings` line.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), portico::ConfigError> {
+    /// let io = portico::Server::builder().build()?;
+    /// let refused: u64 = io.refusals().iter().map(|(_, n)| n).sum();
+    /// assert_eq!(refused, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        self.0.engine.refusals.snapshot()
+    }
+
     /// Close every connection (sockets disconnect with `server shutting down`; polling
     /// clients receive the close packet) and wait until all are gone, or at most 2 s for
     /// polling clients that do not come back for their close packet. New connections are

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,9 +15,10 @@ use portico_proto::engine::ErrorCode;
 use portico_cors::{self as cors, RequestInfo, Verdict};
 
 use crate::connection_error::{ConnectionError, ErrorContext};
-use crate::handshake::{ConnInfo, PeerAddr};
+use crate::handshake::{client_addr, ClientAddr, ConnInfo, PeerAddr};
 use crate::hooks::RequestParts;
 use crate::http::{error, status, Body, HandshakeResponse, Query, Refusal};
+use crate::refusal::Reason;
 use crate::Server;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -124,7 +126,7 @@ fn conn_info<B>(req: &Request<B>, query: Query) -> Arc<ConnInfo> {
     Arc::new(ConnInfo {
         headers: crate::handshake::detach_headers(req.headers()),
         query: query.0,
-        address: req.extensions().get::<PeerAddr>().map(|p| p.0),
+        address: req.extensions().get::<ClientAddr>().map(|p| p.0),
         time: SystemTime::now(),
         url: req
             .uri()
@@ -138,13 +140,19 @@ fn conn_info<B>(req: &Request<B>, query: Query) -> Arc<ConnInfo> {
 /// Answer one request under the Socket.IO path: the origin policy first (preflights answered,
 /// refused origins stopped here, before any session or upgrade), then the engine, then the
 /// CORS and hook headers on whatever the response is (errors included).
-pub(crate) async fn handle<B>(server: Server, req: Request<B>) -> Response<Body>
+pub(crate) async fn handle<B>(server: Server, mut req: Request<B>) -> Response<Body>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let config = &server.0.config;
+    if let Some(peer) = req.extensions().get::<PeerAddr>().map(|p| p.0) {
+        let client = client_addr(peer, req.headers(), |ip| {
+            config.origins.is_trusted_proxy(ip)
+        });
+        req.extensions_mut().insert(ClientAddr(client));
+    }
     let query = Query::parse(req.uri().query());
     let transport = match query.get("transport") {
         Some("polling") => cors::Transport::Polling,
@@ -164,6 +172,7 @@ where
         config.origins.evaluate(&info)
     };
     let hook_parts = config.hooks.any_headers().then(|| RequestParts::of(&req));
+    let client = req.extensions().get::<ClientAddr>().map(|a| a.0);
     // Kept for the connection_error context (cheap clones: both are reference-counted).
     let method = req.method().clone();
     let uri = req.uri().clone();
@@ -191,6 +200,7 @@ where
                 code: ErrorCode::Forbidden,
                 message: ErrorCode::Forbidden.message().to_owned(),
                 reason: Some(reason.message()),
+                kind: Reason::Origin,
             });
             res
         }
@@ -217,16 +227,7 @@ where
             message: refusal.message,
             context,
         };
-        if refusal.code == ErrorCode::Forbidden {
-            tracing::warn!(
-                origin = err.context.origin.as_deref().map(tracing::field::display),
-                transport = %transport,
-                "{err}"
-            );
-        } else {
-            tracing::debug!("{err}");
-        }
-        server.0.connection_error(&err);
+        report(&server, refusal.kind, &err, client);
     }
     decision.apply_to(res.headers_mut());
     if let (Some(cookie), Some(HandshakeResponse(sid))) = (
@@ -248,4 +249,36 @@ where
         }
     }
     res
+}
+
+/// Count a refusal, log it (a warning, rate-limited per reason, for refusals an operator acts
+/// on: origins and limits; debug for malformed requests), and report it as a
+/// `connection_error` (not a POST over `max_payload`: the session goes on, nothing was
+/// refused a connection).
+fn report(server: &Server, kind: Reason, err: &ConnectionError, client: Option<SocketAddr>) {
+    let warn = match kind {
+        Reason::BadRequest | Reason::UnknownSid => {
+            server.0.engine.refusals.record(kind);
+            false
+        }
+        _ => server.0.engine.refusals.record(kind),
+    };
+    if warn {
+        tracing::warn!(
+            refusal = kind.as_str(),
+            client = client.map(tracing::field::display),
+            origin = err.context.origin.as_deref().map(tracing::field::display),
+            transport = err
+                .context
+                .transport
+                .as_deref()
+                .map(tracing::field::display),
+            "refused: {err}"
+        );
+    } else {
+        tracing::debug!(refusal = kind.as_str(), "refused: {err}");
+    }
+    if kind != Reason::PayloadTooLarge {
+        server.0.connection_error(err);
+    }
 }

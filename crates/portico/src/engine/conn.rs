@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 
 use super::{ConnHandler, Engine};
 use crate::handshake::ConnInfo;
+use crate::refusal::Reason;
 use crate::sid::Sid;
 
 /// The WebSocket type every transport uses.
@@ -209,7 +210,11 @@ impl Conn {
             }
             (Ok(()), Transport::WebSocket) => {}
             (Err(SendError::Full), _) => {
-                tracing::warn!(sid = %self.sid, "client does not read fast enough: closing with `send buffer full`");
+                if self.engine.refusals.record(Reason::SendBufferFull) {
+                    let s = self.engine.config.max_buffer_bytes;
+                    let p = self.engine.config.max_buffer_packets;
+                    tracing::warn!(sid = %self.sid, client = self.info.address.map(tracing::field::display), refusal = Reason::SendBufferFull.as_str(), "client does not read fast enough (over max_buffer_bytes {s} or max_buffer_packets {p}): closing with `send buffer full`");
+                }
                 self.wake_all();
             }
             (Err(SendError::Closed), _) => {}

@@ -16,6 +16,7 @@ use super::conn::{now, Conn, WsStream};
 use super::ws::frame as ws_frame;
 use super::ws::stream::{ReadError, Writer};
 use super::ConnHandler;
+use crate::refusal::Reason;
 
 /// Run the session until it ends, then tell `handler`. `ws` is the transport of a
 /// WebSocket-only session.
@@ -124,7 +125,9 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
                 };
                 conn.get_wake.notify_one();
                 if probe_ended {
-                    tracing::debug!(sid = %conn.sid, "upgrade did not complete within upgrade_timeout");
+                    if conn.engine.refusals.record(Reason::UpgradeTimeout) {
+                        tracing::warn!(sid = %conn.sid, refusal = Reason::UpgradeTimeout.as_str(), "WebSocket upgrade did not complete within upgrade_timeout: closing the WebSocket, the session goes on polling");
+                    }
                     if let Some(mut p) = probe.take() {
                         close_ws(&mut p, ws::CLOSE_NORMAL).await;
                     }
@@ -149,20 +152,15 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
             conn.engine.remember_client_close(conn.sid, s.protocol());
         }
     }
-    // A server shutting down says so with 1001 (going away).
-    let code = if reason == CloseReason::ServerShutdown {
-        ws::CLOSE_GOING_AWAY
-    } else {
-        ws::CLOSE_NORMAL
-    };
+    let (code, why) = close_frame(reason);
     if let Some(mut w) = ws {
-        close_ws(&mut w, code).await;
+        w.close(code, why).await;
     }
     if let Some(mut p) = probe {
-        close_ws(&mut p, code).await;
+        p.close(code, why).await;
     }
     if let Some(mut w) = conn.end_upgrades() {
-        close_ws(&mut w, code).await;
+        w.close(code, why).await;
     }
     drop(ending);
 }
@@ -344,8 +342,23 @@ async fn write_two(
 }
 
 async fn close_ws(w: &mut WsStream, code: u16) {
-    w.close(code).await;
+    w.close(code, "").await;
 }
+
+/// The WebSocket close frame of a session that ended for `reason`: a server shutting down
+/// says so with 1001 (going away); a limit closes with 1008 (policy violation) and its reason,
+/// which the client sees (socket.io-client: the `disconnect` event's details); anything else
+/// is a plain 1000.
+fn close_frame(reason: CloseReason) -> (u16, &'static str) {
+    match reason {
+        CloseReason::ServerShutdown => (ws::CLOSE_GOING_AWAY, ""),
+        CloseReason::BufferFull | CloseReason::RateLimited => (CLOSE_POLICY, reason.as_str()),
+        _ => (ws::CLOSE_NORMAL, ""),
+    }
+}
+
+/// RFC 6455 close code 1008: the endpoint received a message that violates its policy.
+const CLOSE_POLICY: u16 = 1008;
 
 fn decode(msg: Message, protocol: Protocol) -> Result<Option<Packet>, ()> {
     match msg {

@@ -8,6 +8,7 @@
 //! Engine.IO conformance echo ([`echo`]) another. Nothing under `engine/` imports the
 //! Socket.IO layer, the namespaces or the server (`tests/layering.rs` checks it).
 
+pub(crate) mod admission;
 pub(crate) mod conn;
 pub(crate) mod driver;
 pub(crate) mod echo;
@@ -26,10 +27,12 @@ use tokio::sync::Notify;
 
 pub(crate) use conn::Conn;
 
-use crate::handshake::ConnInfo;
+use crate::handshake::{ClientAddr, ConnInfo};
 use crate::hooks::{AllowFn, RequestParts};
-use crate::http::{error, forbidden, is_websocket_upgrade, status, Body, Query};
+use crate::http::{error, forbidden, is_websocket_upgrade, limit_refusal, status, Body, Query};
+use crate::refusal::{Reason, Refusals};
 use crate::sid::Sid;
+use admission::{Admission, Refused, Slot};
 
 /// What the engine calls when a session opens: the layer above (Socket.IO, or the echo).
 pub(crate) trait Handler: Send + Sync + 'static {
@@ -72,6 +75,9 @@ pub(crate) struct EngineConfig {
     pub(crate) ping_timeout: Duration,
     pub(crate) upgrade_timeout: Duration,
     pub(crate) max_buffer_bytes: usize,
+    pub(crate) max_buffer_packets: usize,
+    pub(crate) max_sessions: usize,
+    pub(crate) max_sessions_per_ip: usize,
     pub(crate) max_payload: u64,
     pub(crate) polling: bool,
     pub(crate) websocket: bool,
@@ -87,6 +93,7 @@ impl EngineConfig {
             ping_timeout: self.ping_timeout,
             upgrade_timeout: self.upgrade_timeout,
             max_buffer_bytes: self.max_buffer_bytes,
+            max_buffer_packets: self.max_buffer_packets,
             close_linger: self.ping_timeout,
             protocol,
         }
@@ -123,18 +130,27 @@ pub(crate) struct Engine {
     sessions_changed: Notify,
     shutting_down: AtomicBool,
     handler: Arc<dyn Handler>,
+    /// `max_sessions` and `max_sessions_per_ip`.
+    admission: Arc<Admission>,
+    /// Every refusal, counted by reason; its warnings rate-limited.
+    pub(crate) refusals: Refusals,
 }
 
 impl Engine {
     pub(crate) fn new(config: EngineConfig, handler: Arc<dyn Handler>) -> Engine {
         Engine {
-            config,
             sessions: Mutex::new(HashMap::new()),
             closed_by_client: Mutex::new(VecDeque::new()),
             closed_traffic: Mutex::new(Traffic::default()),
             sessions_changed: Notify::new(),
             shutting_down: AtomicBool::new(false),
             handler,
+            admission: Arc::new(Admission::new(
+                config.max_sessions,
+                config.max_sessions_per_ip,
+            )),
+            refusals: Refusals::default(),
+            config,
         }
     }
 
@@ -336,6 +352,36 @@ impl Engine {
     }
 }
 
+/// What a WebSocket upgrade request is for.
+pub(crate) enum WsTarget {
+    /// A new WebSocket-only session, with its place in the session counts.
+    New(Slot),
+    /// The upgrade of this polling session.
+    Upgrade(Arc<Conn>),
+}
+
+/// The answer to a handshake refused by `max_sessions` or `max_sessions_per_ip`.
+fn refuse(engine: &Engine, refused: Refused) -> Response<Body> {
+    match refused {
+        Refused::Full => limit_refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "Server full: too many sessions (max_sessions {})",
+                engine.config.max_sessions
+            ),
+            Reason::MaxSessions,
+        ),
+        Refused::PerIp => limit_refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many sessions from this address (max_sessions_per_ip {})",
+                engine.config.max_sessions_per_ip
+            ),
+            Reason::MaxSessionsPerIp,
+        ),
+    }
+}
+
 /// Route an Engine.IO request by the reference server's order of checks: transport, session
 /// id, then (for a handshake) method, upgrade, protocol version and `allow_request`.
 /// `info` makes the handshake's view of the request (only called for a new session).
@@ -373,7 +419,7 @@ where
             }
             let info = conn.info.clone();
             let protocol = conn.protocol();
-            return ws::upgrade::accept(engine, req, Some(conn), info, protocol);
+            return ws::upgrade::accept(engine, req, WsTarget::Upgrade(conn), info, protocol);
         }
         if conn.transport() != Transport::Polling {
             return error(ErrorCode::BadRequest);
@@ -405,10 +451,17 @@ where
             return forbidden(&message);
         }
     }
+    let address = req.extensions().get::<ClientAddr>().map(|a| a.0);
+    let slot = match engine.admission.admit(address.map(|a| a.ip())) {
+        Ok(slot) => slot,
+        Err(refused) => return refuse(engine, refused),
+    };
     let info = info(&req, query);
     match transport {
-        Transport::Polling => polling::handshake(engine, info, protocol),
-        Transport::WebSocket => ws::upgrade::accept(engine, req, None, info, protocol),
+        Transport::Polling => polling::handshake(engine, info, protocol, slot),
+        Transport::WebSocket => {
+            ws::upgrade::accept(engine, req, WsTarget::New(slot), info, protocol)
+        }
     }
 }
 

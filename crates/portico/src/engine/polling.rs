@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::{BodyExt, Limited};
 use portico_proto::engine::payload_v3::{
     decode_payload_v3, encode_payload_v3, is_binary_payload_v3,
@@ -14,10 +14,11 @@ use portico_proto::engine::{
     decode_payload_v4, encode_payload_v4, ErrorCode, Frame, Handshake, Packet,
 };
 
+use super::admission::Slot;
 use super::conn::{now, Conn};
 use super::{driver, Engine};
 use crate::handshake::ConnInfo;
-use crate::http::{binary_payload, error, payload, post_ok, status, Body};
+use crate::http::{binary_payload, error, payload, payload_too_large, post_ok, Body};
 
 /// Packets one POST may carry (a client batches what it buffered; far more is an attack).
 const MAX_PACKETS_PER_POST: usize = 16 * 1024;
@@ -52,6 +53,7 @@ pub(crate) fn handshake(
     engine: &Arc<Engine>,
     info: Arc<ConnInfo>,
     protocol: Protocol,
+    slot: Slot,
 ) -> Response<Body> {
     let conn = Conn::new(engine.clone(), Transport::Polling, protocol, info);
     let open = open_frame(engine, &conn, Transport::Polling, protocol);
@@ -64,7 +66,11 @@ pub(crate) fn handshake(
     engine.insert_session(conn.clone());
     tracing::debug!(sid = %conn.sid, "new polling session");
     let sid = conn.sid;
-    tokio::spawn(driver::run(conn, handler, None));
+    tokio::spawn(async move {
+        // The session holds its place in the session counts until its driver ends.
+        let _slot = slot;
+        driver::run(conn, handler, None).await;
+    });
     let mut res = payload(body);
     res.extensions_mut()
         .insert(crate::http::HandshakeResponse(sid));
@@ -167,7 +173,7 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
-        return status(StatusCode::PAYLOAD_TOO_LARGE);
+        return payload_too_large(max);
     }
     if !conn.begin_post() {
         conn.close(CloseReason::TransportError);
@@ -192,7 +198,7 @@ where
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                return status(StatusCode::PAYLOAD_TOO_LARGE);
+                return payload_too_large(max);
             }
             return error(ErrorCode::BadRequest);
         }

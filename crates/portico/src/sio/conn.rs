@@ -12,16 +12,18 @@ use bytes::Bytes;
 use futures_util::FutureExt as _;
 use portico_proto::engine::session::{CloseReason, Incoming, Protocol};
 use portico_proto::sio::{
-    Connection, Encoding, Limits, Packet, ProtocolError, Received, Role, Version,
+    Connection, DecodeError, Encoding, Limits, Packet, ProtocolError, Received, Role, Version,
 };
 use serde_json::{json, Value};
 use smallvec::SmallVec;
 
+use super::rate::Bucket;
 use crate::emit;
 use crate::engine::{self, ConnHandler, Handler};
 use crate::handler::run_inline;
 use crate::handshake::Handshake;
 use crate::reason::DisconnectReason;
+use crate::refusal::Reason;
 use crate::server::ServerInner;
 use crate::sid::Sid;
 use crate::Socket;
@@ -46,6 +48,11 @@ impl Handler for Layer {
         };
         let connect_deadline = engine::conn::now() + server.config.connect_timeout;
         let protocol = protocol_state(conn, &server);
+        let rate = Bucket::new(
+            engine::conn::now(),
+            server.config.event_rate,
+            server.config.event_burst,
+        );
         let sio = Arc::new_cyclic(|me| SioConn {
             me: me.clone(),
             engine: conn.clone(),
@@ -53,6 +60,7 @@ impl Handler for Layer {
             state: Mutex::new(ClientState {
                 sockets: SmallVec::new(),
                 protocol,
+                rate,
                 joined: false,
                 joining: Vec::new(),
                 timed_out: false,
@@ -110,6 +118,8 @@ struct ClientState {
     sockets: SmallVec<[(Arc<str>, Socket); 1]>,
     /// The protocol state: decoding, binary reassembly, the shapes of this client's version.
     protocol: Connection,
+    /// `event_rate`: one token per packet received.
+    rate: Bucket,
     /// Whether any namespace was ever joined (ends the connect timeout).
     joined: bool,
     /// Namespaces whose CONNECT is being decided (their middlewares run): a repeated CONNECT
@@ -191,23 +201,75 @@ fn protocol_error(conn: &SioConn, what: &str) {
 /// (`portico_proto::sio::Connection`), then handed to the namespace's socket.
 fn on_message(conn: &SioConn, msg: Incoming) {
     // The state lock is held only while reading the message, not while dispatching it.
+    // Each complete packet takes a token of `event_rate` (a decrement while tokens remain).
     match msg {
         Incoming::Text(text) => {
-            let received = conn.state().protocol.handle_text(&text);
-            on_received(conn, received);
+            let (received, allowed) = {
+                let mut st = conn.state();
+                let received = st.protocol.handle_text(&text);
+                let allowed = !matches!(received, Ok(Some(_))) || st.rate.take(engine::conn::now);
+                (received, allowed)
+            };
+            if allowed {
+                on_received(conn, received);
+            } else {
+                rate_exceeded(conn);
+            }
         }
         Incoming::Binary(bytes) => {
-            let received = conn.state().protocol.handle_binary(bytes);
-            on_received(conn, received);
+            let (received, allowed) = {
+                let mut st = conn.state();
+                let received = st.protocol.handle_binary(bytes);
+                let allowed = !matches!(received, Ok(Some(_))) || st.rate.take(engine::conn::now);
+                (received, allowed)
+            };
+            if allowed {
+                on_received(conn, received);
+            } else {
+                rate_exceeded(conn);
+            }
         }
     }
+}
+
+/// The connection sent packets faster than `event_rate` allows: it is closed (`event rate
+/// exceeded`), and the packet that went over is not handled.
+fn rate_exceeded(conn: &SioConn) {
+    if conn.engine.is_closed() {
+        return;
+    }
+    if conn.engine.engine.refusals.record(Reason::EventRate) {
+        let c = &conn.server.config;
+        tracing::warn!(
+            sid = %conn.engine.sid,
+            client = conn.engine.info.address.map(tracing::field::display),
+            refusal = Reason::EventRate.as_str(),
+            "client sends packets faster than event_rate ({} per second, bursts of {}): closing with `event rate exceeded`",
+            c.event_rate,
+            c.event_burst
+        );
+    }
+    conn.engine.close(CloseReason::RateLimited);
 }
 
 fn on_received(conn: &SioConn, received: Result<Option<Received<'_>>, ProtocolError>) {
     match received {
         Ok(Some(r)) => dispatch(conn, r),
         Ok(None) => {}
-        Err(e) => protocol_error(conn, &e.to_string()),
+        Err(e) => {
+            if matches!(e, ProtocolError::Decode(DecodeError::TooManyAttachments))
+                && conn.engine.engine.refusals.record(Reason::Attachments)
+            {
+                tracing::warn!(
+                    sid = %conn.engine.sid,
+                    client = conn.engine.info.address.map(tracing::field::display),
+                    refusal = Reason::Attachments.as_str(),
+                    "a packet announced more than max_attachments ({}) binary attachments: closing the connection (parse error)",
+                    conn.server.config.max_attachments
+                );
+            }
+            protocol_error(conn, &e.to_string())
+        }
     }
 }
 

@@ -2,5 +2,6 @@
 //! Engine.IO connection, [`Layer`] the engine's handler that makes them.
 
 pub(crate) mod conn;
+pub(crate) mod rate;
 
 pub(crate) use conn::{Layer, SioConn};

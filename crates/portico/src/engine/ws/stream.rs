@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// The byte stream under the WebSocket: the TCP stream itself when the connection came from
-/// hyper-util's server (`portico::serve`, `axum::serve`), so reads and writes skip hyper's
+/// hyper-util's server (`portico::serve` and its siblings, `axum::serve`), so reads and writes skip hyper's
 /// upgrade wrappers; hyper's `Upgraded` otherwise.
 pub(crate) enum Io {
     Tcp(TcpStream),
@@ -31,7 +31,12 @@ pub(crate) enum Io {
 impl Io {
     /// The stream of an upgraded connection, and bytes already read past the HTTP request.
     pub(crate) fn from_upgraded(up: Upgraded) -> (Io, Bytes) {
-        match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(up) {
+        use hyper_util::server::conn::auto::upgrade::downcast;
+        let up = match downcast::<TokioIo<super::server_io::ServerIo>>(up) {
+            Ok(parts) => return (Io::Tcp(parts.io.into_inner().io), parts.read_buf),
+            Err(up) => up,
+        };
+        match downcast::<TokioIo<TcpStream>>(up) {
             Ok(parts) => (Io::Tcp(parts.io.into_inner()), parts.read_buf),
             Err(up) => (Io::Upgraded(TokioIo::new(up)), Bytes::new()),
         }
@@ -301,8 +306,8 @@ impl WsConn {
 
     /// Close: send a close frame (unless one was sent) and end the stream; bounded in time, so
     /// a peer that stopped reading cannot hold the driver.
-    pub(crate) async fn close(&mut self, code: u16) {
-        self.queue_close(code, "");
+    pub(crate) async fn close(&mut self, code: u16, reason: &str) {
+        self.queue_close(code, reason);
         let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
             self.write_control().await?;
             self.io.flush().await?;

@@ -13,7 +13,7 @@ use portico_proto::engine::ErrorCode;
 use super::stream::WsConn;
 use crate::engine::conn::Conn;
 use crate::engine::polling::open_frame;
-use crate::engine::{driver, Engine};
+use crate::engine::{driver, Engine, WsTarget};
 use crate::handshake::ConnInfo;
 use crate::http::{error, Body};
 
@@ -22,12 +22,12 @@ fn max_message(engine: &Engine) -> usize {
     usize::try_from(engine.config.max_payload).unwrap_or(usize::MAX)
 }
 
-/// Answer a WebSocket upgrade request. `conn` is the polling session being upgraded, or
-/// `None` for a new WebSocket-only session.
+/// Answer a WebSocket upgrade request: for the polling session being upgraded, or a new
+/// WebSocket-only session.
 pub(crate) fn accept<B>(
     engine: &Arc<Engine>,
     mut req: Request<B>,
-    conn: Option<Arc<Conn>>,
+    target: WsTarget,
     info: Arc<ConnInfo>,
     protocol: Protocol,
 ) -> Response<Body> {
@@ -44,8 +44,8 @@ pub(crate) fn accept<B>(
     // A client that reads nothing for a whole heartbeat round is gone.
     let max_stall = engine.config.ping_interval + engine.config.ping_timeout;
     let mut handshake = None;
-    match conn {
-        Some(conn) => {
+    match target {
+        WsTarget::Upgrade(conn) => {
             tokio::spawn(async move {
                 match on_upgrade.await {
                     Ok(up) => {
@@ -58,7 +58,7 @@ pub(crate) fn accept<B>(
                 }
             });
         }
-        None => {
+        WsTarget::New(slot) => {
             let conn = Conn::new(engine.clone(), Transport::WebSocket, protocol, info);
             handshake = Some(conn.sid);
             let open = open_frame(engine, &conn, Transport::WebSocket, protocol);
@@ -67,6 +67,8 @@ pub(crate) fn accept<B>(
             let handler = conn.open();
             tracing::debug!(sid = %conn.sid, "new websocket session");
             tokio::spawn(async move {
+                // The session holds its place in the session counts until its driver ends.
+                let _slot = slot;
                 let ws = match on_upgrade.await {
                     Ok(up) => Some(WsConn::new(up, max, max_stall)),
                     Err(e) => {
