@@ -160,6 +160,16 @@ impl Query {
     }
 }
 
+/// Whether the request announces a body (a `Content-Length` other than 0, or any
+/// `Transfer-Encoding`).
+pub(crate) fn has_body<B>(req: &Request<B>) -> bool {
+    let h = req.headers();
+    h.contains_key(http::header::TRANSFER_ENCODING)
+        || h.get_all(http::header::CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.as_bytes().iter().any(|b| *b != b'0'))
+}
+
 /// Whether the request asks for a WebSocket upgrade.
 pub(crate) fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
     let has_token = |name: http::header::HeaderName, token: &str| {

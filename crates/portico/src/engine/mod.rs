@@ -29,7 +29,9 @@ pub(crate) use conn::Conn;
 
 use crate::handshake::{ClientAddr, ConnInfo};
 use crate::hooks::{AllowFn, RequestParts};
-use crate::http::{error, forbidden, is_websocket_upgrade, limit_refusal, status, Body, Query};
+use crate::http::{
+    error, forbidden, has_body, is_websocket_upgrade, limit_refusal, status, Body, Query,
+};
 use crate::refusal::{Reason, Refusals};
 use crate::sid::Sid;
 use admission::{Admission, Refused, Slot};
@@ -403,6 +405,10 @@ where
         _ => return error(ErrorCode::TransportUnknown),
     };
     let upgrade = is_websocket_upgrade(&req);
+    if upgrade && has_body(&req) {
+        // An upgrade request carries no body: what would follow it is not WebSocket frames.
+        return error(ErrorCode::BadRequest);
+    }
     if let Some(sid) = query.get("sid") {
         let sid = Sid::parse(sid);
         let Some(conn) = sid.as_ref().and_then(|s| engine.session(s)) else {
