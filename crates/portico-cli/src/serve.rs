@@ -1,5 +1,6 @@
 //! `portico serve`: a Socket.IO server from flags and an optional TOML file, with a demo chat.
 
+mod limits;
 mod metrics;
 mod origins;
 mod settings;
@@ -25,8 +26,10 @@ pub(crate) struct ServeArgs {
     /// ping_interval_ms, ping_timeout_ms, max_payload, demo (false = --no-demo), client_bundle,
     /// cors_origins (a list), cors_credentials, cors_any_origin, cors_allow_headers (a list),
     /// trusted_proxies (a list), demo_origin, allow_eio3, redis, redis_key_prefix,
-    /// redis_sharded, redis_subscription_mode, metrics, shutdown_timeout_ms. Unknown keys are
-    /// errors.
+    /// redis_sharded, redis_subscription_mode, metrics, shutdown_timeout_ms, and the limits
+    /// (docs/limits.md): max_sessions, max_sessions_per_ip, max_buffer_bytes,
+    /// max_buffer_packets, event_rate, event_burst, max_attachments, header_read_timeout_ms,
+    /// upgrade_timeout_ms. Unknown keys are errors.
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on. Default: 127.0.0.1.
@@ -61,7 +64,8 @@ pub(crate) struct ServeArgs {
     /// client's `extraHeaders`. Default: none beyond the CORS-safelisted ones.
     #[arg(long = "cors-allow-header", value_name = "NAME")]
     cors_allow_headers: Vec<String>,
-    /// Trust X-Forwarded-Host/-Proto from this proxy address (repeatable).
+    /// Trust X-Forwarded-Host/-Proto/-For from this proxy address (repeatable); the client
+    /// address is then the one it forwards.
     #[arg(long = "trusted-proxy", value_name = "IP")]
     trusted_proxies: Vec<std::net::IpAddr>,
     /// Serve the demo page from this second port and allow exactly that origin, so the
@@ -103,6 +107,8 @@ pub(crate) struct ServeArgs {
     /// Default: 10000.
     #[arg(long, value_name = "MS")]
     shutdown_timeout: Option<u64>,
+    #[command(flatten)]
+    limits: limits::LimitArgs,
 }
 
 fn find_bundle(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -190,7 +196,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("cluster: {redis:?}");
         builder = builder.cluster(redis);
     }
-    let io = builder
+    let io = s
+        .limits
+        .apply(builder)
         .origins(policy)
         .allow_eio3(s.allow_eio3)
         .path(s.path.clone())
@@ -426,7 +434,7 @@ pub(crate) mod tests {
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .collect();
         let keys = file_keys();
-        assert_eq!(keys.len(), 21, "{keys:?}");
+        assert_eq!(keys.len(), 30, "{keys:?}");
         for key in &keys {
             assert!(
                 words.contains(&key.as_str()),

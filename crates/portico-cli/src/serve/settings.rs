@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use super::limits::Limits;
 use super::ServeArgs;
 
 /// The config file (`--config`). Every key is optional; each one is also listed in the help
@@ -37,6 +38,15 @@ pub(crate) struct FileConfig {
     redis_subscription_mode: Option<String>,
     metrics: Option<SocketAddr>,
     shutdown_timeout_ms: Option<u64>,
+    max_sessions: Option<usize>,
+    max_sessions_per_ip: Option<usize>,
+    max_buffer_bytes: Option<usize>,
+    max_buffer_packets: Option<usize>,
+    event_rate: Option<u32>,
+    event_burst: Option<u32>,
+    max_attachments: Option<usize>,
+    header_read_timeout_ms: Option<u64>,
+    upgrade_timeout_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -78,9 +88,21 @@ pub(crate) const REDIS_SUBSCRIPTION_MODE: Name =
 pub(crate) const METRICS: Name = Name::new("--metrics", "metrics");
 pub(crate) const SHUTDOWN_TIMEOUT: Name = Name::new("--shutdown-timeout", "shutdown_timeout_ms");
 
+pub(crate) const MAX_SESSIONS: Name = Name::new("--max-sessions", "max_sessions");
+pub(crate) const MAX_SESSIONS_PER_IP: Name =
+    Name::new("--max-sessions-per-ip", "max_sessions_per_ip");
+pub(crate) const MAX_BUFFER_BYTES: Name = Name::new("--max-buffer-bytes", "max_buffer_bytes");
+pub(crate) const MAX_BUFFER_PACKETS: Name = Name::new("--max-buffer-packets", "max_buffer_packets");
+pub(crate) const EVENT_RATE: Name = Name::new("--event-rate", "event_rate");
+pub(crate) const EVENT_BURST: Name = Name::new("--event-burst", "event_burst");
+pub(crate) const MAX_ATTACHMENTS: Name = Name::new("--max-attachments", "max_attachments");
+pub(crate) const HEADER_READ_TIMEOUT: Name =
+    Name::new("--header-read-timeout", "header_read_timeout_ms");
+pub(crate) const UPGRADE_TIMEOUT: Name = Name::new("--upgrade-timeout", "upgrade_timeout_ms");
+
 /// Every setting that has both a flag and a file key.
 #[cfg(test)]
-pub(crate) const ALL: [Name; 21] = [
+pub(crate) const ALL: [Name; 30] = [
     HOST,
     PORT,
     PATH,
@@ -102,6 +124,15 @@ pub(crate) const ALL: [Name; 21] = [
     REDIS_SUBSCRIPTION_MODE,
     METRICS,
     SHUTDOWN_TIMEOUT,
+    MAX_SESSIONS,
+    MAX_SESSIONS_PER_IP,
+    MAX_BUFFER_BYTES,
+    MAX_BUFFER_PACKETS,
+    EVENT_RATE,
+    EVENT_BURST,
+    MAX_ATTACHMENTS,
+    HEADER_READ_TIMEOUT,
+    UPGRADE_TIMEOUT,
 ];
 
 impl Name {
@@ -137,6 +168,8 @@ pub(crate) struct Settings {
     pub(crate) metrics: Option<SocketAddr>,
     /// How long a graceful shutdown waits (pending acknowledgements, in-flight requests).
     pub(crate) shutdown_timeout: Duration,
+    /// The limits (see docs/limits.md).
+    pub(crate) limits: Limits,
     /// The config file, if any.
     file: Option<PathBuf>,
     /// Where each setting that is not a default came from, by file key.
@@ -182,6 +215,7 @@ impl Settings {
         let mut f = Vec::new();
         let f = &mut f;
         let switch = |on: bool| on.then_some(true);
+        let a = &args.limits;
         let mut s = Settings {
             host: pick(f, HOST, args.host.clone(), file.host).unwrap_or_else(|| "127.0.0.1".into()),
             port: pick(f, PORT, args.port, file.port).unwrap_or(3000),
@@ -262,6 +296,51 @@ impl Settings {
                 file.shutdown_timeout_ms,
             )
             .map_or(d.shutdown_timeout, Duration::from_millis),
+            limits: Limits {
+                max_sessions: pick(f, MAX_SESSIONS, a.max_sessions, file.max_sessions)
+                    .unwrap_or(d.max_sessions),
+                max_sessions_per_ip: pick(
+                    f,
+                    MAX_SESSIONS_PER_IP,
+                    a.max_sessions_per_ip,
+                    file.max_sessions_per_ip,
+                )
+                .unwrap_or(d.max_sessions_per_ip),
+                max_buffer_bytes: pick(
+                    f,
+                    MAX_BUFFER_BYTES,
+                    a.max_buffer_bytes,
+                    file.max_buffer_bytes,
+                )
+                .unwrap_or(d.max_buffer_bytes),
+                max_buffer_packets: pick(
+                    f,
+                    MAX_BUFFER_PACKETS,
+                    a.max_buffer_packets,
+                    file.max_buffer_packets,
+                )
+                .unwrap_or(d.max_buffer_packets),
+                event_rate: pick(f, EVENT_RATE, a.event_rate, file.event_rate)
+                    .unwrap_or(d.event_rate),
+                event_burst: pick(f, EVENT_BURST, a.event_burst, file.event_burst)
+                    .unwrap_or(d.event_burst),
+                max_attachments: pick(f, MAX_ATTACHMENTS, a.max_attachments, file.max_attachments)
+                    .unwrap_or(d.max_attachments),
+                header_read_timeout: pick(
+                    f,
+                    HEADER_READ_TIMEOUT,
+                    a.header_read_timeout,
+                    file.header_read_timeout_ms,
+                )
+                .map_or(d.header_read_timeout, Duration::from_millis),
+                upgrade_timeout: pick(
+                    f,
+                    UPGRADE_TIMEOUT,
+                    a.upgrade_timeout,
+                    file.upgrade_timeout_ms,
+                )
+                .map_or(d.upgrade_timeout, Duration::from_millis),
+            },
             file: args.config.clone(),
             given: Vec::new(),
         };
@@ -361,6 +440,7 @@ impl Settings {
             );
         }
         self.subscription_mode()?;
+        self.limits.check(self)?;
         if self.redis_key_prefix.is_empty() || self.redis_key_prefix.contains('#') {
             anyhow::bail!(
                 "{}: {:?} must be non-empty and without '#' (it must match the Node nodes' `key`, \
