@@ -16,6 +16,10 @@
 //! socket.io-client package in DIR under the path.
 //! Hooks: a handshake with `?deny=<reason>` is refused by `allow_request`;
 //! `--extra-header NAME=VALUE` is added to every response by the `headers` hook.
+//! Limits: `--max-buffer-bytes BYTES`, `--event-rate N --event-burst N`; `flood` ([count,
+//! size]) emits `flood` events of `size` bytes from a task, one per millisecond, until
+//! `count` or until the connection's queue is full; `refusals` (ack) returns
+//! `io.refusals()`.
 
 use std::time::Duration;
 
@@ -146,6 +150,19 @@ async fn main() -> anyhow::Result<()> {
         .ping_interval(ms(&args, "--ping-interval", 25_000))
         .ping_timeout(ms(&args, "--ping-timeout", 20_000))
         .upgrade_timeout(ms(&args, "--upgrade-timeout", 10_000))
+        .max_buffer_bytes(
+            arg(&args, "--max-buffer-bytes")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(8 * 1024 * 1024),
+        )
+        .event_rate(
+            arg(&args, "--event-rate")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000),
+            arg(&args, "--event-burst")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2_000),
+        )
         .max_payload(
             arg(&args, "--max-payload")
                 .and_then(|v| v.parse().ok())
@@ -214,6 +231,27 @@ async fn main() -> anyhow::Result<()> {
                 }
             });
             socket.on("id", |s: Socket, _: Value, ack: Ack| async move { ack.send(&s.id()) });
+            socket.on("flood", |s: Socket, (count, size): (usize, usize)| async move {
+                let payload = "f".repeat(size.min(1 << 20));
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_millis(1));
+                    for _ in 0..count {
+                        tick.tick().await;
+                        if s.emit("flood", &payload).is_err() {
+                            break;
+                        }
+                    }
+                });
+            });
+            let io_refusals = io.clone();
+            socket.on("refusals", move |_s: Socket, _: Value, ack: Ack| {
+                let counts: serde_json::Map<String, Value> = io_refusals
+                    .refusals()
+                    .into_iter()
+                    .map(|(reason, n)| (reason.to_owned(), json!(n)))
+                    .collect();
+                async move { ack.send(&counts) }
+            });
             socket.on("join", |s: Socket, room: String, ack: Ack| async move {
                 s.join(&room);
                 ack.send(&s.rooms())

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use portico_proto::ws::{self, Message, Reader, Role, WsError};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// The byte stream under the WebSocket: the TCP stream itself when the connection came from
@@ -304,14 +304,21 @@ impl WsConn {
         !self.control.is_empty()
     }
 
-    /// Close: send a close frame (unless one was sent) and end the stream; bounded in time, so
-    /// a peer that stopped reading cannot hold the driver.
+    /// Close: send a close frame with `code` and `reason` (unless one was sent), end the
+    /// stream and wait for the peer's end; bounded in time, so a peer that stopped reading
+    /// cannot hold the driver.
     pub(crate) async fn close(&mut self, code: u16, reason: &str) {
         self.queue_close(code, reason);
         let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
             self.write_control().await?;
             self.io.flush().await?;
-            self.io.shutdown().await
+            self.io.shutdown().await?;
+            // Read (and drop) what the client still sends until it closes too: closing a socket
+            // with unread bytes resets the connection, and the client would lose the close
+            // frame and its reason (a client closed for sending too fast has sent more).
+            let mut sink = vec![0u8; 1024];
+            while self.io.read(&mut sink).await? > 0 {}
+            Ok::<(), io::Error>(())
         })
         .await;
     }
