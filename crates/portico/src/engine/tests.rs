@@ -92,7 +92,7 @@ fn engine(handler: Recorder) -> Arc<Engine> {
         upgrade_timeout: Duration::from_secs(10),
         max_buffer_bytes: 1 << 20,
         max_buffer_packets: 1 << 14,
-        max_sessions: 1000,
+        max_sessions: 100_000,
         max_sessions_per_ip: 0,
         max_payload: 1_000_000,
         polling: true,
