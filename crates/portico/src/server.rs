@@ -274,7 +274,7 @@ impl Server {
     /// `max_sessions`, `max_sessions_per_ip`, `payload_too_large`, `event_rate`,
     /// `send_buffer_full`, `header_read_timeout`, `upgrade_timeout` and `max_attachments`
     /// (see docs/limits.md); later versions may add reasons. Counting is a few atomic
-    /// operations per refusal; warnings about refusals are logged at most 5 per reason per
+    /// operations per refusal; warnings about refusals are logged at most 20 per reason per
     /// 10 s, then summed up in one `suppressed N similar warnings` line.
     ///
     /// ```
