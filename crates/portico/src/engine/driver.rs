@@ -53,7 +53,7 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
         // frames too).
         if let Some(w) = ws.as_mut() {
             if (!out.is_empty() || w.has_control())
-                && write_bounded(&conn, w, &mut out).await.is_err()
+                && write_all(w, &mut out, conn.protocol()).await.is_err()
             {
                 let mut s = conn.session();
                 s.handle_transport_closed(CloseReason::TransportError);
@@ -277,34 +277,6 @@ async fn write_all(
         *out = Vec::new();
     }
     Ok(())
-}
-
-/// [`write_all`], given up when the client reads nothing for `ping_interval + ping_timeout`
-/// (as long as a client that stopped answering pings is kept): a client that stops reading
-/// cannot hold its session, and the frames drained for this write, for ever. A session closed
-/// meanwhile (`send buffer full`) does not cut the write: a client that reads again gets what
-/// was being written, then the close frame with its reason. The common case, a write done at
-/// the first try, arms no timer.
-async fn write_bounded(conn: &Conn, w: &mut WsStream, out: &mut Vec<Frame>) -> std::io::Result<()> {
-    let protocol = conn.protocol();
-    let write = write_all(w, out, protocol);
-    tokio::pin!(write);
-    if let std::task::Poll::Ready(done) = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(std::future::Future::poll(write.as_mut(), cx))
-    })
-    .await
-    {
-        return done;
-    }
-    let c = &conn.engine.config;
-    let stall = c.ping_interval + c.ping_timeout;
-    match tokio::time::timeout(stall, write).await {
-        Ok(done) => done,
-        Err(_) => {
-            tracing::debug!(sid = %conn.sid, "the client read nothing for {stall:?}: dropping the connection");
-            Err(std::io::ErrorKind::TimedOut.into())
-        }
-    }
 }
 
 /// Frames up to this size (header included) are copied into one buffer and sent with a plain
