@@ -261,6 +261,9 @@ class Cluster {
           last = err.message;
         }
         if (last === this.size) break;
+        // While Redis is away the answer is a prompt error: do not spin (a node closes a
+        // connection that sends faster than its event rate, docs/limits.md).
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
     }
   }
