@@ -1,6 +1,6 @@
 //! Per-connection limits: `event_rate` (a client sending faster is disconnected with `event
 //! rate exceeded`), `max_buffer_packets` (a client that does not read is disconnected with
-//! `send buffer full`), and the warnings about refusals: one line each, at most 20 per reason
+//! `send buffer full`), `max_attachments`, and the warnings about refusals: one line each, at most 20 per reason
 //! per 10 s, then a `suppressed N similar warnings` line. Every other session keeps working.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -182,4 +182,29 @@ async fn refusal_warnings_are_rate_limited_and_counted() {
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_packet_over_max_attachments_closes_its_connection_and_is_counted() {
+    let (log, _guard) = Log::capture();
+    let io = Server::builder().max_attachments(2).build().unwrap();
+    let mut disconnects = common::echo_server(&io);
+    let client = Client::new(&io);
+    let witness = client.join().await;
+    let sender = client.join().await;
+    // Two attachments are allowed; three are refused before any is buffered.
+    client
+        .post_ok(&sender, r#"453-["echo",{"_placeholder":true,"num":0}]"#)
+        .await;
+    let (_, reason) = common::next_disconnect(&mut disconnects).await;
+    assert_eq!(reason, DisconnectReason::ParseError);
+    assert_eq!(count(&io, "max_attachments"), 1);
+    let lines = log.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("refusal=\"max_attachments\"") && l.contains("max_attachments (2)")),
+        "{lines:#?}"
+    );
+    client.assert_alive(&witness, 1).await;
 }
