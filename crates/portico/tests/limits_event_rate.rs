@@ -1,7 +1,8 @@
 //! Per-connection limits: `event_rate` (a client sending faster is disconnected with `event
 //! rate exceeded`), `max_buffer_packets` (a client that does not read is disconnected with
-//! `send buffer full`), `max_attachments`, and the warnings about refusals: one line each, at most 20 per reason
-//! per 10 s, then a `suppressed N similar warnings` line. Every other session keeps working.
+//! `send buffer full`), `max_attachments`, and the warnings about refusals: one line each, at
+//! most 20 per reason per 10 s, then a `suppressed N similar warnings` line. Every other
+//! session keeps working.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
