@@ -225,12 +225,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let path = io.config().path.clone();
     if let Some(at) = s.metrics {
-        let refusals = metrics::Refusals::watch(&io);
         let metrics_listener = portico::bind(at)
             .await
             .with_context(|| format!("{}: cannot listen on {at}", s.name(settings::METRICS)))?;
         let metrics_addr = metrics_listener.local_addr()?;
-        let app = metrics::app(io.clone(), refusals);
+        let app = metrics::app(io.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(metrics_listener, app).await {
                 tracing::error!("the metrics endpoint failed: {e}");

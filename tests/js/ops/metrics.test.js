@@ -35,7 +35,7 @@ test("--metrics: exact values after a WebSocket client, a polling client and two
   try {
     const ws = await clients.connect("/", { transports: ["websocket"] });
     const polling = await clients.connect("/", { transports: ["polling"] });
-    // Two refusals: a foreign origin (forbidden), an unknown session id (unknown_sid).
+    // Two refusals: a foreign origin (origin), an unknown session id (unknown_sid).
     assert.equal((await request(eioUrl(server.url), { headers: { origin: "http://evil.example" } })).status, 403);
     assert.equal((await request(eioUrl(server.url, { sid: "nope" }))).status, 400);
 
@@ -46,9 +46,11 @@ test("--metrics: exact values after a WebSocket client, a polling client and two
     assert.equal(m.get('portico_sockets{namespace="/"}'), 2);
     // Each socket's own room.
     assert.equal(m.get('portico_rooms{namespace="/"}'), 2);
-    assert.equal(m.get('portico_refusals_total{reason="forbidden"}'), 1);
+    assert.equal(m.get('portico_refusals_total{reason="origin"}'), 1);
     assert.equal(m.get('portico_refusals_total{reason="unknown_sid"}'), 1);
     assert.equal(m.get('portico_refusals_total{reason="bad_request"}'), 0);
+    assert.equal(m.get('portico_refusals_total{reason="max_sessions"}'), 0);
+    assert.equal(m.get('portico_limit_hits_total{limit="max_sessions"}'), 0);
     assert.equal(m.get("portico_adapter_errors_total"), 0);
     // In: one CONNECT ("40") per client. Out: each client's open packet and CONNECT reply.
     assert.equal(m.get("portico_packets_received_total"), 2);

@@ -6,13 +6,10 @@
 //! counted on the server's hot path for them (see `portico::stats`). Every metric is listed,
 //! with its meaning, in docs/operations.md.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use portico::{ConnectionError, Server, Stats};
+use portico::{Server, Stats};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -22,45 +19,18 @@ use prometheus_client::registry::{Registry, Unit};
 /// The content type of the OpenMetrics text format, which Prometheus asks for and reads.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The Engine.IO error codes of refused requests, by code, as `reason` labels.
-const REFUSAL_REASONS: [&str; 6] = [
-    "transport_unknown",
-    "unknown_sid",
-    "bad_handshake_method",
-    "bad_request",
-    "forbidden",
-    "unsupported_protocol_version",
+/// The refusal reasons of [`Server::refusals`] that are a configured limit being hit, with
+/// the name of that limit (the `limit` label of `portico_limit_hits_total`).
+const LIMITS: [(&str, &str); 8] = [
+    ("max_sessions", "max_sessions"),
+    ("max_sessions_per_ip", "max_sessions_per_ip"),
+    ("payload_too_large", "max_payload"),
+    ("send_buffer_full", "max_buffer"),
+    ("event_rate", "event_rate"),
+    ("max_attachments", "max_attachments"),
+    ("header_read_timeout", "header_read_timeout"),
+    ("upgrade_timeout", "upgrade_timeout"),
 ];
-
-/// Refused requests by reason, counted from the server's `connection_error` (refusals are
-/// rare and already take the slow path: an atomic each is nothing there).
-#[derive(Debug, Default)]
-pub(crate) struct Refusals([AtomicU64; REFUSAL_REASONS.len()]);
-
-impl Refusals {
-    /// Count the refusals of `io` from now on.
-    pub(crate) fn watch(io: &Server) -> Arc<Refusals> {
-        let refusals = Arc::new(Refusals::default());
-        let counts = refusals.clone();
-        io.on_connection_error(move |e: &ConnectionError| counts.count(e.code));
-        refusals
-    }
-
-    fn count(&self, code: u8) {
-        if let Some(c) = self.0.get(usize::from(code)) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Every reason with its count (zeros included, so that the series exist from the start).
-    pub(crate) fn by_reason(&self) -> Vec<(&'static str, u64)> {
-        REFUSAL_REASONS
-            .iter()
-            .zip(&self.0)
-            .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
-            .collect()
-    }
-}
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -83,7 +53,7 @@ fn gauge_value(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The exposition for one scrape: `stats` and the refusals by reason.
+/// The exposition for one scrape: `stats` and the refusals by reason ([`Server::refusals`]).
 pub(crate) fn render(stats: &Stats, refusals: &[(&'static str, u64)]) -> String {
     let mut r = Registry::default();
     let sessions = gauge_family(
@@ -153,13 +123,24 @@ pub(crate) fn render(stats: &Stats, refusals: &[(&'static str, u64)]) -> String 
     let refused = Family::<Labels, Counter>::default();
     r.register(
         "portico_refusals",
-        "Requests refused, by reason (the Engine.IO error sent)",
+        "Clients turned away or cut off by the server, by reason",
         refused.clone(),
+    );
+    let limits = Family::<Labels, Counter>::default();
+    r.register(
+        "portico_limit_hits",
+        "Times a configured limit turned a client away or closed its connection, by limit",
+        limits.clone(),
     );
     for (reason, n) in refusals {
         refused
             .get_or_create(&vec![("reason", (*reason).to_owned())])
             .inc_by(*n);
+        if let Some((_, limit)) = LIMITS.iter().find(|(r, _)| r == reason) {
+            limits
+                .get_or_create(&vec![("limit", (*limit).to_owned())])
+                .inc_by(*n);
+        }
     }
     counter(
         &mut r,
@@ -175,12 +156,12 @@ pub(crate) fn render(stats: &Stats, refusals: &[(&'static str, u64)]) -> String 
 }
 
 /// The metrics endpoint: `GET /metrics`, 404 for anything else.
-pub(crate) fn app(io: Server, refusals: Arc<Refusals>) -> axum::Router {
+pub(crate) fn app(io: Server) -> axum::Router {
     axum::Router::new()
         .route(
             "/metrics",
             get(move || async move {
-                let body = render(&io.stats(), &refusals.by_reason());
+                let body = render(&io.stats(), &io.refusals());
                 ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
             }),
         )
@@ -210,7 +191,10 @@ mod tests {
         stats.namespaces.insert("/chat".into(), ns);
         stats.traffic = traffic(10, 200, 11, 300);
         stats.adapter_errors = 7;
-        let text = render(&stats, &[("forbidden", 2), ("unknown_sid", 0)]);
+        let text = render(
+            &stats,
+            &[("origin", 2), ("unknown_sid", 0), ("event_rate", 3)],
+        );
         let expected = "\
 # HELP portico_sessions Open Engine.IO sessions by transport (polling includes those upgrading).
 # TYPE portico_sessions gauge
@@ -239,10 +223,14 @@ portico_received_bytes_total 200
 # TYPE portico_sent_bytes counter
 # UNIT portico_sent_bytes bytes
 portico_sent_bytes_total 300
-# HELP portico_refusals Requests refused, by reason (the Engine.IO error sent).
+# HELP portico_refusals Clients turned away or cut off by the server, by reason.
 # TYPE portico_refusals counter
-portico_refusals_total{reason=\"forbidden\"} 2
+portico_refusals_total{reason=\"origin\"} 2
 portico_refusals_total{reason=\"unknown_sid\"} 0
+portico_refusals_total{reason=\"event_rate\"} 3
+# HELP portico_limit_hits Times a configured limit turned a client away or closed its connection, by limit.
+# TYPE portico_limit_hits counter
+portico_limit_hits_total{limit=\"event_rate\"} 3
 # HELP portico_adapter_errors Cluster operations that failed (publish, answer, server count, request timeout).
 # TYPE portico_adapter_errors counter
 portico_adapter_errors_total 7
