@@ -154,21 +154,7 @@ pub(crate) fn parse_entry(raw: &str) -> Result<Entry, CorsConfigError> {
             )));
         }
         if let Some(suffix) = suffix.strip_prefix('.').filter(|s| suffix_ok(s)) {
-            let numeric = suffix
-                .rsplit('.')
-                .next()
-                .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
-            if !suffix.contains('.') || numeric {
-                let what = if numeric {
-                    "a range of IP addresses"
-                } else {
-                    "every site under a top-level domain"
-                };
-                return Err(invalid(format!(
-                    "origin entry \"{raw}\" is too broad: \"*.{suffix}\" would match {what}; use a pattern under \
-                     a domain you own, like \"{scheme}://*.example.com\""
-                )));
-            }
+            check_breadth(raw, &scheme, suffix)?;
             return finish(
                 raw,
                 &problems,
@@ -177,6 +163,8 @@ pub(crate) fn parse_entry(raw: &str) -> Result<Entry, CorsConfigError> {
             );
         }
         if host.starts_with('*') && suffix_ok(suffix) && suffix.contains('.') {
+            // The corrected pattern must itself be acceptable (`*w.1.2` is not `*.w.1.2`).
+            check_breadth(raw, &scheme, suffix)?;
             note(format!(
                 "has a wildcard inside a label; \"*\" must be the whole leftmost label and matches subdomains \
                  only (also add \"{scheme}://{suffix}{port_text}\" if you need the domain itself)"
@@ -221,6 +209,27 @@ pub(crate) fn parse_entry(raw: &str) -> Result<Entry, CorsConfigError> {
         }
     };
     finish(raw, &problems, text, || Entry::Exact(origin))
+}
+
+/// Refuses a pattern `*.<suffix>` that would match every site under a top-level domain or a
+/// range of IP addresses.
+fn check_breadth(raw: &str, scheme: &str, suffix: &str) -> Result<(), CorsConfigError> {
+    let numeric = suffix
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    if suffix.contains('.') && !numeric {
+        return Ok(());
+    }
+    let what = if numeric {
+        "a range of IP addresses"
+    } else {
+        "every site under a top-level domain"
+    };
+    Err(invalid(format!(
+        "origin entry \"{raw}\" is too broad: \"*.{suffix}\" would match {what}; use a pattern under \
+         a domain you own, like \"{scheme}://*.example.com\""
+    )))
 }
 
 /// Reports the fixable problems with the corrected entry, or returns the entry.
