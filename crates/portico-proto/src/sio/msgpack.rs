@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rmpv::Value as Mp;
 use serde_json::{Map, Number, Value};
 
-use super::binary::{is_placeholder, placeholder};
+use super::binary::{count_placeholders, is_placeholder, placeholder};
 use super::packet::{validate, DecodeError, Limits, Packet, PacketType};
 
 /// Deepest nesting accepted in a msgpack packet, in rmpv's units: rmpv counts two per array or
@@ -45,6 +45,11 @@ pub fn encode_msgpack(packet: &Packet, attachments: &[Bytes]) -> Bytes {
 
 /// Decode one msgpack message into a packet, with its inline binary values as attachments
 /// (BINARY_EVENT/BINARY_ACK when there are any).
+///
+/// # Errors
+/// Any [`DecodeError`], e.g. [`DecodeError::InvalidPlaceholder`] for a packet with inline
+/// binary that also holds a map shaped like a placeholder (`{"_placeholder": true, ..}`),
+/// which would be taken for an attachment. Never panics, whatever the input.
 pub fn decode_msgpack(bytes: &[u8], limits: &Limits) -> Result<(Packet, Vec<Bytes>), DecodeError> {
     let mut rd = bytes;
     let value = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_DEPTH)
@@ -79,6 +84,13 @@ pub fn decode_msgpack(bytes: &[u8], limits: &Limits) -> Result<(Packet, Vec<Byte
         Some(ref v) if is_undefined(v) => None,
         Some(v) => Some(from_mp(v, &mut bins, limits)?),
     };
+    // Inline binary becomes placeholders: a map shaped like one next to real binary would be
+    // taken for an attachment, so such a packet is refused.
+    if let (false, Some(data)) = (bins.is_empty(), &data) {
+        if count_placeholders(data) != bins.len() {
+            return Err(DecodeError::InvalidPlaceholder);
+        }
+    }
     let kind = match (kind, bins.is_empty()) {
         (PacketType::Event, false) => PacketType::BinaryEvent,
         (PacketType::Ack, false) => PacketType::BinaryAck,

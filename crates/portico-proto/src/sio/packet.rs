@@ -147,7 +147,8 @@ pub enum DecodeError {
     InvalidPayload,
     /// An event named with one of the [`RESERVED_EVENTS`].
     ReservedEvent,
-    /// A placeholder whose `num` is not an integer below the number of attachments.
+    /// A placeholder whose `num` is not an integer below the number of attachments; or, in
+    /// a msgpack packet with inline binary, a map shaped like a placeholder.
     InvalidPlaceholder,
     /// A binary attachment arrived that no packet announced.
     UnexpectedAttachment,
