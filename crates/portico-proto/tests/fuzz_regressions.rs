@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use portico_proto::sio::{
-    decode_msgpack, encode_msgpack, Connection, DecodeError, Encoding, Limits, ProtocolError,
-    Received, Role, Version,
+    decode_msgpack, encode_msgpack, Connection, DecodeError, Encoding, Limits, PacketType,
+    ProtocolError, Received, Role, Version,
 };
 
 /// `sio_connection` input: config byte `0x04` (server, v5, msgpack), then one binary
@@ -66,4 +66,19 @@ fn msgpack_placeholder_shaped_map_without_binary_is_plain_data() {
         matches!(got, Some(Received::Event { ref binary, .. }) if binary.is_empty()),
         "{got:?}"
     );
+}
+
+/// `sio_msgpack` crash-e280dda5547efeefc72d2fc467da353fec24da56:
+/// `{type: 6, nsp: "/", data: ["max"], id: 18446744073709551615}`, a BINARY_ACK without
+/// binary inside. It decoded as a BINARY_ACK with no attachments, which encodes as an ACK
+/// (type 3) and so decoded again as another packet. The type now says whether there is
+/// binary: a 5 or 6 without binary is a plain event or ack.
+#[test]
+fn msgpack_binary_type_without_binary_is_a_plain_packet() {
+    let input = hex("84a47479706506a36e7370a12fa46461746191a36d6178a26964cfffffffffffffffff");
+    let (packet, bins) = decode_msgpack(&input, &Limits::default()).unwrap();
+    assert_eq!(packet.kind, PacketType::Ack);
+    assert_eq!((packet.attachments, bins.len()), (0, 0));
+    let again = decode_msgpack(&encode_msgpack(&packet, &bins), &Limits::default()).unwrap();
+    assert_eq!(again, (packet, bins));
 }

@@ -91,9 +91,13 @@ pub fn decode_msgpack(bytes: &[u8], limits: &Limits) -> Result<(Packet, Vec<Byte
             return Err(DecodeError::InvalidPlaceholder);
         }
     }
+    // The type says whether there is binary, whatever the sender wrote (its encoder writes
+    // EVENT/ACK; a 5 or 6 without binary inside is a plain event or ack).
     let kind = match (kind, bins.is_empty()) {
-        (PacketType::Event, false) => PacketType::BinaryEvent,
-        (PacketType::Ack, false) => PacketType::BinaryAck,
+        (PacketType::Event | PacketType::BinaryEvent, false) => PacketType::BinaryEvent,
+        (PacketType::Ack | PacketType::BinaryAck, false) => PacketType::BinaryAck,
+        (PacketType::BinaryEvent, true) => PacketType::Event,
+        (PacketType::BinaryAck, true) => PacketType::Ack,
         (k, _) => k,
     };
     validate(kind, id, data.as_ref())?;
