@@ -130,9 +130,36 @@ pub fn decode_payload(bytes: &[u8]) -> Result<Value, DecodeError> {
             serde_json::from_slice(bytes).map_err(|e| bad(format!("bad JSON: {e}")))?;
         Ok(json_to_value(&json))
     } else {
-        let mut rd = bytes;
-        rmpv::decode::read_value_with_max_depth(&mut rd, MAX_DEPTH)
-            .map_err(|e| bad(format!("bad MessagePack: {e}")))
+        read_msgpack(bytes)
+    }
+}
+
+/// One MessagePack value, its strings made UTF-8 (see [`lossy_strings`]).
+fn read_msgpack(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut rd = bytes;
+    let mut v = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_DEPTH)
+        .map_err(|e| bad(format!("bad MessagePack: {e}")))?;
+    lossy_strings(&mut v);
+    Ok(v)
+}
+
+/// Strings that are not UTF-8 are read lossily (invalid sequences become U+FFFD), as a
+/// string: kept as they are, they reach sockets as `""` and are written again as binary.
+/// Recursion is bounded by [`MAX_DEPTH`].
+fn lossy_strings(v: &mut Value) {
+    match v {
+        Value::String(s) if s.as_str().is_none() => {
+            let text = String::from_utf8_lossy(s.as_bytes()).into_owned();
+            *v = Value::String(text.into());
+        }
+        Value::Array(items) => items.iter_mut().for_each(lossy_strings),
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                lossy_strings(k);
+                lossy_strings(v);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -362,9 +389,7 @@ pub fn classic_encode_response(ch: &ClassicChannels, response: &Response) -> Out
 
 /// A classic broadcast (from the `<key>#<nsp>#*` pattern) of namespace `nsp`.
 pub fn classic_decode_broadcast(nsp: &str, payload: &[u8]) -> Result<Message, DecodeError> {
-    let mut rd = payload;
-    let v = rmpv::decode::read_value_with_max_depth(&mut rd, MAX_DEPTH)
-        .map_err(|e| bad(format!("bad MessagePack: {e}")))?;
+    let v = read_msgpack(payload)?;
     let Value::Array(parts) = v else {
         return Err(bad("a broadcast is not an array"));
     };
