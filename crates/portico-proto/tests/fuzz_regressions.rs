@@ -3,10 +3,13 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use bytes::Bytes;
+use std::borrow::Cow;
+
 use portico_proto::sio::{
     decode_msgpack, encode_msgpack, Connection, DecodeError, Encoding, Limits, PacketType,
     ProtocolError, Received, Role, Version,
 };
+use serde_json::json;
 
 /// `sio_connection` input: config byte `0x04` (server, v5, msgpack), then one binary
 /// record (tag `0x01`, length `0x002c`) holding
@@ -81,4 +84,61 @@ fn msgpack_binary_type_without_binary_is_a_plain_packet() {
     assert_eq!((packet.attachments, bins.len()), (0, 0));
     let again = decode_msgpack(&encode_msgpack(&packet, &bins), &Limits::default()).unwrap();
     assert_eq!(again, (packet, bins));
+}
+
+/// `sio_connection` crash-ce1b976683994c5a2389d22a791e66759189a304: config `0x67` (client,
+/// v4, msgpack), then one binary record holding
+/// `{type: 4, nsp: "/", data: {message: "m", data: 120}, {code: 401}: "id"}` (and one stray
+/// byte). A v4 server writing this refusal again wrote the data alone, `120`, which no
+/// CONNECT_ERROR may carry: its own client refused the packet. A v4 CONNECT_ERROR now carries
+/// the data only when it is an object or a string, else the message.
+#[test]
+fn v4_connect_error_with_data_that_is_not_an_object_or_string_carries_the_message() {
+    let input = hex(concat!(
+        "67010031",                                     // config, record: binary, 49 bytes
+        "84a47479706504a36e7370a12f",                   // {type: 4, nsp: "/",
+        "a46461746182a76d657373616765a16da46461746178", //  data: {message: "m", data: 120},
+        "81a4636f6465ce00000191a26964",                 //  {code: 401}: "id"}
+        "04",                                           // a stray byte
+    ));
+    let len = usize::from(u16::from_be_bytes([input[2], input[3]]));
+    let message = &input[4..4 + len];
+    let client = || {
+        Connection::new(
+            Role::Client,
+            Version::V4,
+            Encoding::MsgPack,
+            Limits::default(),
+        )
+    };
+    let got = client()
+        .handle_binary(Bytes::copy_from_slice(message))
+        .unwrap();
+    let want = Received::ConnectError {
+        nsp: Cow::Borrowed("/"),
+        message: "m".to_owned(),
+        data: Some(json!(120)),
+    };
+    assert_eq!(got, Some(want));
+
+    // Written again by a v4 server, and read by a v4 client.
+    let packet = client().connect_error("/", "m", Some(json!(120)));
+    assert_eq!(packet.data, Some(json!("m")));
+    let again = client()
+        .handle_binary(encode_msgpack(&packet, &[]))
+        .unwrap();
+    let want = Received::ConnectError {
+        nsp: Cow::Borrowed("/"),
+        message: "m".to_owned(),
+        data: None,
+    };
+    assert_eq!(again, Some(want));
+    for data in [json!(null), json!([1]), json!(1.5), json!(true)] {
+        let text = client().connect_error("/admin", "no", Some(data)).encode();
+        assert_eq!(text, r#"4/admin,"no""#);
+    }
+    let text = client()
+        .connect_error("/", "no", Some(json!({"code": 1})))
+        .encode();
+    assert_eq!(text, r#"4{"code":1}"#);
 }

@@ -383,13 +383,18 @@ impl Connection {
     }
 
     /// (server) The CONNECT_ERROR that refuses `nsp`: `{message, data}` in v5; in v4 the
-    /// data, or else the message, as Node sends it.
+    /// data, or else the message, as Node sends it. A v4 packet carries the data only when it
+    /// is an object or a string, as [`Packet::decode`] requires of a CONNECT_ERROR; other data
+    /// (a number, `null`, an array) is replaced by the message.
     pub fn connect_error(&self, nsp: &str, message: &str, data: Option<Value>) -> Packet {
         match self.version {
             Version::V5 => Packet::connect_error(nsp, message, data),
             Version::V4 => {
                 let mut p = Packet::connect_error(nsp, message, None);
-                p.data = Some(data.unwrap_or_else(|| Value::String(message.to_owned())));
+                p.data = Some(match data {
+                    Some(data @ (Value::Object(_) | Value::String(_))) => data,
+                    _ => Value::String(message.to_owned()),
+                });
                 p
             }
         }
