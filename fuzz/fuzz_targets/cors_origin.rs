@@ -113,7 +113,10 @@ fuzz_target!(|data: &[u8]| {
         for method in [Method::GET, Method::OPTIONS] {
             let mut headers = headers.clone();
             if method == Method::OPTIONS {
-                headers.insert(ACCESS_CONTROL_REQUEST_METHOD, HeaderValue::from_static("GET"));
+                headers.insert(
+                    ACCESS_CONTROL_REQUEST_METHOD,
+                    HeaderValue::from_static("GET"),
+                );
             }
             let req = RequestInfo::new(&method, &headers).with_transport(Transport::Polling);
             check_decision(&headers, &policy.evaluate(&req));
@@ -134,6 +137,10 @@ fuzz_target!(|data: &[u8]| {
         let d = policies[3].evaluate(&RequestInfo::new(&Method::GET, &again));
         assert!(d.is_allowed(), "{o:?} sent again: {d:?}");
         let second = seen.lock().expect("not poisoned").take();
-        assert_eq!(second.as_ref(), Some(&o), "normalised origin is not a fixed point");
+        assert_eq!(
+            second.as_ref(),
+            Some(&o),
+            "normalised origin is not a fixed point"
+        );
     }
 });

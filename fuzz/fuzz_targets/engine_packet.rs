@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
         let Packet::Binary(bytes) = &packet else {
             panic!("a v3 binary frame decoded as {packet:?}");
         };
-        assert_eq!(decode_binary_frame_v3(encode_binary_frame_v3(bytes)), Ok(packet.clone()));
+        assert_eq!(
+            decode_binary_frame_v3(encode_binary_frame_v3(bytes)),
+            Ok(packet.clone())
+        );
         let v3 = Protocol::V3 { b64: false };
         assert_eq!(v3.decode_websocket_binary(frame), Ok(packet));
     }

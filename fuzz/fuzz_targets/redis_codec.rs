@@ -116,7 +116,11 @@ fn classic_broadcast(data: &[u8], ch: &ClassicChannels) {
     if exact(&body_values(&m1.body), true) {
         assert_eq!(m2, want);
     }
-    same(&codec::classic_encode(ch, NSP, UID, &m2), &out1, "classic broadcast");
+    same(
+        &codec::classic_encode(ch, NSP, UID, &m2),
+        &out1,
+        "classic broadcast",
+    );
 }
 
 fn classic_request(data: &[u8], ch: &ClassicChannels) {
@@ -138,7 +142,11 @@ fn classic_request(data: &[u8], ch: &ClassicChannels) {
     if exact(&body_values(&m1.body), always_msgpack) {
         assert_eq!(m2, without_flags(with_uid(&m1)));
     }
-    same(&codec::classic_encode(ch, NSP, UID, &m2), &out1, "classic request");
+    same(
+        &codec::classic_encode(ch, NSP, UID, &m2),
+        &out1,
+        "classic request",
+    );
 }
 
 fn classic_response(data: &[u8], ch: &ClassicChannels) {
@@ -153,7 +161,11 @@ fn classic_response(data: &[u8], ch: &ClassicChannels) {
     if exact(&response_values(&r1.body), always_msgpack) {
         assert_eq!(r2, r1);
     }
-    same(&codec::classic_encode_response(ch, &r2), &out1, "classic response");
+    same(
+        &codec::classic_encode_response(ch, &r2),
+        &out1,
+        "classic response",
+    );
 }
 
 fn sharded(data: &[u8]) {

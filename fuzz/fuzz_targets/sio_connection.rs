@@ -36,7 +36,11 @@ struct Config {
 impl Config {
     fn from_byte(b: u8) -> Config {
         Config {
-            role: if b & 1 == 0 { Role::Server } else { Role::Client },
+            role: if b & 1 == 0 {
+                Role::Server
+            } else {
+                Role::Client
+            },
             version: if b & 2 == 0 { Version::V5 } else { Version::V4 },
             encoding: if b & 4 == 0 {
                 Encoding::Json

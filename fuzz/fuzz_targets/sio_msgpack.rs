@@ -8,7 +8,8 @@ fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
     if let Ok((packet, bins)) = decode_msgpack(data, &limits) {
         let encoded = encode_msgpack(&packet, &bins);
-        let (again, again_bins) = decode_msgpack(&encoded, &limits).expect("re-encoded packet must decode");
+        let (again, again_bins) =
+            decode_msgpack(&encoded, &limits).expect("re-encoded packet must decode");
         assert_eq!(again, packet);
         assert_eq!(again_bins, bins);
     }

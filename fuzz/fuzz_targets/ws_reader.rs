@@ -26,7 +26,11 @@ fn read_all(role: Role, wire: &[u8], cuts: &[usize]) -> (Vec<Message>, Option<Ws
         if let Err(e) = step {
             return (out, Some(e));
         }
-        assert!(r.buffered() <= 2 * (LIMIT + 14), "kept {} bytes", r.buffered());
+        assert!(
+            r.buffered() <= 2 * (LIMIT + 14),
+            "kept {} bytes",
+            r.buffered()
+        );
         at = end;
     }
     (out, None)
@@ -36,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&n, rest)) = data.split_first() else {
         return;
     };
-    let cuts: Vec<usize> = rest.iter().take(usize::from(n % 8)).map(|&b| usize::from(b) * 7).collect();
+    let cuts: Vec<usize> = rest
+        .iter()
+        .take(usize::from(n % 8))
+        .map(|&b| usize::from(b) * 7)
+        .collect();
     let wire = &rest[usize::from(n % 8).min(rest.len())..];
     for role in [Role::Server, Role::Client] {
         let whole = read_all(role, wire, &[]);
