@@ -8,6 +8,8 @@
 //
 //   reference-server.cjs engineio [--allow-eio3] --port N
 //   reference-server.cjs socketio --port N
+//
+// It prints `LISTENING <port>` once it listens (`--port 0` picks a free port).
 "use strict";
 
 const path = require("node:path");
@@ -41,7 +43,7 @@ const common = { pingInterval: 300, pingTimeout: 200, cors: { origin: "*" } };
 if (kind === "engineio") {
   const { listen } = require(path.join(modules, "engine.io"));
   const server = listen(port, { ...common, maxPayload: 1e6, allowEIO3 }, () =>
-    console.log(`LISTENING ${port}`),
+    console.log(`LISTENING ${server.httpServer.address().port}`),
   );
   server.on("connection", (socket) => {
     socket.on("data", (...a) => socket.send(...a));
@@ -60,7 +62,9 @@ if (kind === "engineio") {
   io.of("/custom").on("connection", (socket) => {
     socket.emit("auth", socket.handshake.auth);
   });
-  console.log(`LISTENING ${port}`);
+  const announce = () => console.log(`LISTENING ${io.httpServer.address().port}`);
+  if (io.httpServer.listening) announce();
+  else io.httpServer.once("listening", announce);
 } else {
   usage(kind ? `unknown server kind ${kind}` : "missing server kind");
 }
