@@ -595,6 +595,25 @@ impl Session {
         })
     }
 
+    /// A request of the client arrived at `now`: if the heartbeat's deadline has passed (a
+    /// missed pong in v4, a missed ping in v3), the session closes now with `PingTimeout`,
+    /// even though the timer that calls [`Session::handle_timeout`] has not fired yet (a timer
+    /// fires a little late, up to a millisecond or more on a busy machine). So a request that
+    /// comes after the deadline is refused whatever the scheduling, as the protocol says.
+    /// Returns whether the session is closed.
+    pub fn handle_request_time(&mut self, now: Instant) -> bool {
+        if self.closed.is_none() {
+            let missed = match self.config.protocol {
+                Protocol::V3 { .. } => now >= self.next_ping,
+                Protocol::V4 => self.pong_deadline.is_some_and(|d| now >= d),
+            };
+            if missed {
+                self.close(CloseReason::PingTimeout);
+            }
+        }
+        self.closed.is_some()
+    }
+
     /// Time passed: send the next ping, close on a missed pong, give up a slow probe.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.closed.is_some() {
@@ -1092,6 +1111,31 @@ mod tests {
         s.handle_packet(t0, Packet::Close);
         assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"6"));
         assert!(s.is_finished(t0));
+    }
+
+    #[test]
+    fn a_request_after_the_heartbeat_deadline_finds_the_session_closed() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        // v4: nothing is missed before a ping was sent and its pong is late.
+        assert!(!s.handle_request_time(ms(t0, 10_000)));
+        s.handle_timeout(ms(t0, 300)); // the ping goes out (cfg: 300 ms interval)
+        let deadline = s.poll_timeout().unwrap();
+        assert!(!s.handle_request_time(deadline - Duration::from_millis(1)));
+        // The timer has not fired yet; the request's own time says the pong is late.
+        assert!(s.handle_request_time(deadline));
+        assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
+        assert_eq!(s.poll_get_begin(), Err(ErrorCode::UnknownSid));
+
+        let config = SessionConfig {
+            protocol: Protocol::V3 { b64: false },
+            ..cfg()
+        };
+        let mut s = Session::new(t0, Transport::Polling, config);
+        let deadline = s.poll_timeout().unwrap();
+        assert!(!s.handle_request_time(deadline - Duration::from_millis(1)));
+        assert!(s.handle_request_time(deadline));
+        assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
     }
 
     #[test]

@@ -103,7 +103,12 @@ impl Drop for PendingGet {
 }
 
 pub(crate) async fn get(conn: Arc<Conn>) -> Response<Body> {
-    if let Err(code) = conn.session().poll_get_begin() {
+    let begun = {
+        let mut s = conn.session();
+        s.handle_request_time(now());
+        s.poll_get_begin()
+    };
+    if let Err(code) = begun {
         conn.wake_all();
         if code == ErrorCode::UnknownSid {
             if let Some(protocol) = conn.engine.take_client_close(&conn.sid) {
@@ -174,6 +179,16 @@ where
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
         return payload_too_large(max);
+    }
+    let expired = {
+        // A POST after the heartbeat's deadline finds the session closed, even if its timer
+        // has not fired yet (see Session::handle_request_time).
+        let mut s = conn.session();
+        !s.is_closed() && s.handle_request_time(now())
+    };
+    if expired {
+        conn.wake_all();
+        return error(ErrorCode::UnknownSid);
     }
     if !conn.begin_post() {
         conn.close(CloseReason::TransportError);
