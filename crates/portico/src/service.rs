@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use http::{Request, Response, StatusCode};
@@ -52,12 +52,32 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let server = self.server.clone();
-        Box::pin(async move {
+        started(Box::pin(async move {
             if !req.uri().path().starts_with(server.0.config.path.as_str()) {
                 return Ok(status(StatusCode::NOT_FOUND));
             }
             Ok(handle(server, req).await)
-        })
+        }))
+    }
+}
+
+/// Runs the start of a request's handling now, in `call`, as Node's engine.io does when the
+/// request is parsed, and returns what is left of it.
+///
+/// hyper calls the service as soon as it has read a request head, but polls the future only
+/// after it has read on: when the client's end of the connection came in the same read (a
+/// request aborted right after it was sent), it drops the future without polling it
+/// (`connection closed before message completed`). A long-polling `GET` aborted that way must
+/// still close its session, as one aborted later does (the session's pending-GET guard is set
+/// in the first poll); otherwise the client's next `GET` is served as if nothing happened.
+///
+/// The first poll uses a no-op waker: a future that waits registers again with the caller's
+/// waker when the caller polls it, as every future must allow.
+fn started<T: Send + 'static>(mut fut: BoxFut<T>) -> BoxFut<T> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(out) => Box::pin(std::future::ready(out)),
+        Poll::Pending => fut,
     }
 }
 
@@ -114,7 +134,8 @@ where
             .starts_with(self.server.0.config.path.as_str())
         {
             let server = self.server.clone();
-            Box::pin(async move { Ok(handle(server, req).await.map(Either::Left)) })
+            let fut = started(Box::pin(handle(server, req)));
+            Box::pin(async move { Ok(fut.await.map(Either::Left)) })
         } else {
             let fut = self.inner.call(req);
             Box::pin(async move { fut.await.map(|r| r.map(Either::Right)) })
