@@ -30,6 +30,16 @@ pub(crate) fn error(code: ErrorCode) -> Response<Body> {
     res
 }
 
+/// [`error`] with the reason the log and `connection_error` give (the body stays the
+/// reference one).
+pub(crate) fn error_because(code: ErrorCode, reason: String) -> Response<Body> {
+    let mut res = error(code);
+    if let Some(r) = res.extensions_mut().get_mut::<Refusal>() {
+        r.reason = Some(reason);
+    }
+    res
+}
+
 /// A refusal by a limit: `status` with `{"code":4,"message":message}` (Node has no code of its
 /// own for these; 4 is what its `allowRequest` refusals carry), reported as `kind`.
 pub(crate) fn limit_refusal(status: StatusCode, message: &str, kind: Reason) -> Response<Body> {

@@ -207,6 +207,20 @@ where
         .client_bundle
         .as_ref()
         .and_then(|b| b.serve(file, req.method(), req.headers()));
+    match &decision.verdict {
+        Verdict::Preflight => tracing::debug!(
+            origin = origin_str(&origin).map(tracing::field::display),
+            client = client.map(tracing::field::display),
+            "preflight answered: 204 with the allow headers"
+        ),
+        Verdict::Allow => tracing::trace!(
+            origin = origin_str(&origin).map(tracing::field::display),
+            %method,
+            %transport,
+            "origin allowed"
+        ),
+        Verdict::Deny(_) => {}
+    }
     let mut res = match (&decision.verdict, bundle) {
         (Verdict::Preflight, _) => status(StatusCode::NO_CONTENT),
         // The client bundle is a public script. A page's `<script src>` sends no `Origin`
@@ -231,10 +245,7 @@ where
     };
     if let Some(refusal) = res.extensions_mut().remove::<Refusal>() {
         let context = ErrorContext {
-            origin: origin
-                .as_ref()
-                .and_then(|o| o.to_str().ok())
-                .map(str::to_owned),
+            origin: origin_str(&origin).map(str::to_owned),
             transport: Some(transport.to_string()),
             method: method.to_string(),
             url: uri
@@ -272,6 +283,10 @@ where
     res
 }
 
+fn origin_str(origin: &Option<http::HeaderValue>) -> Option<&str> {
+    origin.as_ref().and_then(|o| o.to_str().ok())
+}
+
 /// Count a refusal, log it (a warning, rate-limited per reason, for refusals an operator acts
 /// on: origins and limits; debug for malformed requests), and report it as a
 /// `connection_error` (not a POST over `max_payload`: the session goes on, nothing was
@@ -284,20 +299,29 @@ fn report(server: &Server, kind: Reason, err: &ConnectionError, client: Option<S
         }
         _ => server.0.engine.refusals.record(kind),
     };
+    let origin = err.context.origin.as_deref().map(tracing::field::display);
+    let transport = err
+        .context
+        .transport
+        .as_deref()
+        .map(tracing::field::display);
+    let client = client.map(tracing::field::display);
     if warn {
         tracing::warn!(
             refusal = kind.as_str(),
-            client = client.map(tracing::field::display),
-            origin = err.context.origin.as_deref().map(tracing::field::display),
-            transport = err
-                .context
-                .transport
-                .as_deref()
-                .map(tracing::field::display),
+            client,
+            origin,
+            transport,
             "refused: {err}"
         );
     } else {
-        tracing::debug!(refusal = kind.as_str(), "refused: {err}");
+        tracing::debug!(
+            refusal = kind.as_str(),
+            client,
+            origin,
+            transport,
+            "refused: {err}"
+        );
     }
     if kind != Reason::PayloadTooLarge {
         server.0.connection_error(err);

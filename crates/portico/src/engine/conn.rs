@@ -263,6 +263,31 @@ impl Conn {
         self.session().transport()
     }
 
+    /// The debug line of a new session: its id, the client's address and origin, and the
+    /// Engine.IO version it speaks (`eio=3` is socket.io-client 2.x).
+    pub(crate) fn log_opened(&self) {
+        let origin = self
+            .info
+            .headers
+            .get(http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        let eio = match self.protocol() {
+            Protocol::V4 => 4,
+            Protocol::V3 { .. } => 3,
+        };
+        let transport = match self.transport() {
+            Transport::Polling => "polling",
+            Transport::WebSocket => "websocket",
+        };
+        tracing::debug!(
+            sid = %self.sid,
+            client = self.info.address.map(tracing::field::display),
+            origin = origin.map(tracing::field::display),
+            eio,
+            "new {transport} session"
+        );
+    }
+
     /// Mark a POST as in progress; `false` if one already is.
     pub(crate) fn begin_post(&self) -> bool {
         !self.post_busy.swap(true, Ordering::AcqRel)

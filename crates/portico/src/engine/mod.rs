@@ -30,7 +30,8 @@ pub(crate) use conn::Conn;
 use crate::handshake::{ClientAddr, ConnInfo};
 use crate::hooks::{AllowFn, RequestParts};
 use crate::http::{
-    error, forbidden, has_body, is_websocket_upgrade, limit_refusal, status, Body, Query,
+    error, error_because, forbidden, has_body, is_websocket_upgrade, limit_refusal, status, Body,
+    Query,
 };
 use crate::refusal::{Reason, Refusals};
 use crate::sid::Sid;
@@ -384,6 +385,26 @@ fn refuse(engine: &Engine, refused: Refused) -> Response<Body> {
     }
 }
 
+/// Why a handshake's `EIO` is refused, and what to do about it.
+fn unsupported_eio(eio: Option<&str>, allow_eio3: bool) -> String {
+    let speaks = if allow_eio3 {
+        "EIO=4 and EIO=3"
+    } else {
+        "EIO=4"
+    };
+    match eio {
+        Some("3") => "EIO=3 is socket.io-client 2.x (Engine.IO v3), off by default: \
+                      enable ServerBuilder::allow_eio3(true) (portico serve --allow-eio3), \
+                      or upgrade the client to socket.io-client 4.x"
+            .to_owned(),
+        Some(v) => format!(
+            "EIO={} is not a protocol this server speaks ({speaks})",
+            v.chars().take(16).collect::<String>()
+        ),
+        None => format!("the query has no EIO parameter (this server speaks {speaks})"),
+    }
+}
+
 /// Route an Engine.IO request by the reference server's order of checks: transport, session
 /// id, then (for a handshake) method, upgrade, protocol version and `allow_request`.
 /// `info` makes the handshake's view of the request (only called for a new session).
@@ -447,7 +468,12 @@ where
         Some("3") if config.allow_eio3 => Protocol::V3 {
             b64: matches!(query.get("b64"), Some("1" | "true")),
         },
-        _ => return error(ErrorCode::UnsupportedProtocolVersion),
+        other => {
+            return error_because(
+                ErrorCode::UnsupportedProtocolVersion,
+                unsupported_eio(other, config.allow_eio3),
+            )
+        }
     };
     if engine.is_shutting_down() {
         return status(StatusCode::SERVICE_UNAVAILABLE);

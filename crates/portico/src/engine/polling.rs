@@ -64,7 +64,7 @@ pub(crate) fn handshake(
     };
     let handler = conn.open();
     engine.insert_session(conn.clone());
-    tracing::debug!(sid = %conn.sid, "new polling session");
+    conn.log_opened();
     let sid = conn.sid;
     tokio::spawn(async move {
         // The session holds its place in the session counts until its driver ends.

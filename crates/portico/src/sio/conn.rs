@@ -440,7 +440,7 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
                         Err(crate::ConnectError::new("server error"))
                     });
                 if let Err(e) = decided {
-                    tracing::debug!(sid = %conn.engine.sid, nsp = ns.name(), message = e.message(), "connect refused by middleware");
+                    tracing::debug!(sid = %conn.engine.sid, nsp = ns.name(), reason = e.message(), "connect refused by middleware");
                     let p = conn.connect_error(ns.name(), e.message(), e.data().cloned());
                     let _ = conn
                         .engine

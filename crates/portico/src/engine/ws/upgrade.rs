@@ -65,7 +65,7 @@ pub(crate) fn accept<B>(
             let _ = conn.session().send(open);
             engine.insert_session(conn.clone());
             let handler = conn.open();
-            tracing::debug!(sid = %conn.sid, "new websocket session");
+            conn.log_opened();
             tokio::spawn(async move {
                 // The session holds its place in the session counts until its driver ends.
                 let _slot = slot;
