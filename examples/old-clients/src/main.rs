@@ -42,7 +42,10 @@ fn flag(name: &str) -> bool {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let port: u16 = arg("--port").map(|p| p.parse()).transpose()?.unwrap_or(3000);
+    let port: u16 = arg("--port")
+        .map(|p| p.parse())
+        .transpose()?
+        .unwrap_or(3000);
     let all: Vec<String> = std::env::args().collect();
     let origins: Vec<String> = all
         .windows(2)
@@ -68,12 +71,17 @@ async fn main() -> anyhow::Result<()> {
 
     // 2.x clients join `/` implicitly; 4.x clients connect to it. Both get the same events.
     io.of("/").on_connection(|socket: Socket| async move {
-        socket.on("hello", |socket: Socket, text: String, ack: Ack| async move {
-            // The handshake's `EIO` query parameter: "3" for 2.x clients, "4" for 3.x/4.x.
-            let eio = socket.handshake().query("EIO").unwrap_or("?").to_owned();
-            ack.send(&json!({ "echo": text, "eio": eio }))
+        socket.on(
+            "hello",
+            |socket: Socket, text: String, ack: Ack| async move {
+                // The handshake's `EIO` query parameter: "3" for 2.x clients, "4" for 3.x/4.x.
+                let eio = socket.handshake().query("EIO").unwrap_or("?").to_owned();
+                ack.send(&json!({ "echo": text, "eio": eio }))
+            },
+        );
+        socket.on("chat", |io: Server, msg: Value| async move {
+            io.emit("chat", &msg)
         });
-        socket.on("chat", |io: Server, msg: Value| async move { io.emit("chat", &msg) });
     });
 
     let app = Router::new()
