@@ -80,7 +80,12 @@ describe("browser: a socket.io-client 2.x page against examples/old-clients", ()
     const line = await waitConsole(page, consoleLines,
       /The value of the 'Access-Control-Allow-Credentials' header in the response is '' which must be 'true' when the request's credentials mode is 'include'\. The credentials mode of requests initiated by the XMLHttpRequest is controlled by the withCredentials attribute\./);
     assert.match(line, /has been blocked by CORS policy/);
-    page.evaluate(() => window.socket.close());
+    await page.evaluate(() => window.socket.close());
+
+    // The page-side fix: withCredentials: false (no cookies, no credentials header needed).
+    const fixed = await open(`${pages.localhost}/?server=${encodeURIComponent(s.localhost)}&withCredentials=false`);
+    await waitState(fixed.page, () => window.state.hello !== null);
+    assert.deepEqual((await state(fixed.page)).hello, { echo: "from a 2.x page", eio: "3" });
   });
 
   test("without allow_eio3: xhr poll error (400), retried forever; Chromium logs the 400", T, async () => {
