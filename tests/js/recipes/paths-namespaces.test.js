@@ -6,7 +6,11 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { io, Manager } from "socket.io-client";
+import { REPO_ROOT } from "../lib/server.js";
 import { startRecipe } from "./paths-namespaces-lib.js";
 
 const APP = "http://localhost:5173";
@@ -55,6 +59,22 @@ after(() => {
   }
 });
 
+/** `portico doctor ARGS --json`: resolves with the ids of its findings. */
+function doctor(args) {
+  const bin = process.env.PORTICO_BIN ? path.resolve(process.env.PORTICO_BIN) : path.join(REPO_ROOT, "target/debug/portico");
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: cargo build -p portico-cli (or set PORTICO_BIN)`);
+  return new Promise((resolve, reject) => {
+    execFile(bin, ["doctor", ...args, "--json"], { timeout: 15_000 }, (err, stdout, stderr) => {
+      if (err && err.code !== 1) return reject(new Error(`portico doctor ${args.join(" ")}: ${err.message}\n${stderr}`));
+      try {
+        resolve(JSON.parse(stdout).findings.map((f) => f.id));
+      } catch (e) {
+        reject(new Error(`portico doctor ${args.join(" ")}: ${e.message}\n${stdout}\n${stderr}`));
+      }
+    });
+  });
+}
+
 const TRANSPORTS = [
   ["polling then websocket", {}],
   ["websocket only", { transports: ["websocket"] }],
@@ -93,6 +113,15 @@ describe("custom path /ws", () => {
     const [ev2, err2] = await outcome(ws);
     assert.equal(ev2, "connect_error");
     assert.equal(err2.message, "websocket error");
+  });
+
+  test("portico doctor names the findings of the Symptoms table", T, async () => {
+    assert.deepEqual(await doctor([server.origin, "--origin", APP]), ["path.not-found"], "the client's default path");
+    assert.deepEqual(await doctor([server.origin, "--origin", APP, "--path", "/ws"]), []);
+    assert.deepEqual(await doctor([`${server.origin}/nope`, "--origin", APP, "--path", "/ws"]), ["namespace.invalid"]);
+    assert.deepEqual(await doctor([`${server.origin}/admin`, "--origin", APP, "--path", "/ws"]), ["namespace.rejected"], "the guard");
+    assert.deepEqual(await doctor([`${server.origin}/admin`, "--origin", ADMIN, "--path", "/ws"]), ["namespace.rejected"], "the middleware");
+    assert.deepEqual(await doctor([server.origin, "--origin", "http://localhost:9999", "--path", "/ws"]), ["origin.refused"]);
   });
 
   test('an unknown namespace gets connect_error "Invalid namespace"', T, async () => {
