@@ -12,7 +12,7 @@ import path from "node:path";
 import { Manager } from "socket.io-client";
 import { REPO_ROOT } from "../lib/server.js";
 import { markdownBlock } from "../lib/readme.js";
-import { startRecipe } from "./paths-namespaces-lib.js";
+import { doctor, startRecipe } from "./paths-namespaces-lib.js";
 
 const DOC_PATH = path.join(REPO_ROOT, "docs/recipes/debugging.md");
 const PAGE = "http://localhost:5173";
@@ -87,6 +87,9 @@ test("RUST_LOG unset: the listening line and a refused origin's warning; connect
   outputs["log-default"] = normalise(s.stderr.join("\n") + "\n");
   outputs["curl-refused"] = normalise(transcript(refused));
   outputs["connection-error"] = normalise(line + "\n");
+  // The Symptoms table's finding, after the outputs above were taken (doctor adds log lines).
+  assert.deepEqual(await doctor([s.origin, "--origin", EVIL]), ["origin.refused"]);
+  assert.deepEqual(await doctor([s.origin, "--origin", PAGE]), []);
 });
 
 test("RUST_LOG=portico=debug: the session, the socket, the middleware's refusal, an unknown namespace, EIO=3, a preflight", T, async () => {

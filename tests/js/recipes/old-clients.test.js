@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { io as ioV4 } from "socket.io-client";
-import { startRecipe } from "./paths-namespaces-lib.js";
+import { doctor, startRecipe } from "./paths-namespaces-lib.js";
 
 const require = createRequire(import.meta.url);
 const ioV2 = require("socket.io-client-v2");
@@ -95,6 +95,24 @@ describe("with allow_eio3", () => {
   });
 });
 
+describe("a page on another origin, 2.x's credentials", () => {
+  const PAGE = "http://localhost:5173";
+  let withCreds, without;
+  before(async () => {
+    withCreds = await startRecipe("old-clients", ["--origin", PAGE]);
+    without = await startRecipe("old-clients", ["--origin", PAGE, "--without-credentials"]);
+  });
+  after(async () => {
+    await withCreds?.stop();
+    await without?.stop();
+  });
+
+  test("portico doctor --eio 3 --credentials: healthy with credentials(true), cors.missing-allow-credentials without", T, async () => {
+    assert.deepEqual(await doctor([withCreds.origin, "--origin", PAGE, "--eio", "3", "--credentials"]), []);
+    assert.deepEqual(await doctor([without.origin, "--origin", PAGE, "--eio", "3", "--credentials"]), ["cors.missing-allow-credentials"]);
+  });
+});
+
 describe("without allow_eio3 (--without-eio3)", () => {
   let server;
   before(async () => {
@@ -116,6 +134,10 @@ describe("without allow_eio3 (--without-eio3)", () => {
     s.close();
     const line = await server.waitStderr(/refused: Unsupported protocol version .*allow_eio3\(true\)/);
     assert.match(line, /DEBUG/);
+  });
+
+  test("portico doctor --eio 3 reports eio.version-mismatch", T, async () => {
+    assert.deepEqual(await doctor([server.origin, "--origin", server.origin, "--eio", "3"]), ["eio.version-mismatch"]);
   });
 
   test("4.x clients are unaffected", T, async () => {

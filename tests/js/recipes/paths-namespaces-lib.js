@@ -2,7 +2,7 @@
 // stdout. Shared by the paths-namespaces, debugging and old-clients recipe tests. Every wait is
 // on an output line, bounded; the process is killed when the test process ends.
 
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { REPO_ROOT } from "../lib/server.js";
@@ -117,4 +117,20 @@ export async function startRecipe(name, args = [], { env = {} } = {}) {
     describe,
     stop,
   };
+}
+
+/** `portico doctor ARGS --json`: resolves with the ids of its findings. */
+export function doctor(args) {
+  const bin = process.env.PORTICO_BIN ? path.resolve(process.env.PORTICO_BIN) : path.join(REPO_ROOT, "target/debug/portico");
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: cargo build -p portico-cli (or set PORTICO_BIN)`);
+  return new Promise((resolve, reject) => {
+    execFile(bin, ["doctor", ...args, "--json"], { timeout: 15_000 }, (err, stdout, stderr) => {
+      if (err && err.code !== 1) return reject(new Error(`portico doctor ${args.join(" ")}: ${err.message}\n${stderr}`));
+      try {
+        resolve(JSON.parse(stdout).findings.map((f) => f.id));
+      } catch (e) {
+        reject(new Error(`portico doctor ${args.join(" ")}: ${e.message}\n${stdout}\n${stderr}`));
+      }
+    });
+  });
 }

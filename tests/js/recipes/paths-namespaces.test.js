@@ -6,12 +6,8 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import path from "node:path";
 import { io, Manager } from "socket.io-client";
-import { REPO_ROOT } from "../lib/server.js";
-import { startRecipe } from "./paths-namespaces-lib.js";
+import { doctor, startRecipe } from "./paths-namespaces-lib.js";
 
 const APP = "http://localhost:5173";
 const ADMIN = "http://localhost:5174";
@@ -58,22 +54,6 @@ after(() => {
     s.io.engine?.close();
   }
 });
-
-/** `portico doctor ARGS --json`: resolves with the ids of its findings. */
-function doctor(args) {
-  const bin = process.env.PORTICO_BIN ? path.resolve(process.env.PORTICO_BIN) : path.join(REPO_ROOT, "target/debug/portico");
-  if (!existsSync(bin)) throw new Error(`${bin} is missing: cargo build -p portico-cli (or set PORTICO_BIN)`);
-  return new Promise((resolve, reject) => {
-    execFile(bin, ["doctor", ...args, "--json"], { timeout: 15_000 }, (err, stdout, stderr) => {
-      if (err && err.code !== 1) return reject(new Error(`portico doctor ${args.join(" ")}: ${err.message}\n${stderr}`));
-      try {
-        resolve(JSON.parse(stdout).findings.map((f) => f.id));
-      } catch (e) {
-        reject(new Error(`portico doctor ${args.join(" ")}: ${e.message}\n${stdout}\n${stderr}`));
-      }
-    });
-  });
-}
 
 const TRANSPORTS = [
   ["polling then websocket", {}],
