@@ -144,6 +144,28 @@ impl Handshake {
     pub fn xdomain(&self) -> bool {
         self.info.headers.contains_key(http::header::ORIGIN)
     }
+    /// The value of the cookie `name` in the first request's `Cookie` header(s), if any —
+    /// e.g. the session id your HTTP app's session layer set at login, which the browser
+    /// sends with the handshake when the client connects with `withCredentials: true`
+    /// (cross-origin) or from the same origin.
+    ///
+    /// The value is returned as sent (no percent-decoding, surrounding double quotes
+    /// removed); the first cookie of that name wins. Only what the browser sends is here: a
+    /// cookie set by a response of the Socket.IO connection itself is not.
+    ///
+    /// ```
+    /// # use portico::{ConnectError, Socket};
+    /// # let _ = |socket: Socket| async move {
+    /// let Some(session_id) = socket.handshake().cookie("id") else {
+    ///     return Err(ConnectError::new("not logged in"));
+    /// };
+    /// # let _ = session_id;
+    /// # Ok(())
+    /// # };
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        cookie_value(&self.info.headers, name)
+    }
     /// The `auth` payload as JSON (`{}` when the client sent none).
     pub fn auth_value(&self) -> &Value {
         &self.auth
@@ -152,6 +174,25 @@ impl Handshake {
     pub fn auth<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(&self.auth)
     }
+}
+
+/// The value of cookie `name` in `headers`' `Cookie` fields (`a=1; b=2`, RFC 6265 §5.4).
+/// Pairs that are not `name=value` or not UTF-8 are skipped; a value in double quotes is
+/// returned without them.
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| !name.is_empty() && k.trim() == name)
+        .map(|(_, v)| {
+            let v = v.trim();
+            v.strip_prefix('"')
+                .and_then(|inner| inner.strip_suffix('"'))
+                .unwrap_or(v)
+        })
 }
 
 impl Handshake {
@@ -340,6 +381,33 @@ mod tests {
         h.insert("x-forwarded-for", http::HeaderValue::from_static("1.2.3.4"));
         let peer: SocketAddr = "198.51.100.1:1".parse().unwrap();
         assert_eq!(client_addr(peer, &h, trusted), peer);
+    }
+
+    #[test]
+    fn cookies_of_the_first_request() {
+        let mut h = HeaderMap::new();
+        assert_eq!(cookie_value(&h, "id"), None, "no Cookie header");
+        h.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("theme=dark; id=abc.def-1; io=x"),
+        );
+        h.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("late=\"quoted value\";id=second"),
+        );
+        assert_eq!(cookie_value(&h, "id"), Some("abc.def-1"), "first one wins");
+        assert_eq!(cookie_value(&h, "theme"), Some("dark"));
+        assert_eq!(cookie_value(&h, "late"), Some("quoted value"));
+        assert_eq!(cookie_value(&h, "i"), None, "names match whole");
+        assert_eq!(cookie_value(&h, "dark"), None, "values are not names");
+        let mut odd = HeaderMap::new();
+        odd.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_static(";; junk ; empty= ;=nameless"),
+        );
+        assert_eq!(cookie_value(&odd, "empty"), Some(""));
+        assert_eq!(cookie_value(&odd, "junk"), None);
+        assert_eq!(cookie_value(&odd, ""), None, "no cookie has an empty name");
     }
 
     #[test]
