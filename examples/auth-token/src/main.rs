@@ -38,11 +38,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 /// What the token says: who, until when, and a number that makes each token unique.
+/// `sub` and `exp` are required by the validation (a token without them is an `invalid
+/// token`, not a decoding error: hence the defaults here).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Claims {
+    #[serde(default)]
     sub: String,
+    #[serde(default)]
     iat: u64,
     exp: u64,
+    #[serde(default)]
     jti: String,
 }
 
@@ -95,9 +100,15 @@ impl Auth {
             Some(serde_json::Value::String(t)) if t.len() <= MAX_TOKEN_LEN => t,
             Some(_) => return Err(refuse(Refusal::Malformed)),
         };
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| refuse(Refusal::of(e.kind())))
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| refuse(Refusal::of(e.kind())))?
+            .claims;
+        // jsonwebtoken accepts a token during the second of its `exp`; RFC 7519 wants "now"
+        // before `exp`, and the expiry timer below disconnects at `exp`: refuse from then on.
+        if claims.exp <= unix_now() {
+            return Err(refuse(Refusal::Expired));
+        }
+        Ok(claims)
     }
 }
 
@@ -207,10 +218,13 @@ async fn main() -> anyhow::Result<()> {
                 let gone = on_gone.clone();
                 async move { gone.notify_one() }
             });
-            let left = claims.exp.saturating_sub(unix_now());
+            let expiry = UNIX_EPOCH + Duration::from_secs(claims.exp);
+            let left = expiry
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
             tokio::spawn(async move {
                 tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(left)) => {
+                    () = tokio::time::sleep(left) => {
                         let _ = socket.emit("token_expired", &serde_json::json!({ "code": "token_expired" }));
                         socket.disconnect();
                     }
