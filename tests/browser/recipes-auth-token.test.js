@@ -84,15 +84,15 @@ describe("browser: recipe auth-token (React useSocket hook, JWT in the handshake
     if (dist) rmSync(dist, { recursive: true, force: true });
   });
 
-  /** Opens the built page with `query`. */
-  const open = async (query) => {
+  /** Opens the built page with `query`, connecting to `to` (a recipe server). */
+  const open = async (query, to = server) => {
     const context = await browser.newContext();
     contexts.push(context);
     const page = await context.newPage();
     page.on("console", (m) => lines.push(`${m.type()}: ${m.text()}`));
     page.on("pageerror", (e) => lines.push(`pageerror: ${e.message}`));
-    const server_ = `http://localhost:${server.port}`;
-    await page.goto(`${pages.origin}/?server=${encodeURIComponent(server_)}&${query}`, { timeout: WAIT_MS });
+    const target = `http://localhost:${to.port}`;
+    await page.goto(`${pages.origin}/?server=${encodeURIComponent(target)}&${query}`, { timeout: WAIT_MS });
     return page;
   };
   const textOf = (page, testid) =>
@@ -104,8 +104,26 @@ describe("browser: recipe auth-token (React useSocket hook, JWT in the handshake
       .locator("[data-testid=status]", { hasText: "connected as grace" })
       .waitFor({ timeout: WAIT_MS })
       .catch((e) => assert.fail(`${e.message}\nconsole:\n${lines.join("\n")}`));
-    assert.match(await textOf(page, "expiry"), /^token expires at /);
+    assert.match(await textOf(page, "expiry"), /^token \d+ expires at /);
     assert.equal(await page.locator("[data-testid=error]").count(), 0);
+  });
+
+  test("when its token expires the page connects again with a new token (AUTH_TOKEN_TTL=2)", T, async () => {
+    const short = await startAuthServer({ AUTH_ALLOWED_ORIGINS: pages.origin, AUTH_TOKEN_TTL: "2" });
+    try {
+      const page = await open("user=ada", short);
+      const expiry = page.locator("[data-testid=expiry]");
+      await expiry.waitFor({ timeout: WAIT_MS }).catch((e) => assert.fail(`${e.message}\nconsole:\n${lines.join("\n")}`));
+      const first = await expiry.getAttribute("data-jti");
+      // the server disconnects at expiry; the hook connects again and `auth` fetches a new token
+      await page
+        .locator(`[data-testid=expiry]:not([data-jti="${first}"])`)
+        .waitFor({ timeout: WAIT_MS })
+        .catch((e) => assert.fail(`${e.message}\nconsole:\n${lines.join("\n")}`));
+      assert.equal(await textOf(page, "status"), "connected as ada");
+    } finally {
+      await short.stop();
+    }
   });
 
   test("the page shows the server's refusal reason (connect_error message and data.code)", T, async () => {

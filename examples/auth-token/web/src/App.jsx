@@ -16,7 +16,9 @@ export function App() {
         {status === "connected" && me ? `connected as ${me.sub}` : status}
       </p>
       {me && (
-        <p data-testid="expiry">token expires at {new Date(me.exp * 1000).toLocaleTimeString()}</p>
+        <p data-testid="expiry" data-jti={me.jti}>
+          token {me.jti} expires at {new Date(me.exp * 1000).toLocaleTimeString()}
+        </p>
       )}
       {error && (
         <p role="alert" data-testid="error">
