@@ -5,8 +5,12 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { io } from "socket.io-client";
 import {
+  REPO_ROOT,
   claimsOf,
   next,
   nowSecs,
@@ -18,6 +22,27 @@ import {
 
 const T = { timeout: 20_000 };
 const VITE = "http://localhost:5173";
+const PORTICO_BIN = process.env.PORTICO_BIN
+  ? path.resolve(process.env.PORTICO_BIN)
+  : path.join(REPO_ROOT, "target/debug/portico");
+
+/** `portico doctor URL --origin VITE --json [--auth JSON]`: resolves with {code, report}. */
+function doctor(url, auth) {
+  if (!existsSync(PORTICO_BIN)) {
+    throw new Error(`${PORTICO_BIN} is missing: cargo build -p portico-cli (or set PORTICO_BIN)`);
+  }
+  const args = ["doctor", url, "--origin", VITE, "--json", ...(auth ? ["--auth", JSON.stringify(auth)] : [])];
+  return new Promise((resolve, reject) => {
+    execFile(PORTICO_BIN, args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== "number") return reject(err);
+      try {
+        resolve({ code: err ? err.code : 0, report: JSON.parse(stdout) });
+      } catch {
+        reject(new Error(`portico doctor printed no JSON (exit ${err?.code ?? 0}):\n${stdout}${stderr}`));
+      }
+    });
+  });
+}
 
 const sockets = [];
 /** A client that does not reconnect by itself unless `opts` says so. */
@@ -85,8 +110,10 @@ describe("recipe auth-token: JWT in the handshake", () => {
     ["no auth at all", undefined, "missing token", "missing_token"],
     ["auth without token", { user: "ada" }, "missing token", "missing_token"],
     ["an empty token", { token: "" }, "missing token", "missing_token"],
+    ["a null token", { token: null }, "missing token", "missing_token"],
     ["not a JWT", { token: "nonsense" }, "malformed token", "malformed_token"],
     ["a number for a token", { token: 42 }, "malformed token", "malformed_token"],
+    ["a token over 4096 bytes", { token: signToken({ sub: "ada", exp: nowSecs() + 60, pad: "x".repeat(4096) }) }, "malformed token", "malformed_token"],
     ["an unsigned token (alg none)", { token: unsignedToken({ sub: "ada", exp: nowSecs() + 60 }) }, "malformed token", "malformed_token"],
     ["a token signed with another secret", { token: signToken({ sub: "ada", exp: nowSecs() + 60 }, { secret: "not-the-secret" }) }, "invalid token", "invalid_token"],
     ["a token signed with HS512", { token: signToken({ sub: "ada", exp: nowSecs() + 60 }, { alg: "HS512" }) }, "invalid token", "invalid_token"],
@@ -100,6 +127,25 @@ describe("recipe auth-token: JWT in the handshake", () => {
         assert.deepEqual(err, { message, data: { code } });
       });
     }
+  });
+
+  test("portico doctor: each refusal is namespace.rejected with the client's message; a valid token is healthy", T, async () => {
+    const { token } = await freshToken(server.url);
+    const cases = [
+      [undefined, "missing token"],
+      [{ token: "nonsense" }, "malformed token"],
+      [{ token: signToken({ sub: "ada", exp: nowSecs() + 60 }, { secret: "not-the-secret" }) }, "invalid token"],
+      [{ token: signToken({ sub: "ada", iat: nowSecs() - 120, exp: nowSecs() - 60 }) }, "token expired"],
+    ];
+    const runs = await Promise.all(cases.map(([auth]) => doctor(server.url, auth)));
+    cases.forEach(([, message], i) => {
+      const { code, report } = runs[i];
+      assert.equal(code, 1, report.summary);
+      assert.deepEqual(report.findings.map((f) => [f.id, f.client_error]), [["namespace.rejected", message]]);
+    });
+    const ok = await doctor(server.url, { token });
+    assert.equal(ok.code, 0, ok.report.summary);
+    assert.equal(ok.report.healthy, true);
   });
 
   test("POST /token: CORS for the Vite dev origin, 403 with the reason for another", T, async () => {
