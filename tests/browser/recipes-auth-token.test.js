@@ -111,7 +111,7 @@ describe("browser: recipe auth-token (React useSocket hook, JWT in the handshake
   test("when its token expires the page connects again with a new token (AUTH_TOKEN_TTL=2)", T, async () => {
     const short = await startAuthServer({ AUTH_ALLOWED_ORIGINS: pages.origin, AUTH_TOKEN_TTL: "2" });
     try {
-      const page = await open("user=ada", short);
+      const page = await open("", short); // no ?user=: the page's default user, ada
       const expiry = page.locator("[data-testid=expiry]");
       await expiry.waitFor({ timeout: WAIT_MS }).catch((e) => assert.fail(`${e.message}\nconsole:\n${lines.join("\n")}`));
       const first = await expiry.getAttribute("data-jti");
