@@ -15,6 +15,11 @@ use super::poller::{Event, Poller};
 use super::report::Status;
 use super::run::Doctor;
 
+/// What the official client shows for `sticky.session-unknown`: its GET and its POST race to
+/// the other instance, and the first to get `Session ID unknown` names the error.
+pub(crate) const STICKY_CLIENT_ERROR: &str =
+    "xhr poll error or xhr post error (whichever of the session's requests reaches another instance first)";
+
 /// Requests made on the session after the CONNECT, to catch requests reaching other nodes.
 const STICKY_POSTS: usize = 3;
 /// Most GETs made while waiting for the CONNECT answer.
@@ -542,9 +547,11 @@ impl Doctor {
                     resp.status,
                     self.proxy.as_ref().map(|p| format!(" (through {p})")).unwrap_or_default()
                 );
+                // Which of the client's requests reaches another instance first (its GET or
+                // its POST) depends on timing, and so does the message it shows.
                 let finding = self
                     .finding(Id::StickySessionUnknown, why)
-                    .client(client)
+                    .client(STICKY_CLIENT_ERROR)
                     .console(format!(
                         "{} {url} {} ({})",
                         req.method, resp.status, resp.reason

@@ -530,7 +530,12 @@ async fn requests_reaching_another_node() {
     .await;
     let r = doctor(&format!("http://{addr}"), &["--origin", PAGE]).await;
     assert_eq!(ids(&r), ["sticky.session-unknown"]);
-    assert_eq!(r.findings[0].client_error, "xhr post error");
+    assert_eq!(
+        r.findings[0].client_error,
+        super::polling::STICKY_CLIENT_ERROR
+    );
+    assert!(r.findings[0].client_error.contains("xhr post error"));
+    assert!(r.findings[0].client_error.contains("xhr poll error"));
     assert!(r.findings[0]
         .fix
         .nginx
