@@ -118,6 +118,8 @@ pub struct ServerConfig {
     pub(crate) adapter: Option<AdapterFactory>,
     /// The cluster transport, when this server is one node of several. Default: none.
     pub(crate) cluster: Option<ClusterConfig>,
+    /// The Admin UI's side ([`ServerBuilder::admin_ui`]). Default: none.
+    pub(crate) admin: Option<Arc<crate::admin::Hub>>,
 }
 
 /// A node's cluster settings (see [`ServerBuilder::cluster`]).
@@ -182,6 +184,7 @@ impl Default for ServerConfig {
             state: TypeMap::default(),
             adapter: None,
             cluster: None,
+            admin: None,
         }
     }
 }
@@ -234,6 +237,7 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Default)]
 #[must_use]
 pub struct ServerBuilder {
+    admin: Option<crate::admin::AdminOptions>,
     config: ServerConfig,
 }
 
@@ -480,6 +484,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Serve the official Socket.IO Admin UI (`@socket.io/admin-ui`) on its namespace
+    /// (`/admin` by default): statistics, sockets, rooms, live events and actions, on every
+    /// node of a cluster. See [`crate::admin`].
+    pub fn admin_ui(mut self, options: crate::admin::AdminOptions) -> Self {
+        self.admin = Some(options);
+        self
+    }
+
     /// Check the configuration and build the server.
     pub fn build(mut self) -> Result<Server, ConfigError> {
         let c = &mut self.config;
@@ -550,7 +562,19 @@ impl ServerBuilder {
         c.origins
             .validate()
             .map_err(|e| ConfigError::new(format!("invalid origin policy: {e}")))?;
-        Ok(Server::from_config(self.config))
+        let hub = match self.admin.take() {
+            Some(opts) => {
+                opts.validate()?;
+                Some(Arc::new(crate::admin::Hub::new(opts)))
+            }
+            None => None,
+        };
+        self.config.admin = hub.clone();
+        let io = Server::from_config(self.config);
+        if let Some(hub) = hub {
+            hub.install(&io);
+        }
+        Ok(io)
     }
 }
 

@@ -43,6 +43,7 @@
 
 mod ack;
 mod adapter;
+pub mod admin;
 pub mod args;
 mod binary;
 mod broadcast;
@@ -76,6 +77,7 @@ pub mod stats;
 
 pub use ack::Ack;
 pub use adapter::{Adapter, Broadcast, BroadcastOptions, LocalAdapter};
+pub use admin::AdminOptions;
 pub use args::Args;
 pub use binary::Binary;
 pub use broadcast::{BroadcastAcks, BroadcastOperator};

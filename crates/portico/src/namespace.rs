@@ -115,6 +115,9 @@ impl Namespace {
             Some(make) => (make.0)(&name),
             None => Arc::new(LocalAdapter::new()),
         };
+        if let Some(hub) = &config.admin {
+            adapter = hub.observe(&name, adapter);
+        }
         let mut cluster = None;
         if let (Some(c), None) = (&config.cluster, &matcher) {
             let wrapped =

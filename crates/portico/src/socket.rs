@@ -276,6 +276,9 @@ impl Socket {
     /// [`crate::BroadcastOperator::fetch_sockets`].
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
         *lock(&self.0.data) = serde_json::to_value(data)?;
+        if let Some(hub) = &self.0.conn.server.config.admin {
+            hub.data_changed(self);
+        }
         Ok(())
     }
 

@@ -40,6 +40,10 @@ pub struct Stats {
     /// could not be published, and requests that timed out or found the cluster unreachable.
     /// Always 0 on a single node.
     pub adapter_errors: u64,
+    /// Engine.IO sessions opened since the server started.
+    pub sessions_opened: u64,
+    /// Engine.IO sessions closed since the server started.
+    pub sessions_closed: u64,
 }
 
 /// One namespace in [`Stats`].
@@ -91,6 +95,8 @@ impl Server {
             sessions_websocket: engine.websocket,
             sessions_upgrading: engine.upgrading,
             traffic: engine.traffic,
+            sessions_opened: engine.opened,
+            sessions_closed: engine.closed,
             ..Stats::default()
         };
         for ns in self.0.namespaces_now() {

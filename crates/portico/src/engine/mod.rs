@@ -118,6 +118,9 @@ pub(crate) struct EngineStats {
     /// Polling sessions with a WebSocket upgrade under way (also counted in `polling`).
     pub(crate) upgrading: usize,
     pub(crate) traffic: Traffic,
+    /// Sessions opened and closed since the start.
+    pub(crate) opened: u64,
+    pub(crate) closed: u64,
 }
 
 /// The Engine.IO server: its settings, its sessions and the handler above it.
@@ -130,6 +133,9 @@ pub(crate) struct Engine {
     /// The traffic of the sessions that have closed, added when each leaves `sessions`
     /// (under that lock, so that a snapshot never counts a session twice or not at all).
     closed_traffic: Mutex<Traffic>,
+    /// Sessions opened and closed since the start (once per session, never per packet).
+    opened: std::sync::atomic::AtomicU64,
+    closed: std::sync::atomic::AtomicU64,
     sessions_changed: Notify,
     shutting_down: AtomicBool,
     handler: Arc<dyn Handler>,
@@ -145,6 +151,8 @@ impl Engine {
             sessions: Mutex::new(HashMap::new()),
             closed_by_client: Mutex::new(VecDeque::new()),
             closed_traffic: Mutex::new(Traffic::default()),
+            opened: std::sync::atomic::AtomicU64::new(0),
+            closed: std::sync::atomic::AtomicU64::new(0),
             sessions_changed: Notify::new(),
             shutting_down: AtomicBool::new(false),
             handler,
@@ -270,6 +278,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(conn.sid, conn);
+        self.opened.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn remove_session(&self, sid: &Sid) {
@@ -282,6 +291,7 @@ impl Engine {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
                 *closed += traffic;
+                self.closed.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.sessions_changed.notify_waiters();
@@ -343,6 +353,8 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         stats.traffic += closed;
+        stats.opened = self.opened.load(Ordering::Relaxed);
+        stats.closed = self.closed.load(Ordering::Relaxed);
         stats
     }
 

@@ -473,6 +473,9 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
                 return;
             }
             tracing::debug!(sid = %conn.engine.sid, socket = %socket.id(), nsp = ns.name(), "socket connected");
+            if let Some(hub) = &conn.server.config.admin {
+                hub.socket_connected(&socket);
+            }
             // A panic in the handler's synchronous part (an extractor, the closure before its
             // future) stays here: the gate below must still open, or the socket's events would
             // be held forever. Its future catches its own panics (`handler::contained`).
