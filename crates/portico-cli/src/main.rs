@@ -32,6 +32,8 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Load-test a Socket.IO server on loopback with the project's own client.
     Bench(Box<bench::BenchArgs>),
+    /// Print the bcrypt hash of the password read from stdin, for --admin-ui-password-hash.
+    AdminUiHash,
     /// Diagnose a Socket.IO server as the official client in a browser page on --origin sees it.
     Doctor(Box<doctor::DoctorArgs>),
 }
@@ -55,6 +57,7 @@ fn main() -> std::process::ExitCode {
     let command = match cli.command {
         // Exit codes of its own: 0 healthy, 1 problems found, 2 could not run.
         Command::Doctor(args) => return doctor::main(*args),
+        Command::AdminUiHash => return admin_ui_hash(),
         other => other,
     };
     // The load generator runs on one thread, as the servers it measures do (the bench pins it
@@ -81,13 +84,38 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(*args).await,
             Command::Conformance(args) => conformance::run(args).await,
             Command::Bench(args) => bench::run(*args).await,
-            Command::Doctor(_) => Ok(()),
+            Command::Doctor(_) | Command::AdminUiHash => Ok(()),
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `portico admin-ui-hash`: one line of stdin (the password, without its line end) to a
+/// bcrypt hash on stdout.
+fn admin_ui_hash() -> std::process::ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("error: cannot read the password from stdin: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("error: no password on stdin (try: printf %s 'secret' | portico admin-ui-hash)");
+        return std::process::ExitCode::FAILURE;
+    }
+    match portico::admin::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
         }
     }

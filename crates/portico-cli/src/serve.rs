@@ -1,5 +1,6 @@
 //! `portico serve`: a Socket.IO server from flags and an optional TOML file, with a demo chat.
 
+pub(crate) mod admin_ui;
 mod limits;
 mod metrics;
 mod origins;
@@ -109,6 +110,8 @@ pub(crate) struct ServeArgs {
     shutdown_timeout: Option<u64>,
     #[command(flatten)]
     limits: limits::LimitArgs,
+    #[command(flatten)]
+    admin_ui: admin_ui::AdminUiArgs,
 }
 
 fn find_bundle(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -182,6 +185,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let s = Settings::resolve(&args, file);
     s.check()?;
+    let admin = args.admin_ui.resolve()?;
     let policy = s.origin_policy()?;
     tracing::info!("origin policy: {}", policy.describe());
     let mut builder = Server::builder();
@@ -196,6 +200,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("cluster: {redis:?}");
         builder = builder.cluster(redis);
     }
+    let readonly = args.admin_ui.readonly();
+    if let Some((opts, _)) = &admin {
+        builder = builder.admin_ui(opts.clone());
+    }
+    let admin = admin.map(|(_, ui)| ui);
     let io = s
         .limits
         .apply(builder)
@@ -238,12 +247,20 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("Metrics on http://{metrics_addr}/metrics");
     }
     eprintln!("Portico listening on http://{addr} (Socket.IO path {path})");
+    let admin_router = admin.as_ref().map(|ui| {
+        ui.announce(
+            &format!("http://{}:{}", s.url_host(), addr.port()),
+            &path,
+            readonly,
+        );
+        ui.router()
+    });
     let stop = stop_on_signals();
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
     if !s.demo {
-        return Ok(portico::serve_with_shutdown(listener, io, stopped(stop)).await?);
+        return Ok(serve_main(listener, io, admin_router, stopped(stop)).await?);
     }
     demo_chat(&io);
     let bundle = match find_bundle(s.client_bundle.as_deref()) {
@@ -263,7 +280,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let Some(demo_port) = s.demo_origin else {
-        let app = demo_app(&path, "", bundle).layer(io.layer());
+        let mut app = demo_app(&path, "", bundle);
+        if let Some(r) = admin_router {
+            app = app.merge(r);
+        }
+        let app = app.layer(io.layer());
         eprintln!("Demo chat: open http://{addr}/ in two browser tabs");
         portico::serve_app(listener, io, app, stopped(stop)).await?;
         return Ok(());
@@ -290,7 +311,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The demo page's port serves no Socket.IO: plain axum, so that the shutdown of `io` (and
     // its log line) happens once, on the main port.
     let (a, b) = tokio::join!(
-        portico::serve_with_shutdown(listener, io, stopped(stop_rx.clone())),
+        serve_main(listener, io, admin_router, stopped(stop_rx.clone())),
         async {
             axum::serve(demo_listener, app)
                 .with_graceful_shutdown(stopped(stop_rx))
@@ -300,6 +321,22 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     a?;
     b.context("the demo page's server failed")?;
     Ok(())
+}
+
+/// The main port: Socket.IO, and the Admin UI's page when it is on.
+async fn serve_main(
+    listener: tokio::net::TcpListener,
+    io: Server,
+    admin: Option<axum::Router>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match admin {
+        Some(router) => {
+            let app = router.layer(io.layer());
+            portico::serve_app(listener, io, app, stop).await
+        }
+        None => portico::serve_with_shutdown(listener, io, stop).await,
+    }
 }
 
 /// `true` once the first SIGINT or SIGTERM arrived (the graceful shutdown starts); a second
