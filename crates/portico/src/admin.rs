@@ -392,6 +392,18 @@ impl Hub {
         });
     }
 
+    /// The row of this node in the UI: the given id, else the host name, with the process id
+    /// in a cluster (where several nodes may share a host).
+    fn server_id(&self, io: &Server) -> String {
+        match &self.opts.server_id {
+            Some(id) => id.clone(),
+            None if io.0.config.cluster.is_some() => {
+                format!("{}#{}", self.hostname, std::process::id())
+            }
+            None => self.hostname.clone(),
+        }
+    }
+
     fn stats(&self, io: &Server, events: Vec<Value>) -> Value {
         let s = io.stats();
         let namespaces: Vec<Value> = s
@@ -400,7 +412,7 @@ impl Hub {
             .map(|(name, n)| json!({"name": name, "socketsCount": n.sockets}))
             .collect();
         json!({
-            "serverId": self.opts.server_id.clone().unwrap_or_else(|| self.hostname.clone()),
+            "serverId": self.server_id(io),
             "hostname": self.hostname,
             "pid": std::process::id(),
             "uptime": self.start.elapsed().as_secs_f64(),
