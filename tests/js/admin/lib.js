@@ -152,3 +152,4 @@ export function nextEvent(socket, event, timeoutMs = WAIT_MS) {
     });
   });
 }
+export { io };
