@@ -328,11 +328,12 @@ impl Hub {
         }
         let _ = socket.emit("config", &json!({ "supportedFeatures": self.features() }));
         if let Some(io) = self.server() {
-            let _ = socket.emit("server_stats", &self.stats(&io, Vec::new()));
             if self.development() {
                 let all = all_sockets(&io).await;
                 let _ = socket.emit("all_sockets", &all);
             }
+            // At once, not in up to 2 s: the UI shows the server as soon as it connects.
+            let _ = socket.emit("server_stats", &self.stats(&io, Vec::new()));
         }
     }
 

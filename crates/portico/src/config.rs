@@ -486,7 +486,16 @@ impl ServerBuilder {
 
     /// Serve the official Socket.IO Admin UI (`@socket.io/admin-ui`) on its namespace
     /// (`/admin` by default): statistics, sockets, rooms, live events and actions, on every
-    /// node of a cluster. See [`crate::admin`].
+    /// node of a cluster. See [`crate::admin`] and docs/admin-ui.md.
+    ///
+    /// ```
+    /// use portico::{AdminOptions, Server};
+    /// # fn run() -> Result<(), portico::ConfigError> {
+    /// let io = Server::builder()
+    ///     .admin_ui(AdminOptions::new().readonly(true).server_id("eu-1"))
+    ///     .build()?;
+    /// # let _ = io; Ok(()) }
+    /// ```
     pub fn admin_ui(mut self, options: crate::admin::AdminOptions) -> Self {
         self.admin = Some(options);
         self

@@ -37,6 +37,14 @@ test("config, all_sockets, server_stats and live reports, as the UI receives the
   const s = await serve(["--admin-ui"]);
   assert.ok(s.lines.some((l) => /authentication is off/.test(l)), s.lines.join("\n"));
   assert.ok(s.lines.includes(`Admin UI: open ${s.url}/admin-ui/`), s.lines.join("\n"));
+  assert.ok(
+    s.lines.includes(
+      `Admin UI connection form: Server URL ${s.url}, username and password left empty (auth off); ` +
+        "Advanced options: path /socket.io, namespace /admin",
+    ),
+    s.lines.join("\n"),
+  );
+  assert.ok(s.lines.some((l) => l.endsWith("origin policy: same origin")), s.lines.join("\n"));
   const early = await client(s.url);
   const admin = adminClient(s.url);
   track(admin.socket);

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { REPO_ROOT } from "../lib/server.js";
 
-const DOCS = ["docs/ARCHITECTURE.md", "docs/cors.md", "docs/deployment.md", "docs/operations.md"];
+const DOCS = ["docs/ARCHITECTURE.md", "docs/admin-ui.md", "docs/cors.md", "docs/deployment.md", "docs/operations.md"];
 const SKIP_DIRS = new Set([".git", "node_modules", "target", ".suites"]);
 
 /** Every file of the repository (build output and dependencies left out), relative, with "/". */
