@@ -29,7 +29,7 @@ pub(crate) struct AdminUiArgs {
     #[arg(long, value_name = "NAME", requires = "admin_ui_password_hash")]
     admin_ui_user: Option<String>,
     /// The bcrypt hash of the Admin UI's password (`portico admin-ui-hash` makes one).
-    #[arg(long, value_name = "BCRYPT", requires = "admin_ui_user")]
+    #[arg(long, value_name = "HASH", requires = "admin_ui_user")]
     admin_ui_password_hash: Option<String>,
     /// Admin UI in read-only mode: it shows everything and can act on nothing.
     #[arg(long)]
