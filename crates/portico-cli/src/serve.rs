@@ -183,9 +183,18 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(p) => FileConfig::read(p)?,
         None => FileConfig::default(),
     };
-    let s = Settings::resolve(&args, file);
+    let mut s = Settings::resolve(&args, file);
     s.check()?;
     let admin = args.admin_ui.resolve()?;
+    // --demo-origin 0: the page's port is known once bound, and the origin policy needs it.
+    let early_demo = match s.demo_origin {
+        Some(0) if s.demo => {
+            let l = bind_demo(&s, 0).await?;
+            s.demo_origin = Some(l.local_addr()?.port());
+            Some(l)
+        }
+        _ => None,
+    };
     let policy = s.origin_policy()?;
     tracing::info!("origin policy: {}", policy.describe());
     let mut builder = Server::builder();
@@ -290,15 +299,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     // Cross-origin demo: the page comes from a second port and connects to the first.
-    let demo_listener = portico::bind((s.host.as_str(), demo_port))
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}:{demo_port} for {}",
-                s.host,
-                s.name(settings::DEMO_ORIGIN)
-            )
-        })?;
+    let demo_listener = match early_demo {
+        Some(l) => l,
+        None => bind_demo(&s, demo_port).await?,
+    };
     let demo_addr = demo_listener.local_addr()?;
     let server_url = format!("http://{}:{}", s.url_host(), addr.port());
     let app = demo_app(&path, &server_url, bundle);
@@ -321,6 +325,19 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     a?;
     b.context("the demo page's server failed")?;
     Ok(())
+}
+
+/// The demo page's listener, for --demo-origin.
+async fn bind_demo(s: &Settings, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
+    portico::bind((s.host.as_str(), port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{port} for {}",
+                s.host,
+                s.name(settings::DEMO_ORIGIN)
+            )
+        })
 }
 
 /// The main port: Socket.IO, and the Admin UI's page when it is on.

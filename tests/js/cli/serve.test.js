@@ -339,6 +339,19 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
+test("--demo-origin 0: the demo page gets a free port, and the origin policy allows that port", { timeout: 20_000 }, async () => {
+  const server = await startServe(["--port", "0", "--demo-origin", "0"]);
+  const DEMO = /Demo chat \(cross-origin\): open (http:\/\/127\.0\.0\.1:\d+)\//;
+  await waitForStderr(server, DEMO);
+  const [, demoUrl] = DEMO.exec(server.stderr());
+  assert.doesNotMatch(demoUrl, /:0$/);
+  const page = await request(`${demoUrl}/`);
+  assert.equal(page.status, 200);
+  const allowed = await httpRequest(eioUrl(server.url), { headers: { origin: demoUrl } }).response;
+  assert.equal(allowed.status, 200, `a handshake from the demo page's origin ${demoUrl}`);
+  server.child.kill("SIGKILL");
+});
+
 test("--cors-origin '*': refused with the flag that allows every origin, not the library call", { timeout: 20_000 }, async () => {
   const { code, stderr } = await runServe(["--port", "0", "--no-demo", "--cors-origin", "*"]);
   assert.equal(code, 1, stderr);
