@@ -478,6 +478,16 @@ impl Hub {
         }
     }
 
+    /// A socket's connection moved to WebSocket.
+    pub(crate) fn transport_changed(&self, socket: &Socket) {
+        if self.development() && socket.connected() {
+            self.emit(
+                "socket_updated",
+                &json!({"id": socket.id().as_str(), "nsp": socket.ns(), "transport": socket.transport()}),
+            );
+        }
+    }
+
     /// Wrap a namespace's adapter to report room changes (development mode only).
     pub(crate) fn observe(self: &Arc<Hub>, nsp: &str, inner: Arc<dyn Adapter>) -> Arc<dyn Adapter> {
         if !self.development() {

@@ -80,6 +80,8 @@ test("config, all_sockets, server_stats and live reports, as the UI receives the
   assert.equal(socket.nsp, "/");
   assert.ok(!Number.isNaN(Date.parse(ts)), ts);
   await admin.next("room_joined", (nsp, room, id) => nsp === "/" && room === late.id && id === late.id);
+  // Its upgrade to WebSocket too, as the UI's transport column needs.
+  await admin.next("socket_updated", (u) => u.id === late.id && u.transport === "websocket");
   assert.equal(await late.emitWithAck("join", "lobby"), true);
   await admin.next("room_joined", (nsp, room, id) => room === "lobby" && id === late.id);
   late.emit("chat", "hello admin");

@@ -125,6 +125,13 @@ impl Conn {
         }
     }
 
+    /// Tell the layer above that the session now runs on WebSocket.
+    pub(crate) fn upgraded(&self) {
+        if let Some(h) = self.handler.get().and_then(Weak::upgrade) {
+            h.on_upgrade();
+        }
+    }
+
     /// Whether the layer above has work a graceful shutdown waits for (see
     /// [`ConnHandler::is_busy`]).
     pub(crate) fn is_busy(&self) -> bool {

@@ -451,6 +451,7 @@ async fn on_probe_message(
         }
         ProbeOutcome::Upgraded => {
             tracing::debug!(sid = %conn.sid, "upgraded to websocket");
+            conn.upgraded();
             true
         }
         ProbeOutcome::Ignore => false,

@@ -52,6 +52,9 @@ pub(crate) trait ConnHandler: Send + Sync + 'static {
     /// The session ended; it is no longer in the engine's table.
     fn on_close(&self, reason: CloseReason);
 
+    /// The session moved from long-polling to WebSocket. Default: nothing.
+    fn on_upgrade(&self) {}
+
     /// A deadline of the layer above (Socket.IO's connect timeout): the driver calls
     /// [`ConnHandler::on_deadline`] once it passes. The driver asks again each turn until
     /// the answer is `None`, then never again (a one-shot timer).

@@ -138,6 +138,20 @@ impl ConnHandler for SioConn {
         on_close(self, reason);
     }
 
+    fn on_upgrade(&self) {
+        if let Some(hub) = &self.server.config.admin {
+            let sockets: SmallVec<[Socket; 1]> = self
+                .state()
+                .sockets
+                .iter()
+                .map(|(_, s)| s.clone())
+                .collect();
+            for socket in &sockets {
+                hub.transport_changed(socket);
+            }
+        }
+    }
+
     fn deadline(&self) -> Option<Instant> {
         let st = self.state();
         (!st.joined && !st.timed_out).then_some(self.connect_deadline)
