@@ -5,55 +5,11 @@
 
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import fs from "node:fs";
-import path from "node:path";
 import { io } from "socket.io-client";
-import { REPO_ROOT, once, withTimeout } from "../lib/server.js";
+import { once } from "../lib/server.js";
+import { MAX_CLIENTS, startRun, stopAllRuns, stopRun } from "./cluster-lib.js";
 
-const RUN = path.join(REPO_ROOT, "examples/cluster/run.mjs");
-const BIN = path.join(REPO_ROOT, "target/debug/cluster");
-const MAX_CLIENTS = 24; // each new client lands on a random node: 2^-23 that all land on one
-
-const running = new Set();
-process.once("exit", () => {
-  for (const c of running) c.kill("SIGKILL");
-});
-after(async () => {
-  await Promise.all([...running].map(stopRun));
-});
-
-function stopRun(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  child.kill("SIGTERM");
-  const t = setTimeout(() => child.kill("SIGKILL"), 8000);
-  return new Promise((resolve) => child.once("exit", resolve)).finally(() => clearTimeout(t));
-}
-
-/** Runs run.mjs; resolves with {url, nodes, child, output()} once it prints "cluster ready". */
-async function startRun(args) {
-  if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: build it with \`cargo build -p cluster\``);
-  const prefix = `portico-recipe-cluster-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-  const child = spawn(process.execPath, [RUN, "--key-prefix", prefix, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  running.add(child);
-  child.once("exit", () => running.delete(child));
-  let output = "";
-  const m = await withTimeout(
-    new Promise((resolve, reject) => {
-      const onData = (d) => {
-        output += d;
-        const m = /cluster ready: (http:\/\/127\.0\.0\.1:\d+)\/ \(nginx -> (.*)\)/.exec(output);
-        if (m) resolve(m);
-      };
-      child.stdout.setEncoding("utf8").on("data", onData);
-      child.stderr.setEncoding("utf8").on("data", onData);
-      child.once("exit", (code) => reject(new Error(`run.mjs exited (code ${code}):\n${output}`)));
-    }),
-    30_000,
-    '"cluster ready" from run.mjs',
-  );
-  return { url: m[1], nodes: m[2], child, output: () => output };
-}
+after(stopAllRuns);
 
 /** A client through nginx (cookies kept, as a browser does); resolves once welcomed. */
 async function connect(url, transports) {
