@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { io } from "socket.io-client";
 import { once } from "../lib/server.js";
 import { MAX_CLIENTS, startRun, stopAllRuns, stopRun } from "./cluster-lib.js";
+import { brokenLinks, rustPiecesMissing } from "./recipes-docs-lib.js";
 
 after(stopAllRuns);
 
@@ -48,6 +49,8 @@ for (const [label, args, names] of [
 
     test("long-polling clients stay on their node (sticky cookie) and a chat line sent on either node reaches the clients of both", { timeout: 60_000 }, async () => {
       run = await startRun(args);
+      // the line docs/recipes/cluster.md quotes
+      assert.match(run.nodes, new RegExp(`^${names[0]} on 127\\.0\\.0\\.1:\\d+, ${names[1]} on 127\\.0\\.0\\.1:\\d+$`));
       const clients = await clientsOnBothNodes(run.url, names, ["polling"]);
       try {
         for (const name of names) {
@@ -91,3 +94,8 @@ for (const [label, args, names] of [
     });
   });
 }
+
+test("docs/recipes/cluster.md: its Rust code is examples/cluster/src/main.rs's, its links resolve", () => {
+  assert.deepEqual(rustPiecesMissing("docs/recipes/cluster.md", "examples/cluster/src/main.rs"), []);
+  assert.deepEqual(brokenLinks("docs/recipes/cluster.md"), []);
+});

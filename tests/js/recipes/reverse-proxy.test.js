@@ -21,6 +21,7 @@ import {
   NGINX_FILE,
   CADDY_FILE,
 } from "./reverse-proxy-lib.js";
+import { brokenLinks, rustPiecesMissing } from "./recipes-docs-lib.js";
 
 const DEV_ORIGIN = "http://localhost:5173";
 const HANDSHAKE = "/socket.io/?EIO=4&transport=polling";
@@ -222,4 +223,9 @@ describe("reverse proxy: nginx failure cases (one line of the recipe changed)", 
       await front.kill();
     }
   });
+});
+
+test("docs/recipes/reverse-proxy.md: its Rust code is examples/reverse-proxy/src/main.rs's, its links resolve", () => {
+  assert.deepEqual(rustPiecesMissing("docs/recipes/reverse-proxy.md", "examples/reverse-proxy/src/main.rs"), []);
+  assert.deepEqual(brokenLinks("docs/recipes/reverse-proxy.md"), []);
 });
