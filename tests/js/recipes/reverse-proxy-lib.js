@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT, withTimeout } from "../lib/server.js";
 import { freePort } from "../lib/cors.js";
-import { startNginx } from "../deploy/nginx.js";
+import { startNginx, stopAll as stopNginxAll } from "../deploy/nginx.js";
 
 export const NGINX_FILE = "examples/reverse-proxy/nginx.conf";
 export const CADDY_FILE = "examples/reverse-proxy/Caddyfile";
@@ -224,8 +224,13 @@ export function headerLines(rawHeaders, name) {
   return out;
 }
 
-/** Kills every process this module started and removes Caddy's temp dirs. */
+/**
+ * Kills every process this module started (nginx through tests/js/deploy/nginx.js, which tracks
+ * its own) and removes Caddy's temp dirs. A process left running keeps the test file's process
+ * alive, and `node --test` waits for it.
+ */
 export async function stopAll() {
+  await stopNginxAll();
   await Promise.all(
     [...children].map((c) => {
       c.kill("SIGTERM");
