@@ -115,8 +115,11 @@ http {
 `;
 }
 
-/** Tracks a child: `exit` resolves with {code, signal}; `output()` is stdout + stderr so far. */
-function track(child, name) {
+/**
+ * Tracks a child: `exit` resolves with {code, signal}; `output()` is stdout + stderr so far.
+ * [`stopAll`] stops every tracked child (the recipes' helpers track theirs here too).
+ */
+export function track(child, name) {
   children.add(child);
   let output = "";
   let exited = null;

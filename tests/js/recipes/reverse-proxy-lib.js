@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT, withTimeout } from "../lib/server.js";
 import { freePort } from "../lib/cors.js";
-import { startNginx, stopAll as stopNginxAll } from "../deploy/nginx.js";
+import { startNginx, stopAll as stopTracked, track as trackChild } from "../deploy/nginx.js";
 
 export const NGINX_FILE = "examples/reverse-proxy/nginx.conf";
 export const CADDY_FILE = "examples/reverse-proxy/Caddyfile";
@@ -23,11 +23,7 @@ export const CADDYFILE = fs.readFileSync(path.join(REPO_ROOT, CADDY_FILE), "utf8
 export const CLIENT_ADDRESS = "127.0.0.2";
 
 const START_TIMEOUT_MS = 10_000;
-const children = new Set();
 const tempDirs = new Set();
-process.once("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
 
 /** Replaces `from` (which must occur exactly once in `text`) with `to`. */
 export function replaceOnce(text, from, to, file) {
@@ -36,62 +32,9 @@ export function replaceOnce(text, from, to, file) {
   return text.replace(from, () => to);
 }
 
-/** Spawns and tracks a process; `waitOutput(re)` resolves with the match of its output. */
+/** Spawns a process, tracked by tests/js/deploy/nginx.js (so that its stopAll stops it too). */
 function track(cmd, args, opts, name) {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...opts });
-  children.add(child);
-  let output = "";
-  let exited = null;
-  const listeners = new Set();
-  for (const s of [child.stdout, child.stderr]) {
-    s.setEncoding("utf8").on("data", (d) => {
-      output += d;
-      if (output.length > 200_000) output = output.slice(-100_000);
-      if (process.env.PORTICO_RECIPE_LOGS === "1") process.stderr.write(`[${name}] ${d}`);
-      for (const l of listeners) l();
-    });
-  }
-  const exit = new Promise((resolve) => {
-    child.once("error", (err) => {
-      output += `\ncannot run ${cmd}: ${err.message}`;
-      children.delete(child);
-      exited = { code: null, signal: null };
-      resolve(exited);
-    });
-    child.once("exit", (code, signal) => {
-      children.delete(child);
-      exited = { code, signal };
-      resolve(exited);
-    });
-  });
-  const kill = async () => {
-    if (exited) return;
-    child.kill("SIGTERM");
-    const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-    await exit;
-    clearTimeout(t);
-  };
-  const waitOutput = (re, what) =>
-    withTimeout(
-      new Promise((resolve, reject) => {
-        const check = () => {
-          const m = re.exec(output);
-          if (m) {
-            listeners.delete(check);
-            resolve(m);
-          }
-        };
-        listeners.add(check);
-        exit.then(({ code, signal }) => {
-          listeners.delete(check);
-          reject(new Error(`${name} exited (code ${code}, signal ${signal}) before ${what}:\n${output}`));
-        });
-        check();
-      }),
-      START_TIMEOUT_MS,
-      `${what} from ${name}`,
-    );
-  return { child, output: () => output, exited: () => exited, kill, waitOutput };
+  return trackChild(spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...opts }), name);
 }
 
 /** target/debug/<name> of a recipe, or a clear error. */
@@ -224,23 +167,9 @@ export function headerLines(rawHeaders, name) {
   return out;
 }
 
-/**
- * Kills every process this module started (nginx through tests/js/deploy/nginx.js, which tracks
- * its own) and removes Caddy's temp dirs. A process left running keeps the test file's process
- * alive, and `node --test` waits for it.
- */
+/** Kills every process this module started (nginx, Caddy, the app) and removes their temp dirs. */
 export async function stopAll() {
-  await stopNginxAll();
-  await Promise.all(
-    [...children].map((c) => {
-      c.kill("SIGTERM");
-      const t = setTimeout(() => c.kill("SIGKILL"), 5000);
-      return new Promise((resolve) => {
-        if (c.exitCode !== null || c.signalCode !== null) resolve();
-        else c.once("exit", resolve);
-      }).finally(() => clearTimeout(t));
-    }),
-  );
+  await stopTracked();
   for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
 }
