@@ -1,5 +1,7 @@
 //! Small HTTP helpers: responses with the reference bodies, query parsing.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
@@ -137,37 +139,75 @@ pub(crate) fn post_ok() -> Response<Body> {
     res
 }
 
-/// The query of a request, percent-decoded (`+` is a space, as in forms).
-#[derive(Debug, Default)]
-pub(crate) struct Query(pub(crate) Vec<(String, String)>);
+/// The query of a request, read where it lies: percent-decoded (`+` is a space, as in
+/// forms) only where a key or value has an escape, so that routing a request (the
+/// `transport`, `sid` and `EIO` lookups of every polling request) allocates nothing. At most
+/// the first 64 non-empty parameters count.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Query<'a> {
+    raw: &'a str,
+    /// The undecoded first values of [`ROUTING_KEYS`], found in one pass by `parse`.
+    routing: [Option<&'a str>; ROUTING_KEYS.len()],
+}
 
-impl Query {
-    pub(crate) fn parse(q: Option<&str>) -> Query {
-        let Some(q) = q else { return Query::default() };
-        let decode = |s: &str| {
-            let s = s.replace('+', " ");
-            percent_encoding::percent_decode_str(&s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        Query(
-            q.split('&')
-                .filter(|kv| !kv.is_empty())
-                .take(64)
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, v)) => (decode(k), decode(v)),
-                    None => (decode(kv), String::new()),
-                })
-                .collect(),
-        )
+/// Parameters past this many are ignored (a query is not a place to store data).
+const MAX_QUERY_PARAMS: usize = 64;
+
+/// The keys every request is routed by, looked up without a scan of the query each.
+const ROUTING_KEYS: [&str; 4] = ["transport", "sid", "EIO", "b64"];
+
+impl<'a> Query<'a> {
+    pub(crate) fn parse(q: Option<&'a str>) -> Query<'a> {
+        let raw = q.unwrap_or_default();
+        let mut routing = [None; ROUTING_KEYS.len()];
+        for (key, value) in split_params(raw) {
+            let key = decode(key);
+            if let Some(i) = ROUTING_KEYS.iter().position(|k| *k == key) {
+                routing[i] = routing[i].or(Some(value));
+            }
+        }
+        Query { raw, routing }
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+    fn pairs(self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> {
+        split_params(self.raw).map(|(k, v)| (decode(k), decode(v)))
     }
+
+    /// The first value of `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<Cow<'a, str>> {
+        match ROUTING_KEYS.iter().position(|k| *k == key) {
+            Some(i) => self.routing[i].map(decode),
+            None => self.pairs().find(|(k, _)| k == key).map(|(_, v)| v),
+        }
+    }
+
+    /// Every parameter, in order, decoded and owned (what a handshake keeps).
+    pub(crate) fn to_pairs(self) -> Vec<(String, String)> {
+        self.pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+}
+
+/// The first [`MAX_QUERY_PARAMS`] non-empty parameters as undecoded (key, value); a
+/// parameter without `=` has the value "".
+fn split_params(raw: &str) -> impl Iterator<Item = (&str, &str)> {
+    raw.split('&')
+        .filter(|kv| !kv.is_empty())
+        .take(MAX_QUERY_PARAMS)
+        .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+}
+
+fn decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        return Cow::Borrowed(s);
+    }
+    let s = s.replace('+', " ");
+    Cow::Owned(
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 /// Whether the request announces a body (a `Content-Length` other than 0, or any
@@ -199,11 +239,50 @@ mod tests {
 
     #[test]
     fn query_decodes() {
-        let q = Query::parse(Some("EIO=4&transport=polling&foo=a%20b+c&flag&&x="));
-        assert_eq!(q.get("EIO"), Some("4"));
-        assert_eq!(q.get("foo"), Some("a b c"));
-        assert_eq!(q.get("flag"), Some(""));
-        assert_eq!(q.get("x"), Some(""));
+        let q = Query::parse(Some(
+            "EIO=4&transport=polling&foo=a%20b+c&flag&&x=&a%62c=%zz&d=%C3%A9",
+        ));
+        assert_eq!(q.get("EIO").as_deref(), Some("4"));
+        assert_eq!(q.get("foo").as_deref(), Some("a b c"));
+        assert_eq!(q.get("flag").as_deref(), Some(""));
+        assert_eq!(q.get("x").as_deref(), Some(""));
         assert_eq!(q.get("nope"), None);
+        // Keys are decoded too; a bad escape is kept as it is; UTF-8 escapes decode.
+        assert_eq!(q.get("abc").as_deref(), Some("%zz"));
+        assert_eq!(q.get("d").as_deref(), Some("\u{e9}"));
+        assert!(matches!(q.get("EIO"), Some(Cow::Borrowed(_))));
+        assert_eq!(
+            q.to_pairs(),
+            [
+                ("EIO", "4"),
+                ("transport", "polling"),
+                ("foo", "a b c"),
+                ("flag", ""),
+                ("x", ""),
+                ("abc", "%zz"),
+                ("d", "\u{e9}")
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert_eq!(Query::parse(None).get("EIO"), None);
+        // Routing keys: the first occurrence counts, an escaped key is still the key.
+        let q = Query::parse(Some("t=1&%73id=abc&sid=def&b64=1&transport=websocket+x"));
+        assert_eq!(q.get("sid").as_deref(), Some("abc"));
+        assert_eq!(q.get("b64").as_deref(), Some("1"));
+        assert_eq!(q.get("transport").as_deref(), Some("websocket x"));
+        assert_eq!(q.get("t").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn query_counts_only_the_first_64_parameters() {
+        let mut q: String = (0..64).map(|i| format!("k{i}=v&")).collect();
+        q.push_str("last=1");
+        let q = Query::parse(Some(&q));
+        assert_eq!(q.get("k63").as_deref(), Some("v"));
+        let mut past: String = (0..64).map(|i| format!("k{i}=v&")).collect();
+        past.push_str("sid=x");
+        assert_eq!(Query::parse(Some(&past)).get("sid"), None);
+        assert_eq!(q.get("last"), None);
+        assert_eq!(q.to_pairs().len(), 64);
     }
 }

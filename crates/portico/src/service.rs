@@ -143,10 +143,10 @@ where
     }
 }
 
-fn conn_info<B>(req: &Request<B>, query: Query) -> Arc<ConnInfo> {
+fn conn_info<B>(req: &Request<B>, query: Query<'_>) -> Arc<ConnInfo> {
     Arc::new(ConnInfo {
         headers: crate::handshake::detach_headers(req.headers()),
-        query: query.0,
+        query: query.to_pairs(),
         address: req.extensions().get::<ClientAddr>().map(|p| p.0),
         time: SystemTime::now(),
         url: req
@@ -168,14 +168,21 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let config = &server.0.config;
-    if let Some(peer) = req.extensions().get::<PeerAddr>().map(|p| p.0) {
-        let client = client_addr(peer, req.headers(), |ip| {
-            config.origins.is_trusted_proxy(ip)
-        });
+    // Kept for the connection_error context, and the query is read from it (cheap clones:
+    // both are reference-counted).
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let query = Query::parse(uri.query());
+    let client = req
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|p| client_addr(p.0, req.headers(), |ip| config.origins.is_trusted_proxy(ip)));
+    if let (Some(client), None) = (client, query.get("sid")) {
+        // What a handshake is admitted by and remembers (a request of a session needs
+        // neither, and an extension costs an allocation).
         req.extensions_mut().insert(ClientAddr(client));
     }
-    let query = Query::parse(req.uri().query());
-    let transport = match query.get("transport") {
+    let transport = match query.get("transport").as_deref() {
         Some("polling") => cors::Transport::Polling,
         Some("websocket") => cors::Transport::WebSocket,
         _ => cors::Transport::Other,
@@ -193,10 +200,6 @@ where
         config.origins.evaluate(&info)
     };
     let hook_parts = config.hooks.any_headers().then(|| RequestParts::of(&req));
-    let client = req.extensions().get::<ClientAddr>().map(|a| a.0);
-    // Kept for the connection_error context (cheap clones: both are reference-counted).
-    let method = req.method().clone();
-    let uri = req.uri().clone();
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     let file = req
         .uri()

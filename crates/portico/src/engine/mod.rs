@@ -426,8 +426,8 @@ fn unsupported_eio(eio: Option<&str>, allow_eio3: bool) -> String {
 pub(crate) async fn route<B>(
     engine: &Arc<Engine>,
     req: Request<B>,
-    query: Query,
-    info: impl FnOnce(&Request<B>, Query) -> Arc<ConnInfo>,
+    query: Query<'_>,
+    info: impl FnOnce(&Request<B>, Query<'_>) -> Arc<ConnInfo>,
 ) -> Response<Body>
 where
     B: http_body::Body + Send + 'static,
@@ -435,7 +435,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let config = &engine.config;
-    let transport = match query.get("transport") {
+    let transport = match query.get("transport").as_deref() {
         Some("polling") if config.polling => Transport::Polling,
         Some("websocket") if config.websocket => Transport::WebSocket,
         _ => return error(ErrorCode::TransportUnknown),
@@ -446,7 +446,7 @@ where
         return error(ErrorCode::BadRequest);
     }
     if let Some(sid) = query.get("sid") {
-        let sid = Sid::parse(sid);
+        let sid = Sid::parse(&sid);
         let Some(conn) = sid.as_ref().and_then(|s| engine.session(s)) else {
             if transport == Transport::Polling && req.method() == Method::GET && !upgrade {
                 if let Some(protocol) = sid.and_then(|s| engine.take_client_close(&s)) {
@@ -478,10 +478,11 @@ where
     if transport == Transport::WebSocket && !upgrade {
         return error(ErrorCode::BadRequest);
     }
-    let protocol = match query.get("EIO") {
+    let eio = query.get("EIO");
+    let protocol = match eio.as_deref() {
         Some("4") => Protocol::V4,
         Some("3") if config.allow_eio3 => Protocol::V3 {
-            b64: matches!(query.get("b64"), Some("1" | "true")),
+            b64: matches!(query.get("b64").as_deref(), Some("1" | "true")),
         },
         other => {
             return error_because(

@@ -104,7 +104,7 @@ fn engine(handler: Recorder) -> Arc<Engine> {
     Arc::new(Engine::new(config, Arc::new(handler)))
 }
 
-fn info<B>(req: &Request<B>, _: Query) -> Arc<ConnInfo> {
+fn info<B>(req: &Request<B>, _: Query<'_>) -> Arc<ConnInfo> {
     Arc::new(ConnInfo {
         headers: req.headers().clone(),
         query: Vec::new(),
