@@ -142,3 +142,10 @@ mod tests {
         assert!(!colour_logs(false, Some(OsStr::new("1"))));
     }
 }
+
+/// mimalloc instead of the system allocator: a handshake allocates and frees dozens of
+/// blocks (tokio's 128-byte-aligned task cells among them), and glibc's `malloc`, `free`
+/// and `posix_memalign` were a fifth of the server's instructions per WebSocket handshake
+/// (see bench/README.md, "Profiles").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
