@@ -3,12 +3,13 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::BytesMut;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpSocket, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 
 use crate::engine::ws::server_io::ServerIo;
 use crate::handshake::PeerAddr;
@@ -147,18 +148,19 @@ where
             io.config().origins.describe()
         );
     }
-    let graceful = GracefulShutdown::new();
-    // Tells connections still waiting for their first request that the server stops.
+    // Tells connections that the server stops: those still waiting for their first request
+    // end, the others shut down gracefully (keep-alive ends after the response in flight).
+    // Each connection holds a receiver, so the receivers still open are the connections.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that does not finish its request head in time is disconnected (hyper applies
     // no timeout without a timer); more than 100 headers, or a head over MAX_HEAD_BYTES, get
     // 431 (hyper's checks, before any of it reaches Portico).
-    builder
-        .http1()
-        .timer(TokioTimer::new())
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(io.config().header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new());
     tokio::pin!(shutdown);
     // Once the signal comes, the Socket.IO connections are closed while the listener keeps
     // accepting: a polling client opens a new HTTP connection for each poll, and must be able
@@ -186,20 +188,21 @@ where
         };
         let _ = stream.set_nodelay(true);
         let svc = app.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let (h1, h2) = (h1.clone(), h2.clone());
         let counts = io.clone();
         let mut stopping = stop_rx.clone();
         tokio::spawn(async move {
             let head_timeout = counts.config().header_read_timeout;
-            tokio::select! {
-                started = request_started(&stream, head_timeout) => if !started {
-                    tracing::debug!(client = %peer, "no request within header_read_timeout: connection closed");
-                    return;
-                },
+            let first = tokio::select! {
+                first = first_bytes(&stream, head_timeout) => first,
                 _ = stopping.changed() => return,
-            }
-            let (stream, unanswered) = ServerIo::new(stream);
+            };
+            let Some(first) = first else {
+                tracing::debug!(client = %peer, "connection closed before it sent a request (or not within header_read_timeout)");
+                return;
+            };
+            let is_h2 = first.starts_with(H2_PREFACE);
+            let (stream, unanswered) = ServerIo::new(stream, first.freeze());
             let answered = unanswered.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -214,12 +217,18 @@ where
                     }
                 },
             );
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
+            let served = if is_h2 {
+                let conn = h2.serve_connection(TokioIo::new(stream), service);
+                until_stopped(conn, stopping).await
+            } else {
+                let conn = h1
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                until_stopped(conn, stopping).await
+            };
+            if let Err(e) = served {
                 // A timeout with nothing unanswered is an idle keep-alive connection closed.
-                let stalled = unanswered.is_set()
-                    && e.downcast_ref::<hyper::Error>()
-                        .is_some_and(hyper::Error::is_timeout);
+                let stalled = unanswered.is_set() && e.is_timeout();
                 if !stalled {
                     tracing::trace!(error = %e, "connection ended with an error");
                 } else if counts.0.engine.refusals.record(Reason::HeaderTimeout) {
@@ -233,11 +242,12 @@ where
         });
     };
     let _ = stop_tx.send(true);
+    drop(stop_rx);
     drop(listener);
     drop(io);
-    let http_open = graceful.count();
+    let http_open = stop_tx.receiver_count();
     let http_deadline = (started + timeout).max(tokio::time::Instant::now() + HTTP_DRAIN_MIN);
-    let http_cut = tokio::time::timeout_at(http_deadline, graceful.shutdown())
+    let http_cut = tokio::time::timeout_at(http_deadline, stop_tx.closed())
         .await
         .is_err();
     let elapsed = started.elapsed();
@@ -256,27 +266,103 @@ where
     Ok(())
 }
 
-/// Wait until the client has sent the first bytes of a request (all 24 of an HTTP/2 preface,
-/// when that is how it starts): hyper-util reads them without a timeout, before hyper's
-/// header read timeout starts. `false` on timeout, end of stream or error.
-async fn request_started(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
-    const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The first bytes of an HTTP/2 connection with prior knowledge.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The most read before the connection is handed to hyper (which reads the rest of the
+/// request itself, from the same stream).
+const FIRST_READ: usize = 4096;
+
+/// Read the first bytes of a connection, within `timeout`: all 24 of an HTTP/2 preface
+/// when that is how it starts (to tell HTTP/2 from HTTP/1), else whatever the first read
+/// brings. `None` on timeout, end of stream or error.
+///
+/// One read where hyper-util's protocol detection cost three system calls (a peek that kept
+/// the header timeout, a read of 24 bytes, then hyper's read of the rest); hyper's own header
+/// read timeout starts once these bytes are in, as before.
+async fn first_bytes(stream: &TcpStream, timeout: Duration) -> Option<BytesMut> {
     tokio::time::timeout(timeout, async {
-        let mut buf = [0u8; 24];
+        let mut buf = BytesMut::with_capacity(FIRST_READ);
         loop {
-            let n = match stream.peek(&mut buf).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => n,
-            };
-            if n == PREFACE.len() || buf.get(..n) != PREFACE.get(..n) {
-                return true;
+            stream.readable().await.ok()?;
+            let room = buf.capacity() - buf.len();
+            match stream.try_read_buf(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) if n < room => {
+                    // A short read drained the socket: say so to tokio as a `WouldBlock`
+                    // would, so that hyper's next read waits for the next bytes instead of
+                    // trying (a system call that fails with EAGAIN). Readiness that came
+                    // after this read is kept (tokio clears only what it had seen).
+                    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
+                        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => return None,
             }
-            // Part of a preface: peeking again would return at once; let more arrive.
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            // Part of a preface: wait for the rest of it before deciding.
+            if buf.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf) {
+                return Some(buf);
+            }
         }
     })
     .await
-    .unwrap_or(false)
+    .ok()
+    .flatten()
+}
+
+/// A hyper connection that can be asked to finish gracefully.
+trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    fn begin_graceful(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Graceful for http1::UpgradeableConnection<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn begin_graceful(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B, E> Graceful for http2::Connection<I, S, E>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn begin_graceful(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Drive `conn` to its end; once `stopping` says so, ask it to finish gracefully (and keep
+/// driving it: the response in flight is completed).
+async fn until_stopped<C: Graceful>(
+    conn: C,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), hyper::Error> {
+    tokio::pin!(conn);
+    if *stopping.borrow_and_update() {
+        conn.as_mut().begin_graceful();
+        return conn.await;
+    }
+    tokio::select! {
+        biased;
+        done = conn.as_mut() => done,
+        _ = stopping.changed() => {
+            conn.as_mut().begin_graceful();
+            conn.await
+        }
+    }
 }
 
 /// The local address a listener is bound to (handy with port 0).

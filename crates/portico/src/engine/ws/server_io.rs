@@ -12,13 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// A [`TcpStream`] that sets its [`Unanswered`] mark on each read that brings bytes.
+/// A [`TcpStream`] that sets its [`Unanswered`] mark on each read that brings bytes, after
+/// giving out the bytes read before hyper took the connection.
 #[derive(Debug)]
 pub(crate) struct ServerIo {
     pub(crate) io: TcpStream,
+    /// Bytes read from `io` before hyper took it (the server's first read): read first.
+    first: Bytes,
     unanswered: Unanswered,
 }
 
@@ -39,15 +43,26 @@ impl Unanswered {
 }
 
 impl ServerIo {
-    pub(crate) fn new(io: TcpStream) -> (ServerIo, Unanswered) {
+    /// `first`: bytes already read from `io`, the start of what the client sent.
+    pub(crate) fn new(io: TcpStream, first: Bytes) -> (ServerIo, Unanswered) {
         let unanswered = Unanswered::default();
+        if !first.is_empty() {
+            unanswered.0.store(true, Ordering::Relaxed);
+        }
         (
             ServerIo {
                 io,
+                first,
                 unanswered: unanswered.clone(),
             },
             unanswered,
         )
+    }
+
+    /// The stream, and the bytes read before hyper took it that hyper has not read yet
+    /// (none, unless hyper read less than one read brought).
+    pub(crate) fn into_parts(self) -> (TcpStream, Bytes) {
+        (self.io, self.first)
     }
 }
 
@@ -58,6 +73,11 @@ impl AsyncRead for ServerIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let me = self.get_mut();
+        if !me.first.is_empty() {
+            let n = me.first.len().min(buf.remaining());
+            buf.put_slice(&me.first.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let res = Pin::new(&mut me.io).poll_read(cx, buf);
         if buf.filled().len() > before {

@@ -21,8 +21,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// The byte stream under the WebSocket: the TCP stream itself when the connection came from
-/// hyper-util's server (`portico::serve` and its siblings, `axum::serve`), so reads and writes skip hyper's
-/// upgrade wrappers; hyper's `Upgraded` otherwise.
+/// Portico's server (`portico::serve` and its siblings) or hyper-util's (`axum::serve`), so
+/// reads and writes skip hyper's upgrade wrappers; hyper's `Upgraded` otherwise.
 pub(crate) enum Io {
     Tcp(TcpStream),
     Upgraded(TokioIo<Upgraded>),
@@ -32,8 +32,20 @@ impl Io {
     /// The stream of an upgraded connection, and bytes already read past the HTTP request.
     pub(crate) fn from_upgraded(up: Upgraded) -> (Io, Bytes) {
         use hyper_util::server::conn::auto::upgrade::downcast;
-        let up = match downcast::<TokioIo<super::server_io::ServerIo>>(up) {
-            Ok(parts) => return (Io::Tcp(parts.io.into_inner().io), parts.read_buf),
+        // Portico's own server (hyper's HTTP/1 connection on a ServerIo).
+        let up = match up.downcast::<TokioIo<super::server_io::ServerIo>>() {
+            Ok(parts) => {
+                let (tcp, unread) = parts.io.into_inner().into_parts();
+                let read = if unread.is_empty() {
+                    parts.read_buf
+                } else {
+                    // hyper read these bytes first: they come before what it did not read.
+                    let mut all = bytes::BytesMut::from(parts.read_buf);
+                    all.extend_from_slice(&unread);
+                    all.freeze()
+                };
+                return (Io::Tcp(tcp), read);
+            }
             Err(up) => up,
         };
         match downcast::<TokioIo<TcpStream>>(up) {
