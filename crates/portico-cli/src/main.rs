@@ -6,6 +6,7 @@ mod conformance;
 mod doctor;
 mod serve;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// Portico: a Socket.IO server that gets cross-origin right.
@@ -61,24 +62,24 @@ fn main() -> std::process::ExitCode {
         other => other,
     };
     // The load generator runs on one thread, as the servers it measures do (the bench pins it
-    // to one core): tokio's current-thread scheduler costs it less per message.
-    let mut builder = match &command {
-        Command::Bench(args) => {
-            let mut b = tokio::runtime::Builder::new_current_thread();
-            if let Some(n) = args.event_interval() {
-                b.event_interval(n);
+    // to one core): tokio's current-thread scheduler costs it less per message. `bench serve
+    // --workers N` runs the bench server on the multi-thread runtime `serve` uses.
+    let builder = match &command {
+        Command::Bench(args) => args.runtime(),
+        _ => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.enable_all();
+            Ok(b)
+        }
+    };
+    let runtime =
+        match builder.and_then(|mut b| b.build().context("cannot start the async runtime")) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return std::process::ExitCode::FAILURE;
             }
-            b
-        }
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = match builder.enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
+        };
     let result = runtime.block_on(async {
         match command {
             Command::Serve(args) => serve::run(*args).await,

@@ -48,6 +48,8 @@ const MAX_EMITS: u32 = 100_000;
 const MAX_SIZE: usize = 1 << 20;
 /// Most nodes of a `cluster` run.
 const MAX_NODES: usize = 16;
+/// Most worker threads of `serve --workers`.
+const MAX_WORKERS: u16 = 64;
 
 /// Arguments of `portico bench`.
 #[derive(Debug, Clone, ClapArgs)]
@@ -115,6 +117,11 @@ pub(crate) struct BenchArgs {
     /// With `serve`: the port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// With `serve`: run on tokio's multi-thread runtime with this many worker threads (1 to
+    /// 64), as `portico serve` does. Without it, one thread (tokio's current-thread runtime),
+    /// as every server in bench/run's comparison gets. The load client is always one thread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_WORKERS as i64))]
+    workers: Option<u16>,
     /// Write the result as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -161,13 +168,36 @@ impl From<TransportArg> for Transport {
 }
 
 impl BenchArgs {
+    /// The runtime this command runs on: tokio's current-thread scheduler (the load client,
+    /// and the bench server by default), or its multi-thread one for `serve --workers N`.
+    /// Fails when `--workers` is given to anything but `serve`.
+    pub(crate) fn runtime(&self) -> anyhow::Result<tokio::runtime::Builder> {
+        let mut builder = match (self.scenario, self.workers) {
+            (Scenario::Serve, Some(n)) => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(usize::from(n));
+                b
+            }
+            (_, Some(_)) => bail!("--workers is an option of `portico bench serve`"),
+            (_, None) => {
+                let mut b = tokio::runtime::Builder::new_current_thread();
+                if let Some(n) = self.event_interval() {
+                    b.event_interval(n);
+                }
+                b
+            }
+        };
+        builder.enable_all();
+        Ok(builder)
+    }
+
     /// How many tasks the load generator's scheduler runs before it looks for I/O again, where
     /// it differs from tokio's default (61): echo and polling. Their sender wakes up to 30
     /// connection tasks at once (one 1 ms step at 30k msg/s); with the default, answers that
     /// have already arrived wait for every one of those sends, and the latency measured is the
     /// client's own queue. `serve` is a server and keeps the default, as the peers it is
     /// compared with do; so do the other scenarios, whose figures are rates.
-    pub(crate) fn event_interval(&self) -> Option<u32> {
+    fn event_interval(&self) -> Option<u32> {
         matches!(self.scenario, Scenario::Echo | Scenario::Polling).then_some(8)
     }
 }
@@ -391,7 +421,42 @@ fn check_loopback(url: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used)] // tests: a failed expect is a failed test
     use super::*;
+    use clap::Parser as _;
+
+    /// `portico bench ARGS...` as clap parses it.
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).map(|c| c.bench)
+    }
+
+    #[test]
+    fn workers_only_on_serve_and_between_1_and_64() {
+        for n in ["1", "2", "64"] {
+            let args = parse(&["serve", "--workers", n]).expect(n);
+            assert_eq!(args.workers.map(u32::from), n.parse().ok());
+            assert!(args.runtime().is_ok(), "{n}");
+        }
+        assert!(parse(&["serve"]).expect("serve").runtime().is_ok());
+        for bad in ["0", "65", "two", "1.5"] {
+            let err = parse(&["serve", "--workers", bad]).expect_err(bad);
+            assert!(err.to_string().contains("--workers"), "{bad}: {err}");
+        }
+        let err = parse(&["echo", "--workers", "2"])
+            .expect("clap takes it")
+            .runtime()
+            .expect_err("echo has no --workers");
+        assert_eq!(
+            err.to_string(),
+            "--workers is an option of `portico bench serve`"
+        );
+    }
 
     #[test]
     fn loopback_only() {

@@ -67,7 +67,9 @@ pub(crate) struct Cluster {
 }
 
 /// `portico bench serve`: the bench server on 127.0.0.1:`port` until Ctrl-C or SIGTERM, on the
-/// bench's one-thread runtime (every server in the comparison gets one core). With `cluster`,
+/// runtime `main` built: the bench's one-thread runtime (every server in the comparison gets
+/// one core), or with `--workers N` tokio's multi-thread one (bench/run's `echo-mt` and
+/// `broadcast-mt` cases: the cost of cross-thread wake-ups). With `cluster`,
 /// one node of a cluster on Redis; `LISTENING` is printed once its subscriptions are in place.
 pub(crate) async fn serve(port: u16, cluster: Option<Cluster>) -> anyhow::Result<()> {
     let io = match &cluster {
