@@ -19,6 +19,16 @@ import sys
 
 SERVERS = ["portico", "socketioxide", "node"]
 PEERS = ["socketioxide", "node"]
+# Portico's bench server on tokio's multi-thread runtime with 2 workers (`--workers 2`): a
+# pseudo-server of the -mt cases only, which compare it with "portico" (current-thread).
+MT = "portico-mt2"
+# -mt case -> (the case whose load it runs, the key of its CPU-per-operation figure, its label).
+MT_CASES = {
+    "echo-mt": ("echo", "cpu_op", "server CPU per message"),
+    "broadcast-mt": ("broadcast", "cpu_op", "server CPU per delivery"),
+}
+# The most the multi-thread runtime may cost per operation, as a multiple of current-thread's.
+MT_LIMIT = 1.2
 
 # case -> [(key, label, unit, better, how to read it from one run's JSON)].
 # `better` is "higher" or "lower": the direction in which Portico/peer ratios are good.
@@ -33,6 +43,14 @@ ECHO_METRICS = [
     ("cpu_op", "server CPU per message", "µs", "lower", ("metric", "server CPU per message")),
     ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
     ("steal_ms", "CPU stolen by the hypervisor (all cores)", "ms", "none", ("usage", "steal_ms", "sum")),
+]
+
+BROADCAST_METRICS = [
+    ("rate", "deliveries/s", "/s", "higher", ("metric", "deliveries/s")),
+    ("last", "time to last delivery", "ms", "lower", ("metric", "time to last delivery")),
+    ("cpu_op", "server CPU per delivery", "µs", "lower", ("metric", "server CPU per delivery")),
+    ("rss_after", "server RSS after the burst", "KiB", "lower", ("usage", "server_rss_kb_after", "max")),
+    ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
 ]
 
 METRICS = {
@@ -63,13 +81,7 @@ METRICS = {
     # The same echo at a third of the rate: the server is far from its core's limit, so the
     # latency tail is not queueing in the server.
     "echo-light": ECHO_METRICS,
-    "broadcast": [
-        ("rate", "deliveries/s", "/s", "higher", ("metric", "deliveries/s")),
-        ("last", "time to last delivery", "ms", "lower", ("metric", "time to last delivery")),
-        ("cpu_op", "server CPU per delivery", "µs", "lower", ("metric", "server CPU per delivery")),
-        ("rss_after", "server RSS after the burst", "KiB", "lower", ("usage", "server_rss_kb_after", "max")),
-        ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
-    ],
+    "broadcast": BROADCAST_METRICS,
     # Three nodes of one server on one Redis, clients spread over them, the broadcast started on
     # node 0: figures over all nodes (CPU and RSS summed over the nodes; Redis apart).
     "cluster": [
@@ -91,6 +103,10 @@ METRICS = {
         ("cpu_op", "server CPU per message", "µs", "lower", ("metric", "server CPU per message")),
         ("client_cores", "client CPU (share of a core)", "", "none", ("usage", "client_cores", "max")),
     ],
+    # Portico only: echo's and broadcast's load on the current-thread runtime ("portico") and on
+    # the multi-thread one with 2 workers (MT), in alternation; ratios are MT/current-thread.
+    "echo-mt": ECHO_METRICS,
+    "broadcast-mt": BROADCAST_METRICS,
 }
 
 # Above this share of its core the client, not the server, sets the pace (as `portico bench`).
@@ -193,7 +209,7 @@ def aggregate(runs, cases):
     out = {}
     for case in cases:
         out[case] = {}
-        for server in SERVERS:
+        for server in SERVERS + [MT]:
             mine = [r for r in runs if r["case"] == case and r["server"] == server]
             if not mine:
                 continue
@@ -221,11 +237,17 @@ def median_of(agg, case, server, key):
     return s["median"] if s else None
 
 
-def ratio(agg, case, key, peer):
-    a, b = median_of(agg, case, "portico", key), median_of(agg, case, peer, key)
+def ratio(agg, case, key, peer, of="portico"):
+    """Median of `of` / median of `peer` (Portico/peer unless `of` says otherwise)."""
+    a, b = median_of(agg, case, of, key), median_of(agg, case, peer, key)
     if a is None or b is None or b == 0:
         return None
     return a / b
+
+
+def mt_ratio(agg, case, key):
+    """Multi-thread (2 workers) / current-thread, of the medians of an -mt case."""
+    return ratio(agg, case, key, "portico", of=MT)
 
 
 def clean(agg, case, server):
@@ -323,6 +345,39 @@ def targets(agg):
         figs = (f"{rn:.1f}× Node's deliveries/s, {rs:.2f}× socketioxide's; server CPU per "
                 f"delivery {cn:.3f}× Node's, {cs:.2f}× socketioxide's")
         add(name, rn >= 10.0 and rs >= 1.5 and cn < 1.0 and cs < 1.0, figs, note)
+
+    # 6. The multi-thread runtime (2 workers, both on the server's core) within 1.2× of
+    # current-thread's CPU per message (echo-mt) and per delivery (broadcast-mt). A loss in any
+    # of the four is a MISS (a runtime that drops messages is not within anything); a case that
+    # did not run, or has no valid run, is N/A.
+    name = (f"multi-thread runtime (2 workers) within {MT_LIMIT:g}× of current-thread: "
+            "CPU per message and per delivery")
+    missing, lossy, figs, ok = [], [], [], True
+    for case, (_base, key, label) in MT_CASES.items():
+        for server in ("portico", MT):
+            e = (agg.get(case) or {}).get(server)
+            if not e:
+                missing.append(f"{server} did not run {case}")
+            elif e["valid"] == 0:
+                missing.append(f"{server}: no valid {case} run")
+            elif e["lossy_runs"] or e["received"] != e["expected"]:
+                lossy.append(f"{server} lost messages in {case} "
+                             f"({e['received']:,} / {e['expected']:,} received)")
+        r = mt_ratio(agg, case, key)
+        if r is None:
+            if not any(case in m for m in missing):
+                missing.append(f"no {label} in {case}")
+            continue
+        ok = ok and r <= MT_LIMIT
+        figs.append(f"{label} {r:.2f}× ({fmt(median_of(agg, case, MT, key))} vs "
+                    f"{fmt(median_of(agg, case, 'portico', key))} µs)")
+    if lossy:
+        add(name, False, "; ".join(figs), "; ".join(lossy + missing))
+    elif missing:
+        add(name, None, "; ".join(figs), "; ".join(missing))
+    else:
+        add(name, ok, "; ".join(figs), "both workers share the server's one core: the figure is the cost of "
+            "cross-thread wake-ups, not of parallelism")
     return res
 
 
@@ -347,6 +402,66 @@ def cell(summary):
     if summary["n"] == 1 or summary["min"] == summary["max"]:
         return fmt(summary["median"])
     return f"{fmt(summary['median'])} ({fmt(summary['min'])}–{fmt(summary['max'])})"
+
+
+def entry_rows(agg, case, servers):
+    """The received / expected and valid-runs cells of `servers` in `case`, and the notes."""
+    rcv, valid, notes = [], [], []
+    for s in servers:
+        e = agg[case].get(s)
+        if not e:
+            rcv.append("–")
+            valid.append("–")
+            continue
+        mark = " **LOSS**" if e["lossy_runs"] else ""
+        rcv.append(f"{e['received']:,} / {e['expected']:,}{mark}")
+        valid.append(f"{e['valid']} of {e['runs']}")
+        for reason in e["invalid_reasons"]:
+            notes.append(f"- {s}: invalid run(s): {reason}.")
+        if e["client_bound_runs"]:
+            notes.append(
+                f"- {s}: the client used over {CLIENT_BOUND:.0%} of its core in "
+                f"{e['client_bound_runs']} run(s): rates are client-bound there; compare the "
+                "server CPU per operation."
+            )
+    return rcv, valid, notes
+
+
+def mt_section(agg, case):
+    """An -mt case: Portico current-thread vs multi-thread (2 workers), ratio MT/current-thread."""
+    base, key, label = MT_CASES[case]
+    lines = [
+        f"## {case}: Portico on tokio's multi-thread runtime (2 workers) vs current-thread",
+        "",
+        f"{base}'s load on Portico's bench server, current-thread (`portico bench serve`) and "
+        "multi-thread with 2 workers (`--workers 2`) in alternation, the whole server on one core: "
+        f"the ratio of {label} is the cost of cross-thread wake-ups (target ≤ {MT_LIMIT:g}×).",
+        "",
+    ]
+    servers = ["portico", MT]
+    if not any(agg[case].get(s) for s in servers):
+        return lines + ["Not run (it runs Portico only).", ""]
+    lines.append("| metric | current-thread | multi-thread, 2 workers | multi-thread / current-thread |")
+    lines.append("|---|---|---|---|")
+    for k, lab, unit, better, _reader in METRICS[case]:
+        row = [lab + (f" ({unit})" if unit else "")]
+        if k == key:
+            row[0] = f"**{row[0]}**"
+        for s in servers:
+            e = agg[case].get(s)
+            row.append(cell(e["metrics"].get(k)) if e else "–")
+        r = mt_ratio(agg, case, k)
+        hint = {"higher": " ↑", "lower": " ↓"}.get(better, "")
+        row.append(f"{r:.2f}×{hint}" if r is not None else "–")
+        lines.append("| " + " | ".join(row) + " |")
+    rcv, valid, notes = entry_rows(agg, case, servers)
+    lines.append("| received / expected (valid runs) | " + " | ".join(rcv) + " | |")
+    lines.append("| valid runs | " + " | ".join(valid) + " | |")
+    if notes:
+        lines += [""] + [n.replace(f"- {MT}:", "- multi-thread:").replace("- portico:", "- current-thread:")
+                         for n in notes]
+    lines.append("")
+    return lines
 
 
 def markdown(meta, agg, tgt, runs):
@@ -374,6 +489,9 @@ def markdown(meta, agg, tgt, runs):
     for case in meta.get("cases", []):
         if case not in agg:
             continue
+        if case in MT_CASES:
+            lines += mt_section(agg, case)
+            continue
         lines += [f"## {case}", ""]
         head = ["metric"] + servers + [f"portico/{p}" for p in peers]
         lines.append("| " + " | ".join(head) + " |")
@@ -388,41 +506,16 @@ def markdown(meta, agg, tgt, runs):
                 hint = {"higher": " ↑", "lower": " ↓"}.get(better, "")
                 row.append(f"{r:.2f}×{hint}" if r is not None else "–")
             lines.append("| " + " | ".join(row) + " |")
-        row = ["received / expected (valid runs)"]
-        for s in servers:
-            e = agg[case].get(s)
-            if not e:
-                row.append("–")
-                continue
-            mark = " **LOSS**" if e["lossy_runs"] else ""
-            row.append(f"{e['received']:,} / {e['expected']:,}{mark}")
-        row += [""] * len(peers)
-        lines.append("| " + " | ".join(row) + " |")
-        row = ["valid runs"]
-        for s in servers:
-            e = agg[case].get(s)
-            row.append(f"{e['valid']} of {e['runs']}" if e else "–")
-        row += [""] * len(peers)
-        lines.append("| " + " | ".join(row) + " |")
-        notes = []
-        for s in servers:
-            e = agg[case].get(s)
-            if not e:
-                continue
-            for reason in e["invalid_reasons"]:
-                notes.append(f"- {s}: invalid run(s): {reason}.")
-            if e["client_bound_runs"]:
-                notes.append(
-                    f"- {s}: the client used over {CLIENT_BOUND:.0%} of its core in "
-                    f"{e['client_bound_runs']} run(s): rates are client-bound there; compare the "
-                    "server CPU per operation."
-                )
+        rcv, valid, notes = entry_rows(agg, case, servers)
+        lines.append("| " + " | ".join(["received / expected (valid runs)"] + rcv + [""] * len(peers)) + " |")
+        lines.append("| " + " | ".join(["valid runs"] + valid + [""] * len(peers)) + " |")
         if notes:
             lines += [""] + notes
         lines.append("")
 
     lines += [
-        "Ratios are Portico/peer of the medians; ↑ means higher is better for Portico, ↓ lower. "
+        "Ratios are Portico/peer of the medians (in the -mt cases: multi-thread/current-thread); "
+        "↑ means higher is better for Portico, ↓ lower. "
         "Server CPU is utime+stime of the server process over the phase (`/proc/PID/stat`); RSS "
         "is VmRSS. KiB = 1,024 bytes; the idle target's 8 KB is 8,000 bytes.",
         "",
@@ -468,10 +561,11 @@ def main():
         "targets": tgt,
         "summary": agg,
         "ratios": {
-            case: {
-                p: {key: ratio(agg, case, key, p) for key, *_ in METRICS.get(case, [])}
-                for p in PEERS
-            }
+            case: (
+                {"multi-thread/current-thread": {key: mt_ratio(agg, case, key) for key, *_ in METRICS[case]}}
+                if case in MT_CASES else
+                {p: {key: ratio(agg, case, key, p) for key, *_ in METRICS.get(case, [])} for p in PEERS}
+            )
             for case in agg
         },
         "runs": [
