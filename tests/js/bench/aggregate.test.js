@@ -1,0 +1,157 @@
+// bench/aggregate.py on synthetic runs (no server, no timing): the echo-mt and broadcast-mt
+// sections (current-thread and multi-thread figures, the ratio multi-thread/current-thread) and
+// the target "multi-thread runtime (2 workers) within 1.2× of current-thread": PASS within it,
+// MISS above it, MISS on any loss, N/A when the cases did not run.
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { REPO_ROOT, withTimeout } from "../lib/server.js";
+
+const AGGREGATE = path.join(REPO_ROOT, "bench/aggregate.py");
+const TARGET = "multi-thread runtime (2 workers) within 1.2× of current-thread: CPU per message and per delivery";
+const dirs = [];
+
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** One run's JSON as `portico bench --json` writes it (the fields aggregate.py reads). */
+function doc(scenario, { cpu, received, expected }) {
+  const metrics =
+    scenario === "echo"
+      ? [
+          ["achieved rate", 30000],
+          ["round trip p50", 0.3],
+          ["round trip p99", 0.9],
+          ["round trip max", 4],
+          ["server CPU per message", cpu],
+        ]
+      : [
+          ["deliveries/s", 4e6],
+          ["time to last delivery", 250],
+          ["server CPU per delivery", cpu],
+        ];
+  return {
+    scenario,
+    received,
+    expected,
+    failures: 0,
+    ok: received === expected,
+    phases: [
+      {
+        name: `${scenario} (websocket)`,
+        metrics: metrics.map(([name, value]) => ({ name, value, unit: "" })),
+        usage: { client_cores: 0.5, steal_ms: 0, server_rss_kb_after: 20000 },
+        received,
+        expected,
+        failures: 0,
+      },
+    ],
+    warnings: [],
+  };
+}
+
+/**
+ * Runs aggregate.py on a work directory with `runs`: [{case, rep, server, cpu, received?}] (echo
+ * cases expect 300,000 messages, broadcast ones 1,000,000 deliveries). Resolves with
+ * {md, json, target} (`target`: the multi-thread row of the JSON).
+ */
+async function aggregate(cases, runs) {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "portico-aggregate-"));
+  dirs.push(work);
+  const meta = { date_utc: "test", quick: false, repetitions: 2, servers: ["portico"], cases, versions: {}, settings: {}, params: {} };
+  fs.writeFileSync(path.join(work, "meta.json"), JSON.stringify(meta));
+  const lines = runs.map((r) => {
+    const scenario = r.case.startsWith("echo") ? "echo" : "broadcast";
+    const expected = scenario === "echo" ? 300_000 : 1_000_000;
+    const file = `${r.case}-${r.rep}-${r.server}.json`;
+    fs.writeFileSync(path.join(work, file), JSON.stringify(doc(scenario, { cpu: r.cpu, received: r.received ?? expected, expected })));
+    return JSON.stringify({
+      case: r.case, rep: r.rep, server: r.server, exit_code: 0, wall_s: 20,
+      listen_overflows_before: "0", listen_overflows_after: "0", server_alive_at_end: true, json: file,
+    });
+  });
+  fs.writeFileSync(path.join(work, "runs.jsonl"), lines.join("\n") + "\n");
+  const md = path.join(work, "out.md");
+  const json = path.join(work, "out.json");
+  const child = spawn("python3", [AGGREGATE, "--work", work, "--md", md, "--json", json], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+  const code = await withTimeout(
+    new Promise((resolve, reject) => {
+      child.once("error", (e) => reject(new Error(`cannot run python3 (${e.message}): bench/aggregate.py needs it`)));
+      child.once("exit", resolve);
+    }),
+    10_000,
+    "bench/aggregate.py",
+  );
+  assert.equal(code, 0, stderr);
+  const out = JSON.parse(fs.readFileSync(json, "utf8"));
+  const target = out.targets.find((t) => t.target === TARGET);
+  assert.ok(target, `no target row "${TARGET}" in ${JSON.stringify(out.targets)}`);
+  return { md: fs.readFileSync(md, "utf8"), json: out, target };
+}
+
+/** Two repetitions of both -mt cases: CPU per message and per delivery, current-thread then multi-thread. */
+function mtRuns({ echo: [echoCt, echoMt], broadcast: [bcCt, bcMt] }, lossy = {}) {
+  const runs = [];
+  for (const rep of [1, 2]) {
+    runs.push({ case: "echo-mt", rep, server: "portico", cpu: echoCt[rep - 1] });
+    runs.push({ case: "echo-mt", rep, server: "portico-mt2", cpu: echoMt[rep - 1] });
+    runs.push({ case: "broadcast-mt", rep, server: "portico", cpu: bcCt[rep - 1] });
+    runs.push({ case: "broadcast-mt", rep, server: "portico-mt2", cpu: bcMt[rep - 1], received: lossy[rep] });
+  }
+  return runs;
+}
+
+test("within 1.2× on both: PASS, with both figures and the ratios in their own sections", { timeout: 20_000 }, async () => {
+  const { md, json, target } = await aggregate(
+    ["echo-mt", "broadcast-mt"],
+    mtRuns({ echo: [[7.9, 8.1], [9.0, 9.4]], broadcast: [[0.1, 0.1], [0.11, 0.11]] }),
+  );
+  assert.equal(target.status, "PASS", JSON.stringify(target));
+  assert.match(target.figures, /server CPU per message 1\.15× \(9\.20 vs 8\.00 µs\)/);
+  assert.match(target.figures, /server CPU per delivery 1\.10× \(0\.110 vs 0\.100 µs\)/);
+  const ratios = json.ratios["echo-mt"]["multi-thread/current-thread"];
+  assert.ok(Math.abs(ratios.cpu_op - 1.15) < 1e-9, JSON.stringify(ratios));
+  assert.ok(Math.abs(json.ratios["broadcast-mt"]["multi-thread/current-thread"].cpu_op - 1.1) < 1e-9);
+  assert.equal(json.summary["echo-mt"]["portico-mt2"].valid, 2);
+  for (const [kase, row] of [
+    ["echo-mt", "| **server CPU per message (µs)** | 8.00 (7.90–8.10) | 9.20 (9.00–9.40) | 1.15× ↓ |"],
+    ["broadcast-mt", "| **server CPU per delivery (µs)** | 0.100 | 0.110 | 1.10× ↓ |"],
+  ]) {
+    assert.match(md, new RegExp(`^## ${kase}: Portico on tokio's multi-thread runtime \\(2 workers\\) vs current-thread$`, "m"));
+    assert.ok(md.includes(row), `${kase}: no row ${row}\n${md}`);
+  }
+  assert.ok(md.includes("| received / expected (valid runs) | 600,000 / 600,000 | 600,000 / 600,000 | |"), md);
+  assert.ok(md.includes(`| ${TARGET} | **PASS** |`), md);
+});
+
+test("above 1.2× on either figure: MISS", { timeout: 20_000 }, async () => {
+  const { target } = await aggregate(
+    ["echo-mt", "broadcast-mt"],
+    mtRuns({ echo: [[8, 8], [8.8, 8.8]], broadcast: [[0.1, 0.1], [0.13, 0.13]] }),
+  );
+  assert.equal(target.status, "MISS", JSON.stringify(target));
+  assert.match(target.figures, /per message 1\.10×.*per delivery 1\.30×/);
+});
+
+test("a lost delivery is a MISS however good the ratios, and the section says LOSS", { timeout: 20_000 }, async () => {
+  const { md, target } = await aggregate(
+    ["echo-mt", "broadcast-mt"],
+    mtRuns({ echo: [[8, 8], [8, 8]], broadcast: [[0.1, 0.1], [0.1, 0.1]] }, { 2: 999_999 }),
+  );
+  assert.equal(target.status, "MISS", JSON.stringify(target));
+  assert.match(target.note, /portico-mt2 lost messages in broadcast-mt \(1,999,999 \/ 2,000,000 received\)/);
+  assert.ok(md.includes("| 2,000,000 / 2,000,000 | 1,999,999 / 2,000,000 **LOSS** | |"), md);
+});
+
+test("the -mt cases not run: N/A", { timeout: 20_000 }, async () => {
+  const { target } = await aggregate(["echo"], [{ case: "echo", rep: 1, server: "portico", cpu: 8 }]);
+  assert.equal(target.status, "N/A", JSON.stringify(target));
+  assert.match(target.note, /did not run echo-mt/);
+});
