@@ -83,6 +83,9 @@ fn poll_once(make: impl FnOnce() -> BoxFuture<()>) -> Option<BoxFuture<()>> {
     let mut fut: Option<BoxFuture<()>> = None;
     let mut cx = Context::from_waker(Waker::noop());
     let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        // What the handler queues in this poll is written as one batch per socket, on either
+        // runtime (crate::engine::defer).
+        let _deferred = crate::engine::defer::defer_wakes();
         fut.insert(make()).as_mut().poll(&mut cx)
     }));
     match polled {

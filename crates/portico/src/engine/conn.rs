@@ -58,6 +58,16 @@ impl DriverWake {
         self.waker.wake();
     }
 
+    /// [`DriverWake::notify_one`], but while a handler is being polled on this thread
+    /// ([`super::defer::defer_wakes`]) the driver's task is woken only when that poll ends.
+    /// The flag is set at once: a driver that looks meanwhile sees it (no wake-up is lost).
+    pub(crate) fn notify_one_deferred(&self) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(w) = self.waker.take() {
+            super::defer::wake_or_defer(w);
+        }
+    }
+
     /// Wait until woken; consumes the wake-up.
     pub(crate) fn notified(&self) -> impl std::future::Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
@@ -213,7 +223,7 @@ impl Conn {
             // others are written with them: only the first frame of a batch wakes it (a
             // broadcast burst then costs one wake-up per socket, not one per frame).
             (Ok(()), Transport::WebSocket) if was_idle && !self.driving.load(Ordering::Relaxed) => {
-                self.driver_wake.notify_one()
+                self.driver_wake.notify_one_deferred()
             }
             (Ok(()), Transport::WebSocket) => {}
             (Err(SendError::Full), _) => {

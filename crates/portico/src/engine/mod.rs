@@ -10,6 +10,7 @@
 
 pub(crate) mod admission;
 pub(crate) mod conn;
+pub(crate) mod defer;
 pub(crate) mod driver;
 pub(crate) mod echo;
 pub(crate) mod polling;
