@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Instructions per operation, and per part of the request path, from a callgrind file.
+
+Used by bench/profile (which runs the server and the load); on its own:
+    bench/profile.py --case polling --unit "HTTP request" --ops 4000 callgrind.out
+
+The parts are functions' inclusive counts (what they and everything they call executed), so a
+part includes the parts named under it (indented); the parts do not add up to the total (the
+rest is tokio, the kernel interface, and functions not named). A part whose function a build
+does not have (another server, a refactor) reads 0.
+"""
+import argparse
+import json
+import re
+import subprocess
+import sys
+
+# (label, [function regexes]): the sum of the largest inclusive count of each function.
+PARTS = {
+    "polling": [
+        ("hyper: parse the request head", [r"hyper::proto::h1::io::Buffered<T,B>::parse"]),
+        ("hyper: write the response head", [r"hyper::proto::h1::conn::Conn<I,B,T>::write_head"]),
+        ("hyper: flush the response (writev)", [r"hyper::proto::h1::io::Buffered<T,B>::poll_flush"]),
+        ("Portico: the request (service::handle)", [r"portico::service::handle::\{\{closure\}\}"]),
+        ("  query: parse and lookups", [r"portico::http::Query::parse", r"portico::http::Query::get"]),
+        ("  session id check", [r"portico::sid::Sid::parse"]),
+        ("  origin guard: evaluate and headers", [r"portico_cors::evaluate::<impl portico_cors::policy::OriginPolicy>::evaluate",
+                                                  r"portico_cors::decision::Decision::apply_to"]),
+        ("  GET: session lock, payload encoding", [r"portico::engine::polling::get::\{\{closure\}\}"]),
+        ("  POST: decode, Socket.IO handler and ack", [r"portico::engine::conn::Conn::deliver"]),
+        ("wake-ups: tokio park (epoll) and timers", [r"tokio::runtime::scheduler::current_thread::Context::park"]),
+    ],
+    "handshake": [
+        ("hyper: parse the request head", [r"hyper::proto::h1::io::Buffered<T,B>::parse"]),
+        ("Portico: the requests (service::handle)", [r"portico::service::handle::\{\{closure\}\}"]),
+        ("  session id generation", [r"portico::sid::Sid::new"]),
+        ("  open packet (JSON)", [r"portico::engine::polling::open_frame"]),
+        ("  WebSocket accept (key, 101, task)", [r"portico::engine::ws::upgrade::accept"]),
+        ("  the handshake's headers kept", [r"portico::handshake::detach_headers", r"portico::handshake::PackedHead::new"]),
+        ("Socket.IO connect (namespace, socket, reply)", [r"portico::sio::conn::connect"]),
+        ("task spawns", [r"tokio::task::spawn::spawn"]),
+        ("wake-ups: tokio park (epoll) and timers", [r"tokio::runtime::scheduler::current_thread::Context::park"]),
+    ],
+    "echo": [
+        ("WebSocket read and frame decoding", [r"portico::engine::ws::stream::WsConn::poll_next"]),
+        ("Socket.IO: decode the event", [r"portico_proto::sio::connection::Connection::handle_text"]),
+        ("handler: dispatch and run", [r"portico::handler::run_event"]),
+        ("  ack: encode and queue", [r"portico::ack::Ack::send"]),
+        ("WebSocket write", [r"portico::engine::driver::write_all::\{\{closure\}\}"]),
+        ("wake-ups: tokio park (epoll) and timers", [r"tokio::runtime::scheduler::current_thread::Context::park"]),
+    ],
+    "broadcast": [
+        ("emit to the room (encode once, queue per socket)", [r"portico::broadcast::BroadcastOperator::emit"]),
+        ("  queue one frame on a socket (session lock, wake)", [r"portico::engine::conn::Conn::send"]),
+        ("WebSocket write", [r"portico::engine::driver::write_all::\{\{closure\}\}"]),
+        ("  drain the session queue", [r"portico_proto::engine::session::Session::drain_transmit"]),
+        ("wake-ups: tokio park (epoll) and timers", [r"tokio::runtime::scheduler::current_thread::Context::park"]),
+    ],
+}
+PARTS["connect-websocket"] = PARTS["connect-upgrade"] = PARTS["handshake"]
+
+ALLOC_GLIBC = [r"malloc", r"free", r"realloc", r"posix_memalign"]
+ALLOC_RUST = [r"__rustc::__rust_alloc", r"__rustc::__rust_dealloc", r"__rustc::__rust_realloc"]
+
+
+def rows_of(path):
+    out = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--auto=no", "--threshold=100", path],
+        capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)$", line)
+        if m:
+            name = m.group(2)
+            func = name.split(":", 1)[1] if ":" in name else name
+            func = re.sub(r" \[[^\]]*\]$", "", func).strip()
+            rows.append((int(m.group(1).replace(",", "")), name, func))
+    return rows
+
+
+def largest(rows, pattern):
+    exact = re.compile(r"^" + pattern + r"$")
+    return max((n for n, _, f in rows if exact.match(f)), default=0)
+
+
+def ops_of(run, case):
+    """Operations in the measured load, from the client's JSON report."""
+    with open(run, encoding="utf-8") as f:
+        report = json.load(f)
+    phase = report["phases"][0]
+    metrics = {m["name"]: m["value"] for m in phase["metrics"]}
+    if case == "polling":
+        return int(metrics["HTTP requests"])
+    if case.startswith("connect"):
+        return int(metrics["handshakes"])
+    return int(phase["received"])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("file")
+    p.add_argument("--case", required=True, choices=sorted(PARTS))
+    p.add_argument("--unit", required=True)
+    p.add_argument("--ops", type=int)
+    p.add_argument("--run", help="the load client's --json report (gives --ops)")
+    a = p.parse_args()
+    ops = a.ops if a.ops else ops_of(a.run, a.case)
+    if ops <= 0:
+        sys.exit("bench/profile.py: no operation in the measured load")
+    rows = rows_of(a.file)
+    total = next(n for n, name, _ in rows if "PROGRAM TOTALS" in name)
+    mimalloc = any("mimalloc" in name for _, name, _ in rows)
+    alloc = ALLOC_RUST if mimalloc else ALLOC_GLIBC
+    parts = PARTS[a.case] + [
+        ("allocator (" + ("mimalloc" if mimalloc else "the system's malloc") + ")", alloc)]
+    print(f"{a.case}: {total / ops:,.0f} instructions per {a.unit} ({ops:,} {a.unit}s, {total:,} in all)")
+    width = max(len(label) for label, _ in parts)
+    for label, patterns in parts:
+        n = sum(largest(rows, pat) for pat in patterns)
+        print(f"  {label:<{width}}  {n / ops:>9,.0f}")
+
+
+if __name__ == "__main__":
+    main()
