@@ -113,7 +113,8 @@ def main():
     alloc = ALLOC_RUST if mimalloc else ALLOC_GLIBC
     parts = PARTS[a.case] + [
         ("allocator (" + ("mimalloc" if mimalloc else "the system's malloc") + ")", alloc)]
-    print(f"{a.case}: {total / ops:,.0f} instructions per {a.unit} ({ops:,} {a.unit}s, {total:,} in all)")
+    units = a.unit[:-1] + "ies" if a.unit.endswith("y") else a.unit + "s"
+    print(f"{a.case}: {total / ops:,.0f} instructions per {a.unit} ({ops:,} {units}, {total:,} in all)")
     width = max(len(label) for label, _ in parts)
     for label, patterns in parts:
         n = sum(largest(rows, pat) for pat in patterns)
