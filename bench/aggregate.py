@@ -262,7 +262,7 @@ def clean(agg, case, server):
     return ""
 
 
-def targets(agg):
+def targets(agg, runs=()):
     """The targets of the issues, each PASS, MISS or N/A with its figures."""
     res = []
 
@@ -378,6 +378,62 @@ def targets(agg):
     else:
         add(name, ok, "; ".join(figs), "both workers share the server's one core: the figure is the cost of "
             "cross-thread wake-ups, not of parallelism")
+    # Issue 19: the lead on every path.
+    def cpu_target(name, case, key, limit, unit):
+        why = clean(agg, case, "portico") or clean(agg, case, "socketioxide")
+        r = ratio(agg, case, key, "socketioxide")
+        if why or r is None:
+            add(name, None, "", why or "missing figures")
+            return
+        add(name, r <= limit, f"{r:.2f}× ({fmt(median_of(agg, case, 'portico', key))} vs "
+            f"{fmt(median_of(agg, case, 'socketioxide', key))} µs per {unit})")
+
+    cpu_target("polling: server CPU per HTTP request ≤ 0.7× socketioxide", "polling", "cpu_req",
+               0.7, "request")
+    cpu_target("WebSocket handshake: server CPU per handshake ≤ 0.7× socketioxide",
+               "connect-websocket", "cpu_op", 0.7, "handshake")
+    cpu_target("polling + upgrade: server CPU per handshake ≤ 0.7× socketioxide",
+               "connect-upgrade", "cpu_op", 0.7, "handshake")
+
+    # Broadcast: ≥ 2× socketioxide's deliveries/s in every repetition (each repetition's runs
+    # are in alternation), and ≤ 0.25× its server CPU per delivery.
+    name = "broadcast ≥ 2× socketioxide's deliveries/s in every repetition, CPU per delivery ≤ 0.25×"
+    why = clean(agg, "broadcast", "portico") or clean(agg, "broadcast", "socketioxide")
+    rc = ratio(agg, "broadcast", "cpu_op", "socketioxide")
+    per_rep = []
+    for rep in sorted({r["rep"] for r in runs if r["case"] == "broadcast"}):
+        rate = {}
+        for r in runs:
+            if r["case"] == "broadcast" and r["rep"] == rep and not r["invalid"] and not r["lossy"]:
+                rate[r["server"]] = r["values"].get("rate")
+        if rate.get("portico") and rate.get("socketioxide"):
+            per_rep.append(rate["portico"] / rate["socketioxide"])
+    if why or rc is None or not per_rep:
+        add(name, None, "", why or "missing figures")
+    else:
+        figs = (f"deliveries/s {', '.join(f'{x:.2f}×' for x in per_rep)} (by repetition); "
+                f"server CPU per delivery {rc:.2f}×")
+        add(name, min(per_rep) >= 2.0 and rc <= 0.25, figs)
+
+    # Echo: ≤ 0.6× socketioxide's server CPU per message, Portico's p99 ≤ 1 ms.
+    why = clean(agg, "echo", "portico") or clean(agg, "echo", "socketioxide")
+    rc = ratio(agg, "echo", "cpu_op", "socketioxide")
+    p99 = median_of(agg, "echo", "portico", "p99")
+    name = "echo: server CPU per message ≤ 0.6× socketioxide, p99 ≤ 1 ms"
+    if why or rc is None or p99 is None:
+        add(name, None, "", why or "missing figures")
+    else:
+        add(name, rc <= 0.6 and p99 <= 1.0,
+            f"CPU per message {rc:.2f}× socketioxide's; Portico p99 {p99:.2f} ms")
+
+    # Idle: ≤ 4 KiB per idle WebSocket connection.
+    why = clean(agg, "idle", "portico")
+    kib = median_of(agg, "idle", "portico", "kib_per_conn")
+    name = "idle: Portico ≤ 4 KiB per idle WebSocket connection"
+    if why or kib is None:
+        add(name, None, "", why or "no idle slope")
+    else:
+        add(name, kib <= 4.0, f"{kib:.2f} KiB")
     return res
 
 
@@ -554,7 +610,7 @@ def main():
         print("aggregate.py: no runs", file=sys.stderr)
         return 1
     agg = aggregate(runs, meta.get("cases", list(METRICS)))
-    tgt = targets(agg)
+    tgt = targets(agg, runs)
 
     result = {
         "meta": meta,

@@ -1,7 +1,8 @@
 // bench/aggregate.py on synthetic runs (no server, no timing): the echo-mt and broadcast-mt
 // sections (current-thread and multi-thread figures, the ratio multi-thread/current-thread) and
 // the target "multi-thread runtime (2 workers) within 1.2× of current-thread": PASS within it,
-// MISS above it, MISS on any loss, N/A when the cases did not run.
+// MISS above it, MISS on any loss, N/A when the cases did not run. And the broadcast target of
+// issue 19, judged per repetition: one repetition under 2× socketioxide's rate is a MISS.
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -20,7 +21,7 @@ after(() => {
 });
 
 /** One run's JSON as `portico bench --json` writes it (the fields aggregate.py reads). */
-function doc(scenario, { cpu, received, expected }) {
+function doc(scenario, { cpu, received, expected, rate = 4e6 }) {
   const metrics =
     scenario === "echo"
       ? [
@@ -31,7 +32,7 @@ function doc(scenario, { cpu, received, expected }) {
           ["server CPU per message", cpu],
         ]
       : [
-          ["deliveries/s", 4e6],
+          ["deliveries/s", rate],
           ["time to last delivery", 250],
           ["server CPU per delivery", cpu],
         ];
@@ -69,7 +70,7 @@ async function aggregate(cases, runs) {
     const scenario = r.case.startsWith("echo") ? "echo" : "broadcast";
     const expected = scenario === "echo" ? 300_000 : 1_000_000;
     const file = `${r.case}-${r.rep}-${r.server}.json`;
-    fs.writeFileSync(path.join(work, file), JSON.stringify(doc(scenario, { cpu: r.cpu, received: r.received ?? expected, expected })));
+    fs.writeFileSync(path.join(work, file), JSON.stringify(doc(scenario, { cpu: r.cpu, rate: r.rate, received: r.received ?? expected, expected })));
     return JSON.stringify({
       case: r.case, rep: r.rep, server: r.server, exit_code: 0, wall_s: 20,
       listen_overflows_before: "0", listen_overflows_after: "0", server_alive_at_end: true, json: file,
@@ -154,4 +155,27 @@ test("the -mt cases not run: N/A", { timeout: 20_000 }, async () => {
   const { target } = await aggregate(["echo"], [{ case: "echo", rep: 1, server: "portico", cpu: 8 }]);
   assert.equal(target.status, "N/A", JSON.stringify(target));
   assert.match(target.note, /did not run echo-mt/);
+});
+
+const BROADCAST_TARGET =
+  "broadcast ≥ 2× socketioxide's deliveries/s in every repetition, CPU per delivery ≤ 0.25×";
+
+/** Broadcast runs of Portico and socketioxide: [[portico rate, socketioxide rate], ...] by repetition. */
+function broadcastRuns(rates, [cpuPortico, cpuPeer]) {
+  return rates.flatMap(([p, x], i) => [
+    { case: "broadcast", rep: i + 1, server: "portico", cpu: cpuPortico, rate: p },
+    { case: "broadcast", rep: i + 1, server: "socketioxide", cpu: cpuPeer, rate: x },
+  ]);
+}
+
+test("broadcast: 2× in every repetition and CPU ≤ 0.25× is a PASS; one repetition under 2× is a MISS", { timeout: 20_000 }, async () => {
+  const pass = await aggregate(["broadcast"], broadcastRuns([[5e6, 2.4e6], [4.9e6, 2.4e6], [5.2e6, 2.5e6]], [0.1, 0.41]));
+  const row = pass.json.targets.find((t) => t.target === BROADCAST_TARGET);
+  assert.equal(row.status, "PASS", JSON.stringify(row));
+  assert.match(row.figures, /deliveries\/s 2\.08×, 2\.04×, 2\.08× \(by repetition\); server CPU per delivery 0\.24×/);
+  // The medians (4.9 M/s vs 2.4 M/s) would pass; the second repetition (1.9×) does not.
+  const miss = await aggregate(["broadcast"], broadcastRuns([[5e6, 2.4e6], [4.6e6, 2.42e6], [4.9e6, 2.4e6]], [0.1, 0.41]));
+  const row2 = miss.json.targets.find((t) => t.target === BROADCAST_TARGET);
+  assert.equal(row2.status, "MISS", JSON.stringify(row2));
+  assert.match(row2.figures, /2\.08×, 1\.90×, 2\.04×/);
 });
