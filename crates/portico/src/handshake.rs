@@ -1,7 +1,7 @@
 //! What the server knows about a client from its first request: `socket.handshake`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+
+use crate::packed_head::PackedHead;
 
 /// The address of the peer of an HTTP connection. [`crate::serve`] puts it in every request's
 /// extensions; when you run Portico inside another server, insert it yourself so that
@@ -62,32 +64,75 @@ pub(crate) fn client_addr(
 /// Hops of `X-Forwarded-For` read; a longer chain is not trusted.
 const MAX_FORWARDED_HOPS: usize = 32;
 
-/// A copy of `headers` that owns its bytes.
-///
-/// hyper parses header values as slices of its connection read buffer (16 KiB after a
-/// handshake); keeping the request's `HeaderMap` for the connection's lifetime would keep that
-/// whole buffer alive — on an idle WebSocket, most of its memory.
-pub(crate) fn detach_headers(headers: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name =
-            http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
-        let value =
-            http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        out.append(name, value);
-    }
-    out
-}
-
 /// Per-connection facts, shared by every socket of the connection.
+///
+/// The first request's URL and headers are kept packed ([`PackedHead`]): a `HeaderMap`
+/// (over 1 KiB for a browser's handshake) and the parsed query are built on first use only,
+/// so an idle connection whose application never reads them does not pay for them. The
+/// packed copy owns its bytes: hyper parses header values as slices of its connection read
+/// buffer (16 KiB after a handshake), which the connection must not keep alive.
 #[derive(Debug)]
 pub(crate) struct ConnInfo {
-    pub(crate) headers: HeaderMap,
-    pub(crate) query: Vec<(String, String)>,
+    head: PackedHead,
+    headers: OnceLock<Box<HeaderMap>>,
+    query: OnceLock<Vec<(String, String)>>,
     pub(crate) address: Option<SocketAddr>,
     pub(crate) time: SystemTime,
-    pub(crate) url: String,
     pub(crate) secure: bool,
+}
+
+impl ConnInfo {
+    /// The facts of a request whose URL (path and query) is `url`; the query is parsed from
+    /// `url` when first asked for.
+    pub(crate) fn new(
+        url: &str,
+        headers: &HeaderMap,
+        address: Option<SocketAddr>,
+        time: SystemTime,
+        secure: bool,
+    ) -> ConnInfo {
+        ConnInfo {
+            head: PackedHead::new(url, headers),
+            headers: OnceLock::new(),
+            query: OnceLock::new(),
+            address,
+            time,
+            secure,
+        }
+    }
+
+    /// The same, with a query given rather than parsed from the URL (a handshake another node
+    /// described).
+    fn with_query(self, query: Vec<(String, String)>) -> ConnInfo {
+        let _ = self.query.set(query);
+        self
+    }
+
+    /// The headers (built from the packed copy on the first call).
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        self.headers
+            .get_or_init(|| Box::new(self.head.header_map()))
+    }
+
+    /// The first value of header `name` (lowercase) as text, without building the map.
+    pub(crate) fn header_str(&self, name: &str) -> Option<&str> {
+        self.head
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The query parameters, percent-decoded (parsed from the URL on the first call).
+    pub(crate) fn query(&self) -> &[(String, String)] {
+        self.query.get_or_init(|| {
+            let url = self.head.url();
+            crate::http::Query::parse(url.split_once('?').map(|(_, q)| q)).to_pairs()
+        })
+    }
+
+    /// Path and query of the request.
+    pub(crate) fn url(&self) -> &str {
+        self.head.url()
+    }
 }
 
 /// The handshake of a socket (Node's `socket.handshake`): the headers, query and address of
@@ -102,19 +147,19 @@ pub struct Handshake {
 impl Handshake {
     /// Headers of the first HTTP request of the connection.
     pub fn headers(&self) -> &HeaderMap {
-        &self.info.headers
+        self.info.headers()
     }
     /// One query parameter of the first request (percent-decoded).
     pub fn query(&self, key: &str) -> Option<&str> {
         self.info
-            .query
+            .query()
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
     /// Every query parameter, in order.
     pub fn query_pairs(&self) -> &[(String, String)] {
-        &self.info.query
+        self.info.query()
     }
     /// The peer's address, when known (see [`PeerAddr`]).
     pub fn address(&self) -> Option<SocketAddr> {
@@ -134,7 +179,7 @@ impl Handshake {
     }
     /// Path and query of the first request.
     pub fn url(&self) -> &str {
-        &self.info.url
+        self.info.url()
     }
     /// Whether the connection came over TLS.
     pub fn secure(&self) -> bool {
@@ -142,7 +187,7 @@ impl Handshake {
     }
     /// Whether the first request carried an `Origin` header (Node's `xdomain`).
     pub fn xdomain(&self) -> bool {
-        self.info.headers.contains_key(http::header::ORIGIN)
+        self.info.head.get("origin").is_some()
     }
     /// The value of the cookie `name` in the first request's `Cookie` header(s), if any —
     /// e.g. the session id your HTTP app's session layer set at login, which the browser
@@ -164,7 +209,7 @@ impl Handshake {
     /// # };
     /// ```
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        cookie_value(&self.info.headers, name)
+        cookie_value(self.info.head.get_all("cookie"), name)
     }
     /// The `auth` payload as JSON (`{}` when the client sent none).
     pub fn auth_value(&self) -> &Value {
@@ -179,11 +224,9 @@ impl Handshake {
 /// The value of cookie `name` in `headers`' `Cookie` fields (`a=1; b=2`, RFC 6265 §5.4).
 /// Pairs that are not `name=value` or not UTF-8 are skipped; a value in double quotes is
 /// returned without them.
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+fn cookie_value<'a>(values: impl Iterator<Item = &'a [u8]>, name: &str) -> Option<&'a str> {
+    values
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|line| line.split(';'))
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| !name.is_empty() && k.trim() == name)
@@ -233,19 +276,17 @@ impl Handshake {
             .and_then(|a| a.parse::<std::net::IpAddr>().ok())
             .map(|ip| SocketAddr::new(ip, 0));
         let issued = v.get("issued").and_then(Value::as_u64).unwrap_or(0);
+        let url = v.get("url").and_then(Value::as_str).unwrap_or_default();
+        let info = ConnInfo::new(
+            url,
+            &headers,
+            address,
+            UNIX_EPOCH + std::time::Duration::from_millis(issued),
+            v.get("secure").and_then(Value::as_bool).unwrap_or(false),
+        )
+        .with_query(query);
         Handshake {
-            info: Arc::new(ConnInfo {
-                headers,
-                query,
-                address,
-                time: UNIX_EPOCH + std::time::Duration::from_millis(issued),
-                url: v
-                    .get("url")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                secure: v.get("secure").and_then(Value::as_bool).unwrap_or(false),
-            }),
+            info: Arc::new(info),
             auth: v
                 .get("auth")
                 .cloned()
@@ -285,14 +326,14 @@ impl Serialize for Handshake {
             }
         }
         let mut m = s.serialize_map(Some(9))?;
-        m.serialize_entry("headers", &Headers(&self.info.headers))?;
+        m.serialize_entry("headers", &Headers(self.info.headers()))?;
         m.serialize_entry("time", &httpdate(self.info.time))?;
         m.serialize_entry("address", &self.info.address.map(|a| a.ip().to_string()))?;
         m.serialize_entry("xdomain", &self.xdomain())?;
         m.serialize_entry("secure", &self.info.secure)?;
         m.serialize_entry("issued", &self.issued())?;
-        m.serialize_entry("url", &self.info.url)?;
-        m.serialize_entry("query", &Query(&self.info.query))?;
+        m.serialize_entry("url", self.info.url())?;
+        m.serialize_entry("query", &Query(self.info.query()))?;
         m.serialize_entry("auth", &self.auth)?;
         m.end()
     }
@@ -340,7 +381,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn detached_headers_do_not_share_the_request_buffer() {
+    fn kept_headers_do_not_share_the_request_buffer() {
         let buffer = bytes::Bytes::from(vec![b'x'; 16 * 1024]);
         let mut headers = HeaderMap::new();
         let value = http::HeaderValue::from_maybe_shared(buffer.slice(0..5))
@@ -350,12 +391,14 @@ mod tests {
             http::header::ORIGIN,
             http::HeaderValue::from_static("http://a.example"),
         );
-        let copy = detach_headers(&headers);
-        assert_eq!(copy, headers);
+        let info = ConnInfo::new("/socket.io/?a=1", &headers, None, UNIX_EPOCH, false);
+        let copy = info.headers();
+        assert_eq!(*copy, headers);
         // The copy's value lives in its own allocation, not in the 16 KiB buffer.
-        let original = headers["x-custom"].as_bytes().as_ptr();
         let copied = copy["x-custom"].as_bytes().as_ptr();
-        assert_ne!(original, copied);
+        assert!(!buffer.as_ptr_range().contains(&copied));
+        assert_eq!(info.header_str("origin"), Some("http://a.example"));
+        assert_eq!(info.query(), [("a".to_owned(), "1".to_owned())]);
     }
 
     #[test]
@@ -385,8 +428,12 @@ mod tests {
 
     #[test]
     fn cookies_of_the_first_request() {
+        let cookie_value = |h: &HeaderMap, name: &str| {
+            let packed = PackedHead::new("/", h);
+            cookie_value(packed.get_all("cookie"), name).map(str::to_owned)
+        };
         let mut h = HeaderMap::new();
-        assert_eq!(cookie_value(&h, "id"), None, "no Cookie header");
+        assert_eq!(cookie_value(&h, "id").as_deref(), None, "no Cookie header");
         h.append(
             http::header::COOKIE,
             http::HeaderValue::from_static("theme=dark; id=abc.def-1; io=x"),
@@ -395,19 +442,31 @@ mod tests {
             http::header::COOKIE,
             http::HeaderValue::from_static("late=\"quoted value\";id=second"),
         );
-        assert_eq!(cookie_value(&h, "id"), Some("abc.def-1"), "first one wins");
-        assert_eq!(cookie_value(&h, "theme"), Some("dark"));
-        assert_eq!(cookie_value(&h, "late"), Some("quoted value"));
-        assert_eq!(cookie_value(&h, "i"), None, "names match whole");
-        assert_eq!(cookie_value(&h, "dark"), None, "values are not names");
+        assert_eq!(
+            cookie_value(&h, "id").as_deref(),
+            Some("abc.def-1"),
+            "first one wins"
+        );
+        assert_eq!(cookie_value(&h, "theme").as_deref(), Some("dark"));
+        assert_eq!(cookie_value(&h, "late").as_deref(), Some("quoted value"));
+        assert_eq!(cookie_value(&h, "i").as_deref(), None, "names match whole");
+        assert_eq!(
+            cookie_value(&h, "dark").as_deref(),
+            None,
+            "values are not names"
+        );
         let mut odd = HeaderMap::new();
         odd.append(
             http::header::COOKIE,
             http::HeaderValue::from_static(";; junk ; empty= ;=nameless"),
         );
-        assert_eq!(cookie_value(&odd, "empty"), Some(""));
-        assert_eq!(cookie_value(&odd, "junk"), None);
-        assert_eq!(cookie_value(&odd, ""), None, "no cookie has an empty name");
+        assert_eq!(cookie_value(&odd, "empty").as_deref(), Some(""));
+        assert_eq!(cookie_value(&odd, "junk").as_deref(), None);
+        assert_eq!(
+            cookie_value(&odd, "").as_deref(),
+            None,
+            "no cookie has an empty name"
+        );
     }
 
     #[test]

@@ -63,6 +63,7 @@ mod http;
 mod listeners;
 mod logging;
 mod namespace;
+mod packed_head;
 mod reason;
 mod recovery;
 mod refusal;

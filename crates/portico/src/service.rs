@@ -143,19 +143,14 @@ where
     }
 }
 
-fn conn_info<B>(req: &Request<B>, query: Query<'_>) -> Arc<ConnInfo> {
-    Arc::new(ConnInfo {
-        headers: crate::handshake::detach_headers(req.headers()),
-        query: query.to_pairs(),
-        address: req.extensions().get::<ClientAddr>().map(|p| p.0),
-        time: SystemTime::now(),
-        url: req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default(),
-        secure: req.uri().scheme_str() == Some("https"),
-    })
+fn conn_info<B>(req: &Request<B>) -> Arc<ConnInfo> {
+    Arc::new(ConnInfo::new(
+        req.uri().path_and_query().map_or("", |p| p.as_str()),
+        req.headers(),
+        req.extensions().get::<ClientAddr>().map(|p| p.0),
+        SystemTime::now(),
+        req.uri().scheme_str() == Some("https"),
+    ))
 }
 
 /// Answer one request under the Socket.IO path: the origin policy first (preflights answered,

@@ -283,11 +283,7 @@ impl Conn {
     /// The debug line of a new session: its id, the client's address and origin, and the
     /// Engine.IO version it speaks (`eio=3` is socket.io-client 2.x).
     pub(crate) fn log_opened(&self) {
-        let origin = self
-            .info
-            .headers
-            .get(http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
+        let origin = self.info.header_str("origin");
         let eio = match self.protocol() {
             Protocol::V4 => 4,
             Protocol::V3 { .. } => 3,

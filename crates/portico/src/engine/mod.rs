@@ -428,7 +428,7 @@ pub(crate) async fn route<B>(
     engine: &Arc<Engine>,
     req: Request<B>,
     query: Query<'_>,
-    info: impl FnOnce(&Request<B>, Query<'_>) -> Arc<ConnInfo>,
+    info: impl FnOnce(&Request<B>) -> Arc<ConnInfo>,
 ) -> Response<Body>
 where
     B: http_body::Body + Send + 'static,
@@ -505,7 +505,7 @@ where
         Ok(slot) => slot,
         Err(refused) => return refuse(engine, refused),
     };
-    let info = info(&req, query);
+    let info = info(&req);
     match transport {
         Transport::Polling => polling::handshake(engine, info, protocol, slot),
         Transport::WebSocket => {

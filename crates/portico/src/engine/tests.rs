@@ -104,15 +104,14 @@ fn engine(handler: Recorder) -> Arc<Engine> {
     Arc::new(Engine::new(config, Arc::new(handler)))
 }
 
-fn info<B>(req: &Request<B>, _: Query<'_>) -> Arc<ConnInfo> {
-    Arc::new(ConnInfo {
-        headers: req.headers().clone(),
-        query: Vec::new(),
-        address: None,
-        time: std::time::SystemTime::now(),
-        url: req.uri().to_string(),
-        secure: false,
-    })
+fn info<B>(req: &Request<B>) -> Arc<ConnInfo> {
+    Arc::new(ConnInfo::new(
+        &req.uri().to_string(),
+        req.headers(),
+        None,
+        std::time::SystemTime::now(),
+        false,
+    ))
 }
 
 async fn request(

@@ -349,12 +349,7 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
         return;
     };
     if let Some(guard) = target.origin_guard() {
-        let origin = conn
-            .engine
-            .info
-            .headers
-            .get(http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
+        let origin = conn.engine.info.header_str("origin");
         if let Err(reason) = guard.check_namespace(&nsp, origin) {
             tracing::warn!(sid = %conn.engine.sid, %nsp, "{}", reason.message());
             let p = conn.connect_error(&nsp, &reason.public_message(), None);

@@ -13,14 +13,13 @@ use crate::handshake::ConnInfo;
 use crate::{ConnectError, Server, Socket};
 
 fn info() -> Arc<ConnInfo> {
-    Arc::new(ConnInfo {
-        headers: http::HeaderMap::new(),
-        query: Vec::new(),
-        address: None,
-        time: std::time::SystemTime::now(),
-        url: "/socket.io/".into(),
-        secure: false,
-    })
+    Arc::new(ConnInfo::new(
+        "/socket.io/",
+        &http::HeaderMap::new(),
+        None,
+        std::time::SystemTime::now(),
+        false,
+    ))
 }
 
 /// A connection of `io` opened as the engine opens one, and its Socket.IO handler.
