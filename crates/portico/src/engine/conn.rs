@@ -68,20 +68,18 @@ impl DriverWake {
         }
     }
 
-    /// Wait until woken; consumes the wake-up.
-    pub(crate) fn notified(&self) -> impl std::future::Future<Output = ()> + '_ {
-        std::future::poll_fn(move |cx| {
-            if self.woken.swap(false, Ordering::AcqRel) {
-                return std::task::Poll::Ready(());
-            }
-            self.waker.register(cx.waker());
-            // A wake-up between the check and the registration is not lost.
-            if self.woken.swap(false, Ordering::AcqRel) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
+    /// Whether woken (the wake-up is consumed); if not, `cx` is woken by the next one.
+    pub(crate) fn poll_notified(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.woken.swap(false, Ordering::AcqRel) {
+            return std::task::Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A wake-up between the check and the registration is not lost.
+        if self.woken.swap(false, Ordering::AcqRel) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     }
 }
 

@@ -75,7 +75,6 @@ pub(crate) fn wake_or_defer(waker: Waker) {
 mod tests {
     use super::*;
     use crate::engine::conn::DriverWake;
-    use std::future::Future as _;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::{Context, Poll, Wake};
@@ -97,11 +96,8 @@ mod tests {
     /// A driver waiting on `wake` with a counting waker.
     fn waiting(wake: &DriverWake) -> Arc<Count> {
         let (c, waker) = count();
-        let fut = wake.notified();
-        let mut fut = std::pin::pin!(fut);
-        assert!(fut
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
+        assert!(wake
+            .poll_notified(&mut Context::from_waker(&waker))
             .is_pending());
         c
     }
@@ -150,10 +146,8 @@ mod tests {
         wake.notify_one_deferred();
         // The driver polled again meanwhile (woken by something else): it sees the flag.
         let (_, other) = count();
-        let fut = wake.notified();
-        let mut fut = std::pin::pin!(fut);
         assert_eq!(
-            fut.as_mut().poll(&mut Context::from_waker(&other)),
+            wake.poll_notified(&mut Context::from_waker(&other)),
             Poll::Ready(())
         );
         drop(guard);

@@ -1,158 +1,303 @@
 //! The one task per Engine.IO session: timers, the WebSocket (reading and writing), the
 //! upgrade probe, and the clean-up when the session ends.
 
-use std::future::pending;
+use std::future::Future;
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use portico_proto::engine::session::{CloseReason, ProbeOutcome, Protocol};
 use portico_proto::engine::{Frame, Packet};
 use portico_proto::ws::{self, Message};
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadBuf};
 
+use super::admission::Slot;
 use super::conn::{now, Conn, WsStream};
 use super::ws::frame as ws_frame;
 use super::ws::stream::{ReadError, Writer};
 use super::ConnHandler;
 use crate::refusal::Reason;
 
-/// Run the session until it ends, then tell `handler`. `ws` is the transport of a
-/// WebSocket-only session.
-pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: Option<WsStream>) {
-    // The clean-up runs however the driver stops: at the end of this function, or while a
-    // panic unwinds through it (or the runtime drops the task).
+/// A WebSocket being accepted: the transport of a WebSocket-only session once its HTTP
+/// upgrade completes (`None` if it failed).
+pub(crate) type WsAccept = Pin<Box<dyn Future<Output = Option<WsStream>> + Send>>;
+
+/// Run the session until it ends, then tell `handler` and give back its `slot` in the session
+/// counts. `accept` is the transport of a WebSocket-only session (none for polling).
+///
+/// The future is what every connection holds while it is idle (it is its tokio task, whose
+/// size is the future's), so what it keeps across its wait is kept small on purpose:
+/// - an `async` block, not an `async fn`: an `async fn` moves its arguments into locals and
+///   keeps room for both; the WebSocket (the largest part) is made inside, not passed in;
+/// - the wait is one `poll_fn` over the wake-up, the sockets and the one timer, not a
+///   `select!` of futures, and a local kept across several awaits is kept in every state of
+///   the future: the loop keeps few;
+/// - the cold awaits (accepting, the upgrade probe, the closes) and the writes that cannot
+///   finish at once are boxed futures of their own.
+///
+/// `tests::the_driver_future_stays_small` holds it to that.
+pub(crate) fn run(
+    conn: Arc<Conn>,
+    handler: Arc<dyn ConnHandler>,
+    accept: Option<WsAccept>,
+    slot: Slot,
+) -> impl Future<Output = ()> + Send {
+    // The clean-up runs however the driver stops: at the end of the future, or while a panic
+    // unwinds through it (or the runtime drops the task).
     let ending = Ending {
-        conn: conn.clone(),
+        conn,
         handler,
+        _slot: slot,
     };
-    let handler = &*ending.handler;
-    // A WebSocket upgrading the session; the session's upgrade_timeout (from its arrival)
-    // is one of the session's deadlines.
-    let mut probe: Option<Box<WsStream>> = None;
-    // The layer above's deadline (Socket.IO's connect timeout), asked each turn until it is
-    // gone for good.
-    let mut handler_deadline = handler.deadline();
-    let mut out: Vec<Frame> = Vec::new();
-    // The session's next deadline (heartbeat, close): one timer, re-armed only when the
-    // deadline moves, not on every message.
-    let heartbeat = tokio::time::sleep_until(tokio::time::Instant::now());
-    tokio::pin!(heartbeat);
-    let mut armed: Option<std::time::Instant> = None;
-    loop {
-        // One look at the session per turn: what to write, whether it ended, its next deadline.
-        let (mut finished, deadline) = {
-            let mut s = conn.session();
-            if ws.is_some() {
-                s.drain_transmit(&mut out);
-            }
-            (s.is_finished(now()), s.poll_timeout())
+    async move {
+        let mut ws = match accept {
+            Some(accept) => accept.await,
+            None => None,
         };
-        // Write whatever the WebSocket transport has to send (a finished session's last
-        // frames too).
-        if let Some(w) = ws.as_mut() {
-            if (!out.is_empty() || w.has_control())
-                && write_all(w, &mut out, conn.protocol()).await.is_err()
-            {
-                let mut s = conn.session();
-                s.handle_transport_closed(CloseReason::TransportError);
-                finished = s.is_finished(now());
-            }
-        }
-        if finished {
-            break;
-        }
-        if deadline != armed {
-            if let Some(d) = deadline {
-                heartbeat.as_mut().reset(tokio::time::Instant::from_std(d));
-            }
-            armed = deadline;
-        }
-        // A WebSocket asking to upgrade the session becomes the probe (one at a time).
-        if probe.is_none() {
-            if let Some(mut w) = conn.take_upgrade() {
-                if conn.session().handle_probe_start(now()) {
-                    probe = Some(w);
-                } else {
-                    close_ws(&mut w, ws::CLOSE_NORMAL).await;
-                }
-                continue;
-            }
-        }
-        if handler_deadline.is_some() {
-            handler_deadline = handler.deadline();
-        }
-        tokio::select! {
-            biased;
-            () = conn.driver_wake.notified() => {}
-            msg = next(&mut ws) => {
-                // The loop writes what handling it queues: no wake-up needed for that.
-                conn.driving.store(true, std::sync::atomic::Ordering::Relaxed);
-                on_ws_message(&conn, handler, msg);
-                // Messages that came in the same read are handled before anything is written,
-                // so that their answers leave together (a server behind its clients then makes
-                // one write for a read's worth of acks, not one each).
-                // The session is looked at only when there is such a message: a lone one (the
-                // common case) costs nothing more here.
-                if let Some(w) = ws.as_mut() {
-                    for _ in 0..READ_BATCH {
-                        let Some(m) = w.next_buffered_data() else {
-                            break;
-                        };
-                        if conn.session().is_finished(now()) {
-                            // Nothing more is read from a finished session.
-                            break;
-                        }
-                        on_ws_message(&conn, handler, Some(Ok(m)));
-                    }
-                }
-                conn.driving.store(false, std::sync::atomic::Ordering::Relaxed);
-            }
-            msg = next(&mut probe), if probe.is_some() => {
-                if on_probe_message(&conn, &mut probe, msg).await {
-                    ws = probe.take().map(|p| *p);
-                    conn.get_wake.notify_one();
-                }
-            }
-            () = &mut heartbeat, if armed.is_some() => {
-                // Fired: re-arm on the next turn even if the deadline did not move.
-                armed = None;
-                let probe_ended = {
+        let conn = &ending.conn;
+        // A WebSocket upgrading the session; the session's upgrade_timeout (from its arrival)
+        // is one of the session's deadlines.
+        let mut probe: Option<Box<WsStream>> = None;
+        // The layer above's deadline (Socket.IO's connect timeout), asked each turn until it
+        // is gone for good.
+        let mut handler_deadline = ending.handler.deadline();
+        let mut out: Vec<Frame> = Vec::new();
+        // The earlier of the session's next deadline (heartbeat, close) and the layer above's:
+        // one timer, re-armed only when that moves, not on every message.
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
+        let mut armed: Option<std::time::Instant> = None;
+        loop {
+            // One look at the session per turn: what to write, whether it ended, its next
+            // deadline; then the timer is armed. Only what the rest of the turn needs leaves
+            // this block (locals kept across several awaits take room in every state of the
+            // future).
+            let (mut finished, protocol, session_due, handler_due) = {
+                let (finished, deadline, protocol) = {
                     let mut s = conn.session();
-                    s.handle_timeout(now());
-                    probe.is_some() && !s.probe_active()
-                };
-                conn.get_wake.notify_one();
-                if probe_ended {
-                    if conn.engine.refusals.record(Reason::UpgradeTimeout) {
-                        tracing::warn!(sid = %conn.sid, refusal = Reason::UpgradeTimeout.as_str(), "WebSocket upgrade did not complete within upgrade_timeout: closing the WebSocket, the session goes on polling");
+                    if ws.is_some() {
+                        s.drain_transmit(&mut out);
                     }
-                    if let Some(mut p) = probe.take() {
-                        close_ws(&mut p, ws::CLOSE_NORMAL).await;
+                    (s.is_finished(now()), s.poll_timeout(), s.protocol())
+                };
+                if handler_deadline.is_some() {
+                    handler_deadline = ending.handler.deadline();
+                }
+                let earliest = match (deadline, handler_deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if earliest != armed {
+                    if let Some(d) = earliest {
+                        timer.as_mut().reset(tokio::time::Instant::from_std(d));
+                    }
+                    armed = earliest;
+                }
+                // What the timer stands for this turn.
+                (
+                    finished,
+                    protocol,
+                    armed.is_some() && armed == deadline,
+                    armed.is_some() && armed == handler_deadline,
+                )
+            };
+            // Write whatever the WebSocket transport has to send (a finished session's last
+            // frames too): in one go if it can (no state kept across the await), else with a
+            // boxed future.
+            if let Some(w) = ws.as_mut() {
+                let slow = {
+                    let now = std::future::poll_fn(|cx| {
+                        Poll::Ready(write_now(w, &mut out, protocol, cx))
+                    })
+                    .await;
+                    match now {
+                        Ok(Now::Done) => None,
+                        Ok(Now::Slow(rest)) => Some(rest),
+                        Err(_) => {
+                            finished = transport_failed(conn);
+                            None
+                        }
+                    }
+                };
+                if let Some(rest) = slow {
+                    if Box::pin(write_slow(w, &mut out, protocol, rest))
+                        .await
+                        .is_err()
+                    {
+                        finished = transport_failed(conn);
                     }
                 }
             }
-            () = sleep_until(handler_deadline), if handler_deadline.is_some() => {
-                handler.on_deadline();
+            if finished {
+                break;
+            }
+            // A WebSocket asking to upgrade the session becomes the probe (one at a time).
+            if probe.is_none() {
+                if let Some(w) = conn.take_upgrade() {
+                    if conn.session().handle_probe_start(now()) {
+                        probe = Some(w);
+                    } else {
+                        Box::pin(close_ws(w, ws::CLOSE_NORMAL)).await;
+                    }
+                    continue;
+                }
+            }
+            // Wait for the first of these, in this order: a wake-up, a message on the
+            // WebSocket, one on the probe, the timer; and handle it. Only work for the probe
+            // leaves the block.
+            let probe_work = {
+                let event = std::future::poll_fn(|cx| {
+                    if conn.driver_wake.poll_notified(cx).is_ready() {
+                        return Poll::Ready(Event::Woken);
+                    }
+                    if let Some(Poll::Ready(m)) = ws.as_mut().map(|w| w.poll_next(cx)) {
+                        return Poll::Ready(Event::Message(m));
+                    }
+                    if let Some(Poll::Ready(m)) = probe.as_mut().map(|p| p.poll_next(cx)) {
+                        return Poll::Ready(Event::Probe(m));
+                    }
+                    if armed.is_some() && timer.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Event::Timer);
+                    }
+                    Poll::Pending
+                })
+                .await;
+                match event {
+                    Event::Woken => None,
+                    Event::Message(msg) => {
+                        on_ws_messages(conn, &*ending.handler, msg, ws.as_mut());
+                        None
+                    }
+                    Event::Probe(msg) => Some(ProbeWork::Message(msg)),
+                    Event::Timer => {
+                        // Fired: re-arm on the next turn even if the deadline did not move.
+                        armed = None;
+                        let timed_out = session_due && on_session_timeout(conn, probe.is_some());
+                        if handler_due {
+                            ending.handler.on_deadline();
+                        }
+                        timed_out.then_some(ProbeWork::TimedOut)
+                    }
+                }
+            };
+            // Boxed before the await, so that `probe_work` is not kept beside it.
+            let upgraded = {
+                let probe_fut = probe_work.map(|work| Box::pin(on_probe(conn, &mut probe, work)));
+                match probe_fut {
+                    Some(fut) => fut.await,
+                    None => false,
+                }
+            };
+            if upgraded {
+                ws = probe.take().map(|p| *p);
+                conn.get_wake.notify_one();
             }
         }
+        let reason = conn
+            .session()
+            .close_reason()
+            .unwrap_or(CloseReason::TransportClose);
+        conn.get_wake.notify_one();
+        conn.engine.remove_session(&conn.sid);
+        {
+            // Under the session's lock: a `GET` that still reaches the session either got its
+            // noop already, or is told the sid is unknown and finds it remembered here.
+            let mut s = conn.session();
+            if s.take_late_noop() {
+                conn.engine.remember_client_close(conn.sid, s.protocol());
+            }
+        }
+        Box::pin(close_all(conn, ws, probe, close_frame(reason))).await;
+        drop(ending);
     }
-    let reason = conn
-        .session()
-        .close_reason()
-        .unwrap_or(CloseReason::TransportClose);
-    conn.get_wake.notify_one();
-    conn.engine.remove_session(&conn.sid);
-    {
-        // Under the session's lock: a `GET` that still reaches the session either got its
-        // noop already, or is told the sid is unknown and finds it remembered here.
-        let mut s = conn.session();
-        if s.take_late_noop() {
-            conn.engine.remember_client_close(conn.sid, s.protocol());
+}
+
+/// Handle `msg` from the session's WebSocket, then the messages that came in the same read.
+fn on_ws_messages(
+    conn: &Arc<Conn>,
+    handler: &dyn ConnHandler,
+    msg: Option<Result<Message, ReadError>>,
+    ws: Option<&mut WsStream>,
+) {
+    // The driver writes what handling them queues: no wake-up needed for that.
+    conn.driving
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    on_ws_message(conn, handler, msg);
+    // Messages that came in the same read are handled before anything is written, so that
+    // their answers leave together (a server behind its clients then makes one write for a
+    // read's worth of acks, not one each). The session is looked at only when there is such
+    // a message: a lone one (the common case) costs nothing more here.
+    if let Some(w) = ws {
+        for _ in 0..READ_BATCH {
+            let Some(m) = w.next_buffered_data() else {
+                break;
+            };
+            if conn.session().is_finished(now()) {
+                // Nothing more is read from a finished session.
+                break;
+            }
+            on_ws_message(conn, handler, Some(Ok(m)));
         }
     }
-    let (code, why) = close_frame(reason);
+    conn.driving
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The session's deadline passed; `true` when the probe (if `probing`) must be closed because
+/// the upgrade did not complete within `upgrade_timeout`.
+fn on_session_timeout(conn: &Conn, probing: bool) -> bool {
+    let probe_ended = {
+        let mut s = conn.session();
+        s.handle_timeout(now());
+        probing && !s.probe_active()
+    };
+    conn.get_wake.notify_one();
+    if probe_ended && conn.engine.refusals.record(Reason::UpgradeTimeout) {
+        tracing::warn!(sid = %conn.sid, refusal = Reason::UpgradeTimeout.as_str(), "WebSocket upgrade did not complete within upgrade_timeout: closing the WebSocket, the session goes on polling");
+    }
+    probe_ended
+}
+
+/// What the driver does with the probing WebSocket.
+enum ProbeWork {
+    /// It sent this (or ended).
+    Message(Option<Result<Message, ReadError>>),
+    /// The upgrade did not complete within `upgrade_timeout`: close it.
+    TimedOut,
+}
+
+/// Do `work` on the probe; `true` when the probe completed the upgrade.
+async fn on_probe(conn: &Arc<Conn>, probe: &mut Option<Box<WsStream>>, work: ProbeWork) -> bool {
+    match work {
+        ProbeWork::Message(msg) => on_probe_message(conn, probe, msg).await,
+        ProbeWork::TimedOut => {
+            if let Some(p) = probe.take() {
+                close_ws(p, ws::CLOSE_NORMAL).await;
+            }
+            false
+        }
+    }
+}
+
+/// What ended the driver's wait.
+enum Event {
+    Woken,
+    /// A message (or the end) on the session's WebSocket.
+    Message(Option<Result<Message, ReadError>>),
+    /// A message (or the end) on the probing WebSocket.
+    Probe(Option<Result<Message, ReadError>>),
+    Timer,
+}
+
+/// Close the session's WebSockets with `(code, reason)`, one after the other: its transport,
+/// its probe, then one still waiting to upgrade (later ones are dropped).
+async fn close_all(
+    conn: &Conn,
+    ws: Option<WsStream>,
+    probe: Option<Box<WsStream>>,
+    (code, why): (u16, &'static str),
+) {
     if let Some(mut w) = ws {
         w.close(code, why).await;
     }
@@ -162,7 +307,6 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
     if let Some(mut w) = conn.end_upgrades() {
         w.close(code, why).await;
     }
-    drop(ending);
 }
 
 /// The end of a session: out of the engine's table, the handler told (`on_close`, which breaks
@@ -172,6 +316,9 @@ pub(crate) async fn run(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, mut ws: 
 struct Ending {
     conn: Arc<Conn>,
     handler: Arc<dyn ConnHandler>,
+    /// The session holds its place in the session counts until its driver ends (given back
+    /// after `on_close`).
+    _slot: Slot,
 }
 
 impl Drop for Ending {
@@ -197,22 +344,6 @@ impl Drop for Ending {
     }
 }
 
-async fn next<W: std::borrow::BorrowMut<WsStream>>(
-    ws: &mut Option<W>,
-) -> Option<Result<Message, ReadError>> {
-    match ws.as_mut() {
-        Some(w) => w.borrow_mut().next().await,
-        None => pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<std::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-        None => pending().await,
-    }
-}
-
 fn frame_len(f: &Frame) -> usize {
     match f {
         Frame::Text(b) | Frame::Binary(b) => b.len(),
@@ -230,53 +361,133 @@ const OUT_KEEP: usize = 16;
 /// connection never holds more than this (plus one frame header) in its own buffer.
 const WRITE_CHUNK: usize = 16 * 1024;
 
-/// Write `out` as WebSocket frames straight to the socket (see [`ws_frame`]): small frames are
-/// gathered into one buffer, a large payload is written from its shared bytes without a copy.
-async fn write_all(
+/// The session's transport failed while writing: close it; whether the session is now
+/// finished.
+fn transport_failed(conn: &Conn) -> bool {
+    let mut s = conn.session();
+    s.handle_transport_closed(CloseReason::TransportError);
+    s.is_finished(now())
+}
+
+/// What [`write_now`] did.
+enum Now {
+    /// Everything was written (or there was nothing to write).
+    Done,
+    /// The rest is for [`write_slow`]: these bytes, then the frames left in `out`.
+    Slow(Vec<u8>),
+}
+
+/// The most header bytes a frame takes (a 10-byte WebSocket header and the v3 binary type
+/// byte).
+const MAX_HEAD: usize = 11;
+
+/// Write `out` as WebSocket frames straight to the socket (see [`ws_frame`]), within one
+/// poll and keeping nothing past it, when that can be done: no control frame waits to go
+/// first and the frames surely fit in [`SMALL_WRITE`] bytes (an ack, an echo, a few small
+/// events). They are then copied into a buffer on the stack and written with one `send`;
+/// what the socket does not take at once (a full socket buffer) is left, copied, for
+/// [`write_slow`], as is every larger write.
+///
+/// The common write thus adds nothing to the driver's future, which every idle connection
+/// holds; [`write_slow`] is a boxed future of its own.
+fn write_now(
     w: &mut WsStream,
     out: &mut Vec<Frame>,
     protocol: Protocol,
-) -> std::io::Result<()> {
-    // Control frames (the pong to a WebSocket ping) leave first.
-    w.write_control().await?;
-    if out.len() == 1 {
-        // One frame (an ack, an echo): header and payload in one vectored write, no copy.
-        if let Some(f) = out.pop() {
-            let e = ws_frame::encode(f, protocol);
-            write_two(&mut w.io(), e.head(), &e.payload).await?;
-        }
-        return Ok(());
+    cx: &mut Context<'_>,
+) -> std::io::Result<Now> {
+    if out.is_empty() && !w.has_control() {
+        return Ok(Now::Done);
     }
-    let total: usize = out.iter().map(|f| frame_len(f) + 10).sum();
-    let mut buf = Vec::with_capacity(total.min(WRITE_CHUNK));
-    let io = &mut w.io();
+    let bound: usize = out.iter().map(|f| frame_len(f) + MAX_HEAD).sum();
+    if w.has_control() || bound > SMALL_WRITE {
+        return Ok(Now::Slow(Vec::new()));
+    }
+    // Uninitialised: only the bytes copied in are ever read (no 1 KiB memset per write).
+    let mut stack = [MaybeUninit::<u8>::uninit(); SMALL_WRITE];
+    let mut buf = ReadBuf::uninit(&mut stack);
     for f in out.drain(..) {
         let e = ws_frame::encode(f, protocol);
-        if buf.len() + e.len() <= WRITE_CHUNK {
-            buf.extend_from_slice(e.head());
-            buf.extend_from_slice(&e.payload);
-            continue;
+        buf.put_slice(e.head());
+        buf.put_slice(&e.payload);
+    }
+    release(out);
+    let bytes = buf.filled();
+    let mut io = w.io();
+    let n = match Pin::new(&mut io).poll_write(cx, bytes) {
+        Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+        Poll::Ready(Ok(n)) => n,
+        Poll::Ready(Err(e)) => return Err(e),
+        // The socket's buffer is full (the waker and the stall bound are set).
+        Poll::Pending => 0,
+    };
+    let Some(rest) = bytes.get(n..).filter(|r| !r.is_empty()) else {
+        return match Pin::new(&mut io).poll_flush(cx) {
+            Poll::Ready(Ok(())) => Ok(Now::Done),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(Now::Slow(Vec::new())),
+        };
+    };
+    Ok(Now::Slow(rest.to_vec()))
+}
+
+/// Write `rest` (bytes [`write_now`] left), then `out`: small frames gathered into one
+/// buffer, a large payload from its shared bytes without a copy; then flush.
+async fn write_slow(
+    w: &mut WsStream,
+    out: &mut Vec<Frame>,
+    protocol: Protocol,
+    rest: Vec<u8>,
+) -> std::io::Result<()> {
+    // Control frames (the pong to a WebSocket ping) leave first. There are none when `rest`
+    // holds part of a frame: `write_now` runs only without them, and nothing is read (so
+    // nothing queued) while a write is under way.
+    w.write_control().await?;
+    let io = &mut w.io();
+    if !rest.is_empty() {
+        io.write_all(&rest).await?;
+    }
+    if out.len() == 1 {
+        // One frame: header and payload without a copy.
+        if let Some(f) = out.pop() {
+            let e = ws_frame::encode(f, protocol);
+            write_two(io, e.head(), &e.payload).await?;
+        }
+    } else if !out.is_empty() {
+        let total: usize = out.iter().map(|f| frame_len(f) + 10).sum();
+        let mut buf = Vec::with_capacity(total.min(WRITE_CHUNK));
+        for f in out.drain(..) {
+            let e = ws_frame::encode(f, protocol);
+            if buf.len() + e.len() <= WRITE_CHUNK {
+                buf.extend_from_slice(e.head());
+                buf.extend_from_slice(&e.payload);
+                continue;
+            }
+            if !buf.is_empty() {
+                io.write_all(&buf).await?;
+                buf.clear();
+            }
+            if e.len() <= WRITE_CHUNK {
+                buf.extend_from_slice(e.head());
+                buf.extend_from_slice(&e.payload);
+            } else {
+                write_two(io, e.head(), &e.payload).await?;
+            }
         }
         if !buf.is_empty() {
             io.write_all(&buf).await?;
-            buf.clear();
         }
-        if e.len() <= WRITE_CHUNK {
-            buf.extend_from_slice(e.head());
-            buf.extend_from_slice(&e.payload);
-        } else {
-            write_two(io, e.head(), &e.payload).await?;
-        }
-    }
-    if !buf.is_empty() {
-        io.write_all(&buf).await?;
     }
     io.flush().await?;
-    // A burst grew the list of frames to write: give the capacity back once written.
+    release(out);
+    Ok(())
+}
+
+/// A burst grew the list of frames to write: give the capacity back once written.
+fn release(out: &mut Vec<Frame>) {
     if out.capacity() > OUT_KEEP {
         *out = Vec::new();
     }
-    Ok(())
 }
 
 /// Frames up to this size (header included) are copied into one buffer and sent with a plain
@@ -341,7 +552,7 @@ async fn write_two(
     Ok(())
 }
 
-async fn close_ws(w: &mut WsStream, code: u16) {
+async fn close_ws(mut w: Box<WsStream>, code: u16) {
     w.close(code, "").await;
 }
 
@@ -438,7 +649,7 @@ async fn on_probe_message(
             // The pending GET (if any) is released with a noop.
             conn.get_wake.notify_one();
             let ok = match probe.as_mut() {
-                Some(w) => write_all(w, &mut vec![frame], conn.protocol())
+                Some(w) => write_slow(w, &mut vec![frame], conn.protocol(), Vec::new())
                     .await
                     .is_ok(),
                 None => false,
@@ -457,8 +668,8 @@ async fn on_probe_message(
         ProbeOutcome::Ignore => false,
         ProbeOutcome::Abort => {
             conn.session().handle_probe_closed();
-            if let Some(mut w) = probe.take() {
-                close_ws(&mut w, ws::CLOSE_NORMAL).await;
+            if let Some(w) = probe.take() {
+                close_ws(w, ws::CLOSE_NORMAL).await;
             }
             false
         }

@@ -66,11 +66,7 @@ pub(crate) fn handshake(
     engine.insert_session(conn.clone());
     conn.log_opened();
     let sid = conn.sid;
-    tokio::spawn(async move {
-        // The session holds its place in the session counts until its driver ends.
-        let _slot = slot;
-        driver::run(conn, handler, None).await;
-    });
+    tokio::spawn(driver::run(conn, handler, None, slot));
     let mut res = payload(body);
     res.extensions_mut()
         .insert(crate::http::HandshakeResponse(sid));

@@ -438,3 +438,39 @@ async fn close_idle_leaves_busy_sessions_open_until_the_deadline() {
     // A polling session closed gracefully lingers (up to ping_timeout) for its close packet.
     assert!(engine.wait_closed(deadline + Duration::from_secs(60)).await);
 }
+
+/// Every idle connection holds its driver's future (as its tokio task, whose cell is the
+/// future plus 96 bytes of task header and trailer, rounded up to 128 bytes), so the future's
+/// size is most of what an idle WebSocket connection costs. It was 1,576 bytes (a 1,792-byte
+/// cell) with a `select!` over futures, the WebSocket counted twice and the cold paths inline;
+/// see `driver::run` for what keeps it small. 544 bytes is a 640-byte cell: a change that
+/// grows the future past it grows every connection by a 128-byte step. Look at
+/// `-Zprint-type-sizes` (nightly) before raising it.
+#[test]
+fn the_driver_future_stays_small() {
+    let engine = engine(Recorder::default());
+    let info = Arc::new(ConnInfo::new(
+        "/",
+        &http::HeaderMap::new(),
+        None,
+        std::time::SystemTime::now(),
+        false,
+    ));
+    let conn = Conn::new(
+        engine.clone(),
+        portico_proto::engine::session::Transport::WebSocket,
+        portico_proto::engine::session::Protocol::V4,
+        info,
+    );
+    let handler = conn.open();
+    let slot = engine.admission.admit(None).ok().unwrap();
+    let driver = driver::run(conn, handler, None, slot);
+    let size = std::mem::size_of_val(&driver);
+    assert!(
+        size <= 544,
+        "the driver's future is {size} bytes (at most 544)"
+    );
+    // The WebSocket is the largest part of it.
+    let ws = std::mem::size_of::<ws::stream::WsConn>();
+    assert!(ws <= 192, "the WebSocket is {ws} bytes (at most 192)");
+}

@@ -25,7 +25,8 @@ use tokio::net::TcpStream;
 /// reads and writes skip hyper's upgrade wrappers; hyper's `Upgraded` otherwise.
 pub(crate) enum Io {
     Tcp(TcpStream),
-    Upgraded(TokioIo<Upgraded>),
+    /// Boxed: the rarer case, and the larger stream (every idle connection holds an `Io`).
+    Upgraded(Box<TokioIo<Upgraded>>),
 }
 
 impl Io {
@@ -50,7 +51,7 @@ impl Io {
         };
         match downcast::<TokioIo<TcpStream>>(up) {
             Ok(parts) => (Io::Tcp(parts.io.into_inner()), parts.read_buf),
-            Err(up) => (Io::Upgraded(TokioIo::new(up)), Bytes::new()),
+            Err(up) => (Io::Upgraded(Box::new(TokioIo::new(up))), Bytes::new()),
         }
     }
 }
@@ -63,7 +64,7 @@ impl AsyncRead for Io {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Upgraded(u) => Pin::new(u).poll_read(cx, buf),
+            Io::Upgraded(u) => Pin::new(&mut **u).poll_read(cx, buf),
         }
     }
 }
@@ -76,7 +77,7 @@ impl AsyncWrite for Io {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Upgraded(u) => Pin::new(u).poll_write(cx, buf),
+            Io::Upgraded(u) => Pin::new(&mut **u).poll_write(cx, buf),
         }
     }
 
@@ -87,7 +88,7 @@ impl AsyncWrite for Io {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Io::Upgraded(u) => Pin::new(u).poll_write_vectored(cx, bufs),
+            Io::Upgraded(u) => Pin::new(&mut **u).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -101,14 +102,14 @@ impl AsyncWrite for Io {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Io::Upgraded(u) => Pin::new(u).poll_flush(cx),
+            Io::Upgraded(u) => Pin::new(&mut **u).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Upgraded(u) => Pin::new(u).poll_shutdown(cx),
+            Io::Upgraded(u) => Pin::new(&mut **u).poll_shutdown(cx),
         }
     }
 }
@@ -144,14 +145,16 @@ pub(crate) struct WsConn {
     control: Vec<u8>,
     /// Where the pong not yet written starts in `control`, if one is: a newer ping replaces
     /// it (RFC 6455 section 5.5.3 lets an endpoint answer only the most recent ping), so a
-    /// ping flood that outruns the writes keeps one pong, not one per ping.
-    pong_at: Option<usize>,
+    /// ping flood that outruns the writes keeps one pong, not one per ping. (`control` holds
+    /// at most a pong and a close, far below `u32::MAX` bytes.)
+    pong_at: Option<u32>,
     /// No more messages will be read (close frame, end of stream or error).
     read_done: bool,
     /// A close frame was queued or written.
     close_sent: bool,
-    /// What [`WsConn::next_buffered_data`] decoded and left for [`WsConn::poll_next`].
-    held: Option<Result<Message, WsError>>,
+    /// What [`WsConn::next_buffered_data`] decoded and left for [`WsConn::poll_next`]
+    /// (rarely: boxed, as every idle connection holds a `WsConn`).
+    held: Option<Box<Result<Message, WsError>>>,
 }
 
 impl WsConn {
@@ -162,7 +165,8 @@ impl WsConn {
         WsConn {
             io,
             stall: Stall {
-                limit: max_stall,
+                // Whole milliseconds, rounded up (at most 49 days).
+                limit_ms: u32::try_from(max_stall.as_micros().div_ceil(1000)).unwrap_or(u32::MAX),
                 timer: None,
                 armed: false,
             },
@@ -187,7 +191,7 @@ impl WsConn {
             }
             // What `next_buffered_data` left comes first.
             let buffered = match self.held.take() {
-                Some(held) => held.map(Some),
+                Some(held) => (*held).map(Some),
                 None => self.reader.next_buffered(),
             };
             let decoded = match buffered {
@@ -230,20 +234,15 @@ impl WsConn {
         match self.reader.next_buffered() {
             Ok(Some(m @ (Message::Text(_) | Message::Binary(_)))) => Some(m),
             Ok(Some(other)) => {
-                self.held = Some(Ok(other));
+                self.held = Some(Box::new(Ok(other)));
                 None
             }
             Ok(None) => None,
             Err(e) => {
-                self.held = Some(Err(e));
+                self.held = Some(Box::new(Err(e)));
                 None
             }
         }
-    }
-
-    /// The next message, as a future (cancel-safe: all state lives in `self`).
-    pub(crate) async fn next(&mut self) -> Option<Result<Message, ReadError>> {
-        std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
     /// What a decoded message means for the reader: `Some` to hand it (or the end) out.
@@ -254,9 +253,9 @@ impl WsConn {
                 if !self.close_sent {
                     // A close is queued only with `close_sent`, so a pending pong is last.
                     if let Some(at) = self.pong_at {
-                        self.control.truncate(at);
+                        self.control.truncate(at as usize);
                     }
-                    self.pong_at = Some(self.control.len());
+                    self.pong_at = u32::try_from(self.control.len()).ok();
                     self.control
                         .extend(ws::control_frame(ws::PONG, &payload, None));
                 }
@@ -338,7 +337,8 @@ impl WsConn {
 
 /// The time a write may wait for the peer to read.
 struct Stall {
-    limit: Duration,
+    /// The bound, in milliseconds (kept small: every idle connection holds a `Stall`).
+    limit_ms: u32,
     /// Made on the first write that has to wait, then re-armed: a connection whose writes
     /// never wait (the usual case) never touches the timer wheel.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -356,7 +356,8 @@ impl Stall {
     /// proceed, with no progress in between.
     fn poll_wait<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         if !self.armed {
-            let deadline = tokio::time::Instant::now() + self.limit;
+            let limit = Duration::from_millis(u64::from(self.limit_ms));
+            let deadline = tokio::time::Instant::now() + limit;
             match self.timer.as_mut() {
                 Some(t) => t.as_mut().reset(deadline),
                 None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),

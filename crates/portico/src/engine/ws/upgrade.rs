@@ -66,20 +66,20 @@ pub(crate) fn accept<B>(
             engine.insert_session(conn.clone());
             let handler = conn.open();
             conn.log_opened();
-            tokio::spawn(async move {
-                // The session holds its place in the session counts until its driver ends.
-                let _slot = slot;
-                let ws = match on_upgrade.await {
+            let session = conn.clone();
+            let accept: driver::WsAccept = Box::pin(async move {
+                match on_upgrade.await {
                     Ok(up) => Some(WsConn::new(up, max, max_stall)),
                     Err(e) => {
-                        tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed");
-                        conn.session()
+                        tracing::debug!(sid = %session.sid, error = %e, "upgrade failed");
+                        session
+                            .session()
                             .handle_transport_closed(CloseReason::TransportError);
                         None
                     }
-                };
-                driver::run(conn, handler, ws).await;
+                }
             });
+            tokio::spawn(driver::run(conn, handler, Some(accept), slot));
         }
     }
     let mut res = Response::new(Body::default());
