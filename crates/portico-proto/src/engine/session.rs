@@ -403,12 +403,33 @@ impl Session {
 
     /// Every frame waiting for the WebSocket transport, appended to `out` in order (nothing
     /// while polling): one call for a whole burst instead of one per frame.
+    ///
+    /// The queue and the writer's `out` share one buffer between them: when `out` is empty
+    /// the queue's buffer is handed over whole (no copy) and `out`'s taken in exchange; once
+    /// the writer has emptied `out`, the next call with nothing queued takes its buffer back
+    /// (the next frame queued then allocates nothing). A session whose writer calls this each
+    /// turn thus holds one buffer, not one on each side, however long it stays idle.
     pub fn drain_transmit(&mut self, out: &mut Vec<Frame>) {
-        if self.transport != Transport::WebSocket || self.queue.is_empty() {
+        if self.transport != Transport::WebSocket {
+            return;
+        }
+        if self.queue.is_empty() {
+            if out.is_empty() && out.capacity() > 0 {
+                if self.queue.capacity() == 0 {
+                    self.queue = VecDeque::from(std::mem::take(out));
+                } else {
+                    *out = Vec::new();
+                }
+            }
             return;
         }
         self.traffic.sent(&self.queue);
-        out.extend(self.queue.drain(..));
+        if out.is_empty() {
+            let spare = VecDeque::from(std::mem::take(out));
+            *out = Vec::from(std::mem::replace(&mut self.queue, spare));
+        } else {
+            out.extend(self.queue.drain(..));
+        }
         self.queued_bytes = 0;
         self.release_queue();
     }
@@ -1318,5 +1339,44 @@ mod tests {
         );
         assert_eq!(ws.queued_bytes(), 0);
         assert!(ws.poll_transmit().is_none());
+    }
+
+    #[test]
+    fn the_queue_and_the_writer_share_one_buffer() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::WebSocket, SessionConfig::default());
+        let mut out = Vec::new();
+        for round in 0..3 {
+            s.send(text("42[\"a\"]")).unwrap();
+            s.send(text("42[\"b\"]")).unwrap();
+            let queued = s.queue.as_slices().0.as_ptr();
+            s.drain_transmit(&mut out);
+            assert_eq!(out, [text("42[\"a\"]"), text("42[\"b\"]")], "round {round}");
+            assert_eq!(out.as_ptr(), queued, "handed over, not copied");
+            assert_eq!(s.queue.capacity(), 0, "one buffer in all");
+            out.clear(); // the writer wrote them
+                         // Idle again: the buffer goes back to the queue.
+            s.drain_transmit(&mut out);
+            assert_eq!(out.capacity(), 0);
+            assert!(s.queue.capacity() >= 2);
+            assert_eq!(s.queued_bytes(), 0);
+        }
+        // Frames queued while `out` still holds some are appended after them, in order.
+        s.send(text("1")).unwrap();
+        s.drain_transmit(&mut out);
+        s.send(text("2")).unwrap();
+        s.drain_transmit(&mut out);
+        assert_eq!(out, [text("1"), text("2")]);
+        // Both sides holding a buffer (a writer that kept one): the spare one is freed.
+        out.clear();
+        s.send(text("3")).unwrap();
+        s.drain_transmit(&mut out);
+        out.clear();
+        s.send(text("4")).unwrap();
+        s.queue.clear();
+        s.queued_bytes = 0;
+        assert!(s.queue.capacity() > 0 && out.capacity() > 0);
+        s.drain_transmit(&mut out);
+        assert_eq!(out.capacity(), 0);
     }
 }
