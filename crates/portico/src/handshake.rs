@@ -140,11 +140,27 @@ impl ConnInfo {
 /// namespace's CONNECT.
 #[derive(Debug, Clone)]
 pub struct Handshake {
-    pub(crate) info: Arc<ConnInfo>,
-    pub(crate) auth: Value,
+    info: Arc<ConnInfo>,
+    /// `None` is `{}`, what most clients send (boxed: every socket holds a `Handshake`).
+    auth: Option<Box<Value>>,
+}
+
+/// `{}`: the `auth` payload of a client that sent none.
+fn empty_auth() -> &'static Value {
+    static EMPTY: OnceLock<Value> = OnceLock::new();
+    EMPTY.get_or_init(|| Value::Object(serde_json::Map::new()))
 }
 
 impl Handshake {
+    /// The handshake of a socket of the connection `info`, whose CONNECT carried `auth`.
+    pub(crate) fn new(info: Arc<ConnInfo>, auth: Value) -> Handshake {
+        let empty = auth.as_object().is_some_and(serde_json::Map::is_empty);
+        Handshake {
+            info,
+            auth: (!empty).then(|| Box::new(auth)),
+        }
+    }
+
     /// Headers of the first HTTP request of the connection.
     pub fn headers(&self) -> &HeaderMap {
         self.info.headers()
@@ -213,11 +229,11 @@ impl Handshake {
     }
     /// The `auth` payload as JSON (`{}` when the client sent none).
     pub fn auth_value(&self) -> &Value {
-        &self.auth
+        self.auth.as_deref().unwrap_or_else(|| empty_auth())
     }
     /// The `auth` payload as your type.
     pub fn auth<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&self.auth)
+        T::deserialize(self.auth_value())
     }
 }
 
@@ -285,13 +301,11 @@ impl Handshake {
             v.get("secure").and_then(Value::as_bool).unwrap_or(false),
         )
         .with_query(query);
-        Handshake {
-            info: Arc::new(info),
-            auth: v
-                .get("auth")
-                .cloned()
-                .unwrap_or_else(|| Value::Object(Default::default())),
-        }
+        let auth = v
+            .get("auth")
+            .cloned()
+            .unwrap_or_else(|| empty_auth().clone());
+        Handshake::new(Arc::new(info), auth)
     }
 }
 
@@ -334,7 +348,7 @@ impl Serialize for Handshake {
         m.serialize_entry("issued", &self.issued())?;
         m.serialize_entry("url", self.info.url())?;
         m.serialize_entry("query", &Query(self.info.query()))?;
-        m.serialize_entry("auth", &self.auth)?;
+        m.serialize_entry("auth", self.auth_value())?;
         m.end()
     }
 }

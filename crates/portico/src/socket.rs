@@ -36,6 +36,11 @@ use crate::sio::SioConn;
 
 type AckSender = oneshot::Sender<(Vec<Value>, Vec<Bytes>)>;
 
+/// Acknowledgements awaited from the client, by id. The ids are this socket's own sequence
+/// numbers (a client only looks them up), so they need no keyed hash; the map is 16 bytes
+/// smaller without `RandomState`'s keys, on every socket.
+type AckMap = HashMap<u64, AckSender, std::hash::BuildHasherDefault<crate::sid::SidHasher>>;
+
 /// A client connected to one namespace (Node's `socket`). Cheap to clone; every clone is the
 /// same socket.
 #[derive(Clone)]
@@ -52,7 +57,7 @@ pub(crate) struct SocketInner {
     handshake: Handshake,
     handlers: RwLock<HandlerMap>,
     on_disconnect: Mutex<Vec<Arc<dyn ErasedDisconnectHandler>>>,
-    acks: Mutex<HashMap<u64, AckSender>>,
+    acks: Mutex<AckMap>,
     /// Work a graceful shutdown waits for: acknowledgements the client asked for that no
     /// handler has sent or dropped yet, and event handlers that had to wait and are still
     /// running. Per socket: no other connection touches it.
@@ -60,12 +65,14 @@ pub(crate) struct SocketInner {
     next_ack: AtomicU64,
     gate: Mutex<Gate>,
     connected: AtomicBool,
-    listeners: RwLock<Listeners>,
-    data: Mutex<Value>,
+    /// Boxed, and only once one is added: most sockets have none.
+    listeners: RwLock<Option<Box<Listeners>>>,
+    /// `socket.data`; `None` is `null` (boxed: most sockets have none).
+    data: Mutex<Option<Box<Value>>>,
     extensions: Extensions,
     /// Connection state recovery: the private id, where replay would start, and whether this
     /// socket was recovered.
-    pid: Option<String>,
+    pid: Option<Box<str>>,
     since: u64,
     recovered: bool,
 }
@@ -88,6 +95,11 @@ type EarlyEvent = (String, Vec<Value>, Option<u64>, Vec<Bytes>);
 struct Gate {
     ready: bool,
     early: Vec<EarlyEvent>,
+}
+
+/// `socket.data` as kept: `null` takes no allocation.
+fn boxed_data(data: Value) -> Option<Box<Value>> {
+    (!data.is_null()).then(|| Box::new(data))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -129,7 +141,11 @@ impl Socket {
         let recovered = recovered_pid.is_some();
         let (pid, since) = match ns.recovery() {
             Some(store) => (
-                recovered_pid.or_else(|| Some(Sid::new().to_string())),
+                Some(
+                    recovered_pid
+                        .unwrap_or_else(|| Sid::new().to_string())
+                        .into_boxed_str(),
+                ),
                 store.current_offset(),
             ),
             None => (None, 0),
@@ -142,13 +158,13 @@ impl Socket {
             handshake,
             handlers: RwLock::new(HandlerMap::default()),
             on_disconnect: Mutex::new(Vec::new()),
-            acks: Mutex::new(HashMap::new()),
+            acks: Mutex::new(AckMap::default()),
             work: AtomicUsize::new(0),
             next_ack: AtomicU64::new(0),
             gate: Mutex::new(Gate::default()),
             connected: AtomicBool::new(false),
-            listeners: RwLock::new(Listeners::default()),
-            data: Mutex::new(data),
+            listeners: RwLock::new(None),
+            data: Mutex::new(boxed_data(data)),
             extensions: Extensions::default(),
             pid,
             since,
@@ -249,33 +265,31 @@ impl Socket {
     /// (Node's `disconnecting`): [`Socket::rooms`] still lists them until the handler's
     /// first `.await`.
     pub fn on_disconnecting<H: DisconnectHandler<M>, M: 'static>(&self, handler: H) {
-        self.listeners_mut()
-            .disconnecting
-            .push(Arc::new(Erased(handler, PhantomData)));
+        self.add_listener(|l| l.disconnecting.push(Arc::new(Erased(handler, PhantomData))));
     }
 
     /// Run `handler` for every incoming event, before its own handler (Node's `onAny`).
     pub fn on_any<H: AnyHandler>(&self, handler: H) {
-        self.listeners_mut().any.push(Arc::new(handler));
+        self.add_listener(|l| l.any.push(Arc::new(handler)));
     }
 
     /// Run `handler` for every event this socket emits (Node's `onAnyOutgoing`;
     /// broadcasts are not included).
     pub fn on_any_outgoing<H: AnyHandler>(&self, handler: H) {
-        self.listeners_mut().any_outgoing.push(Arc::new(handler));
+        self.add_listener(|l| l.any_outgoing.push(Arc::new(handler)));
     }
 
     /// Add an event middleware (Node's `socket.use`): middlewares run in order before any
     /// handler; an `Err(EventError)` stops the event (see [`EventError`] for what the client
     /// is told).
     pub fn use_event<M: EventMiddleware>(&self, middleware: M) {
-        self.listeners_mut().middlewares.push(Arc::new(middleware));
+        self.add_listener(|l| l.middlewares.push(Arc::new(middleware)));
     }
 
     /// Attach data to the socket (Node's `socket.data`): any serde value, visible to
     /// [`crate::BroadcastOperator::fetch_sockets`].
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
-        *lock(&self.0.data) = serde_json::to_value(data)?;
+        *lock(&self.0.data) = boxed_data(serde_json::to_value(data)?);
         if let Some(hub) = &self.0.conn.server.config.admin {
             hub.data_changed(self);
         }
@@ -284,12 +298,15 @@ impl Socket {
 
     /// The socket's data as your type (`null` until [`Socket::set_data`]).
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&*lock(&self.0.data))
+        T::deserialize(lock(&self.0.data).as_deref().unwrap_or(&Value::Null))
     }
 
     /// The socket's data as JSON.
     pub fn data_value(&self) -> Value {
-        lock(&self.0.data).clone()
+        lock(&self.0.data)
+            .as_deref()
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     /// Send an event to this client. `data` maps to arguments as in [`crate::args`].
@@ -410,16 +427,24 @@ impl Socket {
 
     // ----- crate-internal --------------------------------------------------------------
 
-    fn listeners_mut(&self) -> std::sync::RwLockWriteGuard<'_, Listeners> {
+    fn listeners_mut(&self) -> std::sync::RwLockWriteGuard<'_, Option<Box<Listeners>>> {
         self.0.listeners.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn listeners(&self) -> std::sync::RwLockReadGuard<'_, Listeners> {
+    fn listeners(&self) -> std::sync::RwLockReadGuard<'_, Option<Box<Listeners>>> {
         self.0.listeners.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Add a listener with `add` (the listeners are allocated on the first).
+    fn add_listener(&self, add: impl FnOnce(&mut Listeners)) {
+        add(self.listeners_mut().get_or_insert_with(Box::default));
+    }
+
     fn notify_outgoing<T: Serialize + ?Sized>(&self, event: &str, data: &T) {
-        let outgoing = self.listeners().any_outgoing.clone();
+        let outgoing = match &*self.listeners() {
+            Some(l) => l.any_outgoing.clone(),
+            None => return,
+        };
         if outgoing.is_empty() {
             return;
         }
@@ -535,9 +560,9 @@ impl Socket {
             .unwrap_or_else(|e| e.into_inner())
             .get_key_value(name.as_bytes())
             .map(|(k, h)| (k.clone(), h.clone()));
-        let (any, middlewares) = {
-            let l = self.listeners();
-            (l.any.clone(), l.middlewares.clone())
+        let (any, middlewares) = match &*self.listeners() {
+            Some(l) => (l.any.clone(), l.middlewares.clone()),
+            None => (Vec::new(), Vec::new()),
         };
         if any.is_empty() && middlewares.is_empty() {
             let Some((name, handler)) = handler else {
@@ -650,14 +675,18 @@ impl Socket {
         if !self.0.connected.swap(false, Ordering::AcqRel) {
             return;
         }
-        let disconnecting = std::mem::take(&mut self.listeners_mut().disconnecting);
+        let disconnecting = self
+            .listeners_mut()
+            .as_mut()
+            .map(|l| std::mem::take(&mut l.disconnecting))
+            .unwrap_or_default();
         for h in disconnecting {
             run_inline(|| h.call(self.clone(), reason));
         }
-        if let (Some(store), Some(pid)) = (self.0.ns.recovery(), self.0.pid.clone()) {
+        if let (Some(store), Some(pid)) = (self.0.ns.recovery(), self.0.pid.as_deref()) {
             if crate::recovery::recoverable(reason) {
                 let state = (self.0.id, self.rooms(), self.data_value(), self.0.since);
-                store.save(pid, state, crate::engine::conn::now());
+                store.save(pid.to_owned(), state, crate::engine::conn::now());
             }
         }
         crate::sio::conn::forget_socket(&self.0.conn, self.ns(), self.0.id);
@@ -671,7 +700,7 @@ impl Socket {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        *self.listeners_mut() = Listeners::default();
+        *self.listeners_mut() = None;
         tracing::debug!(sid = %self.id(), nsp = self.ns(), %reason, "socket disconnected");
         for h in handlers {
             run_inline(|| h.call(self.clone(), reason));

@@ -404,10 +404,7 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
         }
         _ => None,
     };
-    let handshake = Handshake {
-        info: conn.engine.info.clone(),
-        auth,
-    };
+    let handshake = Handshake::new(conn.engine.info.clone(), auth);
     let (socket, missed, skip_middlewares) = match restored {
         Some((pid, saved, missed)) => {
             let socket = Socket::recovered_from(
@@ -527,7 +524,12 @@ struct Joining {
 
 impl Drop for Joining {
     fn drop(&mut self) {
-        self.conn.state().joining.retain(|n| *n != self.nsp);
+        let mut st = self.conn.state();
+        st.joining.retain(|n| *n != self.nsp);
+        if st.joining.is_empty() {
+            // Joining is over for now: the list's buffer is not kept for the connection's life.
+            st.joining = Vec::new();
+        }
     }
 }
 
