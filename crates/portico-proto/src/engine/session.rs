@@ -18,6 +18,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -203,7 +204,9 @@ pub enum ProbeOutcome {
 /// The state of one Engine.IO connection. See the [module docs](self).
 #[derive(Debug)]
 pub struct Session {
-    config: SessionConfig,
+    /// Shared: every session of a server (and protocol) has the same, and an idle session
+    /// should not carry its own copy of 88 bytes.
+    config: Arc<SessionConfig>,
     transport: Transport,
     queue: VecDeque<Frame>,
     queued_bytes: usize,
@@ -226,18 +229,25 @@ pub struct Session {
 
 impl Session {
     /// A new session, opened at `now` on `transport`. The caller sends the handshake itself
-    /// (it is the first frame of the first response or WebSocket message).
-    pub fn new(now: Instant, transport: Transport, config: SessionConfig) -> Session {
+    /// (it is the first frame of the first response or WebSocket message). `config` may be
+    /// shared by many sessions (an `Arc`) or given by value.
+    pub fn new(
+        now: Instant,
+        transport: Transport,
+        config: impl Into<Arc<SessionConfig>>,
+    ) -> Session {
+        let config: Arc<SessionConfig> = config.into();
+        // v3: the deadline for the client's next ping; v4: when to send ours.
+        let next_ping = match config.protocol {
+            Protocol::V4 => now + config.ping_interval,
+            Protocol::V3 { .. } => now + config.ping_interval + config.ping_timeout,
+        };
         Session {
             config,
             transport,
             queue: VecDeque::new(),
             queued_bytes: 0,
-            // v3: the deadline for the client's next ping; v4: when to send ours.
-            next_ping: match config.protocol {
-                Protocol::V4 => now + config.ping_interval,
-                Protocol::V3 { .. } => now + config.ping_interval + config.ping_timeout,
-            },
+            next_ping,
             pong_deadline: None,
             probe_deadline: None,
             probe_pinged: false,

@@ -103,7 +103,7 @@ impl Conn {
         protocol: Protocol,
         info: Arc<ConnInfo>,
     ) -> Arc<Conn> {
-        let session = Session::new(now(), transport, engine.config.session(protocol));
+        let session = Session::new(now(), transport, engine.session_config(protocol));
         Arc::new(Conn {
             sid: Sid::new(),
             session: Mutex::new(session),

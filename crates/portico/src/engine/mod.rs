@@ -147,6 +147,9 @@ pub(crate) struct Engine {
     admission: Arc<Admission>,
     /// Every refusal, counted by reason; its warnings rate-limited.
     pub(crate) refusals: Refusals,
+    /// The session settings for each protocol (v4, v3, v3 with base64), shared by every
+    /// session rather than copied into each.
+    session_configs: [Arc<SessionConfig>; 3],
 }
 
 impl Engine {
@@ -165,7 +168,22 @@ impl Engine {
                 config.max_sessions_per_ip,
             )),
             refusals: Refusals::default(),
+            session_configs: [
+                Arc::new(config.session(Protocol::V4)),
+                Arc::new(config.session(Protocol::V3 { b64: false })),
+                Arc::new(config.session(Protocol::V3 { b64: true })),
+            ],
             config,
+        }
+    }
+
+    /// The settings of a session speaking `protocol`.
+    pub(crate) fn session_config(&self, protocol: Protocol) -> Arc<SessionConfig> {
+        let [v4, v3, v3_b64] = &self.session_configs;
+        match protocol {
+            Protocol::V4 => v4.clone(),
+            Protocol::V3 { b64: false } => v3.clone(),
+            Protocol::V3 { b64: true } => v3_b64.clone(),
         }
     }
 
