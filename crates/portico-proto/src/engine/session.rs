@@ -392,6 +392,11 @@ impl Session {
         !self.queue.is_empty()
     }
 
+    /// Frames waiting to be written.
+    pub fn queued_frames(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Bytes of frames waiting to be written (as counted for [`SessionConfig::max_buffer_bytes`]).
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes

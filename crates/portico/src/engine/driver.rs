@@ -69,22 +69,20 @@ pub(crate) fn run(
         let mut timer = std::pin::pin!(tokio::time::sleep_until(tokio::time::Instant::now()));
         let mut armed: Option<std::time::Instant> = None;
         loop {
-            // One look at the session per turn: what to write, whether it ended, its next
-            // deadline; then the timer is armed. Only what the rest of the turn needs leaves
-            // this block (locals kept across several awaits take room in every state of the
-            // future).
-            let (mut finished, protocol, session_due, handler_due) = {
-                let (finished, deadline, protocol) = {
-                    let mut s = conn.session();
-                    if ws.is_some() {
-                        s.drain_transmit(&mut out);
-                    }
-                    (s.is_finished(now()), s.poll_timeout(), s.protocol())
-                };
+            // One look at the session per turn (whether it ended, its next deadline) and, in
+            // the same lock and the same poll, the write of what it queued for the WebSocket
+            // when that goes in one `send` (no state kept across the await; see `look_and_write`);
+            // then the timer is armed. Only what the rest of the turn needs leaves this block
+            // (locals kept across several awaits take room in every state of the future).
+            let (mut finished, protocol, session_due, handler_due, slow) = {
+                let (look, written) = std::future::poll_fn(|cx| {
+                    Poll::Ready(look_and_write(conn, ws.as_mut(), &mut out, cx))
+                })
+                .await;
                 if handler_deadline.is_some() {
                     handler_deadline = ending.handler.deadline();
                 }
-                let earliest = match (deadline, handler_deadline) {
+                let earliest = match (look.deadline, handler_deadline) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
@@ -94,33 +92,28 @@ pub(crate) fn run(
                     }
                     armed = earliest;
                 }
+                let mut finished = look.finished;
+                let slow = match written {
+                    Ok(Now::Done) => None,
+                    Ok(Now::Slow(rest)) => Some(rest),
+                    Err(_) => {
+                        finished = transport_failed(conn);
+                        None
+                    }
+                };
                 // What the timer stands for this turn.
                 (
                     finished,
-                    protocol,
-                    armed.is_some() && armed == deadline,
+                    look.protocol,
+                    armed.is_some() && armed == look.deadline,
                     armed.is_some() && armed == handler_deadline,
+                    slow,
                 )
             };
-            // Write whatever the WebSocket transport has to send (a finished session's last
-            // frames too): in one go if it can (no state kept across the await), else with a
-            // boxed future.
-            if let Some(w) = ws.as_mut() {
-                let slow = {
-                    let now = std::future::poll_fn(|cx| {
-                        Poll::Ready(write_now(w, &mut out, protocol, cx))
-                    })
-                    .await;
-                    match now {
-                        Ok(Now::Done) => None,
-                        Ok(Now::Slow(rest)) => Some(rest),
-                        Err(_) => {
-                            finished = transport_failed(conn);
-                            None
-                        }
-                    }
-                };
-                if let Some(rest) = slow {
+            // The rest of the write (a larger one, or what the socket did not take at once),
+            // with a boxed future.
+            if let Some(rest) = slow {
+                if let Some(w) = ws.as_mut() {
                     if Box::pin(write_slow(w, &mut out, protocol, rest))
                         .await
                         .is_err()
@@ -354,9 +347,6 @@ fn frame_len(f: &Frame) -> usize {
 /// and wake-ups again).
 const READ_BATCH: usize = 64;
 
-/// Capacity (frames) the driver's list of frames to write keeps between turns.
-const OUT_KEEP: usize = 16;
-
 /// Bytes gathered before a write: a burst of small frames leaves in few syscalls, and a
 /// connection never holds more than this (plus one frame header) in its own buffer.
 const WRITE_CHUNK: usize = 16 * 1024;
@@ -369,7 +359,7 @@ fn transport_failed(conn: &Conn) -> bool {
     s.is_finished(now())
 }
 
-/// What [`write_now`] did.
+/// What [`look_and_write`] did.
 enum Now {
     /// Everything was written (or there was nothing to write).
     Done,
@@ -381,38 +371,67 @@ enum Now {
 /// byte).
 const MAX_HEAD: usize = 11;
 
-/// Write `out` as WebSocket frames straight to the socket (see [`ws_frame`]), within one
-/// poll and keeping nothing past it, when that can be done: no control frame waits to go
-/// first and the frames surely fit in [`SMALL_WRITE`] bytes (an ack, an echo, a few small
-/// events). They are then copied into a buffer on the stack and written with one `send`;
-/// what the socket does not take at once (a full socket buffer) is left, copied, for
-/// [`write_slow`], as is every larger write.
-///
-/// The common write thus adds nothing to the driver's future, which every idle connection
-/// holds; [`write_slow`] is a boxed future of its own.
-fn write_now(
-    w: &mut WsStream,
-    out: &mut Vec<Frame>,
+/// What the driver reads from the session at the top of each turn.
+struct Look {
+    finished: bool,
+    deadline: Option<std::time::Instant>,
     protocol: Protocol,
+}
+
+/// Look at the session and, when it has a WebSocket, write what it queued for it.
+///
+/// The frames are written within this call, keeping nothing past it, when that can be done:
+/// no control frame waits to go first and they surely fit in [`SMALL_WRITE`] bytes (an ack,
+/// an echo, a few small events). They are then taken from the session's queue (no copy of
+/// the list, and the queue keeps its buffer: an idle connection holds one), encoded into a
+/// buffer on the stack and written with one `send`; what the socket does not take at once (a
+/// full socket buffer) is left, copied, for [`write_slow`]. Anything larger is moved to `out`
+/// for [`write_slow`], a boxed future of its own. The common write thus adds nothing to the
+/// driver's future, which every idle connection holds.
+fn look_and_write(
+    conn: &Conn,
+    ws: Option<&mut WsStream>,
+    out: &mut Vec<Frame>,
     cx: &mut Context<'_>,
-) -> std::io::Result<Now> {
-    if out.is_empty() && !w.has_control() {
-        return Ok(Now::Done);
+) -> (Look, std::io::Result<Now>) {
+    let mut s = conn.session();
+    let look = Look {
+        finished: s.is_finished(now()),
+        deadline: s.poll_timeout(),
+        protocol: s.protocol(),
+    };
+    let Some(w) = ws else {
+        return (look, Ok(Now::Done));
+    };
+    if !s.has_output() && !w.has_control() && out.is_empty() {
+        return (look, Ok(Now::Done));
     }
-    let bound: usize = out.iter().map(|f| frame_len(f) + MAX_HEAD).sum();
-    if w.has_control() || bound > SMALL_WRITE {
-        return Ok(Now::Slow(Vec::new()));
+    let bound = s
+        .queued_bytes()
+        .saturating_add(s.queued_frames().saturating_mul(MAX_HEAD));
+    if w.has_control() || !out.is_empty() || bound > SMALL_WRITE {
+        s.drain_transmit(out);
+        return (look, Ok(Now::Slow(Vec::new())));
     }
     // Uninitialised: only the bytes copied in are ever read (no 1 KiB memset per write).
     let mut stack = [MaybeUninit::<u8>::uninit(); SMALL_WRITE];
     let mut buf = ReadBuf::uninit(&mut stack);
-    for f in out.drain(..) {
-        let e = ws_frame::encode(f, protocol);
+    while let Some(f) = s.poll_transmit() {
+        let e = ws_frame::encode(f, look.protocol);
         buf.put_slice(e.head());
         buf.put_slice(&e.payload);
     }
-    release(out);
-    let bytes = buf.filled();
+    drop(s);
+    if buf.filled().is_empty() {
+        // Nothing for the WebSocket (what is queued waits for a polling GET).
+        return (look, Ok(Now::Done));
+    }
+    let written = write_stack(w, buf.filled(), cx);
+    (look, written)
+}
+
+/// Write `bytes` with one `send`: what the socket does not take is left for [`write_slow`].
+fn write_stack(w: &mut WsStream, bytes: &[u8], cx: &mut Context<'_>) -> std::io::Result<Now> {
     let mut io = w.io();
     let n = match Pin::new(&mut io).poll_write(cx, bytes) {
         Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
@@ -431,7 +450,7 @@ fn write_now(
     Ok(Now::Slow(rest.to_vec()))
 }
 
-/// Write `rest` (bytes [`write_now`] left), then `out`: small frames gathered into one
+/// Write `rest` (bytes [`look_and_write`] left), then `out`: small frames gathered into one
 /// buffer, a large payload from its shared bytes without a copy; then flush.
 async fn write_slow(
     w: &mut WsStream,
@@ -440,8 +459,8 @@ async fn write_slow(
     rest: Vec<u8>,
 ) -> std::io::Result<()> {
     // Control frames (the pong to a WebSocket ping) leave first. There are none when `rest`
-    // holds part of a frame: `write_now` runs only without them, and nothing is read (so
-    // nothing queued) while a write is under way.
+    // holds part of a frame: `look_and_write` writes only without them, and nothing is read
+    // (so nothing queued) while a write is under way.
     w.write_control().await?;
     let io = &mut w.io();
     if !rest.is_empty() {
@@ -479,15 +498,10 @@ async fn write_slow(
         }
     }
     io.flush().await?;
-    release(out);
+    // The list's buffer (the queue's, handed over by `drain_transmit`, grown by a burst) is
+    // not kept: the queue has started another, and a connection keeps one between writes.
+    *out = Vec::new();
     Ok(())
-}
-
-/// A burst grew the list of frames to write: give the capacity back once written.
-fn release(out: &mut Vec<Frame>) {
-    if out.capacity() > OUT_KEEP {
-        *out = Vec::new();
-    }
 }
 
 /// Frames up to this size (header included) are copied into one buffer and sent with a plain
