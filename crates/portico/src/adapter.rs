@@ -109,6 +109,13 @@ pub trait Adapter: Send + Sync + 'static {
 }
 
 /// The in-memory adapter (one node).
+///
+/// Every socket is in the room named by its own id (Node's default, what `io.to(id)` sends
+/// to). That membership is kept as a flag on the socket rather than as a room of its own:
+/// a room entry, its member set and two copies of the name would cost every connected
+/// socket some 400 bytes for a room that has one member by construction. Another socket can
+/// still join a room named like an id; it is then stored as any room is, and both are
+/// members.
 #[derive(Debug, Default)]
 pub struct LocalAdapter {
     state: RwLock<State>,
@@ -116,8 +123,32 @@ pub struct LocalAdapter {
 
 #[derive(Debug, Default)]
 struct State {
+    /// The rooms and their members, but for each socket's own room.
     rooms: HashMap<String, SidSet>,
-    sids: SidMap<HashSet<String>>,
+    sids: SidMap<Rooms>,
+}
+
+/// The rooms of one socket.
+#[derive(Debug, Default)]
+struct Rooms {
+    /// In the room named by its own id.
+    own: bool,
+    /// The others.
+    others: HashSet<String>,
+}
+
+impl State {
+    /// The socket whose own room `room` is, when it is in it.
+    fn own_room_member(&self, room: &str) -> Option<Sid> {
+        let sid = Sid::parse(room)?;
+        self.sids.get(&sid).is_some_and(|r| r.own).then_some(sid)
+    }
+
+    /// Whether `sid` is in `room`.
+    fn is_member(&self, sid: &Sid, room: &str) -> bool {
+        self.rooms.get(room).is_some_and(|m| m.contains(sid))
+            || (room == sid.as_str() && self.sids.get(sid).is_some_and(|r| r.own))
+    }
 }
 
 impl LocalAdapter {
@@ -139,13 +170,27 @@ impl Adapter for LocalAdapter {
     fn join(&self, sid: Sid, rooms: &[&str]) {
         let mut st = self.write();
         for room in rooms {
+            if *room == sid.as_str() {
+                st.sids.entry(sid).or_default().own = true;
+                continue;
+            }
             st.rooms.entry((*room).to_owned()).or_default().insert(sid);
-            st.sids.entry(sid).or_default().insert((*room).to_owned());
+            st.sids
+                .entry(sid)
+                .or_default()
+                .others
+                .insert((*room).to_owned());
         }
     }
 
     fn leave(&self, sid: Sid, room: &str) {
         let mut st = self.write();
+        if room == sid.as_str() {
+            if let Some(rooms) = st.sids.get_mut(&sid) {
+                rooms.own = false;
+            }
+            return;
+        }
         if let Some(members) = st.rooms.get_mut(room) {
             members.remove(&sid);
             if members.is_empty() {
@@ -153,14 +198,14 @@ impl Adapter for LocalAdapter {
             }
         }
         if let Some(rooms) = st.sids.get_mut(&sid) {
-            rooms.remove(room);
+            rooms.others.remove(room);
         }
     }
 
     fn leave_all(&self, sid: Sid) {
         let mut st = self.write();
         if let Some(rooms) = st.sids.remove(&sid) {
-            for room in rooms {
+            for room in rooms.others {
                 if let Some(members) = st.rooms.get_mut(&room) {
                     members.remove(&sid);
                     if members.is_empty() {
@@ -172,34 +217,40 @@ impl Adapter for LocalAdapter {
     }
 
     fn rooms_of(&self, sid: Sid) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .read()
-            .sids
-            .get(&sid)
-            .map(|r| r.iter().cloned().collect())
-            .unwrap_or_default();
+        let mut v: Vec<String> = match self.read().sids.get(&sid) {
+            Some(r) => {
+                let own = r.own.then(|| sid.to_string());
+                r.others.iter().cloned().chain(own).collect()
+            }
+            None => Vec::new(),
+        };
         v.sort();
         v
     }
 
     fn rooms(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.read().rooms.keys().cloned().collect();
+        let st = self.read();
+        let own = st
+            .sids
+            .iter()
+            .filter(|(_, r)| r.own)
+            .map(|(sid, _)| sid.to_string());
+        let mut v: Vec<String> = st.rooms.keys().cloned().chain(own).collect();
         v.sort();
+        // An own room that another socket joined too is in both.
+        v.dedup();
         v
     }
 
     fn has_room(&self, room: &str) -> bool {
-        self.read().rooms.contains_key(room)
+        let st = self.read();
+        st.rooms.contains_key(room) || st.own_room_member(room).is_some()
     }
 
     fn for_each_target(&self, opts: &BroadcastOptions, f: &mut dyn FnMut(Sid)) {
         let st = self.read();
         let excluded = |sid: &Sid| {
-            opts.exclude.as_ref() == Some(sid)
-                || opts
-                    .except
-                    .iter()
-                    .any(|r| st.rooms.get(r).is_some_and(|m| m.contains(sid)))
+            opts.exclude.as_ref() == Some(sid) || opts.except.iter().any(|r| st.is_member(sid, r))
         };
         match opts.rooms.as_slice() {
             [] => st.sids.keys().filter(|s| !excluded(s)).for_each(|s| f(*s)),
@@ -207,15 +258,19 @@ impl Adapter for LocalAdapter {
                 if let Some(members) = st.rooms.get(room) {
                     members.iter().filter(|s| !excluded(s)).for_each(|s| f(*s));
                 }
+                // Not among the stored members: own rooms are not stored.
+                if let Some(sid) = st.own_room_member(room).filter(|s| !excluded(s)) {
+                    f(sid);
+                }
             }
             rooms => {
                 let mut seen = SidSet::default();
                 for room in rooms {
-                    if let Some(members) = st.rooms.get(room) {
-                        for s in members {
-                            if !excluded(s) && seen.insert(*s) {
-                                f(*s);
-                            }
+                    let own = st.own_room_member(room);
+                    let members = st.rooms.get(room).into_iter().flatten().chain(own.as_ref());
+                    for s in members {
+                        if !excluded(s) && seen.insert(*s) {
+                            f(*s);
                         }
                     }
                 }
@@ -272,5 +327,59 @@ mod tests {
             v
         });
         assert!(!a.rooms().contains(&"r1".to_string()));
+    }
+
+    #[test]
+    fn own_rooms_behave_as_stored_rooms() {
+        let a = LocalAdapter::new();
+        let (s1, s2, s3) = (Sid::new(), Sid::new(), Sid::new());
+        a.join(s1, &[s1.as_str(), "r"]);
+        a.join(s2, &[s2.as_str()]);
+        a.join(s3, &[s3.as_str(), "r"]);
+        let own1 = s1.to_string();
+        // An own room reaches its socket, alone or with other rooms, minus except/exclude.
+        assert_eq!(targets(&a, &[&own1], &[], None), HashSet::from([s1]));
+        assert_eq!(
+            targets(&a, &[&own1, "r", s2.as_str()], &[], None),
+            HashSet::from([s1, s2, s3])
+        );
+        assert_eq!(targets(&a, &["r"], &[&own1], None), HashSet::from([s3]));
+        assert_eq!(targets(&a, &[&own1], &[], Some(s1)), HashSet::new());
+        assert!(a.has_room(&own1));
+        assert_eq!(a.rooms_of(s1), {
+            let mut v = vec![own1.clone(), "r".to_string()];
+            v.sort();
+            v
+        });
+        // Another socket can join a room named like an id: both are in it, listed once.
+        a.join(s2, &[&own1]);
+        assert_eq!(targets(&a, &[&own1], &[], None), HashSet::from([s1, s2]));
+        assert_eq!(targets(&a, &[], &[&own1], None), HashSet::from([s3]));
+        assert_eq!(a.rooms().iter().filter(|r| **r == own1).count(), 1);
+        assert!(a.rooms_of(s2).contains(&own1));
+        // Leaving one's own room; the other member stays.
+        a.leave(s1, &own1);
+        assert_eq!(targets(&a, &[&own1], &[], None), HashSet::from([s2]));
+        assert!(!a.rooms_of(s1).contains(&own1));
+        assert_eq!(targets(&a, &[], &[], None), HashSet::from([s1, s2, s3]));
+        a.leave(s2, &own1);
+        assert!(!a.has_room(&own1));
+        assert!(!a.rooms().contains(&own1));
+        // Joining it again; then leaving everything.
+        a.join(s1, &[&own1]);
+        assert_eq!(targets(&a, &[&own1], &[], None), HashSet::from([s1]));
+        a.leave_all(s1);
+        assert!(!a.has_room(&own1));
+        assert_eq!(targets(&a, &["r"], &[], None), HashSet::from([s3]));
+        assert_eq!(targets(&a, &[], &[], None), HashSet::from([s2, s3]));
+        assert!(a.rooms_of(s1).is_empty());
+        // A name that is only shaped like an id is an ordinary room.
+        let stranger = Sid::new();
+        assert!(!a.has_room(stranger.as_str()));
+        a.join(s3, &[stranger.as_str()]);
+        assert_eq!(
+            targets(&a, &[stranger.as_str()], &[], None),
+            HashSet::from([s3])
+        );
     }
 }
