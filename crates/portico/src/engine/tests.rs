@@ -474,3 +474,24 @@ fn the_driver_future_stays_small() {
     let ws = std::mem::size_of::<ws::stream::WsConn>();
     assert!(ws <= 192, "the WebSocket is {ws} bytes (at most 192)");
 }
+
+/// What else each idle connection holds once in the engine, at its size today (64-bit): the
+/// session (one `SessionConfig` shared per protocol, not a copy each), its `Conn` and the
+/// request info (the headers packed, a `HeaderMap` built only on use). A field added to one
+/// of them is added to every connection: raise a bound only knowing that.
+#[test]
+fn the_per_session_structs_stay_small() {
+    use std::mem::size_of;
+    let sizes = [
+        ("Conn", size_of::<Conn>(), 312),
+        (
+            "Session",
+            size_of::<portico_proto::engine::session::Session>(),
+            152,
+        ),
+        ("ConnInfo", size_of::<ConnInfo>(), 136),
+    ];
+    for (name, size, max) in sizes {
+        assert!(size <= max, "{name} is {size} bytes (at most {max})");
+    }
+}

@@ -100,3 +100,19 @@ async fn protocol_errors_close_the_connection_and_a_missed_join_times_out() {
     assert!(conn.is_closed(), "no namespace joined by the deadline");
     assert!(h.deadline().is_none(), "the timeout is not armed again");
 }
+
+/// What each connected socket holds in the Socket.IO layer, at its size today (64-bit): the
+/// connection's state and the socket, whose rarely used parts (listeners, data, auth) are
+/// boxed on use. A field added to one of them is added to every connection: raise a bound
+/// only knowing that.
+#[test]
+fn the_per_socket_structs_stay_small() {
+    use std::mem::size_of;
+    let sizes = [
+        ("SioConn", size_of::<super::SioConn>(), 176),
+        ("SocketInner", size_of::<crate::socket::SocketInner>(), 320),
+    ];
+    for (name, size, max) in sizes {
+        assert!(size <= max, "{name} is {size} bytes (at most {max})");
+    }
+}
