@@ -36,7 +36,7 @@ PARTS = {
         ("  session id generation", [r"portico::sid::Sid::new"]),
         ("  open packet (JSON)", [r"portico::engine::polling::open_frame"]),
         ("  WebSocket accept (key, 101, task)", [r"portico::engine::ws::upgrade::accept"]),
-        ("  the handshake's headers kept", [r"portico::handshake::detach_headers", r"portico::handshake::PackedHead::new"]),
+        ("  the handshake's request info kept", [r"portico::handshake::detach_headers", r"portico::handshake::ConnInfo::new"]),
         ("Socket.IO connect (namespace, socket, reply)", [r"portico::sio::conn::connect"]),
         ("task spawns", [r"tokio::task::spawn::spawn"]),
         ("wake-ups: tokio park (epoll) and timers", [r"tokio::runtime::scheduler::current_thread::Context::park"]),
