@@ -63,7 +63,11 @@ describe("browser: the reverse-proxy recipe", () => {
     const line = await waitConsole(page, consoleLines, /WebSocket connection to/);
     const ws = front.url.replace("http://", "ws://");
     assert.match(line, new RegExp(`^error: WebSocket connection to '${ws}/socket\\.io/\\?EIO=4&transport=websocket&sid=[^']+' failed: Error during WebSocket handshake: Unexpected response code: 400$`));
+    // The failed upgrade can be reported before the Socket.IO connection (over polling) is:
+    // wait for the page to show its transport rather than read it once.
+    await page.waitForFunction(() => document.getElementById("transport").textContent !== "-", null, { timeout: WAIT_MS });
     assert.equal(await page.evaluate(() => document.getElementById("transport").textContent), "polling");
+    await page.waitForFunction(() => window.whoami?.address !== undefined, null, { timeout: WAIT_MS });
     assert.equal(await page.evaluate(() => window.whoami?.address), "127.0.0.1");
   });
 
