@@ -65,7 +65,8 @@ function normalise(text) {
     .replace(/^date: .*$/gim, "date: Thu, 01 Jan 2026 00:00:00 GMT")
     .replace(/client=127\.0\.0\.1:\d+/g, "client=127.0.0.1:50000")
     .replace(/(?<!client=)127\.0\.0\.1:\d+/g, "127.0.0.1:3000")
-    .replace(/\b(sid|socket)=([A-Za-z0-9_-]{20})\b/g, (_, k, v) => `${k}=${id(v)}`)
+    // Not `\b` after the id: an id may end with `-`, and no word boundary follows it.
+    .replace(/\b(sid|socket)=([A-Za-z0-9_-]{20})(?![A-Za-z0-9_-])/g, (_, k, v) => `${k}=${id(v)}`)
     .replace(/"sid":"([A-Za-z0-9_-]{20})"/g, (_, v) => `"sid":"${id(v)}"`);
 }
 
