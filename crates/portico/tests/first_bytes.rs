@@ -4,33 +4,15 @@
 //! WebSocket upgrade request in the same read are the start of the WebSocket stream.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
-use std::time::Duration;
+mod common;
 
-use portico::{Ack, Args, Server, Socket};
+use common::tcp::{serve_echo, within};
+use portico::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(WAIT, f).await.expect("timed out")
-}
-
 async fn start() -> String {
-    let io = Server::builder().build().unwrap();
-    io.of("/").on_connection(|socket: Socket| async move {
-        socket.on("echo", |_s: Socket, args: Args, ack: Ack| async move {
-            ack.send(&args)
-        });
-    });
-    let listener = portico::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(portico::serve_with_shutdown(
-        listener,
-        io,
-        std::future::pending(),
-    ));
-    addr.to_string()
+    serve_echo(Server::builder().build().unwrap()).await
 }
 
 /// Read until `needle` has arrived; returns everything read.
@@ -38,7 +20,7 @@ async fn read_until(tcp: &mut TcpStream, needle: &str) -> String {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains(needle) {
-        let n = bounded(tcp.read(&mut buf)).await.unwrap();
+        let n = within(tcp.read(&mut buf)).await.unwrap();
         assert!(
             n > 0,
             "closed before {needle:?}: {}",
@@ -124,7 +106,7 @@ async fn an_http2_preface_gets_http2() {
     tcp.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
     // The server's first frame is its own SETTINGS (type 4 on stream 0).
     let mut head = [0u8; 9];
-    bounded(tcp.read_exact(&mut head)).await.unwrap();
+    within(tcp.read_exact(&mut head)).await.unwrap();
     assert_eq!(head[3], 4, "frame type: {head:?}");
     assert_eq!(&head[5..9], &[0, 0, 0, 0], "stream id: {head:?}");
 }

@@ -5,22 +5,17 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::tcp::{connect, next_text, serve_echo as serve, within, Ws};
 use futures_util::{SinkExt, StreamExt};
-use portico::{Ack, Args, Server, Socket};
+use portico::Server;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
-use tokio_tungstenite::WebSocketStream;
 
-const WAIT: Duration = Duration::from_secs(10);
 const MAX_PAYLOAD: usize = 1000;
-
-type Ws = WebSocketStream<TcpStream>;
-
-async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(WAIT, f).await.expect("timed out")
-}
 
 async fn start() -> String {
     let io = Server::builder()
@@ -28,44 +23,6 @@ async fn start() -> String {
         .build()
         .unwrap();
     serve(io).await
-}
-
-async fn serve(io: Server) -> String {
-    io.of("/").on_connection(|socket: Socket| async move {
-        socket.on("echo", |_s: Socket, args: Args, ack: Ack| async move {
-            ack.send(&args)
-        });
-    });
-    let listener = portico::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(portico::serve_with_shutdown(
-        listener,
-        io,
-        std::future::pending(),
-    ));
-    addr.to_string()
-}
-
-/// The next text message; the server's Engine.IO pings on the way are answered.
-async fn next_text(ws: &mut Ws) -> String {
-    loop {
-        match bounded(ws.next()).await.unwrap().unwrap() {
-            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).await.unwrap(),
-            Message::Text(t) => return t.to_string(),
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-async fn connect(addr: &str) -> Ws {
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
-    assert!(next_text(&mut ws).await.starts_with("0{"));
-    ws.send(Message::text("40")).await.unwrap();
-    assert!(next_text(&mut ws).await.starts_with("40{"));
-    ws
 }
 
 /// `ws` still answers an `echo` with ack `id`.
@@ -98,7 +55,7 @@ fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 /// Read until the server's close; returns its code (and the pongs seen on the way).
 async fn close_code(ws: &mut Ws) -> (Option<CloseCode>, usize) {
     let (mut code, mut pongs) = (None, 0);
-    while let Some(m) = bounded(ws.next()).await {
+    while let Some(m) = within(ws.next()).await {
         match m {
             Ok(Message::Close(c)) => code = c.map(|c| c.code),
             Ok(Message::Pong(_)) => pongs += 1,
@@ -158,7 +115,7 @@ async fn ping_floods_are_answered_and_change_nothing_else() {
     ws.get_mut().write_all(&raw).await.unwrap();
     let mut pongs = 0;
     loop {
-        match bounded(ws.next()).await.unwrap().unwrap() {
+        match within(ws.next()).await.unwrap().unwrap() {
             Message::Pong(p) => {
                 assert_eq!(p, Bytes::copy_from_slice(&(pongs as u32).to_be_bytes()));
                 pongs += 1;
@@ -193,7 +150,7 @@ async fn an_engine_io_ping_from_a_v4_client_closes_that_connection() {
         // No pong: the server closes (a normal WebSocket close; the session ended with
         // `transport error`, as Node's "invalid heartbeat direction").
         let mut texts = Vec::new();
-        while let Some(m) = bounded(ws.next()).await {
+        while let Some(m) = within(ws.next()).await {
             match m {
                 Ok(Message::Text(t)) => texts.push(t.to_string()),
                 Ok(_) => {}
@@ -256,7 +213,7 @@ async fn a_client_that_floods_pings_and_never_reads_is_closed() {
         }
     })
     .await;
-    bounded(async {
+    within(async {
         while io.connection_count() > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -276,7 +233,7 @@ async fn polling_sid(addr: &str) -> String {
     );
     tcp.write_all(req.as_bytes()).await.unwrap();
     let mut res = String::new();
-    bounded(tcp.read_to_string(&mut res)).await.unwrap();
+    within(tcp.read_to_string(&mut res)).await.unwrap();
     let at = res.find("\"sid\":\"").expect("a sid") + 7;
     res[at..at + 20].to_owned()
 }
@@ -303,7 +260,7 @@ async fn a_ping_flood_on_an_upgrading_websocket_is_answered_as_it_comes() {
     probe.get_mut().write_all(&raw).await.unwrap();
     let last = Bytes::copy_from_slice(&1999u32.to_be_bytes());
     loop {
-        match bounded(probe.next()).await.unwrap().unwrap() {
+        match within(probe.next()).await.unwrap().unwrap() {
             Message::Pong(p) if p == last => break,
             Message::Pong(_) => {}
             other => panic!("unexpected {other:?}"),

@@ -6,21 +6,16 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use portico::{Ack, Args, Server, Socket};
+mod common;
+
+use common::tcp::{connect, next_text, serve_echo, within};
+use futures_util::SinkExt;
+use portico::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
-const WAIT: Duration = Duration::from_secs(10);
 const SHORT: Duration = Duration::from_millis(300);
-
-type Ws = WebSocketStream<TcpStream>;
-
-async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(WAIT, f).await.expect("timed out")
-}
 
 /// A server with an `echo` handler (acks its arguments): max payload 1000 bytes, header read
 /// and upgrade timeouts of 300 ms.
@@ -31,19 +26,7 @@ async fn start() -> (String, Server) {
         .upgrade_timeout(SHORT)
         .build()
         .unwrap();
-    io.of("/").on_connection(|socket: Socket| async move {
-        socket.on("echo", |_s: Socket, args: Args, ack: Ack| async move {
-            ack.send(&args)
-        });
-    });
-    let listener = portico::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(portico::serve_with_shutdown(
-        listener,
-        io.clone(),
-        std::future::pending(),
-    ));
-    (addr.to_string(), io)
+    (serve_echo(io.clone()).await, io)
 }
 
 fn count(io: &Server, reason: &str) -> u64 {
@@ -54,27 +37,9 @@ fn count(io: &Server, reason: &str) -> u64 {
         .unwrap()
 }
 
-async fn next_text(ws: &mut Ws) -> String {
-    loop {
-        match bounded(ws.next()).await.unwrap().unwrap() {
-            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).await.unwrap(),
-            Message::Text(t) => return t.to_string(),
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
 /// A fresh client connects, emits `echo` and gets its ack: the server still serves.
 async fn fresh_client_works(addr: &str) {
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut ws, _) = bounded(tokio_tungstenite::client_async(url, tcp))
-        .await
-        .unwrap();
-    assert!(next_text(&mut ws).await.starts_with("0{"));
-    ws.send(Message::text("40")).await.unwrap();
-    assert!(next_text(&mut ws).await.starts_with("40{"));
+    let mut ws = connect(addr).await;
     ws.send(Message::text("421[\"echo\",\"still here\"]"))
         .await
         .unwrap();
@@ -94,7 +59,7 @@ async fn read_reply(tcp: &mut TcpStream, until: Option<&str>) -> String {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        match bounded(tcp.read(&mut buf)).await {
+        match within(tcp.read(&mut buf)).await {
             Ok(0) | Err(_) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
@@ -301,7 +266,7 @@ async fn request_headers_never_finished_are_cut_at_header_read_timeout() {
     // An idle connection (no request at all) is closed too, but is no refusal.
     let mut idle = TcpStream::connect(&addr).await.unwrap();
     read_reply(&mut idle, None).await;
-    bounded(async {
+    within(async {
         while count(&io, "header_read_timeout") == 0 {
             tokio::task::yield_now().await;
         }
@@ -339,7 +304,7 @@ async fn a_websocket_probe_that_never_completes_is_closed_and_polling_goes_on() 
     ] {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}");
         let tcp = TcpStream::connect(&addr).await.unwrap();
-        let (mut ws, _) = bounded(tokio_tungstenite::client_async(url, tcp))
+        let (mut ws, _) = within(tokio_tungstenite::client_async(url, tcp))
             .await
             .unwrap();
         if let Some(p) = probe {
@@ -347,7 +312,7 @@ async fn a_websocket_probe_that_never_completes_is_closed_and_polling_goes_on() 
             assert_eq!(next_text(&mut ws).await, "3probe");
         }
         // The server closes the WebSocket once upgrade_timeout passes.
-        let end = bounded(async {
+        let end = within(async {
             loop {
                 match ws.next().await {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,

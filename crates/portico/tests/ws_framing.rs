@@ -2,66 +2,20 @@
 //! pings, the close handshake, and frames a client must not send.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
-use std::time::Duration;
+mod common;
 
+use common::tcp::{connect, next_text, serve_echo, within};
 use futures_util::{SinkExt, StreamExt};
-use portico::{Ack, Args, Server, Socket};
+use portico::Server;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
-use tokio_tungstenite::WebSocketStream;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-type Ws = WebSocketStream<TcpStream>;
-
-async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(WAIT, f).await.expect("timed out")
-}
 
 /// A server with an `echo` handler (acks its arguments), max payload 1000 bytes.
 async fn start() -> String {
-    let io = Server::builder().max_payload(1000).build().unwrap();
-    io.of("/").on_connection(|socket: Socket| async move {
-        socket.on("echo", |_s: Socket, args: Args, ack: Ack| async move {
-            ack.send(&args)
-        });
-    });
-    let listener = portico::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(portico::serve_with_shutdown(
-        listener,
-        io,
-        std::future::pending(),
-    ));
-    addr.to_string()
-}
-
-async fn next_text(ws: &mut Ws) -> String {
-    loop {
-        match bounded(ws.next()).await.unwrap().unwrap() {
-            Message::Text(t) => return t.to_string(),
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-/// A connected Socket.IO session on `/`.
-async fn connect(addr: &str) -> Ws {
-    let config = WebSocketConfig::default();
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
-        .await
-        .unwrap();
-    assert!(next_text(&mut ws).await.starts_with("0{"));
-    ws.send(Message::text("40")).await.unwrap();
-    assert!(next_text(&mut ws).await.starts_with("40{"));
-    ws
+    serve_echo(Server::builder().max_payload(1000).build().unwrap()).await
 }
 
 fn part(data: &'static [u8], op: OpCode, fin: bool) -> Message {
@@ -77,7 +31,7 @@ async fn fragments_pings_and_the_close_handshake() {
     ws.send(Message::Ping(Bytes::from_static(b"hello?")))
         .await
         .unwrap();
-    let pong = match bounded(ws.next()).await.unwrap().unwrap() {
+    let pong = match within(ws.next()).await.unwrap().unwrap() {
         Message::Pong(p) => p,
         other => panic!("unexpected {other:?}"),
     };
@@ -119,7 +73,7 @@ async fn fragments_pings_and_the_close_handshake() {
     .await
     .unwrap();
     let mut reply = None;
-    while let Some(m) = bounded(ws.next()).await {
+    while let Some(m) = within(ws.next()).await {
         match m {
             Ok(Message::Close(c)) => reply = c,
             Ok(_) => {}
@@ -154,7 +108,7 @@ async fn events_read_together_are_all_answered_in_order_then_the_close() {
     ws.get_mut().write_all(&raw).await.unwrap();
     let mut texts = Vec::new();
     let (mut pong, mut close) = (false, None);
-    while let Some(m) = bounded(ws.next()).await {
+    while let Some(m) = within(ws.next()).await {
         match m {
             Ok(Message::Text(t)) => texts.push(t.to_string()),
             Ok(Message::Pong(p)) => pong = p == Bytes::from_static(b"mid"),
@@ -175,7 +129,7 @@ async fn closes_with(raw: &[u8], code: CloseCode) {
     let mut ws = connect(&url).await;
     ws.get_mut().write_all(raw).await.unwrap();
     let mut got = None;
-    while let Some(m) = bounded(ws.next()).await {
+    while let Some(m) = within(ws.next()).await {
         match m {
             Ok(Message::Close(c)) => got = c.map(|c| c.code),
             Ok(_) => {}
@@ -221,7 +175,7 @@ async fn over_hypers_upgraded_stream_too() {
     ws.send(Message::Ping(Bytes::from_static(b"p")))
         .await
         .unwrap();
-    let pong = match bounded(ws.next()).await.unwrap().unwrap() {
+    let pong = match within(ws.next()).await.unwrap().unwrap() {
         Message::Pong(p) => p,
         other => panic!("unexpected {other:?}"),
     };
@@ -235,7 +189,7 @@ async fn over_hypers_upgraded_stream_too() {
     assert_eq!(next_text(&mut ws).await, r#"437["up"]"#);
     ws.send(Message::Close(None)).await.unwrap();
     let mut closed = false;
-    while let Some(m) = bounded(ws.next()).await {
+    while let Some(m) = within(ws.next()).await {
         match m {
             Ok(Message::Close(_)) => closed = true,
             Ok(_) => {}

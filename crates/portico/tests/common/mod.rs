@@ -17,6 +17,8 @@ use portico::{Ack, DisconnectReason, Sid, Socket};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+pub mod tcp;
+
 /// The Engine.IO v4 polling payload separator.
 pub const SEPARATOR: char = '\x1e';
 
