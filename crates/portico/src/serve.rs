@@ -286,20 +286,26 @@ async fn first_bytes(stream: &TcpStream, timeout: Duration) -> Option<BytesMut> 
         loop {
             stream.readable().await.ok()?;
             let room = buf.capacity() - buf.len();
-            match stream.try_read_buf(&mut buf) {
-                Ok(0) => return None,
-                Ok(n) if n < room => {
-                    // A short read drained the socket: say so to tokio as a `WouldBlock`
-                    // would, so that hyper's next read waits for the next bytes instead of
-                    // trying (a system call that fails with EAGAIN). Readiness that came
-                    // after this read is kept (tokio clears only what it had seen).
-                    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
-                        Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                    });
+            // A short read drained the socket: the closure then says so to tokio as a
+            // `WouldBlock` would, so that hyper's next read waits for the next bytes instead
+            // of trying (a system call that fails with EAGAIN). `try_io` takes its readiness
+            // snapshot before the read and clears only that: readiness the I/O driver (on
+            // another worker) records after it, for bytes that came after the read, is kept.
+            let mut read = None;
+            let res = stream.try_io(tokio::io::Interest::READABLE, || {
+                let n = stream.try_read_buf(&mut buf)?;
+                read = Some(n);
+                if n > 0 && n < room {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
                 }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(_) => return None,
+            });
+            match (read, res) {
+                (Some(0), _) => return None,
+                (Some(_), _) => {}
+                (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                (None, _) => return None,
             }
             // Part of a preface: wait for the rest of it before deciding.
             if buf.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf) {
