@@ -9,7 +9,7 @@ use std::time::Duration;
 mod common;
 
 use common::tcp::{connect, next_text, serve_echo, within};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use portico::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -6,9 +6,8 @@ mod common;
 
 use common::tcp::{connect, next_text, serve_echo, within};
 use futures_util::{SinkExt, StreamExt};
-use portico::Server;
+use portico::{Ack, Args, Server, Socket};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
