@@ -147,6 +147,7 @@ mod tests {
 /// mimalloc instead of the system allocator: a handshake allocates and frees dozens of
 /// blocks (tokio's 128-byte-aligned task cells among them), and glibc's `malloc`, `free`
 /// and `posix_memalign` were a fifth of the server's instructions per WebSocket handshake
-/// (see bench/README.md, "Profiles").
+/// (see bench/README.md, "Profiles"). Built without its request for transparent huge pages
+/// (Cargo.toml, `no_thp`; bench/README.md, "Allocator and huge pages").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
