@@ -236,7 +236,7 @@ impl Core {
                     commands: self.commands.clone(),
                 });
                 let m = Message::new(name.into_owned(), args, binary, ack);
-                self.emit_event(RawEvent::Event(Event::Message(m)));
+                self.emit_event(RawEvent::Event(Box::new(Event::Message(m))));
                 Step::Continue
             }
             // A client's connection never reads a CONNECT request.
@@ -248,9 +248,9 @@ impl Core {
     pub fn finish(&mut self, reason: DisconnectReason) {
         self.acks.clear();
         self.end_batch();
-        let _ = self
-            .events
-            .send(Delivery::One(RawEvent::Event(Event::Disconnected(reason))));
+        let _ = self.events.send(Delivery::One(RawEvent::Event(Box::new(
+            Event::Disconnected(reason),
+        ))));
     }
 }
 
@@ -384,7 +384,7 @@ mod tests {
         ));
         assert!(matches!(
             rx.try_recv().unwrap(),
-            Delivery::One(RawEvent::Event(Event::Disconnected(_)))
+            Delivery::One(e) if e.is_disconnection()
         ));
     }
 
@@ -394,8 +394,11 @@ mod tests {
         let mut out = Vec::new();
         core.on_packet(msg(r#"51-["bin",{"_placeholder":true,"num":0}]"#), &mut out);
         core.on_packet(EnginePacket::Binary(Bytes::from_static(&[1, 2])), &mut out);
-        let Ok(Delivery::One(RawEvent::Event(Event::Message(m)))) = rx.try_recv() else {
+        let Ok(Delivery::One(RawEvent::Event(e))) = rx.try_recv() else {
             panic!("no event")
+        };
+        let Event::Message(m) = *e else {
+            panic!("not a message: {e:?}")
         };
         assert_eq!(m.name, "bin");
         assert_eq!(m.attachments, vec![Bytes::from_static(&[1, 2])]);

@@ -82,8 +82,17 @@ pub enum RawEvent {
     /// A Socket.IO `EVENT` packet as text, without the Engine.IO `4` (e.g. `2["b","xx"]`,
     /// or `2/admin,["b"]` on another namespace). Parse it with [`Events::parse`].
     Text(Bytes),
-    /// Anything else (binary events, the disconnection), already parsed.
-    Event(Event),
+    /// Anything else (binary events, the disconnection), already parsed. Boxed: a burst of
+    /// `Text` events is buffered until read, and an unboxed [`Event`] would make each of them
+    /// three times larger.
+    Event(Box<Event>),
+}
+
+impl RawEvent {
+    /// Whether this is [`Event::Disconnected`] (the last event of a connection).
+    pub fn is_disconnection(&self) -> bool {
+        matches!(self, RawEvent::Event(e) if matches!(**e, Event::Disconnected(_)))
+    }
 }
 
 /// The stream of [`Event`]s of one connection, in arrival order.
@@ -121,7 +130,7 @@ impl Events {
     pub async fn recv(&mut self) -> Option<Event> {
         loop {
             match self.recv_raw().await? {
-                RawEvent::Event(event) => return Some(event),
+                RawEvent::Event(event) => return Some(*event),
                 RawEvent::Text(text) => {
                     if let Some(message) = self.parse(&text) {
                         return Some(Event::Message(message));
@@ -165,7 +174,7 @@ impl Events {
         }
         let n = buf.len() - start;
         for e in &buf[start..] {
-            if matches!(e, RawEvent::Event(Event::Disconnected(_))) {
+            if e.is_disconnection() {
                 self.finished = true;
             }
         }
@@ -181,16 +190,16 @@ impl Events {
             Some(Delivery::One(e)) => vec![e],
             Some(Delivery::Many(batch)) => batch,
             // The connection task is gone without a word: report it as a transport close.
-            None => vec![RawEvent::Event(Event::Disconnected(
+            None => vec![RawEvent::Event(Box::new(Event::Disconnected(
                 DisconnectReason::TransportClose,
-            ))],
+            )))],
         };
         self.pending = batch.into_iter();
         true
     }
 
     fn note(&mut self, event: &RawEvent) {
-        if matches!(event, RawEvent::Event(Event::Disconnected(_))) {
+        if event.is_disconnection() {
             self.finished = true;
         }
     }
@@ -278,4 +287,27 @@ pub(crate) struct AckHandle {
     pub id: u64,
     pub nsp: String,
     pub commands: mpsc::WeakUnboundedSender<Command>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst is buffered as `RawEvent`s until read (a broadcast of 1,000 events to 1,000
+    /// clients holds up to a million of them): the parsed variant is boxed so that a `Text`
+    /// costs its `Bytes` and a tag, not the size of a parsed `Message`.
+    #[test]
+    fn a_raw_event_is_no_larger_than_a_bytes_and_a_tag() {
+        assert!(std::mem::size_of::<Message>() > 64);
+        assert!(std::mem::size_of::<RawEvent>() <= std::mem::size_of::<Bytes>() + 8);
+    }
+
+    #[test]
+    fn is_disconnection_tells_the_last_event() {
+        let last = RawEvent::Event(Box::new(Event::Disconnected(
+            DisconnectReason::TransportClose,
+        )));
+        assert!(last.is_disconnection());
+        assert!(!RawEvent::Text(Bytes::from_static(b"2[\"b\"]")).is_disconnection());
+    }
 }

@@ -72,7 +72,10 @@ async fn pending_acks_and_batches(transport: Transport) {
         batch.clear();
         assert!(bounded(events.recv_raw_many(&mut batch, 16)).await > 0);
         reason = batch.iter().find_map(|e| match e {
-            RawEvent::Event(Event::Disconnected(r)) => Some(r.as_str()),
+            RawEvent::Event(e) => match **e {
+                Event::Disconnected(r) => Some(r.as_str()),
+                _ => None,
+            },
             _ => None,
         });
     }

@@ -74,9 +74,11 @@ pub(crate) async fn count(
         for event in batch.drain(..) {
             match event {
                 RawEvent::Text(text) if is_b(&text) => got += 1,
-                RawEvent::Event(Event::Disconnected(reason)) => {
-                    eprintln!("broadcast: a client was disconnected: {reason}");
-                    ended = true;
+                RawEvent::Event(e) => {
+                    if let Event::Disconnected(reason) = *e {
+                        eprintln!("broadcast: a client was disconnected: {reason}");
+                        ended = true;
+                    }
                 }
                 _ => {}
             }
