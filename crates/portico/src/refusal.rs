@@ -166,6 +166,14 @@ impl Refusals {
         true
     }
 
+    /// Count one refusal for `reason` that is logged at debug level only: it takes no part in
+    /// the warnings' rate limit.
+    pub(crate) fn count_quietly(&self, reason: Reason) {
+        self.slots[reason.index()]
+            .total
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Refusals since the server started, by reason (every reason, zeros included).
     pub(crate) fn snapshot(&self) -> Vec<(&'static str, u64)> {
         Reason::ALL
@@ -218,5 +226,17 @@ mod tests {
         assert!(snap.contains(&("origin", 101)));
         assert!(snap.contains(&("max_sessions", 1)));
         assert!(snap.contains(&("event_rate", 0)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_counted_quietly_leave_the_warnings_budget_alone() {
+        let r = Refusals::default();
+        for _ in 0..100 {
+            r.count_quietly(Reason::BadRequest);
+        }
+        // Malformed requests (at debug) do not use up the warnings of unsupported versions.
+        let logged = (0..100).filter(|_| r.record(Reason::BadRequest)).count();
+        assert_eq!(logged as u64, WARN_BURST);
+        assert_eq!(r.count(Reason::BadRequest), 200);
     }
 }

@@ -1,8 +1,8 @@
 //! Every handshake decision is visible in the log at the level `docs/recipes/debugging.md`
 //! promises: a new session at debug (with the client's origin and Engine.IO version), a
-//! refusal at debug with its fields (warning for origins and limits), a preflight at debug,
-//! an allowed origin at trace, a middleware refusal at debug with `reason=`; the EIO=3
-//! refusal's reason names `allow_eio3`.
+//! refusal at debug with its fields (warning for origins, limits and unsupported protocol
+//! versions), a preflight at debug, an allowed origin at trace, a middleware refusal at debug
+//! with `reason=`; the EIO=3 refusal is a warning whose reason names `allow_eio3`.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
@@ -96,7 +96,7 @@ async fn a_new_session_is_logged_at_debug_with_origin_and_eio_version() {
 }
 
 #[tokio::test]
-async fn eio3_is_refused_with_a_reason_naming_allow_eio3_and_logged_at_debug() {
+async fn eio3_is_refused_with_a_reason_naming_allow_eio3_and_logged_as_a_warning() {
     let (log, _guard) = Log::capture(tracing::Level::DEBUG);
     let io = server(false);
     let errors = Arc::new(Mutex::new(Vec::<ConnectionError>::new()));
@@ -120,7 +120,7 @@ async fn eio3_is_refused_with_a_reason_naming_allow_eio3_and_logged_at_debug() {
     let reason = errors.lock().unwrap()[0].context.reason.clone().unwrap();
     assert!(reason.contains("allow_eio3(true)"), "{reason}");
     let line = log.line(&["refused: Unsupported protocol version"]);
-    assert!(line.contains(" DEBUG "), "{line}");
+    assert!(line.contains(" WARN "), "{line}");
     for part in [
         "refusal=\"bad_request\"",
         &format!("origin={PAGE}"),
@@ -139,7 +139,28 @@ async fn eio3_is_refused_with_a_reason_naming_allow_eio3_and_logged_at_debug() {
         )
         .await;
     res.assert_error(StatusCode::BAD_REQUEST, 5);
-    log.line(&["EIO=5 is not a protocol this server speaks (EIO=4)"]);
+    let line = log.line(&["EIO=5 is not a protocol this server speaks (EIO=4)"]);
+    assert!(line.contains(" WARN "), "{line}");
+    // Other malformed requests stay at debug.
+    let res = client
+        .request(
+            Method::GET,
+            &client.url("EIO=4&transport=carrier-pigeon"),
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    res.assert_error(StatusCode::BAD_REQUEST, 0);
+    let line = log.line(&["refused: Transport unknown"]);
+    assert!(line.contains(" DEBUG "), "{line}");
+    assert_eq!(
+        io.refusals()
+            .into_iter()
+            .find(|(r, _)| *r == "bad_request")
+            .map(|(_, n)| n),
+        Some(3),
+        "every refusal is counted, warned or not"
+    );
 }
 
 #[tokio::test]

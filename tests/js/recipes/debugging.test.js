@@ -126,7 +126,7 @@ test("RUST_LOG=portico=debug: the session, the socket, the middleware's refusal,
     const v3 = await curl(["-si", `${s.origin}/socket.io/?EIO=3&transport=polling`]);
     assert.match(v3.out, /^HTTP\/1\.1 400 Bad Request\n/);
     assert.match(v3.out, /\n\{"code":5,"message":"Unsupported protocol version"\}$/);
-    const refusedV3 = await s.waitStderr(/DEBUG portico::service: refused: Unsupported protocol version/);
+    const refusedV3 = await s.waitStderr(/ WARN portico::service: refused: Unsupported protocol version/);
     assert.match(refusedV3, /allow_eio3\(true\)/);
     const pre = await curl([
       "-si", "-X", "OPTIONS", `${s.origin}${URL_PATH}`,
