@@ -7,8 +7,9 @@ use std::time::Duration;
 
 mod common;
 
-use common::tcp::{connect, next_text, serve_echo as serve, within, Ws};
+use common::tcp::{connect, next_text, serve, serve_echo, within, Ws};
 use futures_util::{SinkExt, StreamExt};
+use portico::DisconnectReason;
 use portico::Server;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -22,7 +23,7 @@ async fn start() -> String {
         .max_payload(MAX_PAYLOAD as u64)
         .build()
         .unwrap();
-    serve(io).await
+    serve_echo(io).await
 }
 
 /// `ws` still answers an `echo` with ack `id`.
@@ -198,6 +199,8 @@ async fn a_client_that_floods_pings_and_never_reads_is_closed() {
         .ping_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
+    // `echo`, and each disconnect of a `/` socket with its reason.
+    let mut gone = common::echo_server(&io);
     let addr = serve(io.clone()).await;
     let mut ws = connect(&addr).await;
     assert_eq!(io.connection_count(), 1);
@@ -213,12 +216,10 @@ async fn a_client_that_floods_pings_and_never_reads_is_closed() {
         }
     })
     .await;
-    within(async {
-        while io.connection_count() > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    // The session is removed before its socket's disconnect handlers run.
+    let (_, reason) = within(gone.recv()).await.unwrap();
+    assert_eq!(reason, DisconnectReason::TransportError);
+    assert_eq!(io.connection_count(), 0);
     let mut fresh = connect(&addr).await;
     alive(&mut fresh, 1).await;
     drop(ws);
@@ -245,7 +246,7 @@ async fn a_ping_flood_on_an_upgrading_websocket_is_answered_as_it_comes() {
         .upgrade_timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let addr = serve(io).await;
+    let addr = serve_echo(io).await;
     let mut witness = connect(&addr).await;
     let sid = polling_sid(&addr).await;
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}");

@@ -23,14 +23,19 @@ pub async fn within<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(WAIT, f).await.expect("timed out")
 }
 
-/// Give `io`'s `/` an `echo` handler (it acknowledges its arguments) and serve it on a free
-/// port of 127.0.0.1 for the rest of the test; returns `host:port`.
+/// Give `io`'s `/` an `echo` handler (it acknowledges its arguments) and [`serve`] it.
 pub async fn serve_echo(io: Server) -> String {
     io.of("/").on_connection(|socket: Socket| async move {
         socket.on("echo", |_s: Socket, args: Args, ack: Ack| async move {
             ack.send(&args)
         });
     });
+    serve(io).await
+}
+
+/// Serve `io` (with the handlers it has) on a free port of 127.0.0.1 for the rest of the
+/// test; returns `host:port`.
+pub async fn serve(io: Server) -> String {
     let listener = portico::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(portico::serve_with_shutdown(
