@@ -3,7 +3,7 @@
 // polling, each joining a room — with 50 at a time, against `portico serve --metrics` (the
 // release build when present). After a warm-up of 1,000 cycles the server's RSS and its session,
 // socket and room counts are taken as the baseline; after the 10,000 the counts must be back to
-// exactly that (0) and the RSS within max(10 %, 4 MiB) of it: the allocator keeps freed memory
+// exactly that (0) and the RSS within max(10 %, 8 MiB) of it: the allocator keeps freed memory
 // in its caches, which is not a leak — a leak grows with the cycles (a session left behind
 // holds tens of KiB: 10,000 of them are hundreds of MiB).
 //
@@ -22,7 +22,9 @@ import { rssKiB, scrapeUntil, startServe } from "./serve.js";
 const CYCLES = Number(process.env.PORTICO_LEAK_CYCLES ?? 10_000);
 const WARMUP = 1_000;
 const CONCURRENCY = 50;
-const RSS_TOLERANCE = { ratio: 0.1, kib: 4 * 1024 };
+// mimalloc on 4 KiB pages (no huge pages) grew 0.9–6.1 MiB over 10,000 cycles in 10 runs, and
+// 3.8 MiB over 40,000: a high-water mark, not a leak, but over the 4 MiB allowed before.
+const RSS_TOLERANCE = { ratio: 0.1, kib: 8 * 1024 };
 const STEP_MS = 10_000;
 
 const servers = [];
