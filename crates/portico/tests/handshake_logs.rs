@@ -59,6 +59,13 @@ impl Log {
 
 const PAGE: &str = "http://localhost:5173";
 
+/// `GET <path>?query` with `headers`.
+async fn get(client: &Client, query: &str, headers: &[(&str, &str)]) -> common::Reply {
+    client
+        .request(Method::GET, &client.url(query), headers, Bytes::new())
+        .await
+}
+
 fn server(allow_eio3: bool) -> Server {
     Server::builder()
         .origins(OriginPolicy::allow([PAGE]).unwrap())
@@ -76,14 +83,7 @@ async fn a_new_session_is_logged_at_debug_with_origin_and_eio_version() {
         ("eio=4", "EIO=4&transport=polling"),
         ("eio=3", "EIO=3&transport=polling"),
     ] {
-        let res = client
-            .request(
-                Method::GET,
-                &client.url(query),
-                &[("origin", PAGE)],
-                Bytes::new(),
-            )
-            .await;
+        let res = get(&client, query, &[("origin", PAGE)]).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         let line = log.line(&["new polling session", eio]);
         assert!(line.contains(" DEBUG "), "{line}");
@@ -103,14 +103,7 @@ async fn eio3_is_refused_with_a_reason_naming_allow_eio3_and_logged_as_a_warning
     let seen = errors.clone();
     io.on_connection_error(move |e| seen.lock().unwrap().push(e.clone()));
     let client = Client::new(&io);
-    let res = client
-        .request(
-            Method::GET,
-            &client.url("EIO=3&transport=polling"),
-            &[("origin", PAGE)],
-            Bytes::new(),
-        )
-        .await;
+    let res = get(&client, "EIO=3&transport=polling", &[("origin", PAGE)]).await;
     res.assert_error(StatusCode::BAD_REQUEST, 5);
     assert_eq!(
         res.json()["message"],
@@ -130,26 +123,12 @@ async fn eio3_is_refused_with_a_reason_naming_allow_eio3_and_logged_as_a_warning
         assert!(line.contains(part), "{part} in {line}");
     }
     // Other versions say what the server speaks.
-    let res = client
-        .request(
-            Method::GET,
-            &client.url("EIO=5&transport=polling"),
-            &[],
-            Bytes::new(),
-        )
-        .await;
+    let res = get(&client, "EIO=5&transport=polling", &[]).await;
     res.assert_error(StatusCode::BAD_REQUEST, 5);
     let line = log.line(&["EIO=5 is not a protocol this server speaks (EIO=4)"]);
     assert!(line.contains(" WARN "), "{line}");
     // Other malformed requests stay at debug.
-    let res = client
-        .request(
-            Method::GET,
-            &client.url("EIO=4&transport=carrier-pigeon"),
-            &[],
-            Bytes::new(),
-        )
-        .await;
+    let res = get(&client, "EIO=4&transport=carrier-pigeon", &[]).await;
     res.assert_error(StatusCode::BAD_REQUEST, 0);
     let line = log.line(&["refused: Transport unknown"]);
     assert!(line.contains(" DEBUG "), "{line}");
@@ -182,14 +161,7 @@ async fn preflights_at_debug_and_allowed_origins_at_trace() {
         line.contains(" DEBUG ") && line.contains(&format!("origin={PAGE}")),
         "{line}"
     );
-    let res = client
-        .request(
-            Method::GET,
-            &client.url("EIO=4&transport=polling"),
-            &[("origin", PAGE)],
-            Bytes::new(),
-        )
-        .await;
+    let res = get(&client, "EIO=4&transport=polling", &[("origin", PAGE)]).await;
     assert_eq!(res.status, StatusCode::OK);
     let line = log.line(&["origin allowed"]);
     assert!(

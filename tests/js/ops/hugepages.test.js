@@ -2,8 +2,8 @@
 // pages (the crate's `no_thp` feature). Where the kernel gives huge pages only to memory that
 // asks for them (THP mode "madvise", the mode of the machines this project runs on), the
 // server's memory holds none, at rest and with clients connected. With the request, mimalloc's
-// arenas got 2 MiB pages that the kernel zeroes whole when first touched: 6 MiB of them right
-// after start, and under a 1,000,000-delivery broadcast the zeroing was 40 % of the server's
+// arenas got 2 MiB pages that the kernel zeroes whole when first touched: 6–8 MiB of them
+// right after start, and under a 1,000,000-delivery broadcast the zeroing was 40 % of the server's
 // CPU and made its figures swing 3× between runs (bench/README.md, "Allocator and huge
 // pages").
 
