@@ -149,20 +149,21 @@ impl Conn {
             .is_some_and(|h| h.is_busy())
     }
 
-    /// Offer a WebSocket that asks to upgrade this session. It is dropped (the client sees the
-    /// connection close) if another one is already waiting or the session's driver has ended.
-    pub(crate) fn offer_upgrade(&self, ws: Box<WsStream>) {
+    /// Offer a WebSocket that asks to upgrade this session. It is handed back, for the caller
+    /// to close, if another one is already waiting or the session's driver has ended.
+    pub(crate) fn offer_upgrade(&self, ws: Box<WsStream>) -> Result<(), Box<WsStream>> {
         {
             let mut slot = self.upgrade.lock().unwrap_or_else(|e| e.into_inner());
             match *slot {
                 UpgradeSlot::Empty => *slot = UpgradeSlot::Waiting(ws),
                 UpgradeSlot::Waiting(_) | UpgradeSlot::Ended => {
                     tracing::debug!(sid = %self.sid, "upgrade refused: one is already under way or the session ended");
-                    return;
+                    return Err(ws);
                 }
             }
         }
         self.driver_wake.notify_one();
+        Ok(())
     }
 
     /// The driver takes the WebSocket waiting to upgrade, if any.

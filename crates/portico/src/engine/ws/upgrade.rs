@@ -51,8 +51,12 @@ pub(crate) fn accept<B>(
                     Ok(up) => {
                         let ws = WsConn::new(up, max, max_stall);
                         // The driver takes it as a probe (or closes it if the session cannot
-                        // be upgraded any more).
-                        conn.offer_upgrade(Box::new(ws));
+                        // be upgraded any more). One refused here (another is already waiting,
+                        // or the session ended) is closed with a close frame, as the driver
+                        // closes those, not dropped: the client sees 1000, not 1006.
+                        if let Err(mut refused) = conn.offer_upgrade(Box::new(ws)) {
+                            refused.close(portico_proto::ws::CLOSE_NORMAL, "").await;
+                        }
                     }
                     Err(e) => tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed"),
                 }
