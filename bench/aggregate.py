@@ -572,7 +572,9 @@ def markdown(meta, agg, tgt, runs):
     lines += [
         "Ratios are Portico/peer of the medians (in the -mt cases: multi-thread/current-thread); "
         "↑ means higher is better for Portico, ↓ lower. "
-        "Server CPU is utime+stime of the server process over the phase (`/proc/PID/stat`); RSS "
+        "Server CPU is the server process's CPU time (user and system, every thread) over the "
+        "phase, in nanoseconds (`/proc/PID/task/TID/schedstat`, checked against `/proc/PID/stat`: "
+        "bench/README.md); RSS "
         "is VmRSS. KiB = 1,024 bytes; the idle target's 8 KB is 8,000 bytes.",
         "",
         "## Versions",

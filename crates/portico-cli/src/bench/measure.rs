@@ -21,7 +21,86 @@ pub(crate) fn clock_ticks() -> f64 {
     })
 }
 
-/// CPU seconds (user + system) used so far by `pid` (`"self"` for this process).
+/// CPU time used so far by a process, read two ways: the kernel's total over every thread
+/// that ever ran (`/proc/PID/stat`, in clock ticks: 10 ms) and each live thread's own time in
+/// nanoseconds (`/proc/PID/task/TID/schedstat`). The first alone rounds a 90 ms burst to
+/// within ±20 ms; [`CpuReading::since`] uses the second where the first confirms it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CpuReading {
+    /// utime + stime of the whole process, in seconds (each rounded down to a tick).
+    ticks_s: f64,
+    /// (thread id, nanoseconds on a CPU), sorted by thread id; empty where schedstat is not
+    /// available.
+    threads: Vec<(u32, u64)>,
+}
+
+/// A reading of `pid`'s CPU time (`"self"` for this process); `None` if it cannot be read.
+pub(crate) fn cpu_reading(pid: &str) -> Option<CpuReading> {
+    let ticks_s = cpu_seconds(pid)?;
+    let mut threads = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for entry in dir.flatten() {
+            let Some(tid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|t| t.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // Its first field: the thread's time on a CPU, in nanoseconds. A thread that ended
+            // since the directory was listed is left out (and the reading falls back to ticks).
+            let ns = std::fs::read_to_string(entry.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+            if let Some(ns) = ns {
+                threads.push((tid, ns));
+            }
+        }
+    }
+    threads.sort_unstable();
+    Some(CpuReading { ticks_s, threads })
+}
+
+impl CpuReading {
+    /// CPU seconds used between `start` and this reading. The threads' nanoseconds when they
+    /// account for all of it: every thread of `start` is still there, and the total in ticks
+    /// grew by no more than theirs plus its own rounding (each reading of the total is rounded
+    /// down twice, user and system time: within 2 ticks either way). Otherwise a thread ended
+    /// in between, taking its time out of the threads' sum: the total in ticks.
+    pub fn since(&self, start: &CpuReading) -> f64 {
+        let coarse = self.ticks_s - start.ticks_s;
+        let find = |tid: u32| {
+            self.threads
+                .binary_search_by_key(&tid, |&(t, _)| t)
+                .ok()
+                .map(|i| self.threads[i].1)
+        };
+        let all_alive = start.threads.iter().all(|&(t, _)| find(t).is_some());
+        if self.threads.is_empty() || !all_alive {
+            return coarse;
+        }
+        let fine_ns: u64 = self
+            .threads
+            .iter()
+            .map(|&(tid, ns)| {
+                let before = start
+                    .threads
+                    .binary_search_by_key(&tid, |&(t, _)| t)
+                    .map_or(0, |i| start.threads[i].1);
+                ns.saturating_sub(before)
+            })
+            .sum();
+        let fine = fine_ns as f64 / 1e9;
+        if coarse - fine > 2.0 / clock_ticks() {
+            coarse
+        } else {
+            fine
+        }
+    }
+}
+
+/// CPU seconds (user + system) used so far by `pid` (`"self"` for this process), in whole
+/// clock ticks (see [`CpuReading`] for nanoseconds).
 pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) in parentheses; utime and
@@ -53,11 +132,12 @@ pub(crate) fn steal_seconds() -> Option<f64> {
 }
 
 /// One reading of the client and the server.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     at: Instant,
-    client_cpu: Option<f64>,
-    server_cpu: Option<f64>,
+    client_cpu: Option<CpuReading>,
+    /// One reading per server process; `None` if any of them cannot be read.
+    server_cpu: Option<Vec<CpuReading>>,
     server_rss_kb: Option<u64>,
     steal: Option<f64>,
 }
@@ -82,8 +162,15 @@ impl Probe {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             at: Instant::now(),
-            client_cpu: cpu_seconds("self"),
-            server_cpu: sum_over(&self.server_pids, cpu_seconds),
+            client_cpu: cpu_reading("self"),
+            server_cpu: if self.server_pids.is_empty() {
+                None
+            } else {
+                self.server_pids
+                    .iter()
+                    .map(|p| cpu_reading(&p.to_string()))
+                    .collect()
+            },
             server_rss_kb: sum_over(&self.server_pids, rss_kb),
             steal: steal_seconds(),
         }
@@ -128,8 +215,8 @@ pub(crate) struct Usage {
 impl Snapshot {
     pub fn usage_since(&self, start: &Snapshot) -> Usage {
         let wall_s = self.at.duration_since(start.at).as_secs_f64();
-        let client_cpu_s = match (self.client_cpu, start.client_cpu) {
-            (Some(b), Some(a)) => b - a,
+        let client_cpu_s = match (&self.client_cpu, &start.client_cpu) {
+            (Some(b), Some(a)) => b.since(a),
             _ => 0.0,
         };
         Usage {
@@ -140,8 +227,10 @@ impl Snapshot {
             } else {
                 0.0
             },
-            server_cpu_s: match (self.server_cpu, start.server_cpu) {
-                (Some(b), Some(a)) => Some(b - a),
+            server_cpu_s: match (&self.server_cpu, &start.server_cpu) {
+                (Some(b), Some(a)) if a.len() == b.len() => {
+                    Some(b.iter().zip(a).map(|(b, a)| b.since(a)).sum())
+                }
                 _ => None,
             },
             server_rss_kb_before: start.server_rss_kb,
@@ -218,6 +307,88 @@ mod tests {
         assert!(cpu_seconds("self").unwrap() >= 0.0);
         assert!(rss_kb("self").unwrap() > 0);
         assert!(cpu_seconds("999999999").is_none());
+    }
+
+    fn reading(ticks: u32, threads: &[(u32, u64)]) -> CpuReading {
+        CpuReading {
+            ticks_s: f64::from(ticks) / clock_ticks(),
+            threads: threads.to_vec(),
+        }
+    }
+
+    #[test]
+    fn cpu_since_uses_the_threads_nanoseconds_when_the_ticks_agree() {
+        let start = reading(10, &[(1, 100), (2, 200)]);
+        // Thread 3 started in between: all its time is in the window.
+        let end = reading(11, &[(1, 3_000_100), (2, 200), (3, 500)]);
+        assert!((end.since(&start) - 0.003_000_5).abs() < 1e-12);
+        // Two ticks more than the threads' time is still rounding.
+        let end = reading(12, &[(1, 100), (2, 200)]);
+        assert_eq!(end.since(&start), 0.0);
+    }
+
+    #[test]
+    fn cpu_since_falls_back_to_ticks_when_a_thread_ended() {
+        let start = reading(10, &[(1, 100), (2, 200)]);
+        // Thread 2 ended: its time in the window is not in any schedstat any more.
+        let end = reading(15, &[(1, 1_000_100)]);
+        assert!((end.since(&start) - 5.0 / clock_ticks()).abs() < 1e-12);
+        // A thread that started and ended in between shows only in the ticks.
+        let end = reading(15, &[(1, 1_000_100), (2, 200)]);
+        assert!((end.since(&start) - 5.0 / clock_ticks()).abs() < 1e-12);
+        // Without schedstat, ticks.
+        assert!((reading(15, &[]).since(&reading(10, &[])) - 5.0 / clock_ticks()).abs() < 1e-12);
+    }
+
+    /// This thread's own CPU time so far, in nanoseconds.
+    fn own_thread_ns() -> u64 {
+        let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+        s.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    /// Spins until this thread has used `ms` more of CPU (by its own clock, not the wall's).
+    fn spin_cpu(ms: u64) {
+        let until = own_thread_ns() + ms * 1_000_000;
+        let mut x = 0u64;
+        while own_thread_ns() < until {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+    }
+
+    #[test]
+    fn cpu_reading_of_this_process_counts_live_and_ended_threads() {
+        // This thread's id, as /proc names it.
+        let me: u32 = std::fs::read_link("/proc/thread-self")
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ns_of = |r: &CpuReading| r.threads.iter().find(|(t, _)| *t == me).unwrap().1;
+        let start = cpu_reading("self").unwrap();
+        spin_cpu(30);
+        let live = cpu_reading("self").unwrap();
+        assert!(
+            ns_of(&live) - ns_of(&start) >= 30_000_000,
+            "this thread's nanoseconds"
+        );
+        // The other tests' threads may end meanwhile (then the figure is the ticks'): within
+        // the ticks' rounding of 30 ms either way.
+        let spent = live.since(&start);
+        assert!(
+            spent >= 0.030 - 2.0 / clock_ticks(),
+            "{spent} s for 30 ms of spinning"
+        );
+        // A thread that spins 50 ms and ends before the next reading.
+        std::thread::spawn(|| spin_cpu(50)).join().unwrap();
+        let end = cpu_reading("self").unwrap();
+        let spent = end.since(&live);
+        assert!(
+            spent >= 0.050 - 2.0 / clock_ticks(),
+            "{spent} s after a thread spun 50 ms"
+        );
     }
 
     #[test]
