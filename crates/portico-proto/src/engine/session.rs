@@ -32,6 +32,12 @@ use super::traffic::Traffic;
 /// Queue capacity (frames) a drained session keeps; more is released after a burst.
 const QUEUE_KEEP: usize = 16;
 
+/// Queue capacity (frames) past which a session is in a burst (see [`Session::make_room`]).
+const BURST_FROM: usize = 64;
+
+/// The queue's room (frames, 32 KiB) once a session is in a burst.
+const BURST_ROOM: usize = 1024;
+
 /// Limits and timers of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -371,7 +377,29 @@ impl Session {
             return Err(SendError::Full);
         }
         self.queued_bytes += bytes;
+        self.make_room(frames.len());
         Ok(())
+    }
+
+    /// Room in the queue for `n` more frames. Up to [`BURST_FROM`] frames the queue grows as a
+    /// `VecDeque` does (doubling); past that the session is in a burst (a broadcast, a handler
+    /// emitting in a loop), and it gets room for [`BURST_ROOM`] frames at once, then doubles.
+    ///
+    /// Each doubling copies the queue and frees the old buffer; in a broadcast burst every
+    /// session's queue grows at the same time, so no session reuses another's freed smaller
+    /// buffer. Growing 64 → 1,024 in one step, a queue of 1,000 frames has copied 124 frames
+    /// and freed 5 buffers on the way instead of 1,020 and 8, and the server touched ~9 MB
+    /// less fresh memory in a 1,000 × 1,000 broadcast (2,200 fewer page faults, a few µs of
+    /// the kernel's time each; bench/README.md, "Fresh memory in a burst"). Room not used is
+    /// not touched, so it costs address space, not resident memory.
+    #[inline]
+    fn make_room(&mut self, n: usize) {
+        let need = self.queue.len() + n;
+        let cap = self.queue.capacity();
+        if need > cap && (BURST_FROM..BURST_ROOM).contains(&cap) {
+            self.queue
+                .reserve_exact(BURST_ROOM.max(need) - self.queue.len());
+        }
     }
 
     /// Whether the transport can take a frame now without queueing behind others: a polling
@@ -1310,6 +1338,39 @@ mod tests {
         }
         assert_eq!(s.close_reason(), Some(CloseReason::BufferFull));
         assert_eq!(answered, 64 / 11 + 1);
+    }
+
+    #[test]
+    fn a_queue_in_a_burst_gets_its_room_at_once() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::WebSocket, SessionConfig::default());
+        let f = text("42[\"b\"]");
+        let mut caps = Vec::new();
+        for _ in 0..1100 {
+            s.send(f.clone()).unwrap();
+            if caps.last() != Some(&s.queue.capacity()) {
+                caps.push(s.queue.capacity());
+            }
+        }
+        // Doubling up to BURST_FROM, then BURST_ROOM in one step, then doubling again.
+        let at_burst = caps.iter().position(|&c| c >= BURST_ROOM).unwrap();
+        assert!(
+            caps[at_burst - 1] >= BURST_FROM && caps[at_burst - 1] < 2 * BURST_FROM,
+            "{caps:?}"
+        );
+        assert_eq!(caps[at_burst], BURST_ROOM, "{caps:?}");
+        assert!(
+            caps[..at_burst].windows(2).all(|w| w[1] <= 2 * w[0]),
+            "{caps:?}"
+        );
+        assert!(*caps.last().unwrap() >= 1100);
+        // Every frame still leaves, in order, and the room goes back.
+        let mut n = 0;
+        while s.poll_transmit().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 1100);
+        assert!(s.queue.capacity() <= QUEUE_KEEP);
     }
 
     #[test]
