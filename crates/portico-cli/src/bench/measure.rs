@@ -69,26 +69,17 @@ impl CpuReading {
     /// in between, taking its time out of the threads' sum: the total in ticks.
     pub fn since(&self, start: &CpuReading) -> f64 {
         let coarse = self.ticks_s - start.ticks_s;
-        let find = |tid: u32| {
-            self.threads
-                .binary_search_by_key(&tid, |&(t, _)| t)
-                .ok()
-                .map(|i| self.threads[i].1)
-        };
-        let all_alive = start.threads.iter().all(|&(t, _)| find(t).is_some());
+        let all_alive = start
+            .threads
+            .iter()
+            .all(|&(t, _)| self.thread_ns(t).is_some());
         if self.threads.is_empty() || !all_alive {
             return coarse;
         }
         let fine_ns: u64 = self
             .threads
             .iter()
-            .map(|&(tid, ns)| {
-                let before = start
-                    .threads
-                    .binary_search_by_key(&tid, |&(t, _)| t)
-                    .map_or(0, |i| start.threads[i].1);
-                ns.saturating_sub(before)
-            })
+            .map(|&(tid, ns)| ns.saturating_sub(start.thread_ns(tid).unwrap_or(0)))
             .sum();
         let fine = fine_ns as f64 / 1e9;
         if coarse - fine > 2.0 / clock_ticks() {
@@ -96,6 +87,14 @@ impl CpuReading {
         } else {
             fine
         }
+    }
+
+    /// Thread `tid`'s nanoseconds on a CPU in this reading, if it was running then.
+    fn thread_ns(&self, tid: u32) -> Option<u64> {
+        self.threads
+            .binary_search_by_key(&tid, |&(t, _)| t)
+            .ok()
+            .map(|i| self.threads[i].1)
     }
 }
 
@@ -366,7 +365,7 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        let ns_of = |r: &CpuReading| r.threads.iter().find(|(t, _)| *t == me).unwrap().1;
+        let ns_of = |r: &CpuReading| r.thread_ns(me).unwrap();
         let start = cpu_reading("self").unwrap();
         spin_cpu(30);
         let live = cpu_reading("self").unwrap();

@@ -364,7 +364,8 @@ impl Session {
         Ok(())
     }
 
-    /// Count `frames` against the buffer cap (closing with `BufferFull` when they do not fit).
+    /// Count `frames` against the buffer cap (closing with `BufferFull` when they do not fit),
+    /// and make room for them in the queue (see [`Session::make_room`]).
     fn admit(&mut self, frames: &[Frame]) -> Result<(), SendError> {
         if self.closed.is_some() {
             return Err(SendError::Closed);
