@@ -26,6 +26,7 @@ pub(crate) fn error(code: ErrorCode) -> Response<Body> {
         kind: match code {
             ErrorCode::UnknownSid => Reason::UnknownSid,
             ErrorCode::Forbidden => Reason::Origin,
+            ErrorCode::UnsupportedProtocolVersion => Reason::UnsupportedVersion,
             _ => Reason::BadRequest,
         },
     });

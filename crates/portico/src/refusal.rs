@@ -25,9 +25,11 @@ pub(crate) enum Reason {
     Origin,
     /// The `allow_request` hook refused the handshake (403, code 4).
     AllowRequest,
-    /// A malformed request: unknown transport, bad method, bad upgrade, unsupported protocol
-    /// version (400, codes 0, 2, 3, 5).
+    /// A malformed request: unknown transport, bad method, bad upgrade (400, codes 0, 2, 3).
     BadRequest,
+    /// A client of a protocol version the server does not speak (400, code 5): `EIO=3`
+    /// (socket.io-client 2.x) without `allow_eio3`, or a version no server speaks.
+    UnsupportedVersion,
     /// A session id the server does not know (400, code 1).
     UnknownSid,
     /// `max_sessions` reached (503, code 4).
@@ -51,10 +53,11 @@ pub(crate) enum Reason {
 
 impl Reason {
     /// Every reason, in the order [`Refusals::snapshot`] reports them.
-    pub(crate) const ALL: [Reason; 12] = [
+    pub(crate) const ALL: [Reason; 13] = [
         Reason::Origin,
         Reason::AllowRequest,
         Reason::BadRequest,
+        Reason::UnsupportedVersion,
         Reason::UnknownSid,
         Reason::MaxSessions,
         Reason::MaxSessionsPerIp,
@@ -72,6 +75,7 @@ impl Reason {
             Reason::Origin => "origin",
             Reason::AllowRequest => "allow_request",
             Reason::BadRequest => "bad_request",
+            Reason::UnsupportedVersion => "unsupported_version",
             Reason::UnknownSid => "unknown_sid",
             Reason::MaxSessions => "max_sessions",
             Reason::MaxSessionsPerIp => "max_sessions_per_ip",
@@ -94,7 +98,7 @@ impl Reason {
 pub(crate) struct Refusals {
     /// When the counters started, for the log windows (tokio's clock: paused in tests).
     start: tokio::time::Instant,
-    slots: [Slot; 12],
+    slots: [Slot; Reason::ALL.len()],
 }
 
 #[derive(Debug, Default)]
@@ -234,9 +238,15 @@ mod tests {
         for _ in 0..100 {
             r.count_quietly(Reason::BadRequest);
         }
-        // Malformed requests (at debug) do not use up the warnings of unsupported versions.
+        // Malformed requests (at debug) do not use up the warnings of another reason, nor of
+        // their own.
         let logged = (0..100).filter(|_| r.record(Reason::BadRequest)).count();
         assert_eq!(logged as u64, WARN_BURST);
         assert_eq!(r.count(Reason::BadRequest), 200);
+        let logged = (0..100)
+            .filter(|_| r.record(Reason::UnsupportedVersion))
+            .count();
+        assert_eq!(logged as u64, WARN_BURST);
+        assert_eq!(r.count(Reason::UnsupportedVersion), 100);
     }
 }

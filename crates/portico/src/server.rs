@@ -270,8 +270,8 @@ impl Server {
 
     /// How many times the server turned a client away since it started, by reason: every
     /// reason, in a fixed order, zeros included, so each can be exported as one metric
-    /// series. The reasons are `origin`, `allow_request`, `bad_request`, `unknown_sid`,
-    /// `max_sessions`, `max_sessions_per_ip`, `payload_too_large`, `event_rate`,
+    /// series. The reasons are `origin`, `allow_request`, `bad_request`,
+    /// `unsupported_version`, `unknown_sid`, `max_sessions`, `max_sessions_per_ip`, `payload_too_large`, `event_rate`,
     /// `send_buffer_full`, `header_read_timeout`, `upgrade_timeout` and `max_attachments`
     /// (see docs/limits.md); later versions may add reasons. Counting is a few atomic
     /// operations per refusal; warnings about refusals are logged at most 20 per reason per

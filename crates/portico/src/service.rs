@@ -291,12 +291,10 @@ fn origin_str(origin: &Option<http::HeaderValue>) -> Option<&str> {
 /// refused a connection).
 fn report(server: &Server, kind: Reason, err: &ConnectionError, client: Option<SocketAddr>) {
     let warn = match kind {
-        // A client of another protocol version (socket.io-client 2.x against a server without
-        // `allow_eio3`) is a refusal an operator acts on, as origins and limits are: it is a
-        // warning. Other malformed requests and unknown session ids are at debug.
-        Reason::BadRequest if err.code == ErrorCode::UnsupportedProtocolVersion.code() => {
-            server.0.engine.refusals.record(kind)
-        }
+        // Malformed requests and unknown session ids are what a restarted server sees from
+        // its previous run's clients: at debug. Every other reason, a client of another
+        // protocol version included (socket.io-client 2.x against a server without
+        // `allow_eio3`), is one an operator acts on: a warning.
         Reason::BadRequest | Reason::UnknownSid => {
             server.0.engine.refusals.count_quietly(kind);
             false

@@ -15,7 +15,7 @@ after(async () => {
   for (const s of servers) await s.kill();
 });
 
-test("--metrics: exact values after a WebSocket client, a polling client and two refusals", { timeout: 30_000 }, async () => {
+test("--metrics: exact values after a WebSocket client, a polling client and three refusals", { timeout: 30_000 }, async () => {
   const server = await startServe([], { bin: porticoBinary({ preferRelease: false }) });
   servers.push(server);
 
@@ -35,9 +35,11 @@ test("--metrics: exact values after a WebSocket client, a polling client and two
   try {
     const ws = await clients.connect("/", { transports: ["websocket"] });
     const polling = await clients.connect("/", { transports: ["polling"] });
-    // Two refusals: a foreign origin (origin), an unknown session id (unknown_sid).
+    // Three refusals: a foreign origin (origin), an unknown session id (unknown_sid), a
+    // socket.io-client 2.x handshake on a server without --allow-eio3 (unsupported_version).
     assert.equal((await request(eioUrl(server.url), { headers: { origin: "http://evil.example" } })).status, 403);
     assert.equal((await request(eioUrl(server.url, { sid: "nope" }))).status, 400);
+    assert.equal((await request(eioUrl(server.url, { EIO: "3" }))).status, 400);
 
     const m = (await scrape(server.metricsUrl)).values;
     assert.equal(m.get('portico_sessions{transport="polling"}'), 1);
@@ -48,6 +50,7 @@ test("--metrics: exact values after a WebSocket client, a polling client and two
     assert.equal(m.get('portico_rooms{namespace="/"}'), 2);
     assert.equal(m.get('portico_refusals_total{reason="origin"}'), 1);
     assert.equal(m.get('portico_refusals_total{reason="unknown_sid"}'), 1);
+    assert.equal(m.get('portico_refusals_total{reason="unsupported_version"}'), 1);
     assert.equal(m.get('portico_refusals_total{reason="bad_request"}'), 0);
     assert.equal(m.get('portico_refusals_total{reason="max_sessions"}'), 0);
     assert.equal(m.get('portico_limit_hits_total{limit="max_sessions"}'), 0);
