@@ -3,12 +3,15 @@
 // measuring, so a peer that drifts (a lost argument, a dropped event, another maxPayload) stops
 // the run instead of skewing it.
 //
-//   node bench/check-peer.mjs --url http://127.0.0.1:PORT
+//   node bench/check-peer.mjs --url http://127.0.0.1:PORT [--only echo]
 //
 // Per transport (websocket, polling, polling+upgrade): the handshake's ping settings and
 // maxPayload; echo with 0, 1 and 3 arguments; join; broadcast of 10 events to a room of 2
 // (sender included) while a third client outside the room receives none. Exits 1 on the
 // first difference. Loopback only; every wait is bounded.
+//
+// `--only echo` checks the handshake and echo over websocket and polling only: what the
+// floor (bench/peers/floor) serves, for the cases it runs (polling, connect-websocket, echo).
 
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -27,8 +30,9 @@ function flag(name) {
 }
 
 const url = flag("--url");
-if (!url) {
-  console.error("usage: node bench/check-peer.mjs --url http://127.0.0.1:PORT");
+const only = flag("--only");
+if (!url || (only !== undefined && only !== "echo")) {
+  console.error("usage: node bench/check-peer.mjs --url http://127.0.0.1:PORT [--only echo]");
   process.exit(2);
 }
 const host = new URL(url).hostname;
@@ -113,6 +117,7 @@ async function checkTransport(transport) {
     same(`echo 1 arg (${transport})`, await call(a.socket, "echo", "héllo"), ["héllo"]);
     const three = ["s", { n: 1, l: [true, null, 2.5] }, 42];
     same(`echo 3 args (${transport})`, await call(a.socket, "echo", ...three), three);
+    if (only === "echo") return;
 
     const room = `check-${transport}`;
     same(`join (${transport})`, await call(a.socket, "join", room), [true]);
@@ -149,7 +154,7 @@ async function checkTransport(transport) {
 }
 
 let failed = false;
-for (const transport of ["websocket", "polling", "upgrade"]) {
+for (const transport of only === "echo" ? ["websocket", "polling"] : ["websocket", "polling", "upgrade"]) {
   try {
     await checkTransport(transport);
     console.log(`check-peer ${url} ${transport}: ok`);
