@@ -17,8 +17,13 @@ import os
 import statistics
 import sys
 
-SERVERS = ["portico", "socketioxide", "node"]
+SERVERS = ["portico", "socketioxide", "node", "floor"]
 PEERS = ["socketioxide", "node"]
+# The floor (bench/peers/floor): not a Socket.IO server but the least any server can do for
+# the cases bench/run runs it in (polling, connect-websocket, echo, echo-paced, echo-light)
+# over the same system calls. Its CPU per operation over socketioxide's is the lowest ratio any
+# server could reach there; shown beside the targets.
+FLOOR = "floor"
 # Portico's bench server on tokio's multi-thread runtime with 2 workers (`--workers 2`): a
 # pseudo-server of the -mt cases only, which compare it with "portico" (current-thread).
 MT = "portico-mt2"
@@ -338,7 +343,7 @@ def targets(agg, runs=()):
         add(name, None, "", why or "missing figures")
     else:
         note = ""
-        bound = [s for s in SERVERS if agg["cluster"][s]["client_bound_runs"]]
+        bound = [s for s in SERVERS if s in agg["cluster"] and agg["cluster"][s]["client_bound_runs"]]
         if bound:
             note = (f"client-bound runs ({', '.join(bound)}): the rate measures the client; "
                     "the server CPU per delivery ratios are the fairer figures")
@@ -379,6 +384,15 @@ def targets(agg, runs=()):
         add(name, ok, "; ".join(figs), "both workers share the server's one core: the figure is the cost of "
             "cross-thread wake-ups, not of parallelism")
     # Issue 19: the lead on every path.
+    def floor_note(case, key, limit):
+        """What the floor reached on the same figure, when it ran: the lowest ratio possible."""
+        rf = ratio(agg, case, key, "socketioxide", of=FLOOR)
+        if clean(agg, case, FLOOR) or rf is None:
+            return ""
+        below = "under" if rf <= limit else "over"
+        return (f"the floor (the same system calls, no Socket.IO work): {rf:.2f}× socketioxide's "
+                f"({fmt(median_of(agg, case, FLOOR, key))} µs), {below} the {limit}× target")
+
     def cpu_target(name, case, key, limit, unit):
         why = clean(agg, case, "portico") or clean(agg, case, "socketioxide")
         r = ratio(agg, case, key, "socketioxide")
@@ -386,7 +400,8 @@ def targets(agg, runs=()):
             add(name, None, "", why or "missing figures")
             return
         add(name, r <= limit, f"{r:.2f}× ({fmt(median_of(agg, case, 'portico', key))} vs "
-            f"{fmt(median_of(agg, case, 'socketioxide', key))} µs per {unit})")
+            f"{fmt(median_of(agg, case, 'socketioxide', key))} µs per {unit})",
+            floor_note(case, key, limit))
 
     cpu_target("polling: server CPU per HTTP request ≤ 0.7× socketioxide", "polling", "cpu_req",
                0.7, "request")
@@ -424,7 +439,8 @@ def targets(agg, runs=()):
         add(name, None, "", why or "missing figures")
     else:
         add(name, rc <= 0.6 and p99 <= 1.0,
-            f"CPU per message {rc:.2f}× socketioxide's; Portico p99 {p99:.2f} ms")
+            f"CPU per message {rc:.2f}× socketioxide's; Portico p99 {p99:.2f} ms",
+            floor_note("echo", "cpu_op", 0.6))
 
     # Idle: ≤ 4 KiB per idle WebSocket connection.
     why = clean(agg, "idle", "portico")
@@ -549,28 +565,36 @@ def markdown(meta, agg, tgt, runs):
             lines += mt_section(agg, case)
             continue
         lines += [f"## {case}", ""]
-        head = ["metric"] + servers + [f"portico/{p}" for p in peers]
+        # The floor only where it ran, with its own ratio to socketioxide's.
+        shown = [s for s in servers if s != FLOOR or s in agg[case]]
+        floor_ratio = FLOOR in agg[case] and "socketioxide" in agg[case]
+        ratio_cols = [f"portico/{p}" for p in peers] + (["floor/socketioxide"] if floor_ratio else [])
+        head = ["metric"] + shown + ratio_cols
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
         for key, label, unit, better, _reader in METRICS.get(case, []):
             row = [f"{label}" + (f" ({unit})" if unit else "")]
-            for s in servers:
+            for s in shown:
                 e = agg[case].get(s)
                 row.append(cell(e["metrics"].get(key)) if e else "–")
+            hint = {"higher": " ↑", "lower": " ↓"}.get(better, "")
             for p in peers:
                 r = ratio(agg, case, key, p)
-                hint = {"higher": " ↑", "lower": " ↓"}.get(better, "")
+                row.append(f"{r:.2f}×{hint}" if r is not None else "–")
+            if floor_ratio:
+                r = ratio(agg, case, key, "socketioxide", of=FLOOR)
                 row.append(f"{r:.2f}×{hint}" if r is not None else "–")
             lines.append("| " + " | ".join(row) + " |")
-        rcv, valid, notes = entry_rows(agg, case, servers)
-        lines.append("| " + " | ".join(["received / expected (valid runs)"] + rcv + [""] * len(peers)) + " |")
-        lines.append("| " + " | ".join(["valid runs"] + valid + [""] * len(peers)) + " |")
+        rcv, valid, notes = entry_rows(agg, case, shown)
+        lines.append("| " + " | ".join(["received / expected (valid runs)"] + rcv + [""] * len(ratio_cols)) + " |")
+        lines.append("| " + " | ".join(["valid runs"] + valid + [""] * len(ratio_cols)) + " |")
         if notes:
             lines += [""] + notes
         lines.append("")
 
     lines += [
-        "Ratios are Portico/peer of the medians (in the -mt cases: multi-thread/current-thread); "
+        "Ratios are Portico/peer of the medians (in the -mt cases: multi-thread/current-thread; "
+        "floor/socketioxide: the floor's, the lowest any server could reach on that figure); "
         "↑ means higher is better for Portico, ↓ lower. "
         "Server CPU is the server process's CPU time (user and system, every thread) over the "
         "phase, in nanoseconds (`/proc/PID/task/TID/schedstat`, checked against `/proc/PID/stat`: "
@@ -622,7 +646,12 @@ def main():
             case: (
                 {"multi-thread/current-thread": {key: mt_ratio(agg, case, key) for key, *_ in METRICS[case]}}
                 if case in MT_CASES else
-                {p: {key: ratio(agg, case, key, p) for key, *_ in METRICS.get(case, [])} for p in PEERS}
+                {
+                    **{p: {key: ratio(agg, case, key, p) for key, *_ in METRICS.get(case, [])} for p in PEERS},
+                    **({"floor/socketioxide": {key: ratio(agg, case, key, "socketioxide", of=FLOOR)
+                                               for key, *_ in METRICS.get(case, [])}}
+                       if FLOOR in agg[case] else {}),
+                }
             )
             for case in agg
         },

@@ -2,7 +2,9 @@
 // sections (current-thread and multi-thread figures, the ratio multi-thread/current-thread) and
 // the target "multi-thread runtime (2 workers) within 1.2× of current-thread": PASS within it,
 // MISS above it, MISS on any loss, N/A when the cases did not run. And the broadcast target of
-// issue 19, judged per repetition: one repetition under 2× socketioxide's rate is a MISS.
+// issue 19, judged per repetition: one repetition under 2× socketioxide's rate is a MISS. And the
+// floor (bench/peers/floor): a column and a floor/socketioxide ratio in the cases where it ran
+// only, and its ratio beside the CPU targets.
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -61,10 +63,10 @@ function doc(scenario, { cpu, received, expected, rate = 4e6 }) {
  * cases expect 300,000 messages, broadcast ones 1,000,000 deliveries). Resolves with
  * {md, json, target} (`target`: the multi-thread row of the JSON).
  */
-async function aggregate(cases, runs) {
+async function aggregate(cases, runs, servers = ["portico"]) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "portico-aggregate-"));
   dirs.push(work);
-  const meta = { date_utc: "test", quick: false, repetitions: 2, servers: ["portico"], cases, versions: {}, settings: {}, params: {} };
+  const meta = { date_utc: "test", quick: false, repetitions: 2, servers, cases, versions: {}, settings: {}, params: {} };
   fs.writeFileSync(path.join(work, "meta.json"), JSON.stringify(meta));
   const lines = runs.map((r) => {
     const scenario = r.case.startsWith("echo") ? "echo" : "broadcast";
@@ -178,4 +180,26 @@ test("broadcast: 2× in every repetition and CPU ≤ 0.25× is a PASS; one repet
   const row2 = miss.json.targets.find((t) => t.target === BROADCAST_TARGET);
   assert.equal(row2.status, "MISS", JSON.stringify(row2));
   assert.match(row2.figures, /2\.08×, 1\.90×, 2\.04×/);
+});
+
+test("the floor: its column and floor/socketioxide ratio where it ran, and its ratio beside the echo target", { timeout: 20_000 }, async () => {
+  const runs = [];
+  for (const rep of [1, 2]) {
+    runs.push({ case: "echo", rep, server: "portico", cpu: 8 });
+    runs.push({ case: "echo", rep, server: "socketioxide", cpu: 12 });
+    runs.push({ case: "echo", rep, server: "floor", cpu: 7.8 });
+    runs.push({ case: "broadcast", rep, server: "portico", cpu: 0.1, rate: 5e6 });
+    runs.push({ case: "broadcast", rep, server: "socketioxide", cpu: 0.4, rate: 2.4e6 });
+  }
+  const { md, json } = await aggregate(["echo", "broadcast"], runs, ["portico", "socketioxide", "node", "floor"]);
+  const echo = json.targets.find((t) => t.target === "echo: server CPU per message ≤ 0.6× socketioxide, p99 ≤ 1 ms");
+  assert.equal(echo.status, "MISS", JSON.stringify(echo));
+  assert.match(echo.figures, /CPU per message 0\.67× socketioxide's/);
+  assert.match(echo.note, /the floor \(the same system calls, no Socket\.IO work\): 0\.65× socketioxide's \(7\.80 µs\), over the 0\.6× target/);
+  assert.ok(Math.abs(json.ratios.echo["floor/socketioxide"].cpu_op - 0.65) < 1e-9, JSON.stringify(json.ratios.echo));
+  assert.equal(json.ratios.broadcast["floor/socketioxide"], undefined);
+  const section = (name) => md.split(`\n## ${name}\n`)[1].split("\n## ")[0];
+  assert.match(section("echo"), /^\| metric \| portico \| socketioxide \| node \| floor \| portico\/socketioxide \| portico\/node \| floor\/socketioxide \|$/m);
+  assert.match(section("echo"), /^\| server CPU per message \(µs\) \| 8\.00 \| 12\.0 \| – \| 7\.80 \| 0\.67× ↓ \| – \| 0\.65× ↓ \|$/m);
+  assert.match(section("broadcast"), /^\| metric \| portico \| socketioxide \| node \| portico\/socketioxide \| portico\/node \|$/m);
 });
