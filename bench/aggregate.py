@@ -385,13 +385,19 @@ def targets(agg, runs=()):
             "cross-thread wake-ups, not of parallelism")
     # Issue 19: the lead on every path.
     def floor_note(case, key, limit):
-        """What the floor reached on the same figure, when it ran: the lowest ratio possible."""
+        """What the floor reached on the same figure, when it ran (the lowest ratio possible),
+        and each server's CPU above it (its own work: the figure minus the floor's)."""
         rf = ratio(agg, case, key, "socketioxide", of=FLOOR)
         if clean(agg, case, FLOOR) or rf is None:
             return ""
         below = "under" if rf <= limit else "over"
-        return (f"the floor (the same system calls, no Socket.IO work): {rf:.2f}× socketioxide's "
-                f"({fmt(median_of(agg, case, FLOOR, key))} µs), {below} the {limit}× target")
+        f, p, x = (median_of(agg, case, s, key) for s in (FLOOR, "portico", "socketioxide"))
+        note = (f"the floor (the same system calls, no Socket.IO work): {rf:.2f}× socketioxide's "
+                f"({fmt(f)} µs), {below} the {limit}× target")
+        if None not in (p, x) and x > f:
+            note += (f"; above the floor, Portico {fmt(p - f)} µs vs socketioxide {fmt(x - f)} µs "
+                     f"({(p - f) / (x - f):.2f}×)")
+        return note
 
     def cpu_target(name, case, key, limit, unit):
         why = clean(agg, case, "portico") or clean(agg, case, "socketioxide")
