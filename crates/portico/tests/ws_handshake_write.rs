@@ -7,9 +7,9 @@
 
 mod common;
 
-use common::tcp::{serve_echo, within};
+use common::tcp::{read_until, serve_echo};
 use portico::Server;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 fn upgrade_request(query: &str) -> String {
@@ -18,22 +18,6 @@ fn upgrade_request(query: &str) -> String {
          Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
-}
-
-/// Read until `needle` has arrived; returns everything read.
-async fn read_until(tcp: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(needle.len()).any(|w| w == needle) {
-        let n = within(tcp.read(&mut buf)).await.unwrap();
-        assert!(
-            n > 0,
-            "closed before {needle:?}: {}",
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
 }
 
 #[tokio::test]

@@ -105,18 +105,12 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let me = self.get_mut();
-        let r = match me {
-            Io::Tcp(s) => return Pin::new(s).poll_write(cx, buf),
-            Io::Upgraded(u) => return Pin::new(&mut **u).poll_write(cx, buf),
-            Io::Gone => return gone(),
-            Io::Held(h) => {
-                let (s, held) = &mut **h;
-                poll_write_after(s, held, cx, &[io::IoSlice::new(buf)])
-            }
-        };
-        me.release_held();
-        r
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Upgraded(u) => Pin::new(&mut **u).poll_write(cx, buf),
+            // Held (the head and the buffer in one write) or gone.
+            other => Pin::new(other).poll_write_vectored(cx, &[io::IoSlice::new(buf)]),
+        }
     }
 
     fn poll_write_vectored(
