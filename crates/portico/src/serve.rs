@@ -213,17 +213,6 @@ where
                     async move {
                         let res = fut.await;
                         answered.answered();
-                        // A new WebSocket session: its open packet follows the 101 at once, so
-                        // the 101 waits for it and both leave in one write.
-                        if let Ok(r) = &res {
-                            if r.status() == http::StatusCode::SWITCHING_PROTOCOLS
-                                && r.extensions()
-                                    .get::<crate::http::HandshakeResponse>()
-                                    .is_some()
-                            {
-                                answered.hold_next_head();
-                            }
-                        }
                         res
                     }
                 },

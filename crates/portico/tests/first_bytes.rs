@@ -17,7 +17,18 @@ async fn start() -> String {
 
 /// Read until `needle` has arrived; returns everything read.
 async fn read_until(tcp: &mut TcpStream, needle: &str) -> String {
-    String::from_utf8_lossy(&common::tcp::read_until(tcp, needle.as_bytes()).await).into_owned()
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(needle) {
+        let n = within(tcp.read(&mut buf)).await.unwrap();
+        assert!(
+            n > 0,
+            "closed before {needle:?}: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 fn handshake_request(extra_headers: &str) -> String {

@@ -23,25 +23,6 @@ pub async fn within<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(WAIT, f).await.expect("timed out")
 }
 
-/// Read from `tcp` until `needle` has arrived (failing the test if the stream ends first or
-/// after [`WAIT`] per read); returns everything read.
-pub async fn read_until(tcp: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(needle.len()).any(|w| w == needle) {
-        let n = within(tcp.read(&mut buf)).await.unwrap();
-        assert!(
-            n > 0,
-            "closed before {:?}: {}",
-            String::from_utf8_lossy(needle),
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
-}
-
 /// Give `io`'s `/` an `echo` handler (it acknowledges its arguments) and [`serve`] it.
 pub async fn serve_echo(io: Server) -> String {
     io.of("/").on_connection(|socket: Socket| async move {

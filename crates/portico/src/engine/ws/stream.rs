@@ -20,21 +20,11 @@ use portico_proto::ws::{self, Message, Reader, Role, WsError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::server_io::{poll_write_after, poll_write_prefix};
-
 /// The byte stream under the WebSocket: the TCP stream itself when the connection came from
 /// Portico's server (`portico::serve` and its siblings) or hyper-util's (`axum::serve`), so
 /// reads and writes skip hyper's upgrade wrappers; hyper's `Upgraded` otherwise.
 pub(crate) enum Io {
     Tcp(TcpStream),
-    /// The TCP stream with the `101` that Portico's server held back, until it is written: it
-    /// leaves with the first frame, in one write
-    /// ([`super::server_io::Unanswered::hold_next_head`]); then the stream is `Tcp` again.
-    /// Boxed, so that `Io` (held by every idle connection) does not grow.
-    Held(Box<(TcpStream, Vec<u8>)>),
-    /// Only for the instant `Held` becomes `Tcp` ([`Io::release_held`]): never read or
-    /// written.
-    Gone,
     /// Boxed: the rarer case, and the larger stream (every idle connection holds an `Io`).
     Upgraded(Box<TokioIo<Upgraded>>),
 }
@@ -46,7 +36,7 @@ impl Io {
         // Portico's own server (hyper's HTTP/1 connection on a ServerIo).
         let up = match up.downcast::<TokioIo<super::server_io::ServerIo>>() {
             Ok(parts) => {
-                let (tcp, unread, held) = parts.io.into_inner().into_parts();
+                let (tcp, unread) = parts.io.into_inner().into_parts();
                 let read = if unread.is_empty() {
                     parts.read_buf
                 } else {
@@ -55,12 +45,7 @@ impl Io {
                     all.extend_from_slice(&unread);
                     all.freeze()
                 };
-                let io = if held.is_empty() {
-                    Io::Tcp(tcp)
-                } else {
-                    Io::Held(Box::new((tcp, held)))
-                };
-                return (io, read);
+                return (Io::Tcp(tcp), read);
             }
             Err(up) => up,
         };
@@ -69,19 +54,6 @@ impl Io {
             Err(up) => (Io::Upgraded(Box::new(TokioIo::new(up))), Bytes::new()),
         }
     }
-
-    /// `Held` whose bytes are all written becomes `Tcp`, and its box is freed.
-    fn release_held(&mut self) {
-        if matches!(self, Io::Held(h) if h.1.is_empty()) {
-            if let Io::Held(h) = std::mem::replace(self, Io::Gone) {
-                *self = Io::Tcp(h.0);
-            }
-        }
-    }
-}
-
-fn gone<T>() -> Poll<io::Result<T>> {
-    Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
 }
 
 impl AsyncRead for Io {
@@ -92,8 +64,6 @@ impl AsyncRead for Io {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Held(h) => Pin::new(&mut h.0).poll_read(cx, buf),
-            Io::Gone => gone(),
             Io::Upgraded(u) => Pin::new(&mut **u).poll_read(cx, buf),
         }
     }
@@ -108,8 +78,6 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Io::Upgraded(u) => Pin::new(&mut **u).poll_write(cx, buf),
-            // Held (the head and the buffer in one write) or gone.
-            other => Pin::new(other).poll_write_vectored(cx, &[io::IoSlice::new(buf)]),
         }
     }
 
@@ -118,53 +86,29 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let me = self.get_mut();
-        let r = match me {
-            Io::Tcp(s) => return Pin::new(s).poll_write_vectored(cx, bufs),
-            Io::Upgraded(u) => return Pin::new(&mut **u).poll_write_vectored(cx, bufs),
-            Io::Gone => return gone(),
-            Io::Held(h) => {
-                let (s, held) = &mut **h;
-                poll_write_after(s, held, cx, bufs)
-            }
-        };
-        me.release_held();
-        r
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Upgraded(u) => Pin::new(&mut **u).poll_write_vectored(cx, bufs),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Io::Tcp(s) => s.is_write_vectored(),
-            Io::Held(h) => h.0.is_write_vectored(),
-            Io::Gone => false,
             Io::Upgraded(u) => u.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let me = self.get_mut();
-        if let Io::Held(h) = me {
-            let (s, held) = &mut **h;
-            ready!(poll_write_prefix(s, held, cx))?;
-            me.release_held();
-        }
-        match me {
+        match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Io::Held(_) | Io::Gone => gone(),
             Io::Upgraded(u) => Pin::new(&mut **u).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let me = self.get_mut();
-        if let Io::Held(h) = me {
-            let (s, held) = &mut **h;
-            ready!(poll_write_prefix(s, held, cx))?;
-            me.release_held();
-        }
-        match me {
+        match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Held(_) | Io::Gone => gone(),
             Io::Upgraded(u) => Pin::new(&mut **u).poll_shutdown(cx),
         }
     }
