@@ -326,8 +326,9 @@ def targets(agg, runs=()):
         if rcp is not None and p99p is not None:
             notes.append(f"echo-paced (100 µs steps): CPU per message {rcp:.2f}× socketioxide's, "
                          f"Portico p99 {p99p:.2f} ms")
-        if floor_tail("echo"):
-            notes.append(floor_tail("echo"))
+        tail = floor_tail("echo")
+        if tail:
+            notes.append(tail)
         add("echo server CPU ≤ 0.7× socketioxide, p99 ≤ 1 ms", rc <= 0.7 and p99 <= 1.0,
             f"CPU per message {rc:.2f}× socketioxide's; Portico p99 {p99:.2f} ms", "; ".join(notes))
 

@@ -3,7 +3,8 @@
 // the official socket.io-client gets its handshake and echo acks (0, 1 and 3 arguments) over
 // WebSocket and polling, the full check refuses it (it is not a Socket.IO server: no rooms, no
 // broadcast, no upgrade), and bytes no client sends (an endless head, an oversized frame) close
-// only their own connection.
+// only their own connection, and a polling session that never reads cannot grow its answers past
+// the cap.
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -82,6 +83,21 @@ test("an endless request head and an oversized WebSocket frame close their own c
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
   const huge = Buffer.from([0x81, 0xff, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3, 4]);
   await closedAfter(floor.port, Buffer.concat([Buffer.from(upgrade), huge]));
+  const { code, out } = await checkPeer(["--url", url, "--only", "echo"]);
+  assert.equal(code, 0, out);
+});
+
+test("a polling session that posts and never polls is refused once its unread answers pass 1,000,000 bytes", { timeout: 60_000 }, async () => {
+  const url = await start();
+  const open = await (await fetch(`${url}/socket.io/?EIO=4&transport=polling`)).text();
+  const sid = JSON.parse(open.slice(1)).sid;
+  const post = (body) =>
+    fetch(`${url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: "POST", body }).then((r) => r.status);
+  // Each POST queues ~600 KB of acks (the echo answers its argument back).
+  const body = `421["echo","${"x".repeat(600_000)}"]`;
+  assert.equal(await post(body), 200);
+  assert.equal(await post(body), 200);
+  assert.equal(await post(body), 400);
   const { code, out } = await checkPeer(["--url", url, "--only", "echo"]);
   assert.equal(code, 0, out);
 });

@@ -28,8 +28,11 @@ use tokio::sync::Notify;
 
 /// Request heads over this many bytes close the connection.
 const MAX_HEAD: usize = 16 * 1024;
-/// POST bodies and WebSocket frames over this (the maxPayload announced) close the connection.
+/// POST bodies and WebSocket frames over this (the maxPayload announced) close the connection;
+/// a polling session whose unread answers pass it is refused the POST (400) that would grow them.
 const MAX_PAYLOAD: usize = 1_000_000;
+/// Polling sessions at once; a handshake past it gets 503.
+const MAX_SESSIONS: usize = 10_000;
 /// The Engine.IO v4 open packet's settings, as every bench server announces them.
 const OPEN_SETTINGS: &str =
     r#""upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
@@ -219,6 +222,10 @@ async fn connection(mut stream: TcpStream, state: Rc<State>) {
         }
         let reply = match (&head.method, &head.sid) {
             (Method::Get, None) => {
+                if state.sessions.borrow().len() >= MAX_SESSIONS {
+                    let _ = stream.write_all(&response(b"503", b"")).await;
+                    return;
+                }
                 let sid = state.new_sid();
                 state
                     .sessions
@@ -248,6 +255,10 @@ async fn connection(mut stream: TcpStream, state: Rc<State>) {
                     let _ = stream.write_all(&response(b"400", b"")).await;
                     return;
                 };
+                if session.queue.borrow().len() > MAX_PAYLOAD {
+                    let _ = stream.write_all(&response(b"400", b"")).await;
+                    return;
+                }
                 for packet in body.split(|b| *b == SEPARATOR) {
                     if packet == b"1" {
                         session.closed.set(true);
