@@ -56,6 +56,7 @@ mod emit;
 mod engine;
 mod errors;
 mod extract;
+mod h1;
 pub mod handler;
 mod handshake;
 mod hooks;

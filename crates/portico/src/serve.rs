@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 
 use crate::engine::ws::server_io::ServerIo;
+use crate::h1::{self, Served};
 use crate::handshake::PeerAddr;
 use crate::refusal::Reason;
 use crate::Server;
@@ -105,7 +106,7 @@ pub async fn serve_with_shutdown(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let app = io.service();
-    serve_app(listener, io, app, shutdown).await
+    serve_inner(listener, io, app, true, shutdown).await
 }
 
 /// Like [`serve_with_shutdown`], for an application that contains Portico (an axum
@@ -127,6 +128,29 @@ pub async fn serve_app<S, B>(
     listener: TcpListener,
     io: Server,
     app: S,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()>
+where
+    S: tower_service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_inner(listener, io, app, false, shutdown).await
+}
+
+/// [`serve_app`], and with `fast` (when `app` is Portico's own service: `io.service()`) Engine.IO's plain
+/// HTTP/1.1 requests answered by [`crate::h1`] instead of hyper.
+async fn serve_inner<S, B>(
+    listener: TcpListener,
+    io: Server,
+    app: S,
+    fast: bool,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()>
 where
@@ -202,7 +226,25 @@ where
                 return;
             };
             let is_h2 = first.starts_with(H2_PREFACE);
-            let (stream, unanswered) = ServerIo::new(stream, first.freeze());
+            let (stream, first) = if fast && !is_h2 {
+                let path = counts.config().path.as_str();
+                let served = h1::serve(
+                    stream,
+                    first,
+                    peer,
+                    &counts,
+                    path,
+                    head_timeout,
+                    &mut stopping,
+                );
+                match served.await {
+                    Served::Closed => return,
+                    Served::ToHyper(stream, rest) => (stream, rest),
+                }
+            } else {
+                (stream, first.freeze())
+            };
+            let (stream, unanswered) = ServerIo::new(stream, first);
             let answered = unanswered.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -281,41 +323,47 @@ const FIRST_READ: usize = 4096;
 /// the header timeout, a read of 24 bytes, then hyper's read of the rest); hyper's own header
 /// read timeout starts once these bytes are in, as before.
 async fn first_bytes(stream: &TcpStream, timeout: Duration) -> Option<BytesMut> {
-    tokio::time::timeout(timeout, async {
-        let mut buf = BytesMut::with_capacity(FIRST_READ);
-        loop {
-            stream.readable().await.ok()?;
-            let room = buf.capacity() - buf.len();
-            // A short read drained the socket: the closure then says so to tokio as a
-            // `WouldBlock` would, so that hyper's next read waits for the next bytes instead
-            // of trying (a system call that fails with EAGAIN). `try_io` takes its readiness
-            // snapshot before the read and clears only that: readiness the I/O driver (on
-            // another worker) records after it, for bytes that came after the read, is kept.
-            let mut read = None;
-            let res = stream.try_io(tokio::io::Interest::READABLE, || {
-                let n = stream.try_read_buf(&mut buf)?;
-                read = Some(n);
-                if n > 0 && n < room {
-                    Err(io::ErrorKind::WouldBlock.into())
-                } else {
-                    Ok(())
-                }
-            });
-            match (read, res) {
-                (Some(0), _) => return None,
-                (Some(_), _) => {}
-                (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                (None, _) => return None,
+    tokio::time::timeout(timeout, next_bytes(stream, BytesMut::new()))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// What [`first_bytes`] reads, with no timeout, into `buf` (empty; its room is reused when it
+/// has at least 1 KiB, else made [`FIRST_READ`]).
+pub(crate) async fn next_bytes(stream: &TcpStream, mut buf: BytesMut) -> Option<BytesMut> {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(FIRST_READ);
+    }
+    loop {
+        stream.readable().await.ok()?;
+        let room = buf.capacity() - buf.len();
+        // A short read drained the socket: the closure then says so to tokio as a
+        // `WouldBlock` would, so that hyper's next read waits for the next bytes instead
+        // of trying (a system call that fails with EAGAIN). `try_io` takes its readiness
+        // snapshot before the read and clears only that: readiness the I/O driver (on
+        // another worker) records after it, for bytes that came after the read, is kept.
+        let mut read = None;
+        let res = stream.try_io(tokio::io::Interest::READABLE, || {
+            let n = stream.try_read_buf(&mut buf)?;
+            read = Some(n);
+            if n > 0 && n < room {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
             }
-            // Part of a preface: wait for the rest of it before deciding.
-            if buf.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf) {
-                return Some(buf);
-            }
+        });
+        match (read, res) {
+            (Some(0), _) => return None,
+            (Some(_), _) => {}
+            (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            (None, _) => return None,
         }
-    })
-    .await
-    .ok()
-    .flatten()
+        // Part of a preface: wait for the rest of it before deciding.
+        if buf.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf) {
+            return Some(buf);
+        }
+    }
 }
 
 /// A hyper connection that can be asked to finish gracefully.

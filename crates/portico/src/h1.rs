@@ -1,0 +1,328 @@
+//! Engine.IO's plain HTTP/1.1 requests, answered without hyper's connection machinery.
+//!
+//! [`crate::serve_with_shutdown`] (and [`crate::serve`]) read a connection's bytes and, while
+//! each request is one this module takes, answer it here: a `GET`, `POST` or `OPTIONS` under
+//! the Socket.IO path, in HTTP/1.1, whose head and whole body (`Content-Length`, at most
+//! [`MAX_BODY`] bytes) are already read, with no `Transfer-Encoding`, `Expect` or `Upgrade`.
+//! That is every polling request and preflight of the official clients. The request goes
+//! through the same handling ([`crate::service`]) as hyper's would (the origin policy, the engine, every
+//! limit); only the HTTP/1 framing differs, and it is parsed by `httparse`, hyper's own parser.
+//!
+//! Any other request (a WebSocket upgrade, HTTP/1.0, a chunked or larger body, a head not read
+//! whole, a malformed one) hands the connection to hyper with the bytes read so far, and hyper
+//! serves the rest of that connection as before: its answers (400, 431, the header read
+//! timeout, 100-continue) stay the ones users see.
+//!
+//! What hyper does around a request, this does too: a request whose client closes its end
+//! before the answer is dropped (a long-polling `GET` aborted that way closes its session);
+//! pipelined requests are answered in order; `Connection: close` and the server's graceful
+//! shutdown end the connection after the answer (with `connection: close`); an idle
+//! keep-alive connection is closed after `header_read_timeout`; each answer carries
+//! `content-length` and `date`.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, SystemTime};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version,
+};
+use http_body_util::Full;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::handshake::PeerAddr;
+use crate::http::Body;
+use crate::serve::next_bytes;
+use crate::Server;
+
+/// Headers past this many: the request goes to hyper (which answers 431, as its limit is 100).
+const MAX_HEADERS: usize = 100;
+
+/// The largest body answered here: larger ones go to hyper, which reads them as they come
+/// (under `max_payload`). Polling payloads are small; one read brings at most 4 KiB anyway.
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// A body up to this size leaves in the same write as the head; a larger one (the client
+/// bundle) is written after it, without a copy.
+const MERGE_BODY: usize = 16 * 1024;
+
+/// How a connection left this module.
+#[derive(Debug)]
+pub(crate) enum Served {
+    /// The connection is done (closed by either side, timed out or shut down).
+    Closed,
+    /// A request this module does not take: hyper serves the connection from here, starting
+    /// with these bytes.
+    ToHyper(TcpStream, Bytes),
+}
+
+/// Answer the requests of `stream` (whose first bytes, already read, are `buf`) while they are
+/// ones this module takes.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    mut buf: BytesMut,
+    peer: SocketAddr,
+    server: &Server,
+    path: &str,
+    idle_timeout: Duration,
+    stopping: &mut watch::Receiver<bool>,
+) -> Served {
+    let mut out = BytesMut::new();
+    // One timer for the connection's idle waits, reset for each (cheaper than a new one).
+    let idle = tokio::time::sleep(idle_timeout);
+    tokio::pin!(idle);
+    loop {
+        let bytes = buf.split().freeze();
+        let Some(Taken { req, len, close }) = take(&bytes, path, peer) else {
+            return Served::ToHyper(stream, bytes);
+        };
+        if bytes.len() > len {
+            // Pipelined: the next request's bytes, for after this answer (rare: copied).
+            buf.extend_from_slice(&bytes[len..]);
+        }
+        drop(bytes);
+        // Polled at once (by the `select!` below): what hyper's path needs `service::started`
+        // for holds here without it, and the future needs no box.
+        let fut = crate::service::handle(server.clone(), req);
+        tokio::pin!(fut);
+        // Drive the answer; meanwhile watch the connection: a client that closes its end
+        // before the answer gave up the request, and the request is dropped (hyper's
+        // behaviour; a long-polling GET dropped that way closes its session).
+        let res = loop {
+            tokio::select! {
+                biased;
+                res = &mut fut => break res,
+                ready = stream.readable(), if buf.is_empty() => {
+                    if ready.is_err() {
+                        return Served::Closed;
+                    }
+                    buf.reserve(4096);
+                    match stream.try_read_buf(&mut buf) {
+                        // Pipelined bytes stay in `buf`, for after this answer.
+                        Ok(n) if n > 0 => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        _ => return Served::Closed,
+                    }
+                }
+            }
+        };
+        let keep_alive = !close && !*stopping.borrow();
+        let body = encode(res, keep_alive, &mut out);
+        let written = match body {
+            Some(body) => match stream.write_all(&out).await {
+                Ok(()) => stream.write_all(&body).await,
+                Err(e) => Err(e),
+            },
+            None => stream.write_all(&out).await,
+        };
+        out.clear();
+        if written.is_err() {
+            return Served::Closed;
+        }
+        if !keep_alive {
+            let _ = stream.shutdown().await;
+            return Served::Closed;
+        }
+        if buf.is_empty() {
+            if *stopping.borrow() {
+                return Served::Closed;
+            }
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + idle_timeout);
+            let next = tokio::select! {
+                next = next_bytes(&stream, std::mem::take(&mut buf)) => next,
+                () = idle.as_mut() => None,
+                _ = stopping.changed() => None,
+            };
+            match next {
+                Some(next) => buf = next,
+                // Idle past `header_read_timeout`, closed by the client, or shutting down.
+                None => return Served::Closed,
+            }
+        }
+    }
+}
+
+/// A request this module takes, read off the front of a buffer.
+#[derive(Debug)]
+struct Taken {
+    req: Request<Body>,
+    /// Bytes of the request (head and body).
+    len: usize,
+    /// The client asked to close after the answer (`Connection: close`).
+    close: bool,
+}
+
+/// Read the request at the start of `bytes`: `Some` when it is one this module takes and its
+/// whole body is there too. The URL, the header values and the body share `bytes`.
+fn take(bytes: &Bytes, path: &str, peer: SocketAddr) -> Option<Taken> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let head = match parsed.parse_with_uninit_headers(bytes, &mut slots) {
+        Ok(httparse::Status::Complete(len)) => len,
+        // Incomplete, malformed, or over MAX_HEADERS headers: hyper's to answer.
+        _ => return None,
+    };
+    if parsed.version != Some(1) {
+        return None;
+    }
+    let method = match parsed.method? {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        "OPTIONS" => Method::OPTIONS,
+        _ => return None,
+    };
+    let target = parsed.path?;
+    if !target.starts_with(path) {
+        return None;
+    }
+    let mut body = None;
+    let mut close = false;
+    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    for h in parsed.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            if body.is_some() {
+                return None;
+            }
+            body = Some(content_length(h.value)?);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
+            || name.eq_ignore_ascii_case(b"expect")
+            || name.eq_ignore_ascii_case(b"upgrade")
+        {
+            return None;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in h.value.split(|b| *b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    return None;
+                }
+            }
+        }
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(h.value)).ok()?;
+        headers.append(HeaderName::from_bytes(name).ok()?, value);
+    }
+    let body = body.unwrap_or(0);
+    if body > MAX_BODY || bytes.len() - head < body {
+        return None;
+    }
+    let mut req = Request::new(Full::new(bytes.slice(head..head + body)));
+    *req.method_mut() = method;
+    *req.version_mut() = Version::HTTP_11;
+    *req.uri_mut() = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes())).ok()?;
+    *req.headers_mut() = headers;
+    req.extensions_mut().insert(PeerAddr(peer));
+    Some(Taken {
+        req,
+        len: head + body,
+        close,
+    })
+}
+
+/// A `Content-Length` value: digits only (hyper's rule), at most [`MAX_BODY`]'s worth.
+fn content_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || value.len() > 9 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value.iter().try_fold(0usize, |n, d| {
+        n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+    })
+}
+
+/// Write `res`'s status line and headers into `out`, with `content-length`, `date` and (when
+/// the connection ends after it) `connection: close` as hyper adds them; its body too when it
+/// is small. Returns the body when it is to be written after `out`.
+fn encode(res: Response<Body>, keep_alive: bool, out: &mut BytesMut) -> Option<Bytes> {
+    let (parts, body) = res.into_parts();
+    let body = body_bytes(body);
+    let status = parts.status;
+    out.reserve(256 + body.len().min(MERGE_BODY));
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+    out.put_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        out.put_slice(name.as_str().as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    // No body, and no length, in the answers that cannot have one.
+    let bodiless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if !bodiless && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        // Writing to a `BytesMut` cannot fail.
+        let _ = write!(out, "content-length: {}\r\n", body.len());
+    }
+    if !keep_alive && !parts.headers.contains_key(http::header::CONNECTION) {
+        out.put_slice(b"connection: close\r\n");
+    }
+    if !parts.headers.contains_key(http::header::DATE) {
+        out.put_slice(b"date: ");
+        put_date(out);
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"\r\n");
+    if bodiless || body.is_empty() {
+        None
+    } else if body.len() <= MERGE_BODY {
+        out.put_slice(&body);
+        None
+    } else {
+        Some(body)
+    }
+}
+
+/// The bytes of a complete body (every body Portico makes is one `Full`).
+fn body_bytes(body: Body) -> Bytes {
+    let mut body = body;
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut all = Bytes::new();
+    while let Poll::Ready(Some(Ok(frame))) =
+        http_body::Body::poll_frame(Pin::new(&mut body), &mut cx)
+    {
+        if let Ok(data) = frame.into_data() {
+            if all.is_empty() {
+                all = data;
+            } else {
+                let mut joined = BytesMut::from(all);
+                joined.extend_from_slice(&data);
+                all = joined.freeze();
+            }
+        }
+    }
+    all
+}
+
+/// The `date` header's value (IMF-fixdate), formatted once per second per thread.
+fn put_date(out: &mut BytesMut) {
+    thread_local! {
+        static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with_borrow_mut(|(at, text)| {
+        if *at != secs {
+            *at = secs;
+            *text = httpdate::fmt_http_date(now);
+        }
+        out.put_slice(text.as_bytes());
+    });
+}
+
+#[cfg(test)]
+mod tests;

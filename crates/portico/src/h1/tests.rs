@@ -1,0 +1,210 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use super::*;
+
+const PATH: &str = "/socket.io/";
+
+fn peer() -> SocketAddr {
+    "127.0.0.1:5000".parse().unwrap()
+}
+
+fn head(s: &str) -> Option<Taken> {
+    take(&Bytes::copy_from_slice(s.as_bytes()), PATH, peer())
+}
+
+fn body_len(t: Taken) -> usize {
+    body_bytes(t.req.into_body()).len()
+}
+
+#[test]
+fn takes_the_polling_requests_of_the_official_clients() {
+    let get = "GET /socket.io/?EIO=4&transport=polling&t=abc HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccept: */*\r\n\r\n";
+    let t = head(get).unwrap();
+    assert_eq!(t.req.method(), Method::GET);
+    assert_eq!(t.req.uri(), "/socket.io/?EIO=4&transport=polling&t=abc");
+    assert_eq!(
+        (t.len, t.req.headers().len(), t.close),
+        (get.len(), 3, false)
+    );
+    assert_eq!(body_len(t), 0);
+
+    let post = "POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n42[\"a";
+    let t = head(post).unwrap();
+    assert_eq!((t.req.method(), t.len), (&Method::POST, post.len()));
+    assert_eq!(body_len(t), 5);
+
+    let preflight = "OPTIONS /socket.io/?EIO=4 HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccess-Control-Request-Method: GET\r\n\r\n";
+    assert_eq!(head(preflight).unwrap().req.method(), Method::OPTIONS);
+
+    // Close tokens, in any case and among others.
+    let close = "GET /socket.io/ HTTP/1.1\r\nConnection: TE, Close\r\n\r\n";
+    assert!(head(close).unwrap().close);
+}
+
+#[test]
+fn leaves_everything_else_to_hyper() {
+    for req in [
+        // Not whole yet: the head, then the body.
+        "GET /socket.io/?EIO=4 HTTP/1.1\r\nHost: x\r\n",
+        "POST /socket.io/?sid=x HTTP/1.1\r\nContent-Length: 10\r\n\r\n42[",
+        // Other versions and methods.
+        "GET /socket.io/ HTTP/1.0\r\n\r\n",
+        "HEAD /socket.io/socket.io.min.js HTTP/1.1\r\n\r\n",
+        "PUT /socket.io/ HTTP/1.1\r\n\r\n",
+        "CONNECT /socket.io/ HTTP/1.1\r\n\r\n",
+        // Another path (hyper routes it to the application, or 404), or not origin-form.
+        "GET /other HTTP/1.1\r\n\r\n",
+        "GET /socket.io HTTP/1.1\r\n\r\n",
+        "GET http://x/socket.io/ HTTP/1.1\r\n\r\n",
+        // Framing hyper decides: chunked, 100-continue, an upgrade, odd or doubled lengths.
+        "POST /socket.io/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: 0\r\nExpect: 100-continue\r\n\r\n",
+        "GET /socket.io/?transport=websocket HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nConnection: upgrade\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: +1\r\n\r\nx",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: 1 1\r\n\r\nx",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: \r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        // Malformed: hyper answers 400.
+        "GET /socket.io/ HTTP/1.1\r\nBad Name: x\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nX: a\x01b\r\n\r\n",
+        "GET  /socket.io/ HTTP/1.1\r\n\r\n",
+        "\r\n\r\n",
+    ] {
+        assert!(head(req).is_none(), "{req:?}");
+    }
+    // A body over MAX_BODY, even when it is all there.
+    let big = format!(
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: {}\r\n\r\n{}",
+        MAX_BODY + 1,
+        "x".repeat(MAX_BODY + 1)
+    );
+    assert!(head(&big).is_none());
+    let fits = format!(
+        "POST /socket.io/ HTTP/1.1\r\nContent-Length: {MAX_BODY}\r\n\r\n{}",
+        "x".repeat(MAX_BODY)
+    );
+    assert_eq!(body_len(head(&fits).unwrap()), MAX_BODY);
+    // Over hyper's 100 headers: hyper answers 431.
+    let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+    assert!(head(&format!("GET /socket.io/ HTTP/1.1\r\n{many}\r\n")).is_none());
+    let hundred: String = (0..MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+    assert!(head(&format!("GET /socket.io/ HTTP/1.1\r\n{hundred}\r\n")).is_some());
+}
+
+#[test]
+fn builds_the_request_from_the_bytes_read_and_keeps_what_follows() {
+    let first = "POST /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: x\r\nX-Twice: 1\r\nx-twice: 2\r\nContent-Length: 4\r\n\r\n4hey";
+    let next = "GET /socket.io/?EIO=4 HTTP/1.1\r\n";
+    let bytes = Bytes::from(format!("{first}{next}"));
+    let t = take(&bytes, PATH, peer()).unwrap();
+    assert_eq!(&bytes[t.len..], next.as_bytes());
+    let req = t.req;
+    assert_eq!(req.method(), Method::POST);
+    assert_eq!(req.version(), Version::HTTP_11);
+    assert_eq!(req.uri().path(), "/socket.io/");
+    assert_eq!(req.uri().query(), Some("EIO=4&transport=polling&sid=abc"));
+    assert_eq!(req.headers()["host"], "x");
+    let twice: Vec<_> = req.headers().get_all("x-twice").iter().collect();
+    assert_eq!(twice, ["1", "2"]);
+    assert_eq!(req.extensions().get::<PeerAddr>().unwrap().0, peer());
+    assert_eq!(body_bytes(req.into_body()), Bytes::from_static(b"4hey"));
+}
+
+fn encoded(res: Response<Body>, keep_alive: bool) -> (String, Option<Bytes>) {
+    let mut out = BytesMut::new();
+    let rest = encode(res, keep_alive, &mut out);
+    (String::from_utf8(out.to_vec()).unwrap(), rest)
+}
+
+/// The head's lines, without the date's value (checked on its own).
+fn lines(head: &str) -> Vec<String> {
+    head.split("\r\n")
+        .map(|l| {
+            if l.starts_with("date: ") {
+                "date: *".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn writes_the_answer_as_hyper_would() {
+    let mut res = crate::http::payload(Bytes::from_static(b"40{\"sid\":\"x\"}"));
+    res.headers_mut().insert(
+        "access-control-allow-origin",
+        HeaderValue::from_static("http://a.test"),
+    );
+    let (head, rest) = encoded(res, true);
+    assert!(rest.is_none());
+    assert_eq!(
+        lines(&head),
+        [
+            "HTTP/1.1 200 OK",
+            "content-type: text/plain; charset=UTF-8",
+            "access-control-allow-origin: http://a.test",
+            "content-length: 13",
+            "date: *",
+            "",
+            "40{\"sid\":\"x\"}",
+        ]
+    );
+    // IMF-fixdate, as hyper writes it.
+    let date = head
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("date: "))
+        .unwrap();
+    assert!(httpdate::parse_http_date(date).is_ok(), "{date}");
+    assert!(date.ends_with(" GMT") && date.len() == 29, "{date}");
+
+    // A preflight's 204: no length, no body; a closing connection says so.
+    let (head, _) = encoded(crate::http::status(StatusCode::NO_CONTENT), false);
+    assert_eq!(
+        lines(&head),
+        [
+            "HTTP/1.1 204 No Content",
+            "connection: close",
+            "date: *",
+            "",
+            ""
+        ]
+    );
+    // An empty body has its length.
+    let (head, _) = encoded(crate::http::status(StatusCode::NOT_FOUND), true);
+    assert_eq!(
+        lines(&head),
+        [
+            "HTTP/1.1 404 Not Found",
+            "content-length: 0",
+            "date: *",
+            "",
+            ""
+        ]
+    );
+}
+
+#[test]
+fn a_large_body_leaves_after_the_head_without_a_copy() {
+    let body = Bytes::from(vec![b'x'; MERGE_BODY + 1]);
+    let (head, rest) = encoded(crate::http::payload(body.clone()), true);
+    assert!(head.ends_with(&format!(
+        "content-length: {}\r\ndate: {}\r\n\r\n",
+        MERGE_BODY + 1,
+        &head[head.len() - 33..head.len() - 4]
+    )));
+    let rest = rest.unwrap();
+    assert_eq!(rest, body);
+    assert_eq!(rest.as_ptr(), body.as_ptr());
+}
+
+#[test]
+fn content_lengths() {
+    assert_eq!(content_length(b"0"), Some(0));
+    assert_eq!(content_length(b"000123"), Some(123));
+    assert_eq!(content_length(b"123456789"), Some(123_456_789));
+    assert_eq!(content_length(b"1234567890"), None);
+    assert_eq!(content_length(b"-1"), None);
+}

@@ -1,0 +1,257 @@
+//! `portico::serve` answers Engine.IO's plain HTTP/1.1 requests (polling, preflights) itself,
+//! not through hyper (`src/h1.rs`), and hands a connection to hyper at the first request it
+//! does not take. Over real TCP: keep-alive and pipelining, the hand-over, `Connection:
+//! close`, an aborted long-polling `GET`, the idle timeout, and the headers hyper would add.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
+mod common;
+
+use std::time::Duration;
+
+use common::tcp::{serve, within};
+use portico::{DisconnectReason, OriginPolicy, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A response read off a keep-alive connection.
+#[derive(Debug)]
+struct Reply {
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.split("\r\n").skip(1).find_map(|l| {
+            let (n, v) = l.split_once(": ")?;
+            n.eq_ignore_ascii_case(name).then_some(v)
+        })
+    }
+}
+
+/// A client connection that reads responses one at a time (by their `content-length`).
+struct Conn {
+    tcp: TcpStream,
+    read: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> Conn {
+        Conn {
+            tcp: TcpStream::connect(addr).await.unwrap(),
+            read: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &str) {
+        self.tcp.write_all(bytes.as_bytes()).await.unwrap();
+    }
+
+    /// Read more; `false` at the end of the stream.
+    async fn fill(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        let n = within(self.tcp.read(&mut buf)).await.unwrap();
+        self.read.extend_from_slice(&buf[..n]);
+        n > 0
+    }
+
+    async fn reply(&mut self) -> Reply {
+        loop {
+            if let Some(end) = self.read.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8(self.read[..end].to_vec()).unwrap();
+                let len: usize = head
+                    .split("\r\n")
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if self.read.len() >= end + 4 + len {
+                    let body =
+                        String::from_utf8(self.read[end + 4..end + 4 + len].to_vec()).unwrap();
+                    self.read.drain(..end + 4 + len);
+                    return Reply { head, body };
+                }
+            }
+            assert!(
+                self.fill().await,
+                "closed mid-reply: {:?}",
+                String::from_utf8_lossy(&self.read)
+            );
+        }
+    }
+
+    /// Wait for the server to close the connection (nothing more to read).
+    async fn closed(&mut self) {
+        while self.fill().await {}
+        assert!(
+            self.read.is_empty(),
+            "{:?}",
+            String::from_utf8_lossy(&self.read)
+        );
+    }
+}
+
+fn get(query: &str) -> String {
+    format!("GET /socket.io/?EIO=4&transport=polling{query} HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+fn post(sid: &str, body: &str) -> String {
+    format!(
+        "POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The session id of an open packet.
+fn sid_of(open: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
+    v["sid"].as_str().unwrap().to_owned()
+}
+
+async fn start() -> (String, Server) {
+    let io = Server::builder()
+        .header_read_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let disconnects = common::echo_server(&io);
+    std::mem::forget(disconnects);
+    (serve(io.clone()).await, io)
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let (addr, _io) = start().await;
+    let mut c = Conn::open(&addr).await;
+    c.send(&get("")).await;
+    let open = c.reply().await;
+    assert!(open.head.starts_with("HTTP/1.1 200 OK"), "{open:?}");
+    // What hyper adds: the length and the date.
+    assert_eq!(
+        open.header("content-length"),
+        Some(open.body.len().to_string().as_str())
+    );
+    assert!(
+        open.header("date").is_some_and(|d| d.ends_with(" GMT")),
+        "{open:?}"
+    );
+    assert_eq!(open.header("connection"), None);
+    let sid = sid_of(&open.body);
+    // Three requests in one write: join, emit with an ack, then fetch what came back.
+    c.send(&format!(
+        "{}{}{}",
+        post(&sid, "40"),
+        post(&sid, "421[\"echo\",\"hi\"]"),
+        get(&format!("&sid={sid}"))
+    ))
+    .await;
+    assert_eq!(c.reply().await.body, "ok");
+    assert_eq!(c.reply().await.body, "ok");
+    let mut got = c.reply().await.body;
+    while !got.contains("431[\"hi\"]") {
+        c.send(&get(&format!("&sid={sid}"))).await;
+        got.push_str(&c.reply().await.body);
+    }
+    assert!(got.starts_with("40{"), "{got}");
+}
+
+#[tokio::test]
+async fn a_request_it_does_not_take_hands_the_connection_to_hyper_which_serves_on() {
+    let (addr, _io) = start().await;
+    let mut c = Conn::open(&addr).await;
+    c.send(&get("")).await;
+    let sid = sid_of(&c.reply().await.body);
+    // A chunked POST is hyper's; so is everything after it on this connection.
+    c.send(&format!(
+        "POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\
+         Transfer-Encoding: chunked\r\n\r\n2\r\n40\r\n0\r\n\r\n"
+    ))
+    .await;
+    let r = c.reply().await;
+    assert_eq!(r.body, "ok", "{r:?}");
+    c.send(&get(&format!("&sid={sid}"))).await;
+    assert!(c.reply().await.body.starts_with("40{"));
+    // A path that is not Socket.IO's: hyper routes it (404), and the connection goes on.
+    c.send("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(c.reply().await.head.starts_with("HTTP/1.1 404"));
+    c.send(&post(&sid, "421[\"echo\",1]")).await;
+    assert_eq!(c.reply().await.body, "ok");
+}
+
+#[tokio::test]
+async fn connection_close_ends_the_connection_after_the_answer() {
+    let (addr, _io) = start().await;
+    let mut c = Conn::open(&addr).await;
+    c.send(
+        "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let r = c.reply().await;
+    assert!(r.body.starts_with("0{"), "{r:?}");
+    assert_eq!(r.header("connection"), Some("close"));
+    c.closed().await;
+}
+
+#[tokio::test]
+async fn a_long_polling_get_whose_client_closes_its_end_closes_the_session() {
+    let io = Server::builder().build().unwrap();
+    let mut disconnects = common::echo_server(&io);
+    let addr = serve(io.clone()).await;
+    let mut c = Conn::open(&addr).await;
+    c.send(&get("")).await;
+    let sid = sid_of(&c.reply().await.body);
+    c.send(&post(&sid, "40")).await;
+    assert_eq!(c.reply().await.body, "ok");
+    c.send(&get(&format!("&sid={sid}"))).await;
+    assert!(c.reply().await.body.starts_with("40{"));
+    // Nothing to send: this GET waits; the client gives it up.
+    c.send(&get(&format!("&sid={sid}"))).await;
+    c.tcp.shutdown().await.unwrap();
+    let (_, reason) = common::next_disconnect(&mut disconnects).await;
+    assert_eq!(reason, DisconnectReason::TransportError);
+    assert_eq!(io.connection_count(), 0);
+    c.closed().await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_header_read_timeout_quietly() {
+    let (addr, io) = start().await;
+    let mut c = Conn::open(&addr).await;
+    c.send(&get("")).await;
+    assert!(c.reply().await.body.starts_with("0{"));
+    // No next request: the server closes the connection once header_read_timeout passes.
+    c.closed().await;
+    let timeouts = io
+        .refusals()
+        .into_iter()
+        .find(|(r, _)| *r == "header_read_timeout")
+        .map(|(_, n)| n);
+    assert_eq!(timeouts, Some(0));
+}
+
+#[tokio::test]
+async fn a_preflight_is_answered_with_the_allow_headers_and_no_body() {
+    let io = Server::builder()
+        .origins(OriginPolicy::allow(["http://a.test"]).unwrap())
+        .build()
+        .unwrap();
+    let addr = serve(io).await;
+    let mut c = Conn::open(&addr).await;
+    c.send(
+        "OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\n\
+         Access-Control-Request-Method: POST\r\n\r\n",
+    )
+    .await;
+    let r = c.reply().await;
+    assert!(r.head.starts_with("HTTP/1.1 204 No Content"), "{r:?}");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://a.test")
+    );
+    assert_eq!(r.header("content-length"), None);
+    // The connection goes on: the next request's answer is the next thing read.
+    c.send(&get("")).await;
+    assert!(c.reply().await.body.starts_with("0{"));
+}
