@@ -18,18 +18,14 @@ import sys
 # (label, [function regexes]): the sum of the largest inclusive count of each function. An
 # entry that is a tuple is one function under the names it may have: the first found counts
 # (a function the compiler inlined into its caller in one build is read as that caller).
-# hyper's read and parse of a request head. Whether the compiler inlines it into its caller
-# `Conn::poll_read_head` moves with unrelated changes to Portico's code (hyper's generics are
-# compiled in Portico's crates): 4a4fb36's build kept it, 508882c's inlined it. The caller is
-# then read, and its own work around the parse counts too.
-HYPER_PARSE = (r"hyper::proto::h1::io::Buffered<T,B>::parse",
-               r"hyper::proto::h1::conn::Conn<I,B,T>::poll_read_head")
+# Portico's read of a request (`portico::serve` answers Engine.IO's requests with its own
+# HTTP/1, crates/portico/src/h1.rs; hyper only serves the others).
+H1_TAKE = r"portico::h1::take"
 
 PARTS = {
     "polling": [
-        ("hyper: parse the request head", [HYPER_PARSE]),
-        ("hyper: write the response head", [r"hyper::proto::h1::conn::Conn<I,B,T>::write_head"]),
-        ("hyper: flush the response (writev)", [r"hyper::proto::h1::io::Buffered<T,B>::poll_flush"]),
+        ("HTTP/1: read the request (h1::take: httparse, URL, headers)", [H1_TAKE]),
+        ("HTTP/1: write the answer's head (h1::encode)", [r"portico::h1::encode"]),
         ("Portico: the request (service::handle)", [r"portico::service::handle::\{\{closure\}\}"]),
         ("  query: parse and lookups", [r"portico::http::Query::parse", r"portico::http::Query::get"]),
         ("  session id check", [r"portico::sid::Sid::parse"]),
@@ -40,7 +36,7 @@ PARTS = {
         ("wake-ups: tokio park (epoll) and timers", [r"tokio::runtime::scheduler::current_thread::Context::park"]),
     ],
     "handshake": [
-        ("hyper: parse the request head", [HYPER_PARSE]),
+        ("HTTP/1: read the request (h1::take: httparse, URL, headers)", [H1_TAKE]),
         ("Portico: the requests (service::handle)", [r"portico::service::handle::\{\{closure\}\}"]),
         ("  session id generation", [r"portico::sid::Sid::new"]),
         ("  open packet (JSON)", [r"portico::engine::polling::open_frame"]),

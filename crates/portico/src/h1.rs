@@ -3,14 +3,17 @@
 //! [`crate::serve_with_shutdown`] (and [`crate::serve`]) read a connection's bytes and, while
 //! each request is one this module takes, answer it here: a `GET`, `POST` or `OPTIONS` under
 //! the Socket.IO path, in HTTP/1.1, whose head and whole body (`Content-Length`, at most
-//! [`MAX_BODY`] bytes) are already read, with no `Transfer-Encoding`, `Expect` or `Upgrade`.
-//! That is every polling request and preflight of the official clients. The request goes
-//! through the same handling ([`crate::service`]) as hyper's would (the origin policy, the engine, every
-//! limit); only the HTTP/1 framing differs, and it is parsed by `httparse`, hyper's own parser.
+//! [`MAX_BODY`] bytes) are already read, with no `Transfer-Encoding` or `Expect`; a WebSocket
+//! upgrade too (a `GET` with `Upgrade: websocket` and `Connection: upgrade`, no body). That is
+//! every polling request, preflight and WebSocket handshake of the official clients. The
+//! request goes through the same handling ([`crate::service`]) as hyper's would (the origin
+//! policy, the engine, every limit); only the HTTP/1 framing differs, and it is parsed by
+//! `httparse`, hyper's own parser. An upgrade answered `101` hands the stream, with any bytes
+//! read past the request, to the WebSocket (`engine::ws::upgrade::DirectUpgrade`).
 //!
-//! Any other request (a WebSocket upgrade, HTTP/1.0, a chunked or larger body, a head not read
-//! whole, a malformed one) hands the connection to hyper with the bytes read so far, and hyper
-//! serves the rest of that connection as before: its answers (400, 431, the header read
+//! Any other request (HTTP/1.0, a chunked or larger body, a head not read whole, another
+//! upgrade, a malformed one) hands the connection to hyper with the bytes read so far, and
+//! hyper serves the rest of that connection as before: its answers (400, 431, the header read
 //! timeout, 100-continue) stay the ones users see.
 //!
 //! What hyper does around a request, this does too: a request whose client closes its end
@@ -18,7 +21,7 @@
 //! pipelined requests are answered in order; `Connection: close` and the server's graceful
 //! shutdown end the connection after the answer (with `connection: close`); an idle
 //! keep-alive connection is closed after `header_read_timeout`; each answer carries
-//! `content-length` and `date`.
+//! `content-length` (none on `101`, `204` and `304`) and `date`.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -26,6 +29,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
@@ -36,8 +40,9 @@ use http::{
 use http_body_util::Full;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
+use crate::engine::ws::upgrade::DirectUpgrade;
 use crate::handshake::PeerAddr;
 use crate::http::Body;
 use crate::serve::next_bytes;
@@ -57,7 +62,8 @@ const MERGE_BODY: usize = 16 * 1024;
 /// How a connection left this module.
 #[derive(Debug)]
 pub(crate) enum Served {
-    /// The connection is done (closed by either side, timed out or shut down).
+    /// The connection is done here: closed by either side, timed out, shut down, or handed to
+    /// a WebSocket.
     Closed,
     /// A request this module does not take: hyper serves the connection from here, starting
     /// with these bytes.
@@ -81,7 +87,13 @@ pub(crate) async fn serve(
     tokio::pin!(idle);
     loop {
         let bytes = buf.split().freeze();
-        let Some(Taken { req, len, close }) = take(&bytes, path, peer) else {
+        let Some(Taken {
+            mut req,
+            len,
+            close,
+            upgrade,
+        }) = take(&bytes, path, peer)
+        else {
             return Served::ToHyper(stream, bytes);
         };
         if bytes.len() > len {
@@ -89,6 +101,13 @@ pub(crate) async fn serve(
             buf.extend_from_slice(&bytes[len..]);
         }
         drop(bytes);
+        // An upgrade's stream goes to the WebSocket once its `101` is written.
+        let handover = upgrade.then(|| {
+            let (tx, rx) = oneshot::channel();
+            req.extensions_mut()
+                .insert(DirectUpgrade(Arc::new(Mutex::new(Some(rx)))));
+            tx
+        });
         // Polled at once (by the `select!` below): what hyper's path needs `service::started`
         // for holds here without it, and the future needs no box.
         let fut = crate::service::handle(server.clone(), req);
@@ -114,6 +133,15 @@ pub(crate) async fn serve(
                 }
             }
         };
+        if let Some(tx) = handover.filter(|_| res.status() == StatusCode::SWITCHING_PROTOCOLS) {
+            // The `101` alone (the session's first frame follows in a write of its own, as
+            // Node's server sends them), then the stream and what was read past the request.
+            if encode(res, true, &mut out).is_some() || stream.write_all(&out).await.is_err() {
+                return Served::Closed;
+            }
+            let _ = tx.send((stream, buf.freeze()));
+            return Served::Closed;
+        }
         let keep_alive = !close && !*stopping.borrow();
         let body = encode(res, keep_alive, &mut out);
         let written = match body {
@@ -159,10 +187,14 @@ struct Taken {
     len: usize,
     /// The client asked to close after the answer (`Connection: close`).
     close: bool,
+    /// A WebSocket upgrade request.
+    upgrade: bool,
 }
 
 /// Read the request at the start of `bytes`: `Some` when it is one this module takes and its
 /// whole body is there too. The URL, the header values and the body share `bytes`.
+// Out of line: bench/profile reads its cost by its name (it runs once per request either way).
+#[inline(never)]
 fn take(bytes: &Bytes, path: &str, peer: SocketAddr) -> Option<Taken> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
@@ -186,6 +218,8 @@ fn take(bytes: &Bytes, path: &str, peer: SocketAddr) -> Option<Taken> {
     }
     let mut body = None;
     let mut close = false;
+    // `Upgrade: websocket`, and `upgrade` among the `Connection` tokens.
+    let (mut websocket, mut conn_upgrade) = (false, false);
     let mut headers = HeaderMap::with_capacity(parsed.headers.len());
     for h in parsed.headers.iter() {
         let name = h.name.as_bytes();
@@ -196,24 +230,29 @@ fn take(bytes: &Bytes, path: &str, peer: SocketAddr) -> Option<Taken> {
             body = Some(content_length(h.value)?);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding")
             || name.eq_ignore_ascii_case(b"expect")
-            || name.eq_ignore_ascii_case(b"upgrade")
         {
             return None;
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in h.value.split(|b| *b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"upgrade") {
-                    return None;
-                }
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            // Another protocol (h2c, say), or a second `Upgrade`: hyper's.
+            if websocket || !has_token(h.value, b"websocket") {
+                return None;
             }
+            websocket = true;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            close |= has_token(h.value, b"close");
+            conn_upgrade |= has_token(h.value, b"upgrade");
         }
         let value = HeaderValue::from_maybe_shared(bytes.slice_ref(h.value)).ok()?;
         headers.append(HeaderName::from_bytes(name).ok()?, value);
     }
     let body = body.unwrap_or(0);
     if body > MAX_BODY || bytes.len() - head < body {
+        return None;
+    }
+    // A WebSocket upgrade: a GET with no body. Half of one (`Upgrade` without the
+    // `Connection` token, or the reverse) is hyper's, as before.
+    let upgrade = websocket || conn_upgrade;
+    if upgrade && !(websocket && conn_upgrade && method == Method::GET && body == 0) {
         return None;
     }
     let mut req = Request::new(Full::new(bytes.slice(head..head + body)));
@@ -226,7 +265,15 @@ fn take(bytes: &Bytes, path: &str, peer: SocketAddr) -> Option<Taken> {
         req,
         len: head + body,
         close,
+        upgrade,
     })
+}
+
+/// Whether the comma-separated header `value` has `token` (in any case).
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// A `Content-Length` value: digits only (hyper's rule), at most [`MAX_BODY`]'s worth.
@@ -242,6 +289,8 @@ fn content_length(value: &[u8]) -> Option<usize> {
 /// Write `res`'s status line and headers into `out`, with `content-length`, `date` and (when
 /// the connection ends after it) `connection: close` as hyper adds them; its body too when it
 /// is small. Returns the body when it is to be written after `out`.
+// Out of line, as `take`.
+#[inline(never)]
 fn encode(res: Response<Body>, keep_alive: bool, out: &mut BytesMut) -> Option<Bytes> {
     let (parts, body) = res.into_parts();
     let body = body_bytes(body);

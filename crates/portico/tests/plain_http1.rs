@@ -1,7 +1,8 @@
-//! `portico::serve` answers Engine.IO's plain HTTP/1.1 requests (polling, preflights) itself,
-//! not through hyper (`src/h1.rs`), and hands a connection to hyper at the first request it
-//! does not take. Over real TCP: keep-alive and pipelining, the hand-over, `Connection:
-//! close`, an aborted long-polling `GET`, the idle timeout, and the headers hyper would add.
+//! `portico::serve` answers Engine.IO's plain HTTP/1.1 requests (polling, preflights,
+//! WebSocket upgrades) itself, not through hyper (`src/h1.rs`), and hands a connection to hyper
+//! at the first request it does not take. Over real TCP: keep-alive and pipelining, the
+//! hand-over, `Connection: close`, an aborted long-polling `GET`, the idle timeout, the headers
+//! hyper would add, and an upgrade that takes the stream with the frames sent after it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
 mod common;
@@ -80,6 +81,17 @@ impl Conn {
                 String::from_utf8_lossy(&self.read)
             );
         }
+    }
+
+    /// Open a polling session and join `/` over this connection; returns the session id.
+    async fn join(&mut self) -> String {
+        self.send(&get("")).await;
+        let sid = sid_of(&self.reply().await.body);
+        self.send(&post(&sid, "40")).await;
+        assert_eq!(self.reply().await.body, "ok");
+        self.send(&get(&format!("&sid={sid}"))).await;
+        assert!(self.reply().await.body.starts_with("40{"));
+        sid
     }
 
     /// Wait for the server to close the connection (nothing more to read).
@@ -200,12 +212,7 @@ async fn a_long_polling_get_whose_client_closes_its_end_closes_the_session() {
     let mut disconnects = common::echo_server(&io);
     let addr = serve(io.clone()).await;
     let mut c = Conn::open(&addr).await;
-    c.send(&get("")).await;
-    let sid = sid_of(&c.reply().await.body);
-    c.send(&post(&sid, "40")).await;
-    assert_eq!(c.reply().await.body, "ok");
-    c.send(&get(&format!("&sid={sid}"))).await;
-    assert!(c.reply().await.body.starts_with("40{"));
+    let sid = c.join().await;
     // Nothing to send: this GET waits; the client gives it up.
     c.send(&get(&format!("&sid={sid}"))).await;
     c.tcp.shutdown().await.unwrap();
@@ -254,4 +261,45 @@ async fn a_preflight_is_answered_with_the_allow_headers_and_no_body() {
     // The connection goes on: the next request's answer is the next thing read.
     c.send(&get("")).await;
     assert!(c.reply().await.body.starts_with("0{"));
+}
+
+#[tokio::test]
+async fn a_websocket_upgrade_after_polling_requests_on_one_connection_takes_the_stream() {
+    let (addr, _io) = start().await;
+    let mut c = Conn::open(&addr).await;
+    let sid = c.join().await;
+    // The upgrade, on the same keep-alive connection, with the probe in the same write (a
+    // masked text frame "2probe"): it reaches the WebSocket, which answers "3probe".
+    let mut upgrade = format!(
+        "GET /socket.io/?EIO=4&transport=websocket&sid={sid} HTTP/1.1\r\nHost: x\r\n\
+         Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes();
+    upgrade.extend_from_slice(&masked_text("2probe"));
+    c.tcp.write_all(&upgrade).await.unwrap();
+    let r = c.reply().await;
+    assert!(
+        r.head.starts_with("HTTP/1.1 101 Switching Protocols"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.header("sec-websocket-accept"),
+        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    );
+    assert_eq!(r.header("content-length"), None);
+    // The answer to the probe: an unmasked text frame.
+    while c.read.len() < 8 {
+        assert!(c.fill().await);
+    }
+    assert_eq!(&c.read[..8], b"\x81\x063probe");
+}
+
+/// A client's text frame (masked, as clients must).
+fn masked_text(text: &str) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | u8::try_from(text.len()).unwrap()];
+    frame.extend_from_slice(&mask);
+    frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
 }

@@ -36,6 +36,14 @@ fn takes_the_polling_requests_of_the_official_clients() {
     let preflight = "OPTIONS /socket.io/?EIO=4 HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccess-Control-Request-Method: GET\r\n\r\n";
     assert_eq!(head(preflight).unwrap().req.method(), Method::OPTIONS);
 
+    // A WebSocket upgrade, as browsers and the `ws` package send it; the bytes after it (its
+    // first frames) are not the request's.
+    let upgrade = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let t = head(&format!("{upgrade}\u{81}\u{1}")).unwrap();
+    assert!(t.upgrade && !t.close);
+    assert_eq!(t.len, upgrade.len());
+    assert!(!head(get).unwrap().upgrade);
+
     // Close tokens, in any case and among others.
     let close = "GET /socket.io/ HTTP/1.1\r\nConnection: TE, Close\r\n\r\n";
     assert!(head(close).unwrap().close);
@@ -59,8 +67,13 @@ fn leaves_everything_else_to_hyper() {
         // Framing hyper decides: chunked, 100-continue, an upgrade, odd or doubled lengths.
         "POST /socket.io/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "POST /socket.io/ HTTP/1.1\r\nContent-Length: 0\r\nExpect: 100-continue\r\n\r\n",
-        "GET /socket.io/?transport=websocket HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        // Half an upgrade, another protocol, or one with a body or another method.
         "GET /socket.io/ HTTP/1.1\r\nConnection: upgrade\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "POST /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "GET /socket.io/ HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 1\r\n\r\nx",
         "POST /socket.io/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
         "POST /socket.io/ HTTP/1.1\r\nContent-Length: +1\r\n\r\nx",
         "POST /socket.io/ HTTP/1.1\r\nContent-Length: 1 1\r\n\r\nx",

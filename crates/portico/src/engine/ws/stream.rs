@@ -162,6 +162,12 @@ impl WsConn {
     /// and gives up a write that waits more than `max_stall` for the peer to read.
     pub(crate) fn new(up: Upgraded, max_message: usize, max_stall: Duration) -> Self {
         let (io, initial) = Io::from_upgraded(up);
+        WsConn::on(io, &initial, max_message, max_stall)
+    }
+
+    /// [`WsConn::new`] on a stream whose `101` is written, with `initial`, the bytes read past
+    /// the request (the first frames, when the client sent them at once).
+    pub(crate) fn on(io: Io, initial: &[u8], max_message: usize, max_stall: Duration) -> Self {
         WsConn {
             io,
             stall: Stall {
@@ -170,7 +176,7 @@ impl WsConn {
                 timer: None,
                 armed: false,
             },
-            reader: Reader::new(Role::Server, max_message).with_initial(&initial),
+            reader: Reader::new(Role::Server, max_message).with_initial(initial),
             control: Vec::new(),
             pong_at: None,
             read_done: false,

@@ -1,6 +1,11 @@
 //! The WebSocket transport: the HTTP upgrade, for a new session or to upgrade a polling one.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 
 use http::header::{
     HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
@@ -10,12 +15,57 @@ use http::{Request, Response, StatusCode};
 use portico_proto::engine::session::{CloseReason, Protocol, Transport};
 use portico_proto::engine::ErrorCode;
 
-use super::stream::WsConn;
+use super::stream::{Io, WsConn};
 use crate::engine::conn::Conn;
 use crate::engine::polling::open_frame;
 use crate::engine::{driver, Engine, WsTarget};
 use crate::handshake::ConnInfo;
 use crate::http::{error, Body};
+
+/// The stream of a connection that Portico's own HTTP/1 (`crate::h1`) answered, handed over
+/// once the `101` is written, with the bytes read past the request. A request carries this
+/// extension (taken by [`accept`]) in place of hyper's upgrade.
+#[derive(Debug, Clone)]
+pub(crate) struct DirectUpgrade(pub(crate) Arc<Mutex<Option<Handover>>>);
+
+/// Where [`DirectUpgrade`]'s stream comes through: the stream, and the bytes read past the
+/// request.
+pub(crate) type Handover = oneshot::Receiver<(TcpStream, Bytes)>;
+
+/// Where an accepted upgrade's stream comes from.
+enum Upgrade {
+    /// hyper's connection, once it wrote the `101`.
+    Hyper(hyper::upgrade::OnUpgrade),
+    /// Portico's own HTTP/1, once it wrote the `101` (dropped unsent if it could not).
+    Direct(Handover),
+}
+
+impl Upgrade {
+    fn of<B>(req: &mut Request<B>) -> Upgrade {
+        let direct = req
+            .extensions_mut()
+            .remove::<DirectUpgrade>()
+            .and_then(|d| d.0.lock().ok()?.take());
+        match direct {
+            Some(rx) => Upgrade::Direct(rx),
+            None => Upgrade::Hyper(hyper::upgrade::on(req)),
+        }
+    }
+
+    /// The WebSocket, once the `101` is written; an error when the connection ended first.
+    async fn ws(self, max: usize, max_stall: Duration) -> Result<WsConn, String> {
+        match self {
+            Upgrade::Hyper(on) => match on.await {
+                Ok(up) => Ok(WsConn::new(up, max, max_stall)),
+                Err(e) => Err(e.to_string()),
+            },
+            Upgrade::Direct(rx) => match rx.await {
+                Ok((tcp, read)) => Ok(WsConn::on(Io::Tcp(tcp), &read, max, max_stall)),
+                Err(_) => Err("the connection ended before the 101 was written".to_owned()),
+            },
+        }
+    }
+}
 
 /// The largest WebSocket message accepted: `max_payload`.
 fn max_message(engine: &Engine) -> usize {
@@ -39,7 +89,7 @@ pub(crate) fn accept<B>(
         return error(ErrorCode::BadRequest);
     };
     let accept = portico_proto::ws::accept_key(key.as_bytes());
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    let on_upgrade = Upgrade::of(&mut req);
     let max = max_message(engine);
     // A client that reads nothing for a whole heartbeat round is gone.
     let max_stall = engine.config.ping_interval + engine.config.ping_timeout;
@@ -47,9 +97,8 @@ pub(crate) fn accept<B>(
     match target {
         WsTarget::Upgrade(conn) => {
             tokio::spawn(async move {
-                match on_upgrade.await {
-                    Ok(up) => {
-                        let ws = WsConn::new(up, max, max_stall);
+                match on_upgrade.ws(max, max_stall).await {
+                    Ok(ws) => {
                         // The driver takes it as a probe (or closes it if the session cannot
                         // be upgraded any more). One refused here (another is already waiting,
                         // or the session ended) is closed with a close frame, as the driver
@@ -72,8 +121,8 @@ pub(crate) fn accept<B>(
             conn.log_opened();
             let session = conn.clone();
             let accept: driver::WsAccept = Box::pin(async move {
-                match on_upgrade.await {
-                    Ok(up) => Some(WsConn::new(up, max, max_stall)),
+                match on_upgrade.ws(max, max_stall).await {
+                    Ok(ws) => Some(ws),
                     Err(e) => {
                         tracing::debug!(sid = %session.sid, error = %e, "upgrade failed");
                         session
