@@ -221,3 +221,38 @@ fn content_lengths() {
     assert_eq!(content_length(b"1234567890"), None);
     assert_eq!(content_length(b"-1"), None);
 }
+
+#[test]
+fn any_bytes_a_peer_sends_are_taken_or_left_never_a_panic() {
+    let valid: [&[u8]; 3] = [
+        b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\n\r\n",
+        b"POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nContent-Length: 4\r\nConnection: close\r\n\r\n4hey",
+        b"GET /socket.io/?transport=websocket HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: a\r\n\r\n\x81\x80",
+    ];
+    let odd = [
+        0u8, b'\r', b'\n', b':', b' ', b',', b'0', b'9', b'a', 0x7f, 0x80, 0xff,
+    ];
+    let mut tried = 0;
+    for req in valid {
+        let mut check = |input: Vec<u8>| {
+            tried += 1;
+            let bytes = Bytes::from(input);
+            if let Some(t) = take(&bytes, PATH, peer()) {
+                assert!(t.len <= bytes.len());
+                assert!(body_len(t) <= MAX_BODY);
+            }
+        };
+        // Every prefix (a request cut anywhere), and every byte replaced by an odd one.
+        for end in 0..=req.len() {
+            check(req[..end].to_vec());
+        }
+        for at in 0..req.len() {
+            for b in odd {
+                let mut mutated = req.to_vec();
+                mutated[at] = b;
+                check(mutated);
+            }
+        }
+    }
+    assert!(tried > 2_000);
+}
