@@ -205,8 +205,15 @@ async fn a_client_that_floods_pings_and_never_reads_is_closed() {
     let mut ws = connect(&addr).await;
     assert_eq!(io.connection_count(), 1);
     // Pings of 125 bytes, written until the server stops taking them (its pongs, never read,
-    // fill both ends' buffers); the connection is then held open, unread.
-    let chunk: Vec<u8> = (0..512).flat_map(|_| frame(true, 0x9, &[7; 125])).collect();
+    // fill both ends' buffers); the connection is then held open, unread. Each chunk ends
+    // with an Engine.IO pong (`3`), so that the heartbeat stays answered for as long as the
+    // server reads: the session can then end only by the stalled write, however long the
+    // buffers take to fill on this machine (without it, a machine slow to fill them met the
+    // ping timeout first, and the reason was `ping timeout`).
+    let chunk: Vec<u8> = (0..512)
+        .flat_map(|_| frame(true, 0x9, &[7; 125]))
+        .chain(frame(true, 0x1, b"3"))
+        .collect();
     let tcp = ws.get_mut();
     let _ = tokio::time::timeout(Duration::from_secs(3), async {
         loop {
