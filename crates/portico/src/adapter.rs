@@ -106,6 +106,16 @@ pub trait Adapter: Send + Sync + 'static {
     fn cluster(&self) -> Option<&crate::cluster::ClusterAdapter> {
         None
     }
+    /// Whether consecutive broadcasts to the same selection, made within one handler poll,
+    /// may be delivered together, computing the selection once (`true` for the in-memory
+    /// adapter). Only an adapter whose [`Adapter::broadcast`] is the default may say so. Its
+    /// membership must change only through [`Adapter::join`], [`Adapter::leave`] and
+    /// [`Adapter::leave_all`], each delivering what is held first. Default: `false` (each
+    /// broadcast reaches [`Adapter::broadcast`] as it is made).
+    #[doc(hidden)]
+    fn coalesces(&self) -> bool {
+        false
+    }
 }
 
 /// The in-memory adapter (one node).
@@ -167,7 +177,12 @@ impl LocalAdapter {
 }
 
 impl Adapter for LocalAdapter {
+    fn coalesces(&self) -> bool {
+        true
+    }
+
     fn join(&self, sid: Sid, rooms: &[&str]) {
+        crate::engine::defer::deliver_held();
         let mut st = self.write();
         for room in rooms {
             if *room == sid.as_str() {
@@ -184,6 +199,7 @@ impl Adapter for LocalAdapter {
     }
 
     fn leave(&self, sid: Sid, room: &str) {
+        crate::engine::defer::deliver_held();
         let mut st = self.write();
         if room == sid.as_str() {
             if let Some(rooms) = st.sids.get_mut(&sid) {
@@ -203,6 +219,7 @@ impl Adapter for LocalAdapter {
     }
 
     fn leave_all(&self, sid: Sid) {
+        crate::engine::defer::deliver_held();
         let mut st = self.write();
         if let Some(rooms) = st.sids.remove(&sid) {
             for room in rooms.others {

@@ -676,6 +676,12 @@ impl Adapter for Observed {
     fn cluster(&self) -> Option<&crate::cluster::ClusterAdapter> {
         self.inner.cluster()
     }
+
+    fn coalesces(&self) -> bool {
+        // Its broadcast is the inner one's, and its membership changes go through the inner
+        // adapter's.
+        self.inner.coalesces()
+    }
 }
 
 #[cfg(test)]

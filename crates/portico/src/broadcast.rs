@@ -156,6 +156,16 @@ impl BroadcastOperator {
             }
             None => emit::encode(self.ns.parser(), self.ns.name(), Some(event), data, None)?,
         };
+        // A plain event to the in-memory adapter, inside a handler's poll: held back with the
+        // events to the same selection that follow it, and delivered with them.
+        if let [frame] = &frames[..] {
+            if !volatile
+                && self.ns.adapter().coalesces()
+                && crate::coalesce::hold(&self.ns, &self.opts, frame)
+            {
+                return Ok(());
+            }
+        }
         let packet = || emit::packet(self.ns.name(), Some(event), data, None);
         let broadcast = Broadcast {
             opts: &self.opts,

@@ -49,6 +49,7 @@ mod binary;
 mod broadcast;
 mod client_bundle;
 pub mod cluster;
+mod coalesce;
 mod config;
 mod connection_error;
 mod cookie;

@@ -638,7 +638,13 @@ impl Namespace {
         f(&self.0.sockets.read().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Whether `other` is this namespace (not a copy of its name).
+    pub(crate) fn same(&self, other: &Namespace) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     pub(crate) fn add_socket(&self, socket: Socket) {
+        crate::engine::defer::deliver_held();
         self.0.ever_joined.store(true, Ordering::Relaxed);
         self.0
             .sockets
@@ -648,6 +654,7 @@ impl Namespace {
     }
 
     pub(crate) fn remove_socket(&self, id: Sid) {
+        crate::engine::defer::deliver_held();
         self.0
             .sockets
             .write()

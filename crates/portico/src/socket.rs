@@ -466,6 +466,14 @@ impl Socket {
         self.0.engine.send(frames).map_err(emit_error)
     }
 
+    /// Frames, each an event of its own, queued in one push ([`crate::coalesce`]).
+    pub(crate) fn send_each(&self, frames: &[Frame]) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        self.0.engine.send_each(frames).map_err(emit_error)
+    }
+
     /// [`Socket::send`] taking the frames (nothing cloned).
     pub(crate) fn send_vec(&self, frames: emit::Frames) -> Result<(), EmitError> {
         if !self.connected() {
@@ -517,6 +525,8 @@ impl Socket {
 
     /// Add the socket to its namespace: called once the middlewares accepted it.
     pub(crate) fn mark_connected(&self) {
+        // Broadcasts held back reach the sockets that were members when they were made.
+        crate::engine::defer::deliver_held();
         self.0.connected.store(true, Ordering::Release);
         self.0.ns.adapter().join(self.0.id, &[self.0.id.as_str()]);
     }
@@ -672,6 +682,8 @@ impl Socket {
 
     /// Leave the namespace for `reason` (once): rooms, pending acks, then the handlers.
     pub(crate) fn finish(&self, reason: DisconnectReason) {
+        // Broadcasts held back reach this socket if it was a member when they were made.
+        crate::engine::defer::deliver_held();
         if !self.0.connected.swap(false, Ordering::AcqRel) {
             return;
         }

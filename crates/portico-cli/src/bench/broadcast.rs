@@ -49,14 +49,15 @@ fn is_b(text: &[u8]) -> bool {
     text.starts_with(br#"2["b""#)
 }
 
-/// Count `b` events until `want` or `deadline`; returns the count and when the last arrived.
+/// Count `b` events until `want` or `deadline`; returns the count and when the first and the
+/// last arrived.
 pub(crate) async fn count(
     events: &mut Events,
     want: u64,
     deadline: Instant,
-) -> (u64, Option<Instant>) {
+) -> (u64, Option<Instant>, Option<Instant>) {
     let mut got = 0u64;
-    let mut last = None;
+    let (mut first, mut last) = (None, None);
     let mut batch = Vec::with_capacity(256);
     let mut ended = false;
     // One timer for the whole count: a `timeout_at` per batch would add and remove a timer
@@ -84,10 +85,12 @@ pub(crate) async fn count(
             }
         }
         if got > before {
-            last = Some(Instant::now());
+            let now = Instant::now();
+            first.get_or_insert(now);
+            last = Some(now);
         }
     }
-    (got, last)
+    (got, first, last)
 }
 
 /// One broadcast phase.
@@ -147,10 +150,14 @@ pub(crate) async fn phase(target: &Target, name: &str, params: &Params) -> Phase
     if let Err(e) = &trigger {
         eprintln!("broadcast: the trigger failed: {e}");
     }
-    let (mut received, mut last) = (0u64, None::<Instant>);
+    let (mut received, mut first, mut last) = (0u64, None::<Instant>, None::<Instant>);
     while let Some(done) = counters.join_next().await {
-        if let Ok((got, at)) = done {
+        if let Ok((got, f, at)) = done {
             received += got;
+            first = match (first, f) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             last = last.max(at);
         }
     }
@@ -164,6 +171,13 @@ pub(crate) async fn phase(target: &Target, name: &str, params: &Params) -> Phase
     phase.metric("emits", want as f64, "");
     phase.metric("deliveries/s", received as f64 / window.max(1e-9), "/s");
     phase.metric("time to last delivery", window * 1000.0, "ms");
+    if let Some(f) = first {
+        phase.metric(
+            "time to first delivery",
+            f.duration_since(trigger_at).as_secs_f64() * 1000.0,
+            "ms",
+        );
+    }
     if let Some(cpu) = usage.server_cpu_s {
         phase.metric(
             "server CPU per delivery",

@@ -58,7 +58,7 @@ async fn count_all(
     for (i, mut events) in streams.into_iter().enumerate() {
         let progress = progress.clone();
         set.spawn(async move {
-            let (got, last) = count(&mut events, want, deadline).await;
+            let (got, _first, last) = count(&mut events, want, deadline).await;
             progress.add(got);
             (i, events, got, last)
         });

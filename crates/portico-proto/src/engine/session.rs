@@ -350,6 +350,33 @@ impl Session {
         Ok(())
     }
 
+    /// Queue `frames`, each a packet of its own (no attachments), in order: the same as a
+    /// [`Session::send_all`] of each in turn, in one call. Those that fit the caps are queued;
+    /// the first that does not closes the session with `BufferFull` (`SendError::Full`), and
+    /// the rest are not queued.
+    ///
+    /// # Errors
+    /// `Closed` when the session was closed before; `Full` as said.
+    pub fn send_each(&mut self, frames: &[Frame]) -> Result<(), SendError> {
+        if self.closed.is_some() {
+            return Err(SendError::Closed);
+        }
+        let bytes: usize = frames.iter().map(Frame::payload_len).sum();
+        if self.queued_bytes.saturating_add(bytes) <= self.config.max_buffer_bytes
+            && self.queue.len().saturating_add(frames.len()) <= self.config.max_buffer_packets
+        {
+            self.queued_bytes += bytes;
+            self.make_room(frames.len());
+            self.queue.extend(frames.iter().cloned());
+            return Ok(());
+        }
+        // Some do not fit: one at a time, up to the first that does not.
+        for f in frames {
+            self.send_all(std::slice::from_ref(f))?;
+        }
+        Ok(())
+    }
+
     /// [`Session::send_all`] taking the frames: nothing is cloned (a clone of bytes that came
     /// from a `Vec` allocates).
     ///
@@ -810,6 +837,44 @@ mod tests {
 
     fn text(s: &'static str) -> Frame {
         Frame::Text(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn send_each_queues_what_fits_one_at_a_time_and_closes_at_the_first_that_does_not() {
+        let t0 = Instant::now();
+        // Everything fits: all queued, in order.
+        let mut s = Session::new(t0, Transport::WebSocket, cfg());
+        let frames: Vec<Frame> = ["4a", "4b", "4c"].into_iter().map(text).collect();
+        assert_eq!(s.send_each(&frames), Ok(()));
+        assert_eq!(s.queued_frames(), 3);
+        assert_eq!(s.queued_bytes(), 6);
+        // The cap is 8 packets: of 7 more, 5 fit, then the session closes (buffer full).
+        let more: Vec<Frame> = (0..7).map(|_| text("4x")).collect();
+        assert_eq!(s.send_each(&more), Err(SendError::Full));
+        assert_eq!(s.queued_frames(), 8);
+        assert_eq!(s.close_reason(), Some(CloseReason::BufferFull));
+        // What a send of each in turn gives.
+        let mut one_by_one = Session::new(t0, Transport::WebSocket, cfg());
+        for f in frames.iter().chain(&more) {
+            if one_by_one.send_all(std::slice::from_ref(f)).is_err() {
+                break;
+            }
+        }
+        assert_eq!(one_by_one.queued_frames(), s.queued_frames());
+        assert_eq!(one_by_one.queued_bytes(), s.queued_bytes());
+        let drained =
+            |s: &mut Session| std::iter::from_fn(|| s.poll_transmit()).collect::<Vec<_>>();
+        assert_eq!(drained(&mut s), drained(&mut one_by_one));
+        // Closed: nothing more is queued.
+        assert_eq!(s.send_each(&frames), Err(SendError::Closed));
+        // The byte cap (64) counts the same way.
+        let mut b = Session::new(t0, Transport::WebSocket, cfg());
+        let big = Frame::Text(Bytes::from(vec![b'4'; 30]));
+        assert_eq!(
+            b.send_each(&[big.clone(), big.clone(), big]),
+            Err(SendError::Full)
+        );
+        assert_eq!((b.queued_frames(), b.queued_bytes()), (2, 60));
     }
 
     #[test]

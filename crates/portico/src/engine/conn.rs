@@ -205,12 +205,21 @@ impl Conn {
         self.send_with(move |s| s.send_all_owned(frames))
     }
 
+    /// Queue `frames`, each a packet of its own, in order: those that fit the session's
+    /// buffer caps are queued, and the first that does not closes it (`send buffer full`),
+    /// as that many [`Conn::send`]s would; one lock for all of them.
+    pub(crate) fn send_each(&self, frames: &[Frame]) -> Result<(), SendError> {
+        self.send_with(|s| s.send_each(frames))
+    }
+
     /// Queue with `push`, then wake whoever writes what was queued.
     #[inline(always)]
     fn send_with(
         &self,
         push: impl FnOnce(&mut Session) -> Result<(), SendError>,
     ) -> Result<(), SendError> {
+        // Sends held back (a run of broadcasts, `super::defer::hold`) go first.
+        super::defer::deliver_held();
         let (res, transport, was_idle) = {
             let mut s = self.session();
             let was_idle = !s.has_output();
@@ -241,6 +250,7 @@ impl Conn {
     /// Queue frames only if the transport can write them now (a pending GET, or an idle
     /// WebSocket); `false` when they were dropped.
     pub(crate) fn send_volatile(&self, frames: &[Frame]) -> bool {
+        super::defer::deliver_held();
         let transport = {
             let mut s = self.session();
             if !s.is_writable() || s.send_all(frames).is_err() {
@@ -257,6 +267,8 @@ impl Conn {
 
     /// Close the connection. Frames queued before a server-decided close are still sent.
     pub(crate) fn close(&self, reason: CloseReason) {
+        // Frames held back before the close are queued before it.
+        super::defer::deliver_held();
         self.session().close_at(reason, Some(now()));
         self.wake_all();
         self.engine.session_closed();

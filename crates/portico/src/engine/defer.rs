@@ -10,8 +10,19 @@
 //! the wake-up to the end of the poll makes both runtimes write the same way. The frames
 //! themselves are queued at once (limits, order and refusals unchanged); only the wake-up
 //! waits, and never longer than the poll that queued them.
+//!
+//! Sends held back ([`hold`]): under the same guard, the layer above may hold back a run of
+//! sends to be delivered together (`crate::coalesce`: consecutive broadcasts to the same
+//! selection reach each socket as one push, not one per emit). One such run is held at a time,
+//! process-wide, and it is delivered before anything else reaches a session: every send,
+//! close and membership change calls [`deliver_held`] first, on any thread. So no frame can
+//! overtake a held one, from this thread or another, and the held run is delivered at the
+//! latest when the guard that held it ends.
 
+use std::any::Any;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::task::Waker;
 
 /// The wake-ups held back on this thread, and how many guards are alive.
@@ -39,6 +50,11 @@ pub(crate) struct DeferGuard(());
 
 impl Drop for DeferGuard {
     fn drop(&mut self) {
+        if DEFERRED.with(|d| d.borrow().active) == 1 {
+            // The outermost guard: what this thread held is delivered while the wake-ups are
+            // still held back, so each socket is still woken once.
+            deliver_own();
+        }
         let wakers = DEFERRED.with(|d| {
             let mut d = d.borrow_mut();
             d.active -= 1;
@@ -71,8 +87,141 @@ pub(crate) fn wake_or_defer(waker: Waker) {
     }
 }
 
+/// Sends held back by the layer above, delivered as one ([`hold`]).
+pub(crate) trait Held: Send + 'static {
+    /// Deliver them. Runs no user code and takes no lock that a sender may hold.
+    fn deliver(self: Box<Self>);
+    /// For [`hold`] to add to a run of the same kind.
+    fn as_any(&mut self) -> &mut dyn Any;
+}
+
+/// Where a run is held: one per process ([`HELD`]); tests make their own.
+pub(crate) struct HeldSlot {
+    /// Whether a run is held: the one look every send takes (a load when nothing is held).
+    any: AtomicBool,
+    /// The run, and the thread that holds it ([`thread_token`]).
+    run: Mutex<Option<(usize, Box<dyn Held>)>>,
+}
+
+/// The process's held run.
+static HELD: HeldSlot = HeldSlot::new();
+
+thread_local! {
+    /// Its address tells this thread from the others that live (see [`thread_token`]).
+    static TOKEN: u8 = const { 0 };
+}
+
+/// This thread's token: unique among the threads alive (a held run never outlives its guard,
+/// so no run can name a thread that has ended).
+fn thread_token() -> usize {
+    TOKEN.with(|t| std::ptr::from_ref(t) as usize)
+}
+
+impl HeldSlot {
+    pub(crate) const fn new() -> HeldSlot {
+        HeldSlot {
+            any: AtomicBool::new(false),
+            run: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(usize, Box<dyn Held>)>> {
+        self.run.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Deliver the held run, if any: any thread's, or only `owner`'s when given.
+    #[inline]
+    pub(crate) fn deliver(&self, owner: Option<usize>) {
+        if self.any.load(Ordering::Acquire) {
+            self.deliver_slow(owner);
+        }
+    }
+
+    #[cold]
+    fn deliver_slow(&self, owner: Option<usize>) {
+        let run = {
+            let mut h = self.lock();
+            if owner.is_some() && h.as_ref().map(|(t, _)| *t) != owner {
+                return;
+            }
+            self.any.store(false, Ordering::Release);
+            h.take()
+        };
+        // Outside the lock: delivering sends, and each send looks at the slot again.
+        if let Some((_, run)) = run {
+            run.deliver();
+        }
+    }
+
+    /// Hold for thread `me`: `add` to the run `me` holds when it is a `T` and `add` takes it
+    /// (returns `true`); otherwise whatever is held (another kind, another selection, another
+    /// thread's) is delivered first and `start()` becomes the held run.
+    pub(crate) fn hold<T: Held>(
+        &self,
+        me: usize,
+        add: impl FnOnce(&mut T) -> bool,
+        start: impl FnOnce() -> T,
+    ) {
+        let mut add = Some(add);
+        let mut start = Some(start);
+        loop {
+            let old = {
+                let mut h = self.lock();
+                match &mut *h {
+                    None => {
+                        if let Some(start) = start.take() {
+                            *h = Some((me, Box::new(start())));
+                            self.any.store(true, Ordering::Release);
+                        }
+                        return;
+                    }
+                    Some((owner, run)) if *owner == me => {
+                        if let (Some(add), Some(run)) =
+                            (add.take(), run.as_any().downcast_mut::<T>())
+                        {
+                            if add(run) {
+                                return;
+                            }
+                        }
+                    }
+                    Some(_) => {}
+                }
+                self.any.store(false, Ordering::Release);
+                h.take()
+            };
+            if let Some((_, run)) = old {
+                run.deliver();
+            }
+        }
+    }
+}
+
+/// Deliver the run held back, if any (whichever thread holds it). Called before every send,
+/// close and membership change, so that nothing overtakes a held send.
+#[inline]
+pub(crate) fn deliver_held() {
+    HELD.deliver(None);
+}
+
+/// Deliver what this thread holds (the end of its outermost guard).
+fn deliver_own() {
+    HELD.deliver(Some(thread_token()));
+}
+
+/// Hold a send back instead of making it now, when a [`DeferGuard`] is alive on this thread
+/// (see [`HeldSlot::hold`]); `false`, having held nothing, when none is: the caller sends at
+/// once.
+pub(crate) fn hold<T: Held>(add: impl FnOnce(&mut T) -> bool, start: impl FnOnce() -> T) -> bool {
+    if DEFERRED.with(|d| d.borrow().active) == 0 {
+        return false;
+    }
+    HELD.hold(thread_token(), add, start);
+    true
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::engine::conn::DriverWake;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -174,5 +323,115 @@ mod tests {
         let c2 = waiting(&other);
         other.notify_one_deferred();
         assert_eq!(woken(&c2), 1);
+    }
+
+    /// A run of numbers that records where it went.
+    struct Nums {
+        key: u8,
+        items: Vec<u32>,
+        out: Out,
+    }
+
+    impl Held for Nums {
+        fn deliver(self: Box<Self>) {
+            self.out.lock().unwrap().push((self.key, self.items));
+        }
+        fn as_any(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    type Out = Arc<std::sync::Mutex<Vec<(u8, Vec<u32>)>>>;
+
+    /// Hold `n` under `key` for thread `me` in `slot`.
+    fn hold_num(slot: &HeldSlot, me: usize, key: u8, n: u32, out: &Out) {
+        slot.hold::<Nums>(
+            me,
+            |run| {
+                let same = run.key == key;
+                if same {
+                    run.items.push(n);
+                }
+                same
+            },
+            || Nums {
+                key,
+                items: vec![n],
+                out: out.clone(),
+            },
+        );
+    }
+
+    fn delivered(out: &Out) -> Vec<(u8, Vec<u32>)> {
+        out.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_run_grows_while_its_key_holds_and_another_key_delivers_it_first() {
+        let slot = HeldSlot::new();
+        let out = Out::default();
+        hold_num(&slot, 1, b'a', 1, &out);
+        hold_num(&slot, 1, b'a', 2, &out);
+        assert!(delivered(&out).is_empty(), "held, not delivered");
+        hold_num(&slot, 1, b'b', 3, &out);
+        assert_eq!(delivered(&out), vec![(b'a', vec![1, 2])]);
+        slot.deliver(None);
+        assert_eq!(delivered(&out), vec![(b'a', vec![1, 2]), (b'b', vec![3])]);
+        // Nothing is left to deliver.
+        slot.deliver(None);
+        assert_eq!(delivered(&out).len(), 2);
+    }
+
+    #[test]
+    fn another_thread_delivers_a_held_run_before_it_goes_on() {
+        let slot = Arc::new(HeldSlot::new());
+        let out = Out::default();
+        hold_num(&slot, 1, b'a', 1, &out);
+        // Another thread's send (deliver) or hold: this thread's run goes first.
+        let (s2, o2) = (slot.clone(), out.clone());
+        std::thread::spawn(move || {
+            s2.deliver(None);
+            o2.lock().unwrap().push((b'x', vec![]));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(delivered(&out), vec![(b'a', vec![1]), (b'x', vec![])]);
+        hold_num(&slot, 1, b'a', 2, &out);
+        hold_num(&slot, 2, b'a', 3, &out);
+        assert_eq!(
+            delivered(&out)[2..],
+            [(b'a', vec![2])],
+            "the same key from another thread does not join this thread's run"
+        );
+        // Only the owner's end delivers its own run.
+        slot.deliver(Some(1));
+        assert_eq!(delivered(&out).len(), 3);
+        slot.deliver(Some(2));
+        assert_eq!(delivered(&out)[3..], [(b'a', vec![3])]);
+    }
+
+    #[test]
+    fn nothing_is_held_without_a_guard_and_the_guard_end_delivers() {
+        assert!(!hold::<Nums>(
+            |_| true,
+            || unreachable!("no guard, nothing held")
+        ));
+        let out = Out::default();
+        let me = thread_token();
+        {
+            let _guard = defer_wakes();
+            assert!(hold::<Nums>(
+                |_| false,
+                || Nums {
+                    key: 0,
+                    items: vec![7],
+                    out: out.clone(),
+                },
+            ));
+            // The process-wide slot: another test's send may deliver it meanwhile (that is
+            // what a send does), so only "delivered by the end" is asserted.
+        }
+        assert_eq!(delivered(&out), vec![(0, vec![7])]);
+        assert_ne!(HELD.lock().as_ref().map(|(t, _)| *t), Some(me));
     }
 }
