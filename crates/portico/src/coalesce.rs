@@ -20,8 +20,10 @@
 //!
 //! Only plain events are held (one frame, no attachments, not volatile), only on an adapter
 //! whose broadcast is its `for_each_target` ([`crate::Adapter::coalesces`]: the in-memory
-//! one; a cluster adapter publishes each broadcast as it is made), and only inside a
-//! handler's poll.
+//! one; a cluster adapter publishes each broadcast as it is made), only inside a handler's
+//! poll, and only on tokio's current-thread runtime (see [`crate::engine::defer::hold`]: on
+//! the multi-thread runtime another worker's task could make a send that overtakes a held
+//! one, so each emit is pushed at once there, as before).
 
 use std::any::Any;
 

@@ -196,6 +196,12 @@ impl HeldSlot {
     }
 }
 
+/// Whether this thread runs tokio's current-thread runtime.
+fn on_current_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+}
+
 /// Deliver the run held back, if any (whichever thread holds it). Called before every send,
 /// close and membership change, so that nothing overtakes a held send.
 #[inline]
@@ -209,10 +215,16 @@ fn deliver_own() {
 }
 
 /// Hold a send back instead of making it now, when a [`DeferGuard`] is alive on this thread
-/// (see [`HeldSlot::hold`]); `false`, having held nothing, when none is: the caller sends at
-/// once.
+/// and this thread runs tokio's current-thread runtime (see [`HeldSlot::hold`]); `false`,
+/// having held nothing, otherwise: the caller sends at once.
+///
+/// Only on the current-thread runtime: no other task runs between the hold and the delivery
+/// at the guard's end, so nothing can learn of a held send and make one of its own that
+/// overtakes it. On the multi-thread runtime a task on another worker could (a channel
+/// message sent after the emit, answered by a send to a member while the run is being
+/// delivered), so nothing is held there.
 pub(crate) fn hold<T: Held>(add: impl FnOnce(&mut T) -> bool, start: impl FnOnce() -> T) -> bool {
-    if DEFERRED.with(|d| d.borrow().active) == 0 {
+    if DEFERRED.with(|d| d.borrow().active) == 0 || !on_current_thread_runtime() {
         return false;
     }
     HELD.hold(thread_token(), add, start);
@@ -411,7 +423,21 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_held_without_a_guard_and_the_guard_end_delivers() {
+    fn nothing_is_held_on_the_multi_thread_runtime() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let _in = rt.enter();
+        let _guard = defer_wakes();
+        assert!(!hold::<Nums>(
+            |_| unreachable!("nothing held"),
+            || unreachable!("nothing held")
+        ));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn nothing_is_held_without_a_guard_and_the_guard_end_delivers() {
         assert!(!hold::<Nums>(
             |_| true,
             || unreachable!("no guard, nothing held")
