@@ -21,9 +21,9 @@
 //! Only plain events are held (one frame, no attachments, not volatile), only on an adapter
 //! whose broadcast is its `for_each_target` ([`crate::Adapter::coalesces`]: the in-memory
 //! one; a cluster adapter publishes each broadcast as it is made), only inside a handler's
-//! poll, and only on tokio's current-thread runtime (see [`crate::engine::defer::hold`]: on
-//! the multi-thread runtime another worker's task could make a send that overtakes a held
-//! one, so each emit is pushed at once there, as before).
+//! poll. On the multi-thread runtime a send on another worker that finds a run held or being
+//! delivered waits until it is delivered ([`crate::engine::defer::HeldSlot`]), so it cannot
+//! overtake it either.
 
 use std::any::Any;
 
@@ -32,35 +32,43 @@ use portico_proto::engine::Frame;
 use crate::adapter::BroadcastOptions;
 use crate::engine::defer::{self, Held};
 use crate::namespace::Namespace;
+use crate::Socket;
 
-/// Events for one selection of one namespace, in emit order.
+/// Events for one selection of one namespace, in emit order, and the sockets the selection
+/// named at the first of them (a membership change delivers the run first, so they are the
+/// members at each of its emits).
 struct Run {
     ns: Namespace,
     opts: BroadcastOptions,
+    targets: Vec<Socket>,
     frames: Vec<Frame>,
 }
 
 impl Held for Run {
     fn deliver(self: Box<Self>) {
-        let Run { ns, opts, frames } = *self;
-        // The members first, then the sends outside the namespace's and the adapter's locks: a
-        // send delivers another thread's held run first, which may read the same locks.
-        let mut targets = Vec::new();
-        ns.with_sockets(|sockets| {
-            ns.adapter().for_each_target(&opts, &mut |sid| {
-                if let Some(socket) = sockets.get(&sid) {
-                    targets.push(socket.clone());
-                }
-            });
-        });
-        for socket in targets {
-            let _ = socket.send_each(&frames);
+        // No lock of the namespace or the adapter here: the run is delivered under the held
+        // slot's lock, which a sender holding them may be waiting for.
+        for socket in &self.targets {
+            let _ = socket.send_each(&self.frames);
         }
     }
 
     fn as_any(&mut self) -> &mut dyn Any {
         self
     }
+}
+
+/// The sockets `opts` selects in `ns` now.
+fn targets(ns: &Namespace, opts: &BroadcastOptions) -> Vec<Socket> {
+    let mut out = Vec::new();
+    ns.with_sockets(|sockets| {
+        ns.adapter().for_each_target(opts, &mut |sid| {
+            if let Some(socket) = sockets.get(&sid) {
+                out.push(socket.clone());
+            }
+        });
+    });
+    out
 }
 
 /// Hold `frame`, an event to `opts` in `ns`, to be delivered with the events held before it
@@ -77,6 +85,7 @@ pub(crate) fn hold(ns: &Namespace, opts: &BroadcastOptions, frame: &Frame) -> bo
         || Run {
             ns: ns.clone(),
             opts: opts.clone(),
+            targets: targets(ns, opts),
             frames: vec![frame.clone()],
         },
     )

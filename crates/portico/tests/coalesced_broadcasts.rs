@@ -97,6 +97,16 @@ async fn connect(client: &Client) -> (String, String) {
 
 #[tokio::test(start_paused = true)]
 async fn a_run_of_broadcasts_keeps_each_sockets_order_and_the_membership_of_each_emit() {
+    run_of_broadcasts().await;
+}
+
+/// The same on the multi-thread runtime (the handler and the sessions' tasks on two workers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_on_the_multi_thread_runtime() {
+    run_of_broadcasts().await;
+}
+
+async fn run_of_broadcasts() {
     let io = Server::builder().build().unwrap();
     serve(&io);
     let client = Client::new(&io);

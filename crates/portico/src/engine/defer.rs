@@ -15,12 +15,12 @@
 //! sends to be delivered together (`crate::coalesce`: consecutive broadcasts to the same
 //! selection reach each socket as one push, not one per emit). One such run is held at a time,
 //! process-wide, and it is delivered before anything else reaches a session: every send,
-//! close and membership change calls [`deliver_held`] first, on any thread. So no frame can
-//! overtake a held one, from this thread or another, and the held run is delivered at the
-//! latest when the guard that held it ends.
+//! close and membership change calls [`deliver_held`] first, on any thread, and waits while
+//! another thread delivers one. So no frame can overtake a held one, from this thread or
+//! another, and the held run is delivered at the latest when the guard that held it ends.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::task::Waker;
@@ -96,8 +96,14 @@ pub(crate) trait Held: Send + 'static {
 }
 
 /// Where a run is held: one per process ([`HELD`]); tests make their own.
+///
+/// A run is delivered under the slot's lock: a send on another thread that finds a run held
+/// or being delivered waits until it has been delivered, so it cannot overtake a frame of it
+/// even while the run is reaching its sockets. The delivering thread's own sends do not wait
+/// (see [`DELIVERING`]).
 pub(crate) struct HeldSlot {
-    /// Whether a run is held: the one look every send takes (a load when nothing is held).
+    /// Whether a run is held or being delivered: the one look every send takes (a load when
+    /// nothing is).
     any: AtomicBool,
     /// The run, and the thread that holds it ([`thread_token`]).
     run: Mutex<Option<(usize, Box<dyn Held>)>>,
@@ -109,6 +115,8 @@ static HELD: HeldSlot = HeldSlot::new();
 thread_local! {
     /// Its address tells this thread from the others that live (see [`thread_token`]).
     static TOKEN: u8 = const { 0 };
+    /// This thread is delivering a run: its sends are the run's, they do not wait for it.
+    static DELIVERING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// This thread's token: unique among the threads alive (a held run never outlives its guard,
@@ -116,6 +124,24 @@ thread_local! {
 fn thread_token() -> usize {
     TOKEN.with(|t| std::ptr::from_ref(t) as usize)
 }
+
+/// Marks this thread as delivering while it lives (a panic in a delivery unmarks it too).
+struct Delivering;
+
+impl Delivering {
+    fn enter() -> Delivering {
+        DELIVERING.with(|d| d.set(true));
+        Delivering
+    }
+}
+
+impl Drop for Delivering {
+    fn drop(&mut self) {
+        DELIVERING.with(|d| d.set(false));
+    }
+}
+
+type Slot = Option<(usize, Box<dyn Held>)>;
 
 impl HeldSlot {
     pub(crate) const fn new() -> HeldSlot {
@@ -125,81 +151,73 @@ impl HeldSlot {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(usize, Box<dyn Held>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
         self.run.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Deliver the held run, if any: any thread's, or only `owner`'s when given.
+    /// Whether a run is held or being delivered.
+    #[cfg(test)]
+    fn is_busy(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
+    /// Deliver the held run, if any: any thread's, or only `owner`'s when given. Waits for a
+    /// run another thread is delivering.
     #[inline]
     pub(crate) fn deliver(&self, owner: Option<usize>) {
-        if self.any.load(Ordering::Acquire) {
+        if self.any.load(Ordering::Acquire) && !DELIVERING.with(Cell::get) {
             self.deliver_slow(owner);
         }
     }
 
     #[cold]
     fn deliver_slow(&self, owner: Option<usize>) {
-        let run = {
-            let mut h = self.lock();
-            if owner.is_some() && h.as_ref().map(|(t, _)| *t) != owner {
-                return;
-            }
-            self.any.store(false, Ordering::Release);
-            h.take()
-        };
-        // Outside the lock: delivering sends, and each send looks at the slot again.
-        if let Some((_, run)) = run {
+        // Waits here while another thread delivers (it holds the lock).
+        let mut h = self.lock();
+        if owner.is_some() && h.as_ref().map(|(t, _)| *t) != owner {
+            return;
+        }
+        self.deliver_locked(&mut h);
+    }
+
+    /// Deliver what `h` holds, the lock kept throughout; then nothing is held.
+    fn deliver_locked(&self, h: &mut Slot) {
+        if let Some((_, run)) = h.take() {
+            let _delivering = Delivering::enter();
             run.deliver();
         }
+        self.any.store(false, Ordering::Release);
     }
 
     /// Hold for thread `me`: `add` to the run `me` holds when it is a `T` and `add` takes it
-    /// (returns `true`); otherwise whatever is held (another kind, another selection, another
-    /// thread's) is delivered first and `start()` becomes the held run.
+    /// (returns `true`); otherwise `start()` is made, outside the lock (it may read the
+    /// namespace and the adapter, which a waiting sender may hold), whatever is held then
+    /// (another kind, another selection, another thread's) is delivered, and the new run is
+    /// held.
     pub(crate) fn hold<T: Held>(
         &self,
         me: usize,
         add: impl FnOnce(&mut T) -> bool,
         start: impl FnOnce() -> T,
     ) {
-        let mut add = Some(add);
-        let mut start = Some(start);
-        loop {
-            let old = {
-                let mut h = self.lock();
-                match &mut *h {
-                    None => {
-                        if let Some(start) = start.take() {
-                            *h = Some((me, Box::new(start())));
-                            self.any.store(true, Ordering::Release);
-                        }
-                        return;
-                    }
-                    Some((owner, run)) if *owner == me => {
-                        if let (Some(add), Some(run)) =
-                            (add.take(), run.as_any().downcast_mut::<T>())
-                        {
-                            if add(run) {
-                                return;
-                            }
+        {
+            let mut h = self.lock();
+            if let Some((owner, run)) = &mut *h {
+                if *owner == me {
+                    if let Some(run) = run.as_any().downcast_mut::<T>() {
+                        if add(run) {
+                            return;
                         }
                     }
-                    Some(_) => {}
                 }
-                self.any.store(false, Ordering::Release);
-                h.take()
-            };
-            if let Some((_, run)) = old {
-                run.deliver();
             }
         }
+        let run = start();
+        let mut h = self.lock();
+        self.deliver_locked(&mut h);
+        *h = Some((me, Box::new(run)));
+        self.any.store(true, Ordering::Release);
     }
-}
-
-/// Whether this thread runs tokio's current-thread runtime.
-fn on_current_thread_runtime() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
 }
 
 /// Deliver the run held back, if any (whichever thread holds it). Called before every send,
@@ -215,16 +233,11 @@ fn deliver_own() {
 }
 
 /// Hold a send back instead of making it now, when a [`DeferGuard`] is alive on this thread
-/// and this thread runs tokio's current-thread runtime (see [`HeldSlot::hold`]); `false`,
-/// having held nothing, otherwise: the caller sends at once.
-///
-/// Only on the current-thread runtime: no other task runs between the hold and the delivery
-/// at the guard's end, so nothing can learn of a held send and make one of its own that
-/// overtakes it. On the multi-thread runtime a task on another worker could (a channel
-/// message sent after the emit, answered by a send to a member while the run is being
-/// delivered), so nothing is held there.
+/// (see [`HeldSlot::hold`]); `false`, having held nothing, when none is: the caller sends at
+/// once. On either runtime: a send on another worker waits for a run held or being
+/// delivered, so it cannot overtake it.
 pub(crate) fn hold<T: Held>(add: impl FnOnce(&mut T) -> bool, start: impl FnOnce() -> T) -> bool {
-    if DEFERRED.with(|d| d.borrow().active) == 0 || !on_current_thread_runtime() {
+    if DEFERRED.with(|d| d.borrow().active) == 0 {
         return false;
     }
     HELD.hold(thread_token(), add, start);
@@ -422,22 +435,64 @@ mod tests {
         assert_eq!(delivered(&out)[3..], [(b'a', vec![3])]);
     }
 
-    #[test]
-    fn nothing_is_held_on_the_multi_thread_runtime() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
-        let _in = rt.enter();
-        let _guard = defer_wakes();
-        assert!(!hold::<Nums>(
-            |_| unreachable!("nothing held"),
-            || unreachable!("nothing held")
-        ));
+    /// A run whose delivery checks what other threads and this one see meanwhile.
+    struct Probe {
+        slot: Arc<HeldSlot>,
+        seen: Arc<std::sync::Mutex<Vec<&'static str>>>,
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn nothing_is_held_without_a_guard_and_the_guard_end_delivers() {
+    impl Held for Probe {
+        fn deliver(self: Box<Self>) {
+            let mut seen = self.seen.lock().unwrap();
+            if self.slot.is_busy() {
+                seen.push("busy while delivering");
+            }
+            // Another thread cannot take the slot: its send would wait here.
+            std::thread::scope(|s| {
+                let locked = s
+                    .spawn(|| self.slot.run.try_lock().is_err())
+                    .join()
+                    .unwrap();
+                if locked {
+                    seen.push("locked for other threads");
+                }
+            });
+            // This thread's own sends go on (they are the run's).
+            self.slot.deliver(None);
+            seen.push("own send went on");
+        }
+        fn as_any(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn a_run_is_delivered_under_the_lock_so_other_threads_wait_and_its_own_sends_do_not() {
+        let slot = Arc::new(HeldSlot::new());
+        let seen = Arc::default();
+        slot.hold::<Probe>(
+            1,
+            |_| false,
+            || Probe {
+                slot: slot.clone(),
+                seen: Arc::clone(&seen),
+            },
+        );
+        assert!(slot.is_busy());
+        slot.deliver(None);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "busy while delivering",
+                "locked for other threads",
+                "own send went on"
+            ]
+        );
+        assert!(!slot.is_busy(), "nothing held once delivered");
+    }
+
+    #[test]
+    fn nothing_is_held_without_a_guard_and_the_guard_end_delivers() {
         assert!(!hold::<Nums>(
             |_| true,
             || unreachable!("no guard, nothing held")
