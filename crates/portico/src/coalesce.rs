@@ -41,6 +41,8 @@ struct Run {
     ns: Namespace,
     opts: BroadcastOptions,
     targets: Vec<Socket>,
+    /// The payload bytes of `frames`.
+    bytes: usize,
     frames: Vec<Frame>,
 }
 
@@ -71,22 +73,86 @@ fn targets(ns: &Namespace, opts: &BroadcastOptions) -> Vec<Socket> {
     out
 }
 
+/// Most events a run holds before it is delivered and another starts: a handler that emits
+/// without end in one poll holds a bounded run, as each socket's queue is bounded by its caps.
+const MAX_RUN_EVENTS: usize = 4096;
+/// Most payload bytes a run holds (the events' payloads, shared by every socket): a run of
+/// large events is delivered early, so that sockets over their `max_buffer_bytes` are closed
+/// and the payloads freed as they would be one emit at a time.
+const MAX_RUN_BYTES: usize = 1 << 20;
+
 /// Hold `frame`, an event to `opts` in `ns`, to be delivered with the events held before it
 /// for the same selection; `false` (nothing held) when the caller must send it now.
 pub(crate) fn hold(ns: &Namespace, opts: &BroadcastOptions, frame: &Frame) -> bool {
     defer::hold::<Run>(
-        |run| {
-            let same = run.ns.same(ns) && run.opts == *opts;
-            if same {
-                run.frames.push(frame.clone());
-            }
-            same
-        },
+        |run| run.add(ns, opts, frame),
         || Run {
             ns: ns.clone(),
             opts: opts.clone(),
             targets: targets(ns, opts),
+            bytes: frame.payload_len(),
             frames: vec![frame.clone()],
         },
     )
+}
+
+impl Run {
+    /// Add `frame` when it is for this run's selection and the run has room for it.
+    fn add(&mut self, ns: &Namespace, opts: &BroadcastOptions, frame: &Frame) -> bool {
+        let fits = self.frames.len() < MAX_RUN_EVENTS
+            && self.bytes.saturating_add(frame.payload_len()) <= MAX_RUN_BYTES;
+        let same = fits && self.ns.same(ns) && self.opts == *opts;
+        if same {
+            self.bytes += frame.payload_len();
+            self.frames.push(frame.clone());
+        }
+        same
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn a_run_is_bounded_in_events_and_in_bytes() {
+        let io = crate::Server::builder().build().unwrap();
+        let ns = io.of("/");
+        let small = Frame::Text(Bytes::from_static(b"42[\"n\",1]"));
+        let mut run = Run {
+            ns: ns.clone(),
+            opts: BroadcastOptions::default(),
+            targets: Vec::new(),
+            bytes: 0,
+            frames: Vec::new(),
+        };
+        let all = BroadcastOptions::default();
+        let taken = (0..MAX_RUN_EVENTS + 10)
+            .filter(|_| run.add(&ns, &all, &small))
+            .count();
+        assert_eq!(taken, MAX_RUN_EVENTS);
+        // Another selection or namespace is not added.
+        let mut other = BroadcastOptions::default();
+        other.rooms.push("r".to_owned());
+        let mut fresh = Run {
+            frames: Vec::new(),
+            bytes: 0,
+            targets: Vec::new(),
+            ns: ns.clone(),
+            opts: BroadcastOptions::default(),
+        };
+        assert!(!fresh.add(&ns, &other, &small));
+        assert!(!fresh.add(&io.of("/other"), &all, &small));
+        assert!(fresh.add(&ns, &all, &small));
+        let big = Frame::Text(Bytes::from(vec![b'4'; MAX_RUN_BYTES / 4]));
+        let mut run = Run {
+            frames: Vec::new(),
+            bytes: 0,
+            ..run
+        };
+        let taken = (0..10).filter(|_| run.add(&ns, &all, &big)).count();
+        assert_eq!((taken, run.bytes), (4, MAX_RUN_BYTES));
+    }
 }
