@@ -68,7 +68,7 @@ impl fmt::Debug for Broadcast<'_> {
 }
 
 /// Which sockets a broadcast reaches.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct BroadcastOptions {
     /// Rooms to reach; empty means every socket of the namespace.
     pub rooms: Vec<String>,

@@ -18,6 +18,9 @@
 //!   at the first event that does not fit, as one emit at a time would
 //!   ([`crate::engine::conn::Conn::send_each`]).
 //!
+//! A run starts at the second consecutive emit to a selection: the first is sent at once, so a
+//! handler that makes one broadcast pays nothing for this.
+//!
 //! Only plain events are held (one frame, no attachments, not volatile), only on an adapter
 //! whose broadcast is its `for_each_target` ([`crate::Adapter::coalesces`]: the in-memory
 //! one; a cluster adapter publishes each broadcast as it is made), only inside a handler's
@@ -26,6 +29,7 @@
 //! overtake it either.
 
 use std::any::Any;
+use std::hash::{Hash, Hasher};
 
 use portico_proto::engine::Frame;
 
@@ -81,9 +85,25 @@ const MAX_RUN_EVENTS: usize = 4096;
 /// and the payloads freed as they would be one emit at a time.
 const MAX_RUN_BYTES: usize = 1 << 20;
 
+/// A key for the selection `opts` of `ns` (equal for equal selections; two selections that
+/// share one by chance only start a run that the first would not have).
+fn selection_key(ns: &Namespace, opts: &BroadcastOptions) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    ns.addr().hash(&mut h);
+    opts.hash(&mut h);
+    h.finish()
+}
+
 /// Hold `frame`, an event to `opts` in `ns`, to be delivered with the events held before it
 /// for the same selection; `false` (nothing held) when the caller must send it now.
+///
+/// A run is held from the second consecutive emit to a selection on: the first is sent at
+/// once (`false`), so a handler that makes one broadcast (a chat message to a room) pays
+/// nothing for runs, and one that makes many has all but the first delivered together.
 pub(crate) fn hold(ns: &Namespace, opts: &BroadcastOptions, frame: &Frame) -> bool {
+    if !defer::repeats(selection_key(ns, opts)) {
+        return false;
+    }
     defer::hold::<Run>(
         |run| run.add(ns, opts, frame),
         || Run {
@@ -115,6 +135,31 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn a_lone_emit_is_sent_at_once_and_a_run_is_held_from_the_second() {
+        let io = crate::Server::builder().build().unwrap();
+        let (ns, other_ns) = (io.of("/"), io.of("/other"));
+        let frame = Frame::Text(Bytes::from_static(b"42[\"n\",1]"));
+        let all = BroadcastOptions::default();
+        let mut room = BroadcastOptions::default();
+        room.rooms.push("r".to_owned());
+        assert!(!hold(&ns, &all, &frame), "no handler's poll: sent at once");
+        {
+            let _guard = defer::defer_wakes();
+            assert!(!hold(&ns, &all, &frame), "the first emit is sent at once");
+            assert!(hold(&ns, &all, &frame), "the second is held");
+            assert!(hold(&ns, &all, &frame));
+            assert!(!hold(&ns, &room, &frame), "another selection");
+            assert!(!hold(&other_ns, &room, &frame), "another namespace");
+            assert!(hold(&other_ns, &room, &frame));
+        }
+        let _guard = defer::defer_wakes();
+        assert!(
+            !hold(&other_ns, &room, &frame),
+            "the next poll starts afresh"
+        );
+    }
 
     #[test]
     fn a_run_is_bounded_in_events_and_in_bytes() {

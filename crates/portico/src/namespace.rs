@@ -643,6 +643,11 @@ impl Namespace {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
+    /// What tells this namespace from the others alive (what [`Namespace::same`] compares).
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     pub(crate) fn add_socket(&self, socket: Socket) {
         crate::engine::defer::deliver_held();
         self.0.ever_joined.store(true, Ordering::Relaxed);

@@ -525,8 +525,8 @@ impl Socket {
 
     /// Add the socket to its namespace: called once the middlewares accepted it.
     pub(crate) fn mark_connected(&self) {
-        // Broadcasts held back reach the sockets that were members when they were made.
-        crate::engine::defer::deliver_held();
+        // No held broadcast can name this socket before it joins its own room (and `join`
+        // delivers what is held first).
         self.0.connected.store(true, Ordering::Release);
         self.0.ns.adapter().join(self.0.id, &[self.0.id.as_str()]);
     }

@@ -30,6 +30,8 @@ use std::task::Waker;
 struct Deferred {
     active: usize,
     wakers: Vec<Waker>,
+    /// The key of the last [`repeats`] under the current outermost guard (0: none).
+    last_key: u64,
 }
 
 thread_local! {
@@ -59,6 +61,7 @@ impl Drop for DeferGuard {
             let mut d = d.borrow_mut();
             d.active -= 1;
             if d.active == 0 {
+                d.last_key = 0;
                 std::mem::take(&mut d.wakers)
             } else {
                 Vec::new()
@@ -87,6 +90,18 @@ pub(crate) fn wake_or_defer(waker: Waker) {
     }
 }
 
+/// Whether a [`DeferGuard`] is alive on this thread and the previous call under it (since
+/// its outermost guard began) was given the same `key`; records `key` for the next call. The
+/// layer above holds a run back only from its second send on ([`hold`]): a lone send costs
+/// no more than it did without a guard.
+pub(crate) fn repeats(key: u64) -> bool {
+    let key = key.max(1);
+    DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        d.active > 0 && std::mem::replace(&mut d.last_key, key) == key
+    })
+}
+
 /// Sends held back by the layer above, delivered as one ([`hold`]).
 pub(crate) trait Held: Send + 'static {
     /// Deliver them. Runs no user code and takes no lock that a sender may hold.
@@ -106,7 +121,7 @@ pub(crate) struct HeldSlot {
     /// nothing is).
     any: AtomicBool,
     /// The run, and the thread that holds it ([`thread_token`]).
-    run: Mutex<Option<(usize, Box<dyn Held>)>>,
+    run: Mutex<Slot>,
 }
 
 /// The process's held run.
@@ -142,6 +157,15 @@ impl Drop for Delivering {
 }
 
 type Slot = Option<(usize, Box<dyn Held>)>;
+
+/// Clears a [`HeldSlot`]'s flag when dropped, a panic included.
+struct Cleared<'a>(&'a AtomicBool);
+
+impl Drop for Cleared<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
 
 impl HeldSlot {
     pub(crate) const fn new() -> HeldSlot {
@@ -180,13 +204,14 @@ impl HeldSlot {
         self.deliver_locked(&mut h);
     }
 
-    /// Deliver what `h` holds, the lock kept throughout; then nothing is held.
+    /// Deliver what `h` holds, the lock kept throughout; then nothing is held (a panic in
+    /// the delivery clears the flag too: what it did not deliver is dropped with it).
     fn deliver_locked(&self, h: &mut Slot) {
+        let _clear = Cleared(&self.any);
         if let Some((_, run)) = h.take() {
             let _delivering = Delivering::enter();
             run.deliver();
         }
-        self.any.store(false, Ordering::Release);
     }
 
     /// Hold for thread `me`: `add` to the run `me` holds when it is a `T` and `add` takes it
@@ -514,5 +539,58 @@ mod tests {
         }
         assert_eq!(delivered(&out), vec![(0, vec![7])]);
         assert_ne!(HELD.lock().as_ref().map(|(t, _)| *t), Some(me));
+    }
+
+    /// A run that panics while it is delivered.
+    struct Bomb;
+
+    impl Held for Bomb {
+        fn deliver(self: Box<Self>) {
+            panic!("a delivery that fails");
+        }
+        fn as_any(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_delivery_leaves_nothing_held() {
+        let slot = HeldSlot::new();
+        slot.hold::<Bomb>(1, |_| false, || Bomb);
+        assert!(slot.is_busy());
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.deliver(None)));
+        assert!(caught.is_err());
+        assert!(!slot.is_busy(), "the flag is cleared on the way out");
+        // The slot still works.
+        let out = Out::default();
+        hold_num(&slot, 1, b'a', 1, &out);
+        slot.deliver(None);
+        assert_eq!(delivered(&out), vec![(b'a', vec![1])]);
+    }
+
+    #[test]
+    fn repeats_tells_a_key_given_twice_in_a_row_under_one_guard() {
+        assert!(!repeats(5), "no guard");
+        assert!(!repeats(5), "no guard: nothing was recorded");
+        {
+            let _outer = defer_wakes();
+            assert!(!repeats(5), "the first");
+            assert!(repeats(5));
+            {
+                let _inner = defer_wakes();
+                assert!(
+                    repeats(5),
+                    "a nested guard goes on with the outer one's key"
+                );
+                assert!(!repeats(6));
+            }
+            assert!(repeats(6));
+            assert!(!repeats(5));
+        }
+        let _next = defer_wakes();
+        assert!(!repeats(5), "a new outermost guard starts afresh");
+        // 0 stands for "none": a key of 0 is still told apart from no key.
+        assert!(!repeats(0));
+        assert!(repeats(0));
     }
 }
