@@ -26,7 +26,7 @@ PARTS = {
     "polling": [
         ("HTTP/1: read the request (h1::take: httparse, URL, headers)", [H1_TAKE]),
         ("HTTP/1: write the answer's head (h1::encode)", [r"portico::h1::encode"]),
-        ("Portico: the request (service::handle)", [r"portico::service::handle::\{\{closure\}\}"]),
+        ("Portico: the request (service::handle)", [r"portico::service::handle(_from)?::\{\{closure\}\}"]),
         ("  query: parse and lookups", [r"portico::http::Query::parse", r"portico::http::Query::get"]),
         ("  session id check", [r"portico::sid::Sid::parse"]),
         ("  origin guard: evaluate and headers", [r"portico_cors::evaluate::<impl portico_cors::policy::OriginPolicy>::evaluate",
@@ -37,7 +37,7 @@ PARTS = {
     ],
     "handshake": [
         ("HTTP/1: read the request (h1::take: httparse, URL, headers)", [H1_TAKE]),
-        ("Portico: the requests (service::handle)", [r"portico::service::handle::\{\{closure\}\}"]),
+        ("Portico: the requests (service::handle)", [r"portico::service::handle(_from)?::\{\{closure\}\}"]),
         ("  session id generation", [r"portico::sid::Sid::new"]),
         ("  open packet (JSON)", [r"portico::engine::polling::open_frame"]),
         ("  WebSocket accept (key, 101, task)", [r"portico::engine::ws::upgrade::accept"]),

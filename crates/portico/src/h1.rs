@@ -43,7 +43,6 @@ use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::ws::upgrade::DirectUpgrade;
-use crate::handshake::PeerAddr;
 use crate::http::Body;
 use crate::serve::next_bytes;
 use crate::Server;
@@ -85,6 +84,11 @@ pub(crate) async fn serve(
     // One timer for the connection's idle waits, reset for each (cheaper than a new one).
     let idle = tokio::time::sleep(idle_timeout);
     tokio::pin!(idle);
+    // One wait for the shutdown too, made once: a new `changed()` per idle wait registers and
+    // unregisters a waiter under the watch's lock each time (some 500 instructions a request).
+    let mut shutdown = stopping.clone();
+    let shutdown = shutdown.changed();
+    tokio::pin!(shutdown);
     loop {
         let bytes = buf.split().freeze();
         let Some(Taken {
@@ -92,7 +96,7 @@ pub(crate) async fn serve(
             len,
             close,
             upgrade,
-        }) = take(&bytes, path, peer)
+        }) = take(&bytes, path)
         else {
             return Served::ToHyper(stream, bytes);
         };
@@ -110,7 +114,7 @@ pub(crate) async fn serve(
         });
         // Polled at once (by the `select!` below): what hyper's path needs `service::started`
         // for holds here without it, and the future needs no box.
-        let fut = crate::service::handle(server.clone(), req);
+        let fut = crate::service::handle_from(server.clone(), req, Some(peer));
         tokio::pin!(fut);
         // Drive the answer; meanwhile watch the connection: a client that closes its end
         // before the answer gave up the request, and the request is dropped (hyper's
@@ -168,7 +172,7 @@ pub(crate) async fn serve(
             let next = tokio::select! {
                 next = next_bytes(&stream, std::mem::take(&mut buf)) => next,
                 () = idle.as_mut() => None,
-                _ = stopping.changed() => None,
+                _ = &mut shutdown => None,
             };
             match next {
                 Some(next) => buf = next,
@@ -195,7 +199,7 @@ struct Taken {
 /// whole body is there too. The URL, the header values and the body share `bytes`.
 // Out of line: bench/profile reads its cost by its name (it runs once per request either way).
 #[inline(never)]
-fn take(bytes: &Bytes, path: &str, peer: SocketAddr) -> Option<Taken> {
+fn take(bytes: &Bytes, path: &str) -> Option<Taken> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
     let head = match parsed.parse_with_uninit_headers(bytes, &mut slots) {
@@ -260,7 +264,6 @@ fn take(bytes: &Bytes, path: &str, peer: SocketAddr) -> Option<Taken> {
     *req.version_mut() = Version::HTTP_11;
     *req.uri_mut() = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes())).ok()?;
     *req.headers_mut() = headers;
-    req.extensions_mut().insert(PeerAddr(peer));
     Some(Taken {
         req,
         len: head + body,

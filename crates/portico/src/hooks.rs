@@ -24,12 +24,13 @@ pub struct RequestParts {
 }
 
 impl RequestParts {
-    pub(crate) fn of<B>(req: &http::Request<B>) -> RequestParts {
+    /// The parts of `req`, from `peer`.
+    pub(crate) fn of<B>(req: &http::Request<B>, peer: Option<SocketAddr>) -> RequestParts {
         RequestParts {
             method: req.method().clone(),
             uri: req.uri().clone(),
             headers: req.headers().clone(),
-            peer: req.extensions().get::<crate::PeerAddr>().map(|p| p.0),
+            peer,
         }
     }
 }

@@ -156,7 +156,24 @@ fn conn_info<B>(req: &Request<B>) -> Arc<ConnInfo> {
 /// Answer one request under the Socket.IO path: the origin policy first (preflights answered,
 /// refused origins stopped here, before any session or upgrade), then the engine, then the
 /// CORS and hook headers on whatever the response is (errors included).
-pub(crate) async fn handle<B>(server: Server, mut req: Request<B>) -> Response<Body>
+pub(crate) async fn handle<B>(server: Server, req: Request<B>) -> Response<Body>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
+    handle_from(server, req, peer).await
+}
+
+/// [`handle`] a request from `peer` (what its [`PeerAddr`] extension would say). Portico's own
+/// HTTP/1 path gives it here: an extension costs each request an allocation, so it is put in
+/// only where a handshake needs it (its hooks, [`crate::Handshake::address`]).
+pub(crate) async fn handle_from<B>(
+    server: Server,
+    mut req: Request<B>,
+    peer: Option<SocketAddr>,
+) -> Response<Body>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -168,14 +185,16 @@ where
     let method = req.method().clone();
     let uri = req.uri().clone();
     let query = Query::parse(uri.query());
-    let client = req
-        .extensions()
-        .get::<PeerAddr>()
-        .map(|p| client_addr(p.0, req.headers(), |ip| config.origins.is_trusted_proxy(ip)));
-    if let (Some(client), None) = (client, query.get("sid")) {
-        // What a handshake is admitted by and remembers (a request of a session needs
-        // neither, and an extension costs an allocation).
-        req.extensions_mut().insert(ClientAddr(client));
+    let client =
+        peer.map(|p| client_addr(p, req.headers(), |ip| config.origins.is_trusted_proxy(ip)));
+    if let (Some(client), Some(peer), None) = (client, peer, query.get("sid")) {
+        // What a handshake is admitted by, remembers and shows its `allow_request` hook (a
+        // request of a session needs neither, and an extension costs an allocation).
+        let ext = req.extensions_mut();
+        ext.insert(ClientAddr(client));
+        if ext.get::<PeerAddr>().is_none() {
+            ext.insert(PeerAddr(peer));
+        }
     }
     let transport = match query.get("transport").as_deref() {
         Some("polling") => cors::Transport::Polling,
@@ -186,15 +205,18 @@ where
         let mut info = RequestInfo::new(req.method(), req.headers())
             .with_transport(transport)
             .with_tls(req.uri().scheme_str() == Some("https"));
-        if let Some(peer) = req.extensions().get::<PeerAddr>() {
-            info = info.with_peer(peer.0.ip());
+        if let Some(peer) = peer {
+            info = info.with_peer(peer.ip());
         }
         if let Some(authority) = req.uri().authority() {
             info = info.with_authority(authority.as_str());
         }
         config.origins.evaluate(&info)
     };
-    let hook_parts = config.hooks.any_headers().then(|| RequestParts::of(&req));
+    let hook_parts = config
+        .hooks
+        .any_headers()
+        .then(|| RequestParts::of(&req, peer));
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     let file = req
         .uri()

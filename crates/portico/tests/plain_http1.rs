@@ -303,3 +303,50 @@ fn masked_text(text: &str) -> Vec<u8> {
     frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     frame
 }
+
+#[tokio::test]
+async fn the_hooks_and_the_handshake_see_the_peer_of_every_request() {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    // What each hook saw: (which hook, the request's path and query, its peer).
+    type Seen = Vec<(&'static str, String, Option<SocketAddr>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let (allow_seen, headers_seen) = (seen.clone(), seen.clone());
+    let io = Server::builder()
+        .allow_request(move |parts| {
+            let url = parts.uri.to_string();
+            allow_seen.lock().unwrap().push(("allow", url, parts.peer));
+            async { Ok(()) }
+        })
+        .headers(move |parts, _| {
+            let url = parts.uri.to_string();
+            headers_seen
+                .lock()
+                .unwrap()
+                .push(("headers", url, parts.peer));
+        })
+        .build()
+        .unwrap();
+    let (addr_tx, mut addr_rx) = tokio::sync::mpsc::unbounded_channel();
+    io.of("/").on_connection(move |socket: portico::Socket| {
+        let _ = addr_tx.send(socket.handshake().address());
+        async {}
+    });
+    let addr = serve(io).await;
+    let mut c = Conn::open(&addr).await;
+    let me = c.tcp.local_addr().unwrap();
+    let sid = c.join().await;
+    assert_eq!(within(addr_rx.recv()).await.unwrap(), Some(me));
+    let seen = seen.lock().unwrap().clone();
+    // The handshake's allow hook, then the headers hook of each of the three requests.
+    let kinds: Vec<_> = seen.iter().map(|(k, _, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        ["allow", "headers", "headers", "headers"],
+        "{seen:?}"
+    );
+    assert!(seen[3].1.contains(&format!("sid={sid}")), "{seen:?}");
+    for (kind, url, peer) in &seen {
+        assert_eq!(*peer, Some(me), "{kind} of {url}");
+    }
+}

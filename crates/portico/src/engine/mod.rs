@@ -514,7 +514,8 @@ where
         return status(StatusCode::SERVICE_UNAVAILABLE);
     }
     if let Some(allow) = &config.allow_request {
-        if let Err(message) = allow(RequestParts::of(&req)).await {
+        let peer = req.extensions().get::<crate::PeerAddr>().map(|p| p.0);
+        if let Err(message) = allow(RequestParts::of(&req, peer)).await {
             return forbidden(&message);
         }
     }
