@@ -10,8 +10,9 @@
 // (sender included) while a third client outside the room receives none. Exits 1 on the
 // first difference. Loopback only; every wait is bounded.
 //
-// `--only echo` checks the handshake and echo over websocket and polling only: what the
-// floor (bench/peers/floor) serves, for the cases it runs (polling, connect-websocket, echo).
+// `--only echo` checks the handshake and echo only (over websocket, polling and polling+upgrade):
+// what the floor (bench/peers/floor) serves, for the cases it runs (polling, connect-websocket,
+// connect-upgrade, echo).
 
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -154,7 +155,7 @@ async function checkTransport(transport) {
 }
 
 let failed = false;
-for (const transport of only === "echo" ? ["websocket", "polling"] : ["websocket", "polling", "upgrade"]) {
+for (const transport of ["websocket", "polling", "upgrade"]) {
   try {
     await checkTransport(transport);
     console.log(`check-peer ${url} ${transport}: ok`);

@@ -1,8 +1,8 @@
 // The floor of the bench (bench/peers/floor): the least a server can do for the polling,
-// connect-websocket and echo cases. bench/run checks it with `check-peer.mjs --only echo`; here
-// the official socket.io-client gets its handshake and echo acks (0, 1 and 3 arguments) over
-// WebSocket and polling, the full check refuses it (it is not a Socket.IO server: no rooms, no
-// broadcast, no upgrade), and bytes no client sends (an endless head, an oversized frame) close
+// connect-websocket, connect-upgrade and echo cases. bench/run checks it with `check-peer.mjs
+// --only echo`; here the official socket.io-client gets its handshake and echo acks (0, 1 and 3
+// arguments) over WebSocket, polling and polling upgraded to WebSocket, the full check refuses it
+// (it is not a Socket.IO server: no rooms, no broadcast), and bytes no client sends (an endless head, an oversized frame) close
 // only their own connection, and a polling session that never reads cannot grow its answers past
 // the cap.
 
@@ -58,21 +58,71 @@ function closedAfter(port, bytes) {
   );
 }
 
-test("check-peer.mjs --only echo: the official client's handshake and echo over WebSocket and polling", { timeout: 60_000 }, async () => {
+test("check-peer.mjs --only echo: the official client's handshake and echo over WebSocket, polling and polling + upgrade", { timeout: 60_000 }, async () => {
   const url = await start();
   const { code, out } = await checkPeer(["--url", url, "--only", "echo"]);
   assert.equal(code, 0, out);
   assert.match(out, /websocket: ok/);
   assert.match(out, /polling: ok/);
-  assert.doesNotMatch(out, /upgrade/);
+  // The official client probes while its poll waits, and waits for that poll to end (the
+  // floor's noop) before it sends the upgrade; the echo then goes over the WebSocket.
+  assert.match(out, /upgrade: ok/);
 });
 
-test("the full check refuses the floor: it has no rooms and no upgrade", { timeout: 60_000 }, async () => {
+test("the full check refuses the floor: it has no rooms", { timeout: 60_000 }, async () => {
   const url = await start();
   const { code, out } = await checkPeer(["--url", url]);
   assert.equal(code, 1, out);
   assert.match(out, /websocket: FAILED: join ack: no answer/);
-  assert.match(out, /upgrade: FAILED/);
+  assert.match(out, /upgrade: FAILED: join ack: no answer/);
+});
+
+test("an upgrade of an unknown session is refused, and a finished upgrade frees its polling session", { timeout: 60_000 }, async () => {
+  const url = await start();
+  const ws = (sid) =>
+    "GET /socket.io/?EIO=4&transport=websocket&sid=" + sid + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" +
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  await closedAfter(floor.port, ws("nope"));
+  const open = await (await fetch(`${url}/socket.io/?EIO=4&transport=polling`)).text();
+  assert.match(open, /"upgrades":\["websocket"\]/);
+  const sid = JSON.parse(open.slice(1)).sid;
+  // Masked frames (key 0): 2probe once the 101 came, then 5 and a ping in one write; the
+  // pong says the floor has read the 5.
+  const text = (t) => Buffer.concat([Buffer.from([0x81, 0x80 | t.length, 0, 0, 0, 0]), Buffer.from(t)]);
+  const ping = Buffer.from([0x89, 0x80, 0, 0, 0, 0]);
+  const frames = await withTimeout(
+    new Promise((resolve, reject) => {
+      let bytes = Buffer.alloc(0);
+      let step = 0;
+      const s = net.connect(floor.port, "127.0.0.1", () => s.write(ws(sid)));
+      s.on("data", (d) => {
+        bytes = Buffer.concat([bytes, d]);
+        const head = bytes.indexOf("\r\n\r\n");
+        if (head < 0) return;
+        const body = bytes.subarray(head + 4);
+        if (step === 0) {
+          step = 1;
+          s.write(text("2probe"));
+        }
+        if (step === 1 && body.length >= 8) {
+          step = 2;
+          s.write(Buffer.concat([text("5"), ping]));
+        }
+        if (step === 2 && body.length >= 10) {
+          s.end();
+          resolve(body);
+        }
+      });
+      s.once("error", reject);
+    }),
+    10_000,
+    "3probe and the pong",
+  );
+  assert.deepEqual([...frames], [0x81, 6, ...Buffer.from("3probe"), 0x8a, 0]);
+  // Upgraded: the polling session is gone, a poll of it is refused.
+  const res = await fetch(`${url}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+  await res.text();
+  assert.equal(res.status, 400);
 });
 
 test("an endless request head and an oversized WebSocket frame close their own connection only", { timeout: 60_000 }, async () => {

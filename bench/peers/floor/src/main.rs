@@ -1,15 +1,16 @@
 //! The floor of the Portico bench: the least a server can do for the `polling`,
-//! `connect-websocket` and `echo` cases (`echo-paced`, `echo-light` too) over the same system
-//! calls as a real server: tokio's current-thread runtime on epoll, one `read` per readiness,
+//! `connect-websocket`, `connect-upgrade` and `echo` cases (`echo-paced`, `echo-light` too) over
+//! the same system calls as a real server: tokio's current-thread runtime on epoll, one `read` per readiness,
 //! one `write` per answer, TCP_NODELAY, backlog 1024.
 //!
 //! Everything else is left out: HTTP is parsed by hand (request line, `Content-Length`,
 //! `Sec-WebSocket-Key`), packets are matched by prefix and never parsed as JSON, and there are
 //! no origin policy, namespaces, rooms, middleware, heartbeats, timers, limits beyond buffer
 //! caps, or metrics. It answers exactly what the bench's clients send: an Engine.IO v4
-//! handshake (polling or WebSocket), the Socket.IO CONNECT to `/` and `echo` with an ack
-//! (`42N["echo",...]` → `43N[...]`). `bench/check-peer.mjs --only echo` checks that with the
-//! official socket.io-client. It never pings, so a client gives up on it after 45 s
+//! handshake (polling or WebSocket), the upgrade of a polling session to WebSocket (the `101`
+//! alone, `2probe` → `3probe` with a noop to a waiting poll, `5`), the Socket.IO CONNECT to `/`
+//! and `echo` with an ack (`42N["echo",...]` → `43N[...]`). `bench/check-peer.mjs --only echo`
+//! checks that with the official socket.io-client. It never pings, so a client gives up on it after 45 s
 //! (pingInterval + pingTimeout): bench runs are 10 s.
 //!
 //! Its CPU per operation is what no server on this I/O model goes below on this machine; a
@@ -33,9 +34,9 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_PAYLOAD: usize = 1_000_000;
 /// Polling sessions at once; a handshake past it gets 503.
 const MAX_SESSIONS: usize = 10_000;
-/// The Engine.IO v4 open packet's settings, as every bench server announces them.
-const OPEN_SETTINGS: &str =
-    r#""upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+/// The Engine.IO v4 open packet's settings after `upgrades`, as every bench server announces
+/// them.
+const OPEN_SETTINGS: &str = r#""pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
 /// Engine.IO v4's packet separator in a polling payload.
 const SEPARATOR: u8 = 0x1e;
 
@@ -213,12 +214,15 @@ async fn connection(mut stream: TcpStream, state: Rc<State>) {
         let body = buf[head_end..head_end + head.content_length].to_vec();
         buf.drain(..head_end + head.content_length);
 
-        if head.websocket && head.method == Method::Get && head.sid.is_none() {
+        if head.websocket && head.method == Method::Get {
             let Some(key) = head.ws_key else {
                 let _ = stream.write_all(&response(b"400", b"")).await;
                 return;
             };
-            return websocket(stream, buf, &key, &state).await;
+            return match head.sid {
+                None => websocket(stream, buf, &key, &state).await,
+                Some(sid) => upgrade(stream, buf, &key, sid, &state).await,
+            };
         }
         let reply = match (&head.method, &head.sid) {
             (Method::Get, None) => {
@@ -231,7 +235,7 @@ async fn connection(mut stream: TcpStream, state: Rc<State>) {
                     .sessions
                     .borrow_mut()
                     .insert(sid.clone(), Rc::default());
-                format!(r#"0{{"sid":"{sid}",{OPEN_SETTINGS}"#).into_bytes()
+                open_packet(&sid, true)
             }
             (Method::Get, Some(sid)) => {
                 let Some(session) = state.sessions.borrow().get(sid).cloned() else {
@@ -287,6 +291,12 @@ async fn connection(mut stream: TcpStream, state: Rc<State>) {
             return;
         }
     }
+}
+
+/// The open packet of session `sid`, offering the upgrade to WebSocket on polling.
+fn open_packet(sid: &str, polling: bool) -> Vec<u8> {
+    let upgrades = if polling { r#"["websocket"]"# } else { "[]" };
+    format!(r#"0{{"sid":"{sid}","upgrades":{upgrades},{OPEN_SETTINGS}"#).into_bytes()
 }
 
 /// An HTTP/1.1 response with a plain-text body.
@@ -402,27 +412,93 @@ fn client_frame(buf: &[u8]) -> Result<Option<(u8, Vec<u8>, usize)>, ()> {
     Ok(Some((opcode, payload, at + 4 + len)))
 }
 
-/// A WebSocket session from its first request: the 101 and the open packet in one write, then
-/// every whole frame read answered in one write.
-async fn websocket(mut stream: TcpStream, mut buf: Vec<u8>, key: &str, state: &State) {
+/// The `101` head that accepts a WebSocket with `key`.
+fn accept_head(key: &str) -> Vec<u8> {
     let mut sha1 = sha1_smol::Sha1::new();
     sha1.update(key.as_bytes());
     sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
     let accept = base64(&sha1.digest().bytes());
-    let sid = state.new_sid();
-    let mut out = format!(
+    format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {accept}\r\n\r\n"
     )
-    .into_bytes();
-    frame(
-        &mut out,
-        1,
-        format!(r#"0{{"sid":"{sid}",{OPEN_SETTINGS}"#).as_bytes(),
-    );
+    .into_bytes()
+}
+
+/// A WebSocket session from its first request: the 101 and the open packet in one write, then
+/// every whole frame read answered in one write.
+async fn websocket(mut stream: TcpStream, buf: Vec<u8>, key: &str, state: &State) {
+    let sid = state.new_sid();
+    let mut out = accept_head(key);
+    frame(&mut out, 1, &open_packet(&sid, false));
     if stream.write_all(&out).await.is_err() {
         return;
     }
+    frames(stream, buf, &sid, None, state).await;
+}
+
+/// The upgrade of polling session `sid` to this WebSocket: the `101` alone (nothing is sent
+/// before the client's probe), then [`frames`] with the probe and the upgrade answered.
+async fn upgrade(mut stream: TcpStream, buf: Vec<u8>, key: &str, sid: String, state: &State) {
+    let Some(session) = state.sessions.borrow().get(&sid).cloned() else {
+        let _ = stream.write_all(&response(b"400", b"")).await;
+        return;
+    };
+    if stream.write_all(&accept_head(key)).await.is_err() {
+        return;
+    }
+    frames(stream, buf, &sid, Some(&session), state).await;
+}
+
+/// What an upgrading session's text packet asks, when it is one of the upgrade's own:
+/// `2probe` is answered `3probe` and a poll waiting on the old transport gets a noop (the
+/// official client waits for it to end before it sends `5`); `5` ends the polling session,
+/// whose unread packets (not the noops) follow on this WebSocket.
+fn upgrade_step(
+    payload: &[u8],
+    sid: &str,
+    session: &Session,
+    state: &State,
+    out: &mut Vec<u8>,
+) -> bool {
+    match payload {
+        b"2probe" => {
+            frame(out, 1, b"3probe");
+            let mut queue = session.queue.borrow_mut();
+            if !queue.is_empty() {
+                queue.push(SEPARATOR);
+            }
+            queue.push(b'6');
+            drop(queue);
+            session.ready.notify_one();
+            true
+        }
+        b"5" => {
+            let queued = std::mem::take(&mut *session.queue.borrow_mut());
+            for packet in queued.split(|b| *b == SEPARATOR) {
+                if !packet.is_empty() && packet != b"6" {
+                    frame(out, 1, packet);
+                }
+            }
+            session.closed.set(true);
+            session.ready.notify_one();
+            state.sessions.borrow_mut().remove(sid);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Every whole frame read answered in one write, until the connection ends; `upgrading` is the
+/// polling session this WebSocket upgrades, if any.
+async fn frames(
+    mut stream: TcpStream,
+    mut buf: Vec<u8>,
+    sid: &str,
+    upgrading: Option<&Session>,
+    state: &State,
+) {
+    let mut out = Vec::with_capacity(512);
     loop {
         out.clear();
         let mut closing = false;
@@ -437,7 +513,13 @@ async fn websocket(mut stream: TcpStream, mut buf: Vec<u8>, key: &str, state: &S
             };
             buf.drain(..used);
             match opcode {
-                1 => answer(&payload, &sid, |reply| frame(&mut out, 1, reply)),
+                1 => {
+                    let step =
+                        upgrading.is_some_and(|s| upgrade_step(&payload, sid, s, state, &mut out));
+                    if !step {
+                        answer(&payload, sid, |reply| frame(&mut out, 1, reply));
+                    }
+                }
                 8 => {
                     frame(&mut out, 8, &payload[..payload.len().min(2)]);
                     closing = true;
@@ -507,6 +589,56 @@ mod tests {
         assert!(client_frame(&big).is_err());
         let masked = [0x81, 0x82, 1, 2, 3, 4, b'4' ^ 1, b'0' ^ 2];
         assert_eq!(client_frame(&masked), Ok(Some((1, b"40".to_vec(), 8))));
+    }
+
+    #[test]
+    fn an_upgrade_answers_the_probe_ends_a_waiting_poll_and_moves_the_unread_packets() {
+        let state = State::default();
+        let sid = "s1".to_owned();
+        let session = Rc::new(Session::default());
+        session
+            .queue
+            .borrow_mut()
+            .extend_from_slice(br#"40{"sid":"ss1"}"#);
+        state
+            .sessions
+            .borrow_mut()
+            .insert(sid.clone(), session.clone());
+        let mut out = Vec::new();
+        assert!(upgrade_step(b"2probe", &sid, &session, &state, &mut out));
+        let mut want = Vec::new();
+        frame(&mut want, 1, b"3probe");
+        assert_eq!(out, want);
+        assert_eq!(
+            &session.queue.borrow()[..],
+            &b"40{\"sid\":\"ss1\"}\x1e6"[..]
+        );
+        out.clear();
+        assert!(upgrade_step(b"5", &sid, &session, &state, &mut out));
+        want.clear();
+        frame(&mut want, 1, br#"40{"sid":"ss1"}"#);
+        assert_eq!(out, want, "the unread packet follows, the noop does not");
+        assert!(session.closed.get() && session.queue.borrow().is_empty());
+        assert!(
+            state.sessions.borrow().is_empty(),
+            "the polling session is gone"
+        );
+        assert!(!upgrade_step(
+            br#"421["echo"]"#,
+            &sid,
+            &session,
+            &state,
+            &mut out
+        ));
+    }
+
+    #[test]
+    fn the_open_packet_offers_the_upgrade_on_polling_only() {
+        let polling = String::from_utf8(open_packet("a", true)).unwrap();
+        let websocket = String::from_utf8(open_packet("a", false)).unwrap();
+        assert!(polling.starts_with(r#"0{"sid":"a","upgrades":["websocket"],"pingInterval""#));
+        assert!(websocket.starts_with(r#"0{"sid":"a","upgrades":[],"pingInterval""#));
+        assert!(polling.ends_with(r#""maxPayload":1000000}"#));
     }
 
     #[test]
