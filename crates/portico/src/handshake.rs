@@ -12,9 +12,10 @@ use serde_json::Value;
 
 use crate::packed_head::PackedHead;
 
-/// The address of the peer of an HTTP connection. [`crate::serve`] puts it in every request's
-/// extensions; when you run Portico inside another server, insert it yourself so that
-/// [`Handshake::address`] is known.
+/// The address of the peer of an HTTP connection. [`crate::serve_app`] puts it in every
+/// request's extensions ([`crate::serve`] hands it to Portico beside each request); when you
+/// run Portico inside another server, insert it yourself so that [`Handshake::address`] and
+/// the hooks' [`crate::RequestParts::peer`] are known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
