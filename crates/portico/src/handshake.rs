@@ -19,11 +19,16 @@ use crate::packed_head::PackedHead;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// The client's address as the server counts it (`max_sessions_per_ip`) and shows it
-/// ([`Handshake::address`]): the peer's, or behind a trusted proxy the one it forwards.
-/// Put in each request's extensions by the router.
+/// A handshake's addresses, put in its request's extensions by the router (a request of a
+/// session needs neither).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ClientAddr(pub(crate) SocketAddr);
+pub(crate) struct ClientAddr {
+    /// The client's address as the server counts it (`max_sessions_per_ip`) and shows it
+    /// ([`Handshake::address`]): the peer's, or behind a trusted proxy the one it forwards.
+    pub(crate) client: SocketAddr,
+    /// The peer's own (what the `allow_request` hook sees as [`crate::RequestParts::peer`]).
+    pub(crate) peer: SocketAddr,
+}
 
 /// The client address of a request from `peer`: `peer` itself, unless `trusted(peer)`; then
 /// the right-most `X-Forwarded-For` address that is not a trusted proxy (each proxy appends

@@ -147,7 +147,7 @@ fn conn_info<B>(req: &Request<B>) -> Arc<ConnInfo> {
     Arc::new(ConnInfo::new(
         req.uri().path_and_query().map_or("", |p| p.as_str()),
         req.headers(),
-        req.extensions().get::<ClientAddr>().map(|p| p.0),
+        req.extensions().get::<ClientAddr>().map(|a| a.client),
         SystemTime::now(),
         req.uri().scheme_str() == Some("https"),
     ))
@@ -190,11 +190,7 @@ where
     if let (Some(client), Some(peer), None) = (client, peer, query.get("sid")) {
         // What a handshake is admitted by, remembers and shows its `allow_request` hook (a
         // request of a session needs neither, and an extension costs an allocation).
-        let ext = req.extensions_mut();
-        ext.insert(ClientAddr(client));
-        if ext.get::<PeerAddr>().is_none() {
-            ext.insert(PeerAddr(peer));
-        }
+        req.extensions_mut().insert(ClientAddr { client, peer });
     }
     let transport = match query.get("transport").as_deref() {
         Some("polling") => cors::Transport::Polling,

@@ -514,12 +514,12 @@ where
         return status(StatusCode::SERVICE_UNAVAILABLE);
     }
     if let Some(allow) = &config.allow_request {
-        let peer = req.extensions().get::<crate::PeerAddr>().map(|p| p.0);
+        let peer = req.extensions().get::<ClientAddr>().map(|a| a.peer);
         if let Err(message) = allow(RequestParts::of(&req, peer)).await {
             return forbidden(&message);
         }
     }
-    let address = req.extensions().get::<ClientAddr>().map(|a| a.0);
+    let address = req.extensions().get::<ClientAddr>().map(|a| a.client);
     let slot = match engine.admission.admit(address.map(|a| a.ip())) {
         Ok(slot) => slot,
         Err(refused) => return refuse(engine, refused),
