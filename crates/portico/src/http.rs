@@ -144,54 +144,88 @@ pub(crate) fn post_ok() -> Response<Body> {
 /// forms) only where a key or value has an escape, so that routing a request (the
 /// `transport`, `sid` and `EIO` lookups of every polling request) allocates nothing. At most
 /// the first 64 non-empty parameters count.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Query<'a> {
     raw: &'a str,
-    /// The undecoded first values of [`ROUTING_KEYS`], found in one pass by `parse`.
-    routing: [Option<&'a str>; ROUTING_KEYS.len()],
+    /// The first values of [`ROUTING_KEYS`], decoded, found in one pass by `parse`: every
+    /// request reads two or three of them, some twice (the origin policy and the engine).
+    routing: [Option<Cow<'a, str>>; ROUTING_KEYS.len()],
 }
 
 /// Parameters past this many are ignored (a query is not a place to store data).
 const MAX_QUERY_PARAMS: usize = 64;
 
-/// The keys every request is routed by, looked up without a scan of the query each.
+/// The keys every request is routed by, looked up without a scan of the query each (their
+/// indexes: the `TRANSPORT`... constants below).
 const ROUTING_KEYS: [&str; 4] = ["transport", "sid", "EIO", "b64"];
+const TRANSPORT: usize = 0;
+const SID: usize = 1;
+const EIO: usize = 2;
+const B64: usize = 3;
 
 impl<'a> Query<'a> {
     pub(crate) fn parse(q: Option<&'a str>) -> Query<'a> {
         let raw = q.unwrap_or_default();
-        let mut routing = [None; ROUTING_KEYS.len()];
-        for (key, value) in split_params(raw) {
-            let key = decode(key);
-            if let Some(i) = ROUTING_KEYS.iter().position(|k| *k == key) {
-                routing[i] = routing[i].or(Some(value));
+        let mut routing = [const { None }; ROUTING_KEYS.len()];
+        for (key, value, escaped) in split_params(raw) {
+            let key = decode_if(escaped, key);
+            let i = match &*key {
+                "transport" => TRANSPORT,
+                "sid" => SID,
+                "EIO" => EIO,
+                "b64" => B64,
+                _ => continue,
+            };
+            if routing[i].is_none() {
+                routing[i] = Some(decode_if(escaped, value));
             }
         }
         Query { raw, routing }
     }
 
-    fn pairs(self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> {
-        split_params(self.raw).map(|(k, v)| (decode(k), decode(v)))
+    fn pairs(&self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> {
+        split_params(self.raw).map(|(k, v, escaped)| (decode_if(escaped, k), decode_if(escaped, v)))
     }
 
-    /// The first value of `key`.
+    /// The first value of `key` (the server reads the routing keys by their own methods).
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &str) -> Option<Cow<'a, str>> {
         match ROUTING_KEYS.iter().position(|k| *k == key) {
-            Some(i) => self.routing[i].map(decode),
+            Some(i) => self.routing[i].clone(),
             None => self.pairs().find(|(k, _)| k == key).map(|(_, v)| v),
         }
     }
 
+    /// The first value of `transport`.
+    pub(crate) fn transport(&self) -> Option<&str> {
+        self.routing[TRANSPORT].as_deref()
+    }
+
+    /// The first value of `sid`.
+    pub(crate) fn sid(&self) -> Option<&str> {
+        self.routing[SID].as_deref()
+    }
+
+    /// The first value of `EIO`.
+    pub(crate) fn eio(&self) -> Option<&str> {
+        self.routing[EIO].as_deref()
+    }
+
+    /// The first value of `b64`.
+    pub(crate) fn b64(&self) -> Option<&str> {
+        self.routing[B64].as_deref()
+    }
+
     /// Every parameter, in order, decoded and owned (what a handshake keeps).
-    pub(crate) fn to_pairs(self) -> Vec<(String, String)> {
+    pub(crate) fn to_pairs(&self) -> Vec<(String, String)> {
         self.pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()
     }
 }
 
-/// The first [`MAX_QUERY_PARAMS`] non-empty parameters as undecoded (key, value); a
-/// parameter without `=` has the value "".
+/// The first [`MAX_QUERY_PARAMS`] non-empty parameters as undecoded (key, value, whether
+/// either has an escape: `%` or `+`); a parameter without `=` has the value "".
 fn split_params(raw: &str) -> Params<'_> {
     Params {
         rest: raw,
@@ -199,33 +233,54 @@ fn split_params(raw: &str) -> Params<'_> {
     }
 }
 
-/// [`split_params`]' iterator: a scan of the bytes for `&` and `=` (ASCII, so every cut is
-/// at a character boundary), cheaper on a query of a few short parameters than `str::split`,
-/// which sets up a searcher per call.
+/// [`split_params`]' iterator: one scan of the bytes finds a parameter's end (`&`), its
+/// first `=` and whether it has an escape (ASCII, so every cut is at a character boundary).
+/// On a query of a few short parameters that is cheaper than `str::split`, which sets up a
+/// searcher per call, or than `memchr`, whose set-up costs more than these strings' length.
 struct Params<'a> {
     rest: &'a str,
     left: usize,
 }
 
 impl<'a> Iterator for Params<'a> {
-    type Item = (&'a str, &'a str);
+    type Item = (&'a str, &'a str, bool);
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.rest.is_empty() && self.left > 0 {
             let bytes = self.rest.as_bytes();
-            let end = bytes.iter().position(|&b| b == b'&').unwrap_or(bytes.len());
+            let (mut end, mut eq, mut escaped) = (bytes.len(), None, false);
+            for (i, b) in bytes.iter().enumerate() {
+                match b {
+                    b'&' => {
+                        end = i;
+                        break;
+                    }
+                    b'=' if eq.is_none() => eq = Some(i),
+                    b'%' | b'+' => escaped = true,
+                    _ => {}
+                }
+            }
             let (kv, rest) = self.rest.split_at(end);
             self.rest = rest.get(1..).unwrap_or_default();
             if kv.is_empty() {
                 continue;
             }
             self.left -= 1;
-            return Some(match kv.bytes().position(|b| b == b'=') {
-                Some(eq) => (&kv[..eq], &kv[eq + 1..]),
-                None => (kv, ""),
+            return Some(match eq {
+                Some(eq) => (&kv[..eq], &kv[eq + 1..], escaped),
+                None => (kv, "", escaped),
             });
         }
         None
+    }
+}
+
+/// `s` percent-decoded (`+` a space) when `escaped` says it may need it.
+fn decode_if(escaped: bool, s: &str) -> Cow<'_, str> {
+    if escaped {
+        decode(s)
+    } else {
+        Cow::Borrowed(s)
     }
 }
 

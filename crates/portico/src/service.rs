@@ -187,12 +187,12 @@ where
     let query = Query::parse(uri.query());
     let client =
         peer.map(|p| client_addr(p, req.headers(), |ip| config.origins.is_trusted_proxy(ip)));
-    if let (Some(client), Some(peer), None) = (client, peer, query.get("sid")) {
+    if let (Some(client), Some(peer), None) = (client, peer, query.sid()) {
         // What a handshake is admitted by, remembers and shows its `allow_request` hook (a
         // request of a session needs neither, and an extension costs an allocation).
         req.extensions_mut().insert(ClientAddr { client, peer });
     }
-    let transport = match query.get("transport").as_deref() {
+    let transport = match query.transport() {
         Some("polling") => cors::Transport::Polling,
         Some("websocket") => cors::Transport::WebSocket,
         _ => cors::Transport::Other,

@@ -454,7 +454,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let config = &engine.config;
-    let transport = match query.get("transport").as_deref() {
+    let transport = match query.transport() {
         Some("polling") if config.polling => Transport::Polling,
         Some("websocket") if config.websocket => Transport::WebSocket,
         _ => return error(ErrorCode::TransportUnknown),
@@ -464,8 +464,8 @@ where
         // An upgrade request carries no body: what would follow it is not WebSocket frames.
         return error(ErrorCode::BadRequest);
     }
-    if let Some(sid) = query.get("sid") {
-        let sid = Sid::parse(&sid);
+    if let Some(sid) = query.sid() {
+        let sid = Sid::parse(sid);
         let Some(conn) = sid.as_ref().and_then(|s| engine.session(s)) else {
             if transport == Transport::Polling && req.method() == Method::GET && !upgrade {
                 if let Some(protocol) = sid.and_then(|s| engine.take_client_close(&s)) {
@@ -497,11 +497,10 @@ where
     if transport == Transport::WebSocket && !upgrade {
         return error(ErrorCode::BadRequest);
     }
-    let eio = query.get("EIO");
-    let protocol = match eio.as_deref() {
+    let protocol = match query.eio() {
         Some("4") => Protocol::V4,
         Some("3") if config.allow_eio3 => Protocol::V3 {
-            b64: matches!(query.get("b64").as_deref(), Some("1" | "true")),
+            b64: matches!(query.b64(), Some("1" | "true")),
         },
         other => {
             return error_because(
