@@ -10,8 +10,10 @@
 //! - [`sio`]: Socket.IO v5 packets and binary attachment reassembly.
 //!   Spec: <https://github.com/socketio/socket.io-protocol>.
 //! - [`ws`]: WebSocket framing (RFC 6455) for both sides of a connection.
+//! - [`decimal`]: decimal digits without `fmt` (ack ids, lengths).
 #![forbid(unsafe_code)]
 
+pub mod decimal;
 pub mod engine;
 pub mod sio;
 pub mod ws;

@@ -24,7 +24,6 @@
 //! `content-length` (none on `101`, `204` and `304`) and `date`.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
@@ -305,7 +304,17 @@ fn encode(res: Response<Body>, keep_alive: bool, out: &mut BytesMut) -> Option<B
     out.put_u8(b' ');
     out.put_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
     out.put_slice(b"\r\n");
+    // Which of the headers added below the answer has already (one look at each name as it
+    // is written, not a lookup in the map per header).
+    let (mut has_length, mut has_connection, mut has_date) = (false, false, false);
     for (name, value) in &parts.headers {
+        if name == http::header::CONTENT_LENGTH {
+            has_length = true;
+        } else if name == http::header::CONNECTION {
+            has_connection = true;
+        } else if name == http::header::DATE {
+            has_date = true;
+        }
         out.put_slice(name.as_str().as_bytes());
         out.put_slice(b": ");
         out.put_slice(value.as_bytes());
@@ -315,14 +324,15 @@ fn encode(res: Response<Body>, keep_alive: bool, out: &mut BytesMut) -> Option<B
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    if !bodiless && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
-        // Writing to a `BytesMut` cannot fail.
-        let _ = write!(out, "content-length: {}\r\n", body.len());
+    if !bodiless && !has_length {
+        out.put_slice(b"content-length: ");
+        portico_proto::decimal::put(out, body.len() as u64);
+        out.put_slice(b"\r\n");
     }
-    if !keep_alive && !parts.headers.contains_key(http::header::CONNECTION) {
+    if !keep_alive && !has_connection {
         out.put_slice(b"connection: close\r\n");
     }
-    if !parts.headers.contains_key(http::header::DATE) {
+    if !has_date {
         out.put_slice(b"date: ");
         put_date(out);
         out.put_slice(b"\r\n");

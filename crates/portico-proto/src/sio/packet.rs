@@ -592,7 +592,7 @@ fn encode_header_into(
 ) {
     out.push(kind.digit());
     if kind.is_binary() {
-        push_u64(out, attachments as u64);
+        crate::decimal::put(out, attachments as u64);
         out.push(b'-');
     }
     if !nsp.is_empty() && nsp != "/" {
@@ -600,7 +600,7 @@ fn encode_header_into(
         out.push(b',');
     }
     if let Some(id) = id {
-        push_u64(out, id);
+        crate::decimal::put(out, id);
     }
 }
 
@@ -682,21 +682,6 @@ fn parse_u64(digits: &str) -> Option<u64> {
         let d = d.checked_sub(b'0').filter(|d| *d <= 9)?;
         acc.checked_mul(10)?.checked_add(u64::from(d))
     })
-}
-
-/// Append the decimal digits of `n`.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; MAX_DIGITS];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
 }
 
 #[cfg(test)]

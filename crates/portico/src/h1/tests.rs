@@ -198,6 +198,32 @@ fn writes_the_answer_as_hyper_would() {
 }
 
 #[test]
+fn headers_the_answer_has_are_not_added_again() {
+    // A hook (or the client bundle) may set them itself: written once, as given.
+    let mut res = crate::http::payload(Bytes::from_static(b"abc"));
+    let h = res.headers_mut();
+    h.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("3"));
+    h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    h.insert(
+        http::header::DATE,
+        HeaderValue::from_static("Sat, 05 Dec 2026 12:00:00 GMT"),
+    );
+    let (head, _) = encoded(res, false);
+    assert_eq!(
+        head.split("\r\n").collect::<Vec<_>>(),
+        [
+            "HTTP/1.1 200 OK",
+            "content-type: text/plain; charset=UTF-8",
+            "content-length: 3",
+            "connection: close",
+            "date: Sat, 05 Dec 2026 12:00:00 GMT",
+            "",
+            "abc",
+        ]
+    );
+}
+
+#[test]
 fn a_large_body_leaves_after_the_head_without_a_copy() {
     let body = Bytes::from(vec![b'x'; MERGE_BODY + 1]);
     let (head, rest) = encoded(crate::http::payload(body.clone()), true);
