@@ -197,3 +197,66 @@ async fn over_hypers_upgraded_stream_too() {
     }
     assert!(closed, "the server answered the close");
 }
+
+/// A client that closes (its close frame, alone or behind Engine.IO's close packet in the same
+/// write) gets the close reply and then the end of the stream, and the server has let the
+/// connection go by then: it closed first (RFC 6455 section 7.1.1) and does not wait for the
+/// client's end. The proof: a byte the client sends afterwards meets a closed socket, which
+/// resets the connection (a server still waiting for the client's end would read it
+/// quietly).
+#[tokio::test]
+async fn a_client_that_closes_gets_the_reply_and_the_server_lets_go_first() {
+    use tokio::io::{AsyncReadExt, Interest};
+    let url = start().await;
+    for with_close_packet in [false, true] {
+        let mut tcp = tokio::net::TcpStream::connect(&url).await.unwrap();
+        tcp.write_all(
+            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n\
+              Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        // The 101, then the open packet (a text frame starting `0{`).
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(2).any(|w| w == b"0{") {
+            let n = within(tcp.read(&mut buf)).await.unwrap();
+            assert!(n > 0, "closed before the open packet");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let mut bye = Vec::new();
+        if with_close_packet {
+            bye.extend(masked(0x1, b"1"));
+        }
+        bye.extend(masked(0x8, &1000u16.to_be_bytes()));
+        tcp.write_all(&bye).await.unwrap();
+        // Everything up to the end of the stream: it ends with the close reply (1000).
+        let mut rest = Vec::new();
+        loop {
+            let n = within(tcp.read(&mut buf))
+                .await
+                .expect("the stream ends cleanly, not with a reset");
+            if n == 0 {
+                break;
+            }
+            rest.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            rest.ends_with(&[0x88, 0x02, 0x03, 0xE8]),
+            "close packet {with_close_packet}: {rest:?}"
+        );
+        // The server's socket is closed: what the client sends now is answered with a reset.
+        tcp.write_all(b"x").await.unwrap();
+        within(tcp.ready(Interest::ERROR)).await.unwrap();
+        // The reset, as Linux words it for a socket whose peer had ended its side (EPIPE).
+        let err = tcp.take_error().unwrap().expect("the socket's error");
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "{err}"
+        );
+    }
+}
