@@ -274,9 +274,11 @@ fn take(bytes: &Bytes, path: &str) -> Option<Taken> {
 
 /// Whether the comma-separated header `value` has `token` (in any case).
 fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|b| *b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+    // The usual value is the token alone (`Upgrade: websocket`, `Connection: Upgrade`).
+    value.eq_ignore_ascii_case(token)
+        || value
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// A `Content-Length` value: digits only (hyper's rule), at most [`MAX_BODY`]'s worth.

@@ -280,3 +280,14 @@ fn any_bytes_a_peer_sends_are_taken_or_left_never_a_panic() {
     }
     assert!(tried > 2_000);
 }
+
+#[test]
+fn tokens() {
+    assert!(has_token(b"websocket", b"websocket"));
+    assert!(has_token(b"Upgrade", b"upgrade"));
+    assert!(has_token(b"keep-alive, Upgrade", b"upgrade"));
+    assert!(has_token(b"keep-alive,upgrade ", b"upgrade"));
+    assert!(!has_token(b"keep-alive", b"upgrade"));
+    assert!(!has_token(b"upgrades", b"upgrade"));
+    assert!(!has_token(b"", b"upgrade"));
+}
