@@ -215,7 +215,12 @@ where
         let (h1, h2) = (h1.clone(), h2.clone());
         let counts = io.clone();
         let mut stopping = stop_rx.clone();
-        tokio::spawn(async move {
+        // Boxed: the connection's future is large (about 4.4 KiB, most of it the request
+        // handling `h1::serve` holds while a request is answered), and tokio moves a spawned
+        // future by value through its spawn and again when the task ends: five copies of it
+        // per connection, a third of the instructions of a WebSocket handshake's memcpy
+        // (bench/profile connect-websocket). In a box it is written once.
+        tokio::spawn(Box::pin(async move {
             let head_timeout = counts.config().header_read_timeout;
             let first = tokio::select! {
                 first = first_bytes(&stream, head_timeout) => first,
@@ -281,7 +286,7 @@ where
                     );
                 }
             }
-        });
+        }));
     };
     let _ = stop_tx.send(true);
     drop(stop_rx);
