@@ -15,6 +15,7 @@
 
 pub mod decimal;
 pub mod engine;
+mod json;
 pub mod sio;
 pub mod ws;
 

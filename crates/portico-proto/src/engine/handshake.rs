@@ -5,9 +5,8 @@
 //! order; v3 has no `maxPayload`.
 
 use bytes::Bytes;
-use serde::Serialize;
 
-use super::packet::Packet;
+use super::packet::{Frame, Packet};
 
 /// The handshake data the server sends in the `open` packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,23 +24,15 @@ pub struct Handshake<'a> {
     pub max_payload: u64,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Wire<'a> {
-    sid: &'a str,
-    upgrades: &'a [&'a str],
-    ping_interval: u64,
-    ping_timeout: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_payload: Option<u64>,
-}
-
 impl Handshake<'_> {
     /// The v4 handshake JSON, exactly
     /// `{"sid":..,"upgrades":[..],"pingInterval":..,"pingTimeout":..,"maxPayload":..}`
-    /// in this key order, no spaces; strings escaped by serde_json.
+    /// in this key order, no spaces; strings escaped as serde_json escapes them.
     pub fn to_json(&self) -> String {
-        self.json(Some(self.max_payload))
+        let mut out = Vec::with_capacity(self.json_len());
+        self.write_json(&mut out, Some(self.max_payload));
+        // Only valid UTF-8 was written: the strings given, ASCII around them.
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// The v4 `open` packet: [`Packet::Open`] with [`Handshake::to_json`] as its data.
@@ -49,26 +40,56 @@ impl Handshake<'_> {
         Packet::Open(Bytes::from(self.to_json()))
     }
 
-    /// The Engine.IO v3 handshake JSON: like [`Handshake::to_json`] without `maxPayload`.
-    pub fn to_json_v3(&self) -> String {
-        self.json(None)
+    /// The `open` packet's frame (`0` and the JSON), written in one buffer: v4's, or v3's
+    /// (`v3`: without `maxPayload`). The same bytes as `to_packet().to_frame()`.
+    pub fn to_open_frame(&self, v3: bool) -> Frame {
+        let mut out = Vec::with_capacity(1 + self.json_len());
+        out.push(b'0');
+        self.write_json(&mut out, (!v3).then_some(self.max_payload));
+        Frame::Text(Bytes::from(out))
     }
 
-    fn json(&self, max_payload: Option<u64>) -> String {
-        let wire = Wire {
-            sid: self.sid,
-            upgrades: self.upgrades,
-            ping_interval: self.ping_interval_ms,
-            ping_timeout: self.ping_timeout_ms,
-            max_payload,
-        };
-        // Serializing strings and integers into a String cannot fail.
-        serde_json::to_string(&wire).unwrap_or_default()
+    /// The Engine.IO v3 handshake JSON: like [`Handshake::to_json`] without `maxPayload`.
+    pub fn to_json_v3(&self) -> String {
+        let mut out = Vec::with_capacity(self.json_len());
+        self.write_json(&mut out, None);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Room for the JSON when no string needs an escape (every session id Portico makes).
+    fn json_len(&self) -> usize {
+        let upgrades: usize = self.upgrades.iter().map(|u| u.len() + 3).sum();
+        96 + self.sid.len() + upgrades
+    }
+
+    /// The JSON, written by hand: this is every session's first packet, and serde_json's
+    /// serializer cost about as much as the rest of the open packet (bench/profile
+    /// connect-websocket).
+    fn write_json(&self, out: &mut Vec<u8>, max_payload: Option<u64>) {
+        out.extend_from_slice(b"{\"sid\":");
+        crate::json::put_str(out, self.sid);
+        out.extend_from_slice(b",\"upgrades\":[");
+        for (i, u) in self.upgrades.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            crate::json::put_str(out, u);
+        }
+        out.extend_from_slice(b"],\"pingInterval\":");
+        crate::decimal::put(out, self.ping_interval_ms);
+        out.extend_from_slice(b",\"pingTimeout\":");
+        crate::decimal::put(out, self.ping_timeout_ms);
+        if let Some(max) = max_payload {
+            out.extend_from_slice(b",\"maxPayload\":");
+            crate::decimal::put(out, max);
+        }
+        out.push(b'}');
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
     use super::*;
 
     fn reference(sid: &str, upgrades: &'static [&'static str]) -> String {
@@ -103,6 +124,43 @@ mod tests {
     }
 
     #[test]
+    fn writes_what_serde_json_writes() {
+        // Every escape serde_json makes (the short ones, \u00XX for other control
+        // characters), non-ASCII and DEL as they are, several upgrades.
+        let odd: String = (0u8..0x80).map(char::from).chain("é✓😀".chars()).collect();
+        for (sid, upgrades) in [
+            (odd.as_str(), &["websocket", "polling"][..]),
+            ("", &[][..]),
+            ("x", &["a\"b"][..]),
+        ] {
+            let h = Handshake {
+                sid,
+                upgrades,
+                ping_interval_ms: u64::MAX,
+                ping_timeout_ms: 0,
+                max_payload: 7,
+            };
+            let expected = serde_json::json!({
+                "sid": sid,
+                "upgrades": upgrades,
+                "pingInterval": u64::MAX,
+                "pingTimeout": 0,
+                "maxPayload": 7,
+            });
+            let got: serde_json::Value = serde_json::from_str(&h.to_json()).unwrap();
+            assert_eq!(got, expected);
+            // Byte for byte too (key order, escapes): serde_json of the same fields in order.
+            let order = format!(
+                r#"{{"sid":{},"upgrades":{},"pingInterval":{},"pingTimeout":0,"maxPayload":7}}"#,
+                serde_json::to_string(sid).unwrap(),
+                serde_json::to_string(upgrades).unwrap(),
+                u64::MAX
+            );
+            assert_eq!(h.to_json(), order);
+        }
+    }
+
+    #[test]
     fn golden_v3() {
         let h = Handshake {
             sid: "lv_VI97HAXpY6yYWAAAC",
@@ -127,6 +185,11 @@ mod tests {
             max_payload: 1_000_000,
         };
         let frame = h.to_packet().to_frame();
+        assert_eq!(h.to_open_frame(false), frame);
+        assert_eq!(
+            h.to_open_frame(true),
+            Packet::Open(Bytes::from(h.to_json_v3())).to_frame()
+        );
         assert_eq!(
             frame,
             crate::engine::Frame::Text(Bytes::from_static(

@@ -43,10 +43,7 @@ pub(crate) fn open_frame(
         ping_timeout_ms: c.ping_timeout.as_millis() as u64,
         max_payload: c.max_payload,
     };
-    match protocol {
-        Protocol::V4 => handshake.to_packet().to_frame(),
-        Protocol::V3 { .. } => Packet::Open(Bytes::from(handshake.to_json_v3())).to_frame(),
-    }
+    handshake.to_open_frame(matches!(protocol, Protocol::V3 { .. }))
 }
 
 pub(crate) fn handshake(
