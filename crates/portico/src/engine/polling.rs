@@ -96,37 +96,54 @@ impl Drop for PendingGet {
 }
 
 pub(crate) async fn get(conn: Arc<Conn>) -> Response<Body> {
-    let begun = {
-        let mut s = conn.session();
-        s.handle_request_time(now());
-        s.poll_get_begin()
-    };
-    if let Err(code) = begun {
-        conn.wake_all();
-        if code == ErrorCode::UnknownSid {
-            if let Some(protocol) = conn.engine.take_client_close(&conn.sid) {
-                return late_noop(protocol);
-            }
-        }
-        return error(code);
+    if let Some(refused) = begin_get(&conn) {
+        return refused;
     }
     let mut guard = PendingGet { conn, armed: true };
     loop {
         let notified = guard.conn.get_wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let body = guard.conn.session().poll_get_take();
-        if let Some(body) = body {
+        if let Some(res) = take_get(&guard.conn) {
             guard.armed = false;
-            // The driver may now be able to forget a closed session.
-            guard.conn.driver_wake.notify_one();
-            if matches!(guard.conn.protocol(), Protocol::V3 { .. }) && is_binary_payload_v3(&body) {
-                return binary_payload(body);
-            }
-            return payload(body);
+            return res;
         }
         notified.await;
     }
+}
+
+/// The start of a `GET`: the session's request time, and its mark that a `GET` is pending;
+/// `Some` answer when the `GET` is refused.
+// Out of line, as `take_get`: bench/profile reads the GET's cost by their names, which a
+// build that inlines `get`'s future into its caller would not keep.
+#[inline(never)]
+fn begin_get(conn: &Conn) -> Option<Response<Body>> {
+    let begun = {
+        let mut s = conn.session();
+        s.handle_request_time(now());
+        s.poll_get_begin()
+    };
+    let code = begun.err()?;
+    conn.wake_all();
+    if code == ErrorCode::UnknownSid {
+        if let Some(protocol) = conn.engine.take_client_close(&conn.sid) {
+            return Some(late_noop(protocol));
+        }
+    }
+    Some(error(code))
+}
+
+/// The answer of a pending `GET`, when the session has one: its packets (or the noop or
+/// close that ends it), encoded as one payload.
+#[inline(never)]
+fn take_get(conn: &Conn) -> Option<Response<Body>> {
+    let body = conn.session().poll_get_take()?;
+    // The driver may now be able to forget a closed session.
+    conn.driver_wake.notify_one();
+    if matches!(conn.protocol(), Protocol::V3 { .. }) && is_binary_payload_v3(&body) {
+        return Some(binary_payload(body));
+    }
+    Some(payload(body))
 }
 
 /// Marks the end of a POST's read when dropped; closes the session if the read never ended.
