@@ -328,6 +328,22 @@ impl WsConn {
         !self.control.is_empty()
     }
 
+    /// Whether the peer's close frame is among the bytes read and not decoded yet (the
+    /// messages before it are dropped: the connection is closing).
+    fn close_buffered(&mut self) -> bool {
+        if let Some(held) = self.held.take() {
+            if matches!(*held, Ok(Message::Close(_))) {
+                return true;
+            }
+        }
+        while let Ok(Some(m)) = self.reader.next_buffered() {
+            if matches!(m, Message::Close(_)) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Close: send a close frame with `code` and `reason` (unless one was sent), end the
     /// stream and wait for the peer's end; bounded in time, so a peer that stopped reading
     /// cannot hold the driver.
@@ -360,24 +376,6 @@ impl WsConn {
             Ok::<(), io::Error>(())
         })
         .await;
-    }
-}
-
-impl WsConn {
-    /// Whether the peer's close frame is among the bytes read and not decoded yet (the
-    /// messages before it are dropped: the connection is closing).
-    fn close_buffered(&mut self) -> bool {
-        if let Some(held) = self.held.take() {
-            if matches!(*held, Ok(Message::Close(_))) {
-                return true;
-            }
-        }
-        while let Ok(Some(m)) = self.reader.next_buffered() {
-            if matches!(m, Message::Close(_)) {
-                return true;
-            }
-        }
-        false
     }
 }
 
