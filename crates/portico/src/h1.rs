@@ -123,7 +123,10 @@ pub(crate) async fn serve(
             tokio::select! {
                 biased;
                 res = &mut fut => break res,
-                ready = stream.readable(), if buf.is_empty() => {
+                // The stream's own reader slot (`poll_read_ready`), not `readable()`,
+                // whose future joins and leaves a list of waiters under its lock each time
+                // this loop polls it: one task reads this stream.
+                ready = std::future::poll_fn(|cx| stream.poll_read_ready(cx)), if buf.is_empty() => {
                     if ready.is_err() {
                         return Served::Closed;
                     }

@@ -341,7 +341,10 @@ pub(crate) async fn next_bytes(stream: &TcpStream, mut buf: BytesMut) -> Option<
         buf.reserve(FIRST_READ);
     }
     loop {
-        stream.readable().await.ok()?;
+        // The reader slot, as in `h1::serve` (cheaper than `readable()`'s waiter list).
+        std::future::poll_fn(|cx| stream.poll_read_ready(cx))
+            .await
+            .ok()?;
         let room = buf.capacity() - buf.len();
         // A short read drained the socket: the closure then says so to tokio as a
         // `WouldBlock` would, so that hyper's next read waits for the next bytes instead

@@ -290,4 +290,9 @@ fn tokens() {
     assert!(!has_token(b"keep-alive", b"upgrade"));
     assert!(!has_token(b"upgrades", b"upgrade"));
     assert!(!has_token(b"", b"upgrade"));
+    // One token with spaces around it (httparse trims the value's ends; not tabs inside).
+    assert!(has_token(b" Upgrade\t", b"upgrade"));
+    assert!(!has_token(b"Upgrade", b"close"));
+    assert!(!has_token(b",", b"upgrade"));
+    assert!(has_token(b",close", b"close"));
 }
