@@ -1,8 +1,14 @@
 //! [`Decision`] and [`Verdict`]: what to do with a request, and the headers to send.
 
-use http::header::VARY;
-use http::HeaderMap;
+use std::ops::Index;
 
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, VARY,
+};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::headers::ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK;
 use crate::DenyReason;
 
 /// The outcome of [`OriginPolicy::evaluate`](crate::OriginPolicy::evaluate).
@@ -13,7 +19,7 @@ pub struct Decision {
     /// Headers to add to the response — to every response of this request, error responses
     /// included, so the browser shows the real error. For [`Verdict::Deny`] only `Vary`,
     /// never an `Access-Control-Allow-*` header.
-    pub headers: HeaderMap,
+    pub headers: CorsHeaders,
 }
 
 /// What the server does with the request.
@@ -46,12 +52,234 @@ impl Decision {
     /// Adds [`headers`](Self::headers) to a response's headers: `Vary` is appended to any
     /// existing `Vary`, the others replace a header of the same name.
     pub fn apply_to(&self, response: &mut HeaderMap) {
-        for (name, value) in &self.headers {
+        for (name, value) in self.headers.iter() {
             if name == VARY {
                 response.append(name, value.clone());
             } else {
                 response.insert(name, value.clone());
             }
         }
+    }
+}
+
+/// How many headers a [`CorsHeaders`] can hold.
+const COUNT: usize = 8;
+
+/// The names a [`CorsHeaders`] can hold, in the order it lists them.
+static NAMES: [HeaderName; COUNT] = [
+    VARY,
+    ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_ALLOW_CREDENTIALS,
+    ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_HEADERS,
+    ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK,
+    ACCESS_CONTROL_EXPOSE_HEADERS,
+];
+
+/// The CORS headers of a [`Decision`]: at most one value for each of `Vary`,
+/// `Access-Control-Allow-Origin`, `-Allow-Credentials`, `-Allow-Methods`, `-Allow-Headers`,
+/// `-Max-Age`, `-Allow-Private-Network` and `-Expose-Headers`, listed in that order.
+///
+/// Held inline, without the allocation and hashing of a [`HeaderMap`]: a decision is made for
+/// every request. Read it like a header map (names in any case):
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Method};
+/// use portico_cors::{OriginPolicy, RequestInfo};
+///
+/// let policy = OriginPolicy::allow(["https://app.example.com"]).unwrap();
+/// let mut request = HeaderMap::new();
+/// request.insert("origin", HeaderValue::from_static("https://app.example.com"));
+/// let decision = policy.evaluate(&RequestInfo::new(&Method::GET, &request));
+///
+/// assert_eq!(decision.headers["Access-Control-Allow-Origin"], "https://app.example.com");
+/// assert_eq!(decision.headers.get("vary").unwrap(), "Origin");
+/// assert!(!decision.headers.contains_key("access-control-allow-credentials"));
+/// assert_eq!(decision.headers.len(), 2);
+/// assert_eq!(decision.headers.to_header_map().len(), 2);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CorsHeaders {
+    values: [Option<HeaderValue>; COUNT],
+}
+
+/// Where each name's value is kept in [`CorsHeaders::values`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Slot {
+    Vary = 0,
+    AllowOrigin,
+    AllowCredentials,
+    AllowMethods,
+    AllowHeaders,
+    MaxAge,
+    AllowPrivateNetwork,
+    ExposeHeaders,
+}
+
+impl CorsHeaders {
+    /// Sets one header's value (replacing any value it had).
+    pub(crate) fn set(&mut self, slot: Slot, value: HeaderValue) {
+        self.values[slot as usize] = Some(value);
+    }
+
+    /// The value of header `name` (any case), if the decision sends it.
+    pub fn get(&self, name: &str) -> Option<&HeaderValue> {
+        let i = NAMES
+            .iter()
+            .position(|n| n.as_str().eq_ignore_ascii_case(name))?;
+        self.values.get(i)?.as_ref()
+    }
+
+    /// Whether the decision sends header `name` (any case).
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The headers, as (name, value), in a fixed order (`Vary` first).
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            inner: NAMES.iter().zip(self.values.iter()),
+        }
+    }
+
+    /// How many headers the decision sends.
+    pub fn len(&self) -> usize {
+        self.values.iter().filter(|v| v.is_some()).count()
+    }
+
+    /// Whether the decision sends no header.
+    pub fn is_empty(&self) -> bool {
+        self.values.iter().all(Option::is_none)
+    }
+
+    /// The headers as a [`HeaderMap`] of their own.
+    pub fn to_header_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.len());
+        for (name, value) in self.iter() {
+            map.insert(name, value.clone());
+        }
+        map
+    }
+}
+
+impl std::fmt::Debug for CorsHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// The headers of a [`CorsHeaders`], from [`CorsHeaders::iter`].
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    inner:
+        std::iter::Zip<std::slice::Iter<'a, HeaderName>, std::slice::Iter<'a, Option<HeaderValue>>>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a HeaderName, &'a HeaderValue);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner
+            .by_ref()
+            .find_map(|(name, value)| Some((name, value.as_ref()?)))
+    }
+}
+
+impl<'a> IntoIterator for &'a CorsHeaders {
+    type Item = (&'a HeaderName, &'a HeaderValue);
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl Index<&str> for CorsHeaders {
+    type Output = HeaderValue;
+
+    /// The value of header `name`; panics when the decision does not send it (as
+    /// [`HeaderMap`]'s index does).
+    fn index(&self, name: &str) -> &HeaderValue {
+        match self.get(name) {
+            Some(value) => value,
+            None => panic!("no CORS header named {name:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_header_set_is_read_back_by_its_name_in_any_case_and_listed_in_order() {
+        let mut h = CorsHeaders::default();
+        assert!(h.is_empty());
+        h.set(Slot::ExposeHeaders, HeaderValue::from_static("x-a"));
+        h.set(Slot::Vary, HeaderValue::from_static("Origin"));
+        h.set(
+            Slot::AllowOrigin,
+            HeaderValue::from_static("https://a.test"),
+        );
+        h.set(
+            Slot::AllowOrigin,
+            HeaderValue::from_static("https://b.test"),
+        );
+        assert_eq!(h.len(), 3);
+        assert_eq!(h["ACCESS-CONTROL-ALLOW-ORIGIN"], "https://b.test");
+        assert_eq!(h.get("vary").unwrap(), "Origin");
+        assert!(h.get("access-control-max-age").is_none());
+        assert!(h.get("content-type").is_none());
+        let names: Vec<_> = h.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "vary",
+                "access-control-allow-origin",
+                "access-control-expose-headers"
+            ]
+        );
+        assert_eq!((&h).into_iter().count(), 3);
+        let map = h.to_header_map();
+        assert_eq!(map.len(), 3);
+        assert_eq!(map["access-control-expose-headers"], "x-a");
+        assert_eq!(
+            format!("{h:?}"),
+            r#"{"vary": "Origin", "access-control-allow-origin": "https://b.test", "access-control-expose-headers": "x-a"}"#
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "no CORS header named \"access-control-max-age\"")]
+    fn indexing_a_header_not_sent_panics_as_a_header_map_does() {
+        let _ = &CorsHeaders::default()["access-control-max-age"];
+    }
+
+    #[test]
+    fn apply_to_appends_vary_and_replaces_the_others() {
+        let mut headers = CorsHeaders::default();
+        headers.set(Slot::Vary, HeaderValue::from_static("Origin"));
+        headers.set(
+            Slot::AllowOrigin,
+            HeaderValue::from_static("https://a.test"),
+        );
+        let decision = Decision {
+            verdict: Verdict::Allow,
+            headers,
+        };
+        let mut response = HeaderMap::new();
+        response.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        response.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        decision.apply_to(&mut response);
+        let vary: Vec<_> = response.get_all(VARY).iter().collect();
+        assert_eq!(vary, ["Accept-Encoding", "Origin"]);
+        let acao: Vec<_> = response
+            .get_all(ACCESS_CONTROL_ALLOW_ORIGIN)
+            .iter()
+            .collect();
+        assert_eq!(acao, ["https://a.test"]);
     }
 }

@@ -1,11 +1,9 @@
 //! [`OriginPolicy::evaluate`]: the per-request decision.
 
-use http::header::{
-    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
-    ORIGIN, VARY,
-};
-use http::{HeaderMap, HeaderValue};
+use http::header::ORIGIN;
+use http::HeaderValue;
 
+use crate::decision::Slot;
 use crate::headers::{
     SEC_FETCH_SITE, TRUE, VARY_BOTH, VARY_ORIGIN, VARY_REQUEST_HEADERS, WILDCARD,
 };
@@ -13,7 +11,9 @@ use crate::origin::{parse_header, Parts};
 use crate::own_origin::own_origin;
 use crate::policy::Mode;
 use crate::preflight;
-use crate::{Decision, DenyKind, DenyReason, Origin, OriginPolicy, RequestInfo, Verdict};
+use crate::{
+    CorsHeaders, Decision, DenyKind, DenyReason, Origin, OriginPolicy, RequestInfo, Verdict,
+};
 
 /// How an allowed request's origin is answered.
 enum Grant<'a> {
@@ -52,9 +52,9 @@ impl OriginPolicy {
     ///    A refusal carries only `Vary`.
     pub fn evaluate(&self, req: &RequestInfo<'_>) -> Decision {
         let preflight = preflight::is_preflight(req);
-        let mut headers = HeaderMap::new();
+        let mut headers = CorsHeaders::default();
         if let Some(vary) = self.vary(preflight) {
-            headers.insert(VARY, vary);
+            headers.set(Slot::Vary, vary);
         }
         let grant = match self.grant(req) {
             Ok(grant) => grant,
@@ -69,12 +69,12 @@ impl OriginPolicy {
         }
         match grant {
             Grant::Wildcard => {
-                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, WILDCARD);
+                headers.set(Slot::AllowOrigin, WILDCARD);
             }
             Grant::Reflect(origin) => {
-                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+                headers.set(Slot::AllowOrigin, origin.clone());
                 if self.credentials {
-                    headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
+                    headers.set(Slot::AllowCredentials, TRUE);
                 }
             }
             Grant::NoOrigin => {}
@@ -89,7 +89,7 @@ impl OriginPolicy {
         if let (Some(expose), false) =
             (&self.expose_headers.value, matches!(grant, Grant::NoOrigin))
         {
-            headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+            headers.set(Slot::ExposeHeaders, expose.clone());
         }
         Decision {
             verdict: Verdict::Allow,
@@ -200,7 +200,7 @@ impl OriginPolicy {
 }
 
 /// A refusal: only `Vary` stays.
-fn deny(reason: DenyReason, preflight: bool, headers: HeaderMap) -> Decision {
+fn deny(reason: DenyReason, preflight: bool, headers: CorsHeaders) -> Decision {
     let reason = if preflight {
         reason.preflight()
     } else {

@@ -1,16 +1,12 @@
 //! CORS preflights per the Fetch standard: classification, the method and header checks,
 //! and the preflight-only response headers.
 
-use http::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN,
-};
+use http::header::{ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
 use http::{HeaderMap, HeaderValue, Method};
 
-use crate::headers::{
-    ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK, ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK, TRUE,
-};
-use crate::{DenyKind, OriginPolicy, RequestInfo};
+use crate::decision::Slot;
+use crate::headers::{ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK, TRUE};
+use crate::{CorsHeaders, DenyKind, OriginPolicy, RequestInfo};
 
 /// A preflight is `OPTIONS` with both `Origin` and `Access-Control-Request-Method`; any
 /// other `OPTIONS` is an ordinary request (which Engine.IO answers with 400, code 2).
@@ -56,9 +52,9 @@ pub(crate) fn check(policy: &OriginPolicy, headers: &HeaderMap) -> Result<(), (D
 
 /// Adds `Access-Control-Allow-Methods`, `-Allow-Headers`, `-Max-Age` and
 /// `-Allow-Private-Network` to a passing preflight's answer.
-pub(crate) fn add_headers(policy: &OriginPolicy, request: &HeaderMap, response: &mut HeaderMap) {
+pub(crate) fn add_headers(policy: &OriginPolicy, request: &HeaderMap, response: &mut CorsHeaders) {
     if let Some(methods) = &policy.methods.value {
-        response.insert(ACCESS_CONTROL_ALLOW_METHODS, methods.clone());
+        response.set(Slot::AllowMethods, methods.clone());
     }
     let allow_headers = if policy.reflect_headers {
         reflected_headers(request)
@@ -66,16 +62,16 @@ pub(crate) fn add_headers(policy: &OriginPolicy, request: &HeaderMap, response: 
         policy.allow_headers.value.clone()
     };
     if let Some(value) = allow_headers {
-        response.insert(ACCESS_CONTROL_ALLOW_HEADERS, value);
+        response.set(Slot::AllowHeaders, value);
     }
     if let Some(max_age) = &policy.max_age {
-        response.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
+        response.set(Slot::MaxAge, max_age.clone());
     }
     let asks_private_network = request
         .get(ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     if policy.private_network && asks_private_network {
-        response.insert(ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK, TRUE);
+        response.set(Slot::AllowPrivateNetwork, TRUE);
     }
 }
 

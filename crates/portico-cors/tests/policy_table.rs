@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use portico_cors::{DenyKind, OriginPolicy, RequestInfo, Transport, Verdict};
+use portico_cors::{CorsHeaders, DenyKind, OriginPolicy, RequestInfo, Transport, Verdict};
 
 // Request header names.
 const ORIGIN: &str = "origin";
@@ -409,7 +409,7 @@ fn request_headers(pairs: Pairs) -> HeaderMap {
     headers
 }
 
-fn sorted(headers: &HeaderMap) -> Vec<(String, String)> {
+fn sorted(headers: &CorsHeaders) -> Vec<(String, String)> {
     let mut pairs: Vec<_> = headers
         .iter()
         .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap().to_string()))
