@@ -382,6 +382,30 @@ impl Connection {
         }
     }
 
+    /// (server) [`connect_reply`](Self::connect_reply) as a whole Engine.IO text frame (`4`,
+    /// then the packet), its JSON written by hand: what
+    /// `connect_reply(nsp, sid, pid).encode_engine_frame()` returns, byte for byte, without a
+    /// `serde_json` map per connection.
+    pub fn connect_reply_frame(&self, nsp: &str, sid: &str, pid: Option<&str>) -> Bytes {
+        let mut out =
+            Vec::with_capacity(4 + nsp.len() + 20 + sid.len() + pid.map_or(0, |p| p.len() + 9));
+        out.extend_from_slice(b"40");
+        if !nsp.is_empty() && nsp != "/" {
+            out.extend_from_slice(nsp.as_bytes());
+            out.push(b',');
+        }
+        if self.version == Version::V5 {
+            out.extend_from_slice(b"{\"sid\":");
+            crate::json::put_str(&mut out, sid);
+            if let Some(pid) = pid {
+                out.extend_from_slice(b",\"pid\":");
+                crate::json::put_str(&mut out, pid);
+            }
+            out.push(b'}');
+        }
+        Bytes::from(out)
+    }
+
     /// (server) The CONNECT_ERROR that refuses `nsp`: `{message, data}` in v5; in v4 the
     /// data, or else the message, as Node sends it. A v4 packet carries the data only when it
     /// is an object or a string, as [`Packet::decode`] requires of a CONNECT_ERROR; other data

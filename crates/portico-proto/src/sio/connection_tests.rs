@@ -266,6 +266,32 @@ fn a_client_reads_the_servers_answers_v5_and_v4() {
 }
 
 #[test]
+fn the_connect_reply_frame_is_the_connect_reply_encoded() {
+    let names = ["/", "", "/a", "/chat/room-1", "/ü"];
+    let ids = [
+        "abc",
+        "Xy-_09",
+        "quote\"back\\slash",
+        "\u{0}\u{1f}\n\t",
+        "é✓😀",
+    ];
+    for version in [Version::V5, Version::V4] {
+        let c = conn(Role::Server, version);
+        for nsp in names {
+            for sid in ids {
+                for pid in [None, Some("p"), Some(sid)] {
+                    assert_eq!(
+                        c.connect_reply_frame(nsp, sid, pid),
+                        c.connect_reply(nsp, sid, pid).encode_engine_frame(),
+                        "{version:?} {nsp:?} {sid:?} {pid:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn each_end_writes_the_shapes_of_its_protocol() {
     let v5 = conn(Role::Server, Version::V5);
     let v4 = conn(Role::Server, Version::V4);
