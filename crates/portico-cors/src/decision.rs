@@ -123,16 +123,18 @@ impl CorsHeaders {
         self.values[slot as usize] = Some(value);
     }
 
-    /// The value of header `name` (any case), if the decision sends it.
-    pub fn get(&self, name: &str) -> Option<&HeaderValue> {
+    /// The value of header `name` (a [`HeaderName`] or a string in any case, as
+    /// [`HeaderMap::get`] takes), if the decision sends it.
+    pub fn get<N: HeaderKey>(&self, name: N) -> Option<&HeaderValue> {
+        let name = name.name();
         let i = NAMES
             .iter()
             .position(|n| n.as_str().eq_ignore_ascii_case(name))?;
         self.values.get(i)?.as_ref()
     }
 
-    /// Whether the decision sends header `name` (any case).
-    pub fn contains_key(&self, name: &str) -> bool {
+    /// Whether the decision sends header `name` (as [`get`](Self::get) takes it).
+    pub fn contains_key<N: HeaderKey>(&self, name: N) -> bool {
         self.get(name).is_some()
     }
 
@@ -166,6 +168,43 @@ impl CorsHeaders {
 impl std::fmt::Debug for CorsHeaders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// A header name as [`CorsHeaders::get`] takes it: a [`HeaderName`] (or a reference to one),
+/// or a string in any case.
+pub trait HeaderKey {
+    /// The name, as text.
+    fn name(&self) -> &str;
+}
+
+impl HeaderKey for HeaderName {
+    fn name(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl HeaderKey for &HeaderName {
+    fn name(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl HeaderKey for &str {
+    fn name(&self) -> &str {
+        self
+    }
+}
+
+impl HeaderKey for String {
+    fn name(&self) -> &str {
+        self
+    }
+}
+
+impl HeaderKey for &String {
+    fn name(&self) -> &str {
+        self
     }
 }
 
@@ -233,6 +272,14 @@ mod tests {
         assert_eq!(h.get("vary").unwrap(), "Origin");
         assert!(h.get("access-control-max-age").is_none());
         assert!(h.get("content-type").is_none());
+        // A header name as HeaderMap::get takes it: HeaderName, &HeaderName, &str, String.
+        assert_eq!(
+            h.get(ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
+            "https://b.test"
+        );
+        assert_eq!(h.get(&VARY).unwrap(), "Origin");
+        assert!(h.contains_key(String::from("Access-Control-Expose-Headers")));
+        assert!(!h.contains_key(ACCESS_CONTROL_MAX_AGE));
         let names: Vec<_> = h.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
