@@ -14,7 +14,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::packet::{decode_event, DecodeError, Limits, Packet, PacketType};
+use super::packet::{decode_event, encode_header_into, DecodeError, Limits, Packet, PacketType};
 use super::{decode_msgpack, BinaryAssembler};
 
 /// Which end of the connection this is.
@@ -389,11 +389,8 @@ impl Connection {
     pub fn connect_reply_frame(&self, nsp: &str, sid: &str, pid: Option<&str>) -> Bytes {
         let mut out =
             Vec::with_capacity(4 + nsp.len() + 20 + sid.len() + pid.map_or(0, |p| p.len() + 9));
-        out.extend_from_slice(b"40");
-        if !nsp.is_empty() && nsp != "/" {
-            out.extend_from_slice(nsp.as_bytes());
-            out.push(b',');
-        }
+        out.push(b'4');
+        encode_header_into(PacketType::Connect, 0, nsp, None, &mut out);
         if self.version == Version::V5 {
             out.extend_from_slice(b"{\"sid\":");
             crate::json::put_str(&mut out, sid);

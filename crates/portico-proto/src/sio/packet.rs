@@ -583,7 +583,7 @@ fn split_digits(s: &str) -> (&str, &str) {
 
 /// Write a packet's header: type, `<attachments>-` for a binary type, `<nsp>,` unless the
 /// namespace is `/`, then the ack id.
-fn encode_header_into(
+pub(super) fn encode_header_into(
     kind: PacketType,
     attachments: usize,
     nsp: &str,
