@@ -62,20 +62,8 @@ impl Decision {
     }
 }
 
-/// How many headers a [`CorsHeaders`] can hold.
-const COUNT: usize = 8;
-
-/// The names a [`CorsHeaders`] can hold, in the order it lists them.
-static NAMES: [HeaderName; COUNT] = [
-    VARY,
-    ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_ALLOW_CREDENTIALS,
-    ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_HEADERS,
-    ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK,
-    ACCESS_CONTROL_EXPOSE_HEADERS,
-];
+/// How many headers a [`CorsHeaders`] can hold: one for each [`Slot`].
+const COUNT: usize = Slot::ALL.len();
 
 /// The CORS headers of a [`Decision`]: at most one value for each of `Vary`,
 /// `Access-Control-Allow-Origin`, `-Allow-Credentials`, `-Allow-Methods`, `-Allow-Headers`,
@@ -104,8 +92,8 @@ pub struct CorsHeaders {
     values: [Option<HeaderValue>; COUNT],
 }
 
-/// Where each name's value is kept in [`CorsHeaders::values`].
-#[derive(Debug, Clone, Copy)]
+/// Where each name's value is kept in [`CorsHeaders::values`] (at index `slot as usize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slot {
     Vary = 0,
     AllowOrigin,
@@ -115,6 +103,53 @@ pub(crate) enum Slot {
     MaxAge,
     AllowPrivateNetwork,
     ExposeHeaders,
+}
+
+// `Slot::ALL[i]` is slot `i`: a slot out of place there fails the build.
+const _: () = {
+    let mut i = 0;
+    while i < Slot::ALL.len() {
+        assert!(Slot::ALL[i] as usize == i, "Slot::ALL out of order");
+        i += 1;
+    }
+};
+
+impl Slot {
+    /// Every slot, in the order of its index (checked when the crate compiles, above). A new
+    /// slot needs its header in [`name`](Self::name) (the compiler asks for it) and its place
+    /// here.
+    const ALL: [Slot; 8] = [
+        Slot::Vary,
+        Slot::AllowOrigin,
+        Slot::AllowCredentials,
+        Slot::AllowMethods,
+        Slot::AllowHeaders,
+        Slot::MaxAge,
+        Slot::AllowPrivateNetwork,
+        Slot::ExposeHeaders,
+    ];
+
+    /// The header this slot holds.
+    fn name(self) -> &'static HeaderName {
+        // A `static` for each: a `HeaderName` constant has a destructor, so a reference to one
+        // would be to a temporary.
+        macro_rules! named {
+            ($name:expr) => {{
+                static NAME: HeaderName = $name;
+                &NAME
+            }};
+        }
+        match self {
+            Slot::Vary => named!(VARY),
+            Slot::AllowOrigin => named!(ACCESS_CONTROL_ALLOW_ORIGIN),
+            Slot::AllowCredentials => named!(ACCESS_CONTROL_ALLOW_CREDENTIALS),
+            Slot::AllowMethods => named!(ACCESS_CONTROL_ALLOW_METHODS),
+            Slot::AllowHeaders => named!(ACCESS_CONTROL_ALLOW_HEADERS),
+            Slot::MaxAge => named!(ACCESS_CONTROL_MAX_AGE),
+            Slot::AllowPrivateNetwork => named!(ACCESS_CONTROL_ALLOW_PRIVATE_NETWORK),
+            Slot::ExposeHeaders => named!(ACCESS_CONTROL_EXPOSE_HEADERS),
+        }
+    }
 }
 
 impl CorsHeaders {
@@ -127,10 +162,10 @@ impl CorsHeaders {
     /// [`HeaderMap::get`] takes), if the decision sends it.
     pub fn get<N: HeaderKey>(&self, name: N) -> Option<&HeaderValue> {
         let name = name.name();
-        let i = NAMES
-            .iter()
-            .position(|n| n.as_str().eq_ignore_ascii_case(name))?;
-        self.values.get(i)?.as_ref()
+        let slot = Slot::ALL
+            .into_iter()
+            .find(|s| s.name().as_str().eq_ignore_ascii_case(name))?;
+        self.values[slot as usize].as_ref()
     }
 
     /// Whether the decision sends header `name` (as [`get`](Self::get) takes it).
@@ -141,7 +176,7 @@ impl CorsHeaders {
     /// The headers, as (name, value), in a fixed order (`Vary` first).
     pub fn iter(&self) -> Iter<'_> {
         Iter {
-            inner: NAMES.iter().zip(self.values.iter()),
+            inner: Slot::ALL.iter().zip(self.values.iter()),
         }
     }
 
@@ -211,8 +246,7 @@ impl HeaderKey for &String {
 /// The headers of a [`CorsHeaders`], from [`CorsHeaders::iter`].
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
-    inner:
-        std::iter::Zip<std::slice::Iter<'a, HeaderName>, std::slice::Iter<'a, Option<HeaderValue>>>,
+    inner: std::iter::Zip<std::slice::Iter<'a, Slot>, std::slice::Iter<'a, Option<HeaderValue>>>,
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -221,7 +255,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         self.inner
             .by_ref()
-            .find_map(|(name, value)| Some((name, value.as_ref()?)))
+            .find_map(|(slot, value)| Some((slot.name(), value.as_ref()?)))
     }
 }
 
@@ -297,6 +331,43 @@ mod tests {
             format!("{h:?}"),
             r#"{"vary": "Origin", "access-control-allow-origin": "https://b.test", "access-control-expose-headers": "x-a"}"#
         );
+    }
+
+    #[test]
+    fn each_slot_holds_its_own_header_at_its_own_index() {
+        let names: Vec<_> = Slot::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                assert_eq!(*slot as usize, i, "{slot:?} out of place in Slot::ALL");
+                slot.name().as_str()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "vary",
+                "access-control-allow-origin",
+                "access-control-allow-credentials",
+                "access-control-allow-methods",
+                "access-control-allow-headers",
+                "access-control-max-age",
+                "access-control-allow-private-network",
+                "access-control-expose-headers",
+            ]
+        );
+        // Every slot set, each read back by its name, listed in slot order.
+        let mut h = CorsHeaders::default();
+        for slot in Slot::ALL {
+            h.set(slot, HeaderValue::from_static(slot.name().as_str()));
+        }
+        assert_eq!(h.len(), COUNT);
+        for (name, value) in &h {
+            assert_eq!(h.get(name).unwrap(), value);
+            assert_eq!(value, name.as_str());
+        }
+        let listed: Vec<_> = h.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(listed, names);
     }
 
     #[test]
