@@ -4,7 +4,7 @@ use std::cell::RefCell;
 
 use bytes::Bytes;
 use portico_proto::engine::Frame;
-use portico_proto::sio::{encode_event_frame, encode_msgpack, Packet, PacketType};
+use portico_proto::sio::{encode_event_frame, encode_msgpack, Connection, Packet, PacketType};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -260,6 +260,23 @@ pub(crate) fn control(parser: Parser, packet: &Packet) -> [Frame; 1] {
     }
 }
 
+/// The frame of the server's `CONNECT` reply for socket `sid` (and its recovery `pid`) in
+/// namespace `nsp`, in `protocol`'s shape: what [`control`] makes of
+/// [`Connection::connect_reply`], with the JSON parser's frame written straight (no JSON map
+/// per connection).
+pub(crate) fn connect_reply(
+    parser: Parser,
+    protocol: &Connection,
+    nsp: &str,
+    sid: &str,
+    pid: Option<&str>,
+) -> [Frame; 1] {
+    match parser {
+        Parser::Json => [Frame::Text(protocol.connect_reply_frame(nsp, sid, pid))],
+        Parser::MsgPack => control(parser, &protocol.connect_reply(nsp, sid, pid)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
@@ -280,6 +297,32 @@ mod tests {
         A,
         B(u8),
         C { x: u8 },
+    }
+
+    /// The connect reply each parser sends is what `control` makes of the protocol's packet
+    /// (the JSON one written straight, the msgpack one through the packet).
+    #[test]
+    fn the_connect_reply_is_the_control_frame_of_the_protocols_packet() {
+        use portico_proto::sio::{Encoding, Limits, Role, Version};
+        for (parser, encoding) in [
+            (Parser::Json, Encoding::Json),
+            (Parser::MsgPack, Encoding::MsgPack),
+        ] {
+            for version in [Version::V5, Version::V4] {
+                let protocol = Connection::new(Role::Server, version, encoding, Limits::default());
+                for (nsp, pid) in [("/", None), ("/chat", Some("p\"q"))] {
+                    let [frame] = connect_reply(parser, &protocol, nsp, "s1", pid);
+                    let [want] = control(parser, &protocol.connect_reply(nsp, "s1", pid));
+                    assert_eq!(frame, want, "{parser:?} {version:?} {nsp} {pid:?}");
+                    // The JSON parser's frame is text, msgpack's binary.
+                    assert_eq!(
+                        matches!(frame, Frame::Text(_)),
+                        parser == Parser::Json,
+                        "{parser:?}"
+                    );
+                }
+            }
+        }
     }
 
     /// The direct JSON path writes exactly what the `Value` path writes, for every shape.

@@ -11,7 +11,6 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use portico_proto::engine::session::{CloseReason, Incoming, Protocol};
-use portico_proto::engine::Frame;
 use portico_proto::sio::{
     Connection, DecodeError, Encoding, Limits, Packet, ProtocolError, Received, Role, Version,
 };
@@ -19,7 +18,6 @@ use serde_json::{json, Value};
 use smallvec::SmallVec;
 
 use super::rate::Bucket;
-use crate::config::Parser;
 use crate::emit;
 use crate::engine::{self, ConnHandler, Handler};
 use crate::handler::run_inline;
@@ -472,13 +470,7 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
                 let st = conn.state();
                 let id = socket.id();
                 let (nsp, sid, pid) = (ns.name(), id.as_str(), socket.pid());
-                match conn.server.config.parser {
-                    // The text frame written straight (no JSON map per connection).
-                    Parser::Json => [Frame::Text(st.protocol.connect_reply_frame(nsp, sid, pid))],
-                    Parser::MsgPack => {
-                        emit::control(Parser::MsgPack, &st.protocol.connect_reply(nsp, sid, pid))
-                    }
-                }
+                emit::connect_reply(conn.server.config.parser, &st.protocol, nsp, sid, pid)
             };
             if conn.engine.send(&reply).is_err() {
                 socket.finish(DisconnectReason::TransportClose);
