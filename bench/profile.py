@@ -75,7 +75,8 @@ ALLOC_RUST = [r"__rustc::__rust_alloc", r"__rustc::__rust_dealloc", r"__rustc::_
 
 def rows_of(path):
     out = subprocess.run(
-        ["callgrind_annotate", "--inclusive=yes", "--auto=no", "--threshold=100", path],
+        ["callgrind_annotate", "--inclusive=yes", "--auto=no", "--threshold=100", "--show=Ir",
+         path],
         capture_output=True, text=True, check=True).stdout
     rows = []
     for line in out.splitlines():
@@ -86,6 +87,21 @@ def rows_of(path):
             func = re.sub(r" \[[^\]]*\]$", "", func).strip()
             rows.append((int(m.group(1).replace(",", "")), name, func))
     return rows
+
+
+def cache_misses(path):
+    """The simulated cache misses of the whole dump, by event name, or None when callgrind ran
+    without --cache-sim (its file then counts instructions only)."""
+    events, totals = None, None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")) and totals is None:
+                totals = [int(x) for x in line.split()[1:]]
+    if not events or not totals or "I1mr" not in events:
+        return None
+    return dict(zip(events, totals + [0] * (len(events) - len(totals))))
 
 
 def largest(rows, pattern):
@@ -127,6 +143,12 @@ def main():
         ("allocator (" + ("mimalloc" if mimalloc else "the system's malloc") + ")", alloc)]
     units = a.unit[:-1] + "ies" if a.unit.endswith("y") else a.unit + "s"
     print(f"{a.case}: {total / ops:,.0f} instructions per {a.unit} ({ops:,} {units}, {total:,} in all)")
+    misses = cache_misses(a.file)
+    if misses:
+        last = misses.get("ILmr", 0) + misses.get("DLmr", 0) + misses.get("DLmw", 0)
+        print(f"cache misses per {a.unit} (simulated): first-level instruction "
+              f"{misses['I1mr'] / ops:,.1f}, data read {misses.get('D1mr', 0) / ops:,.1f}, "
+              f"data write {misses.get('D1mw', 0) / ops:,.1f}; last-level {last / ops:,.1f}")
     width = max(len(label) for label, _ in parts)
     for label, patterns in parts:
         n = sum(largest(rows, pat) for pat in patterns)

@@ -9,6 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { REPO_ROOT } from "../lib/server.js";
@@ -17,8 +18,8 @@ const run = promisify(execFile);
 const RELEASE = path.join(REPO_ROOT, "target/release/portico");
 
 /** Runs bench/profile CASE --quick; returns {total, parts: Map(label -> count)}. */
-async function profile(kase) {
-  const { stdout } = await run(path.join(REPO_ROOT, "bench/profile"), [kase, "--quick"], {
+async function profile(kase, ...options) {
+  const { stdout } = await run(path.join(REPO_ROOT, "bench/profile"), [kase, "--quick", ...options], {
     cwd: REPO_ROOT,
     timeout: 240_000,
   });
@@ -60,6 +61,55 @@ for (const { kase, unit, most, count, partsBelowTotal } of CASES) {
     },
   );
 }
+
+test(
+  "bench/profile --cache-sim: simulated cache misses per HTTP request, after the instructions",
+  { skip: !fs.existsSync(RELEASE) && "no release build (cargo build --release -p portico-cli)" },
+  async () => {
+    const { total, parts, stdout } = await profile("polling", "--cache-sim");
+    const m = stdout.match(
+      /^cache misses per HTTP request \(simulated\): first-level instruction ([\d,.]+), data read ([\d,.]+), data write ([\d,.]+); last-level ([\d,.]+)$/m,
+    );
+    assert.ok(m, `no cache line in:\n${stdout}`);
+    const [i1, d1r, d1w, ll] = m.slice(1).map((x) => Number(x.replaceAll(",", "")));
+    // A request's path runs through far more code than one cache line holds, and misses
+    // are a part of the accesses: of the instructions (I1), and so of the data reads too.
+    assert.ok(i1 > 10 && i1 < total, `instruction misses ${i1} of ${total}:\n${stdout}`);
+    assert.ok(d1r > 0 && d1r < total && d1w > 0 && d1w < total, stdout);
+    assert.ok(ll >= 0 && ll <= i1 + d1r + d1w, `last-level ${ll} over first-level:\n${stdout}`);
+    // The parts are still read (the instruction counts of the same run).
+    assert.equal(parts.size, 10, stdout);
+  },
+);
+
+/** bench/profile.py on a callgrind file of one function with these events and counts. */
+async function annotate(events, counts) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "profile-py-"));
+  try {
+    const file = path.join(dir, "callgrind.out");
+    fs.writeFileSync(
+      file,
+      `# callgrind format\nversion: 1\ncreator: test\nevents: ${events}\nfn=main\n1 ${counts}\ntotals: ${counts}\n`,
+    );
+    const py = path.join(REPO_ROOT, "bench/profile.py");
+    const args = [py, "--case", "polling", "--unit", "HTTP request", "--ops", "4", file];
+    return (await run("python3", args, { cwd: REPO_ROOT })).stdout;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("bench/profile.py reads the simulated misses of a dump that has them, and only then", async () => {
+  const plain = await annotate("Ir", "4000");
+  assert.match(plain, /^polling: 1,000 instructions per HTTP request \(4 HTTP requests, 4,000 in all\)$/m);
+  assert.doesNotMatch(plain, /cache misses/);
+  const sim = await annotate("Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw", "4000 900 500 100 30 10 2 4 6");
+  assert.match(sim, /^polling: 1,000 instructions per HTTP request /m);
+  assert.match(
+    sim,
+    /^cache misses per HTTP request \(simulated\): first-level instruction 25\.0, data read 7\.5, data write 2\.5; last-level 3\.0$/m,
+  );
+});
 
 test("bench/profile refuses an unknown case and says which exist", async () => {
   await assert.rejects(
