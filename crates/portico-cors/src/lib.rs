@@ -71,7 +71,7 @@ mod policy;
 mod preflight;
 mod request;
 
-pub use decision::{CorsHeaders, Decision, HeaderKey, Iter, Verdict};
+pub use decision::{CorsHeaders, Decision, Iter, Verdict};
 pub use deny::{DenyKind, DenyReason};
 pub use error::{ConfigErrorKind, CorsConfigError};
 pub use origin::Origin;
