@@ -51,9 +51,18 @@ pub(crate) struct DriverWake {
     waker: futures_util::task::AtomicWaker,
 }
 
+// The wake-ups this thread sent to drivers, for tests that count them (a current-thread
+// runtime runs a test's tasks on its thread, so parallel tests do not add to each other's).
+#[cfg(test)]
+thread_local! {
+    pub(crate) static DRIVER_WAKES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl DriverWake {
     /// Wake the driver (or make its next wait return at once).
     pub(crate) fn notify_one(&self) {
+        #[cfg(test)]
+        DRIVER_WAKES.with(|n| n.set(n.get() + 1));
         self.woken.store(true, Ordering::Release);
         self.waker.wake();
     }
@@ -62,6 +71,8 @@ impl DriverWake {
     /// ([`super::defer::defer_wakes`]) the driver's task is woken only when that poll ends.
     /// The flag is set at once: a driver that looks meanwhile sees it (no wake-up is lost).
     pub(crate) fn notify_one_deferred(&self) {
+        #[cfg(test)]
+        DRIVER_WAKES.with(|n| n.set(n.get() + 1));
         self.woken.store(true, Ordering::Release);
         if let Some(w) = self.waker.take() {
             super::defer::wake_or_defer(w);

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Limited};
 use portico_proto::engine::payload_v3::{
     decode_payload_v3, encode_payload_v3, is_binary_payload_v3,
 };
-use portico_proto::engine::session::{CloseReason, Protocol, Transport};
+use portico_proto::engine::session::{CloseReason, Protocol, Session, Transport};
 use portico_proto::engine::{
     decode_payload_v4, encode_payload_v4, ErrorCode, Frame, Handshake, Packet,
 };
@@ -137,9 +137,15 @@ fn begin_get(conn: &Conn) -> Option<Response<Body>> {
 /// close that ends it), encoded as one payload.
 #[inline(never)]
 fn take_get(conn: &Conn) -> Option<Response<Body>> {
-    let body = conn.session().poll_get_take()?;
-    // The driver may now be able to forget a closed session.
-    conn.driver_wake.notify_one();
+    let (body, driver_concerned) = {
+        let mut s = conn.session();
+        let body = s.poll_get_take()?;
+        (body, driver_concerned(&s))
+    };
+    if driver_concerned {
+        // The driver may now be able to forget a closed session, or go on with an upgrade.
+        conn.driver_wake.notify_one();
+    }
     if matches!(conn.protocol(), Protocol::V3 { .. }) && is_binary_payload_v3(&body) {
         return Some(binary_payload(body));
     }
@@ -242,12 +248,35 @@ where
             return error(ErrorCode::BadRequest);
         }
     };
+    let deadline = conn.session().poll_timeout();
     for p in packets {
         let incoming = conn.session().handle_packet(now(), p);
         if let Some(msg) = incoming {
             conn.deliver(msg);
         }
     }
-    conn.wake_all();
+    // The driver is woken only when its next look would differ: the session closed, a
+    // heartbeat packet moved the deadline it armed its timer for, or an upgrade is under way.
+    // A message alone (the common POST) then costs no turn of the driver's task. The pending
+    // GET is woken when anything waits for it (the handlers' sends woke it already; a v3 pong
+    // is queued by the session itself).
+    let (driver, output) = {
+        let s = conn.session();
+        (
+            driver_concerned(&s) || s.poll_timeout() != deadline,
+            s.has_output(),
+        )
+    };
+    if driver {
+        conn.wake_all();
+    } else if output {
+        conn.get_wake.notify_one();
+    }
     post_ok()
+}
+
+/// Whether the driver watches the session for what a polling request may change: its end,
+/// or an upgrade under way (the probe, the `GET` an upgrade waits to release).
+fn driver_concerned(s: &Session) -> bool {
+    s.is_closed() || s.transport() != Transport::Polling || s.probe_active()
 }

@@ -184,6 +184,46 @@ async fn a_session_opens_delivers_and_closes_through_the_handler() {
     assert_eq!(calls.lock().unwrap().len(), 4);
 }
 
+/// A polling POST of messages and the GETs that take their answers leave the session's driver
+/// asleep (nothing it watches changed: the POST wakes the pending GET itself); a POST that
+/// closes the session, or moves its heartbeat deadline, wakes it.
+#[tokio::test(start_paused = true)]
+async fn polling_messages_do_not_wake_the_driver_and_a_close_or_pong_does() {
+    use super::conn::DRIVER_WAKES;
+    let wakes = || DRIVER_WAKES.with(std::cell::Cell::get);
+    let engine = engine(Recorder::default());
+    let sid = handshake(&engine).await;
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    let before = wakes();
+    for i in 0..10 {
+        let (status, _) = request(&engine, Method::POST, &q, &format!("4m{i}\u{1e}4n{i}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, body) = request(&engine, Method::GET, &q, "").await;
+        assert_eq!(body, format!("4re:m{i}\u{1e}4re:n{i}"));
+    }
+    assert_eq!(
+        wakes() - before,
+        0,
+        "driver wake-ups for 10 POSTs of messages and their GETs"
+    );
+
+    // The first ping (after ping_interval, virtual time); its pong moves the deadline.
+    let (_, body) = request(&engine, Method::GET, &q, "").await;
+    assert_eq!(body, "2");
+    let before = wakes();
+    let (status, _) = request(&engine, Method::POST, &q, "3").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        wakes() > before,
+        "the pong wakes the driver, to re-arm its timer"
+    );
+
+    let before = wakes();
+    request(&engine, Method::POST, &q, "1").await;
+    assert!(wakes() > before, "the close wakes the driver");
+    until_no_session(&engine).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_handlers_deadline_fires_once_on_the_virtual_clock() {
     let rec = Recorder {
