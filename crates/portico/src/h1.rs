@@ -114,7 +114,7 @@ pub(crate) async fn serve(
         });
         // Polled at once (by the `select!` below): what hyper's path needs `service::started`
         // for holds here without it, and the future needs no box.
-        let fut = crate::service::handle_from(server.clone(), req, Some(peer));
+        let fut = crate::service::handle_from(server, req, Some(peer));
         tokio::pin!(fut);
         // Drive the answer; meanwhile watch the connection: a client that closes its end
         // before the answer gave up the request, and the request is dropped (hyper's

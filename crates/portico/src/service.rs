@@ -163,14 +163,14 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
-    handle_from(server, req, peer).await
+    handle_from(&server, req, peer).await
 }
 
 /// [`handle`] a request from `peer` (what its [`PeerAddr`] extension would say). Portico's own
 /// HTTP/1 path gives it here: an extension costs each request an allocation, so it is put in
 /// only where a handshake needs it (its hooks, [`crate::Handshake::address`]).
 pub(crate) async fn handle_from<B>(
-    server: Server,
+    server: &Server,
     mut req: Request<B>,
     peer: Option<SocketAddr>,
 ) -> Response<Body>
@@ -275,7 +275,7 @@ where
             message: refusal.message,
             context,
         };
-        report(&server, refusal.kind, &err, client);
+        report(server, refusal.kind, &err, client);
     }
     decision.apply_to(res.headers_mut());
     if let (Some(cookie), Some(HandshakeResponse(sid))) = (
