@@ -104,6 +104,36 @@ def cache_misses(path):
     return dict(zip(events, totals + [0] * (len(events) - len(totals))))
 
 
+# The function tokio runs for every poll of a task (its vtable's `poll`): one call is one
+# wake-up that ran a task (or a task's first poll).
+TASK_POLL = "tokio::runtime::task::raw::poll"
+
+
+def task_polls(path):
+    """Calls of TASK_POLL in a callgrind file (its `calls=` lines), or None when it has none
+    (a server not on tokio)."""
+    names, callee, total, found = {}, None, 0, False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("cfn="):
+                # Compressed names: "(id) name" the first time, "(id)" after.
+                m = re.match(r"cfn=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+                if m:
+                    if m.group(2):
+                        names[m.group(1)] = m.group(2)
+                    callee = names.get(m.group(1))
+                else:
+                    callee = line[4:].strip()
+            elif line.startswith("fn="):
+                m = re.match(r"fn=\((\d+)\) (.*)$", line.rstrip("\n"))
+                if m:
+                    names[m.group(1)] = m.group(2)
+            elif line.startswith("calls=") and callee == TASK_POLL:
+                total += int(line[6:].split()[0])
+                found = True
+    return total if found else None
+
+
 def largest(rows, pattern):
     if isinstance(pattern, tuple):
         return next((n for n in (largest(rows, p) for p in pattern) if n > 0), 0)
@@ -149,6 +179,9 @@ def main():
         print(f"cache misses per {a.unit} (simulated): first-level instruction "
               f"{misses['I1mr'] / ops:,.1f}, data read {misses.get('D1mr', 0) / ops:,.1f}, "
               f"data write {misses.get('D1mw', 0) / ops:,.1f}; last-level {last / ops:,.1f}")
+    polls = task_polls(a.file)
+    if polls is not None:
+        print(f"task polls per {a.unit}: {polls / ops:,.2f} (tokio's: each wake-up that ran a task)")
     width = max(len(label) for label, _ in parts)
     for label, patterns in parts:
         n = sum(largest(rows, pat) for pat in patterns)

@@ -79,18 +79,25 @@ test(
     assert.ok(ll >= 0 && ll <= i1 + d1r + d1w, `last-level ${ll} over first-level:\n${stdout}`);
     // The parts are still read (the instruction counts of the same run).
     assert.equal(parts.size, 10, stdout);
+    // Every request runs its connection's task at least once; a long-polling GET that waits
+    // for the answer runs twice.
+    const polls = stdout.match(/^task polls per HTTP request: ([\d.]+) /m);
+    assert.ok(polls, `no task polls line in:\n${stdout}`);
+    assert.ok(Number(polls[1]) >= 1 && Number(polls[1]) < 10, stdout);
   },
 );
 
 /** bench/profile.py on a callgrind file of one function with these events and counts. */
 async function annotate(events, counts) {
+  return annotateText(`events: ${events}\nfn=main\n1 ${counts}\ntotals: ${counts}\n`);
+}
+
+/** bench/profile.py on a callgrind file of this text (after the format's header), 4 requests. */
+async function annotateText(text) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "profile-py-"));
   try {
     const file = path.join(dir, "callgrind.out");
-    fs.writeFileSync(
-      file,
-      `# callgrind format\nversion: 1\ncreator: test\nevents: ${events}\nfn=main\n1 ${counts}\ntotals: ${counts}\n`,
-    );
+    fs.writeFileSync(file, `# callgrind format\nversion: 1\ncreator: test\n${text}`);
     const py = path.join(REPO_ROOT, "bench/profile.py");
     const args = [py, "--case", "polling", "--unit", "HTTP request", "--ops", "4", file];
     return (await run("python3", args, { cwd: REPO_ROOT })).stdout;
@@ -109,6 +116,34 @@ test("bench/profile.py reads the simulated misses of a dump that has them, and o
     sim,
     /^cache misses per HTTP request \(simulated\): first-level instruction 25\.0, data read 7\.5, data write 2\.5; last-level 3\.0$/m,
   );
+});
+
+test("bench/profile.py counts tokio's task polls from the calls of a dump, under compressed names", async () => {
+  // main calls tokio's task poll 4 times, another function 7 times, then the task poll
+  // again by its compressed name alone, 2 times: 6 polls for 4 requests.
+  const out = await annotateText(
+    [
+      "events: Ir",
+      "fn=(1) main",
+      "1 3890",
+      "cfn=(2) tokio::runtime::task::raw::poll",
+      "calls=4 0",
+      "1 80",
+      "cfn=(3) portico::other",
+      "calls=7 0",
+      "1 50",
+      "cfn=(2)",
+      "calls=2 0",
+      "1 30",
+      "fn=(2)",
+      "1 110",
+      "totals: 4000",
+      "",
+    ].join("\n"),
+  );
+  assert.match(out, /^task polls per HTTP request: 1\.50 /m);
+  // A dump with no task poll in it (a server not on tokio) has no such line.
+  assert.doesNotMatch(await annotate("Ir", "4000"), /task polls/);
 });
 
 test("bench/profile refuses an unknown case and says which exist", async () => {
