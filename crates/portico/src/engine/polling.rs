@@ -137,16 +137,16 @@ fn begin_get(conn: &Conn) -> Option<Response<Body>> {
 /// close that ends it), encoded as one payload.
 #[inline(never)]
 fn take_get(conn: &Conn) -> Option<Response<Body>> {
-    let (body, driver_concerned) = {
+    let (body, driver_concerned, protocol) = {
         let mut s = conn.session();
         let body = s.poll_get_take()?;
-        (body, driver_concerned(&s))
+        (body, driver_concerned(&s), s.protocol())
     };
     if driver_concerned {
         // The driver may now be able to forget a closed session, or go on with an upgrade.
         conn.driver_wake.notify_one();
     }
-    if matches!(conn.protocol(), Protocol::V3 { .. }) && is_binary_payload_v3(&body) {
+    if matches!(protocol, Protocol::V3 { .. }) && is_binary_payload_v3(&body) {
         return Some(binary_payload(body));
     }
     Some(payload(body))
