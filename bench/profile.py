@@ -40,7 +40,9 @@ PARTS = {
         ("HTTP/1: read the request (h1::take: httparse, URL, headers)", [H1_TAKE]),
         ("Portico: the requests (service::handle)", [r"portico::service::handle(_from)?::\{\{closure\}\}"]),
         ("  session id generation", [r"portico::sid::Sid::new"]),
-        ("  open packet (JSON)", [r"portico::engine::polling::open_frame"]),
+        # open_frame, or where fat LTO inlined it, the open packet's JSON that it calls.
+        ("  open packet (JSON)", [(r"portico::engine::polling::open_frame",
+                                   r"portico_proto::engine::handshake::Handshake::to_open_frame")]),
         ("  WebSocket accept (key, 101, task)", [r"portico::engine::ws::upgrade::accept"]),
         ("  the handshake's request info kept", [r"portico::handshake::detach_headers", r"portico::handshake::ConnInfo::new"]),
         ("Socket.IO connect (namespace, socket, reply)", [r"portico::sio::conn::connect"]),
@@ -50,7 +52,9 @@ PARTS = {
     "echo": [
         ("WebSocket read and frame decoding", [r"portico::engine::ws::stream::WsConn::poll_next"]),
         ("Socket.IO: decode the event", [r"portico_proto::sio::connection::Connection::handle_text"]),
-        ("handler: dispatch and run", [r"portico::handler::run_event"]),
+        # run_event, or where fat LTO inlined it (the release profile), its caller: the
+        # handler's lookup and its run.
+        ("handler: dispatch and run", [(r"portico::handler::run_event", r"portico::socket::Socket::dispatch_event")]),
         ("  ack: encode and queue", [r"portico::ack::Ack::send"]),
         ("WebSocket write", [r"portico::engine::driver::write_all::\{\{closure\}\}",
                              r"portico::engine::driver::look_and_write",
@@ -70,7 +74,10 @@ PARTS = {
 PARTS["connect-websocket"] = PARTS["connect-upgrade"] = PARTS["handshake"]
 
 ALLOC_GLIBC = [r"malloc", r"free", r"realloc", r"posix_memalign"]
-ALLOC_RUST = [r"__rustc::__rust_alloc", r"__rustc::__rust_dealloc", r"__rustc::__rust_realloc"]
+# Rust's allocator entry points, or, where fat LTO inlined them into their callers (the release
+# profile), mimalloc's own (what the `mimalloc` crate's GlobalAlloc calls).
+ALLOC_RUST = [(r"__rustc::__rust_alloc", r"mi_malloc_aligned"), (r"__rustc::__rust_dealloc", r"mi_free"),
+              (r"__rustc::__rust_realloc", r"mi_realloc_aligned"), (r"__rustc::__rust_alloc_zeroed", r"mi_zalloc_aligned")]
 
 
 def rows_of(path):

@@ -480,6 +480,9 @@ impl Session {
     /// the writer has emptied `out`, the next call with nothing queued takes its buffer back
     /// (the next frame queued then allocates nothing). A session whose writer calls this each
     /// turn thus holds one buffer, not one on each side, however long it stays idle.
+    // Out of line: bench/profile reads the drain's cost by its name, which the release build's
+    // fat LTO would otherwise inline away (it runs once per write either way).
+    #[inline(never)]
     pub fn drain_transmit(&mut self, out: &mut Vec<Frame>) {
         if self.transport != Transport::WebSocket {
             return;
