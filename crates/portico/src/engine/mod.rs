@@ -487,7 +487,10 @@ where
         }
         return match *req.method() {
             Method::GET => polling::get(conn).await,
-            Method::POST => polling::post(conn, req).await,
+            Method::POST => {
+                let head = polling::PostHead::of(&req);
+                polling::post(conn, head, req.into_body()).await
+            }
             _ => error(ErrorCode::BadRequest),
         };
     }
