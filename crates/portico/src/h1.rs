@@ -45,6 +45,7 @@ use crate::engine::ws::upgrade::DirectUpgrade;
 use crate::http::Body;
 use crate::serve::next_bytes;
 use crate::Server;
+use portico_cors::CorsHeaders;
 
 /// Headers past this many: the request goes to hyper (which answers 431, as its limit is 100).
 const MAX_HEADERS: usize = 100;
@@ -93,6 +94,7 @@ pub(crate) async fn serve(
         let bytes = buf.split().freeze();
         let Some(Taken {
             mut req,
+            body,
             len,
             close,
             upgrade,
@@ -108,18 +110,19 @@ pub(crate) async fn serve(
         // An upgrade's stream goes to the WebSocket once its `101` is written.
         let handover = upgrade.then(|| {
             let (tx, rx) = oneshot::channel();
-            req.extensions_mut()
+            req.extensions
                 .insert(DirectUpgrade(Arc::new(Mutex::new(Some(rx)))));
             tx
         });
         // Polled at once (by the `select!` below): what hyper's path needs `service::started`
-        // for holds here without it, and the future needs no box.
-        let fut = crate::service::handle_from(server, req, Some(peer));
+        // for holds here without it, and the future needs no box. The request's head stays
+        // here, borrowed by the handling, not copied into its future.
+        let fut = crate::service::handle_from(server, &mut req, Full::new(body), Some(peer), true);
         tokio::pin!(fut);
         // Drive the answer; meanwhile watch the connection: a client that closes its end
         // before the answer gave up the request, and the request is dropped (hyper's
         // behaviour; a long-polling GET dropped that way closes its session).
-        let res = loop {
+        let (res, cors) = loop {
             tokio::select! {
                 biased;
                 res = &mut fut => break res,
@@ -143,14 +146,16 @@ pub(crate) async fn serve(
         if let Some(tx) = handover.filter(|_| res.status() == StatusCode::SWITCHING_PROTOCOLS) {
             // The `101` alone (the session's first frame follows in a write of its own, as
             // Node's server sends them), then the stream and what was read past the request.
-            if encode(res, true, &mut out).is_some() || stream.write_all(&out).await.is_err() {
+            if encode(res, cors.as_ref(), true, &mut out).is_some()
+                || stream.write_all(&out).await.is_err()
+            {
                 return Served::Closed;
             }
             let _ = tx.send((stream, buf.freeze()));
             return Served::Closed;
         }
         let keep_alive = !close && !*stopping.borrow();
-        let body = encode(res, keep_alive, &mut out);
+        let body = encode(res, cors.as_ref(), keep_alive, &mut out);
         let written = match body {
             Some(body) => match stream.write_all(&out).await {
                 Ok(()) => stream.write_all(&body).await,
@@ -189,7 +194,10 @@ pub(crate) async fn serve(
 /// A request this module takes, read off the front of a buffer.
 #[derive(Debug)]
 struct Taken {
-    req: Request<Body>,
+    /// The request's head.
+    req: http::request::Parts,
+    /// Its whole body.
+    body: Bytes,
     /// Bytes of the request (head and body).
     len: usize,
     /// The client asked to close after the answer (`Connection: close`).
@@ -262,13 +270,14 @@ fn take(bytes: &Bytes, path: &str) -> Option<Taken> {
     if upgrade && !(websocket && conn_upgrade && method == Method::GET && body == 0) {
         return None;
     }
-    let mut req = Request::new(Full::new(bytes.slice(head..head + body)));
-    *req.method_mut() = method;
-    *req.version_mut() = Version::HTTP_11;
-    *req.uri_mut() = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes())).ok()?;
-    *req.headers_mut() = headers;
+    let (mut req, ()) = Request::new(()).into_parts();
+    req.method = method;
+    req.version = Version::HTTP_11;
+    req.uri = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes())).ok()?;
+    req.headers = headers;
     Some(Taken {
         req,
+        body: bytes.slice(head..head + body),
         len: head + body,
         close,
         upgrade,
@@ -297,9 +306,18 @@ fn content_length(value: &[u8]) -> Option<usize> {
 /// Write `res`'s status line and headers into `out`, with `content-length`, `date` and (when
 /// the connection ends after it) `connection: close` as hyper adds them; its body too when it
 /// is small. Returns the body when it is to be written after `out`.
+///
+/// `cors`: the origin policy's headers, when they were kept apart from the response's (see
+/// [`crate::service::handle_from`]), written as `Decision::apply_to` would have put them in:
+/// `Vary` beside the response's own, the others in place of a header of the same name.
 // Out of line, as `take`.
 #[inline(never)]
-fn encode(res: Response<Body>, keep_alive: bool, out: &mut BytesMut) -> Option<Bytes> {
+fn encode(
+    res: Response<Body>,
+    cors: Option<&CorsHeaders>,
+    keep_alive: bool,
+    out: &mut BytesMut,
+) -> Option<Bytes> {
     let (parts, body) = res.into_parts();
     let body = body_bytes(body);
     let status = parts.status;
@@ -312,7 +330,15 @@ fn encode(res: Response<Body>, keep_alive: bool, out: &mut BytesMut) -> Option<B
     // Which of the headers added below the answer has already (one look at each name as it
     // is written, not a lookup in the map per header).
     let (mut has_length, mut has_connection, mut has_date) = (false, false, false);
-    for (name, value) in &parts.headers {
+    // The response's own headers, less those the policy's replace; then the policy's.
+    let own = parts.headers.iter().filter(|(name, _)| {
+        // Every CORS header but `Vary` is `access-control-*`: one cheap look at the name
+        // first, as almost no response has one of its own.
+        !(cors.is_some()
+            && name.as_str().starts_with("access-control-")
+            && cors.is_some_and(|c| c.contains_key(name)))
+    });
+    for (name, value) in own.chain(cors.into_iter().flat_map(CorsHeaders::iter)) {
         if name == http::header::CONTENT_LENGTH {
             has_length = true;
         } else if name == http::header::CONNECTION {

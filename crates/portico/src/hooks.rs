@@ -25,11 +25,11 @@ pub struct RequestParts {
 
 impl RequestParts {
     /// The parts of `req`, from `peer`.
-    pub(crate) fn of<B>(req: &http::Request<B>, peer: Option<SocketAddr>) -> RequestParts {
+    pub(crate) fn of(req: &http::request::Parts, peer: Option<SocketAddr>) -> RequestParts {
         RequestParts {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            headers: req.headers().clone(),
+            method: req.method.clone(),
+            uri: req.uri.clone(),
+            headers: req.headers.clone(),
             peer,
         }
     }

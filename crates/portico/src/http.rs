@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
-use http::{Request, Response, StatusCode};
+use http::{Response, StatusCode};
 use http_body_util::Full;
 use portico_proto::engine::ErrorCode;
 
@@ -298,8 +298,8 @@ fn decode(s: &str) -> Cow<'_, str> {
 
 /// Whether the request announces a body (a `Content-Length` other than 0, or any
 /// `Transfer-Encoding`).
-pub(crate) fn has_body<B>(req: &Request<B>) -> bool {
-    let h = req.headers();
+pub(crate) fn has_body(req: &http::request::Parts) -> bool {
+    let h = &req.headers;
     h.contains_key(http::header::TRANSFER_ENCODING)
         || h.get_all(http::header::CONTENT_LENGTH)
             .iter()
@@ -307,14 +307,14 @@ pub(crate) fn has_body<B>(req: &Request<B>) -> bool {
 }
 
 /// Whether the request asks for a WebSocket upgrade.
-pub(crate) fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
+pub(crate) fn is_websocket_upgrade(req: &http::request::Parts) -> bool {
     let has_token = |name: http::header::HeaderName, token: &str| {
-        req.headers().get_all(name).iter().any(|v| {
+        req.headers.get_all(name).iter().any(|v| {
             v.to_str()
                 .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
     };
-    req.method() == http::Method::GET
+    req.method == http::Method::GET
         && has_token(http::header::UPGRADE, "websocket")
         && has_token(http::header::CONNECTION, "upgrade")
 }

@@ -12,7 +12,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Either;
 use portico_proto::engine::ErrorCode;
 
-use portico_cors::{self as cors, RequestInfo, Verdict};
+use portico_cors::{self as cors, CorsHeaders, RequestInfo, Verdict};
 
 use crate::connection_error::{ConnectionError, ErrorContext};
 use crate::handshake::{client_addr, ClientAddr, ConnInfo, PeerAddr};
@@ -143,13 +143,13 @@ where
     }
 }
 
-fn conn_info<B>(req: &Request<B>) -> Arc<ConnInfo> {
+fn conn_info(req: &http::request::Parts) -> Arc<ConnInfo> {
     Arc::new(ConnInfo::new(
-        req.uri().path_and_query().map_or("", |p| p.as_str()),
-        req.headers(),
-        req.extensions().get::<ClientAddr>().map(|a| a.client),
+        req.uri.path_and_query().map_or("", |p| p.as_str()),
+        &req.headers,
+        req.extensions.get::<ClientAddr>().map(|a| a.client),
         SystemTime::now(),
-        req.uri().scheme_str() == Some("https"),
+        req.uri.scheme_str() == Some("https"),
     ))
 }
 
@@ -163,34 +163,43 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
-    handle_from(&server, req, peer).await
+    let (mut parts, body) = req.into_parts();
+    handle_from(&server, &mut parts, body, peer, false).await.0
 }
 
-/// [`handle`] a request from `peer` (what its [`PeerAddr`] extension would say). Portico's own
-/// HTTP/1 path gives it here: an extension costs each request an allocation, so it is put in
-/// only where a handshake needs it (its hooks, [`crate::Handshake::address`]).
+/// [`handle`] a request from `peer` (what its [`PeerAddr`] extension would say), its head
+/// borrowed and its body apart. Portico's own HTTP/1 path gives it here: an extension costs
+/// each request an allocation, so it is put in only where a handshake needs it (its hooks,
+/// [`crate::Handshake::address`]); and the head stays in the caller's future, where it was
+/// parsed, rather than be copied into each future of the chain (see [`crate::engine::route`]).
+///
+/// With `cors_apart`, the origin policy's headers come back beside the response (when no
+/// hook may see or change them), for the caller to write with the response's own; a response
+/// header map they are inserted into grows and hashes per request. Otherwise they are in the
+/// response; either way `Vary` adds to the response's own and the others replace theirs.
 pub(crate) async fn handle_from<B>(
     server: &Server,
-    mut req: Request<B>,
+    req: &mut http::request::Parts,
+    body: B,
     peer: Option<SocketAddr>,
-) -> Response<Body>
+    cors_apart: bool,
+) -> (Response<Body>, Option<CorsHeaders>)
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let config = &server.0.config;
-    // Kept for the connection_error context, and the query is read from it (cheap clones:
-    // both are reference-counted).
-    let method = req.method().clone();
-    let uri = req.uri().clone();
+    // The query borrows the URI it is read from, which `route` must not touch; this clone is
+    // cheap (the URI's bytes are reference-counted) and is the connection_error's context too.
+    let uri = req.uri.clone();
     let query = Query::parse(uri.query());
     let client =
-        peer.map(|p| client_addr(p, req.headers(), |ip| config.origins.is_trusted_proxy(ip)));
+        peer.map(|p| client_addr(p, &req.headers, |ip| config.origins.is_trusted_proxy(ip)));
     if let (Some(client), Some(peer), None) = (client, peer, query.sid()) {
         // What a handshake is admitted by, remembers and shows its `allow_request` hook (a
         // request of a session needs neither, and an extension costs an allocation).
-        req.extensions_mut().insert(ClientAddr { client, peer });
+        req.extensions.insert(ClientAddr { client, peer });
     }
     let transport = match query.transport() {
         Some("polling") => cors::Transport::Polling,
@@ -198,13 +207,13 @@ where
         _ => cors::Transport::Other,
     };
     let decision = {
-        let mut info = RequestInfo::new(req.method(), req.headers())
+        let mut info = RequestInfo::new(&req.method, &req.headers)
             .with_transport(transport)
-            .with_tls(req.uri().scheme_str() == Some("https"));
+            .with_tls(req.uri.scheme_str() == Some("https"));
         if let Some(peer) = peer {
             info = info.with_peer(peer.ip());
         }
-        if let Some(authority) = req.uri().authority() {
+        if let Some(authority) = req.uri.authority() {
             info = info.with_authority(authority.as_str());
         }
         config.origins.evaluate(&info)
@@ -212,17 +221,16 @@ where
     let hook_parts = config
         .hooks
         .any_headers()
-        .then(|| RequestParts::of(&req, peer));
-    let origin = req.headers().get(http::header::ORIGIN).cloned();
-    let file = req
-        .uri()
+        .then(|| RequestParts::of(req, peer));
+    let origin = req.headers.get(http::header::ORIGIN).cloned();
+    let file = uri
         .path()
         .strip_prefix(config.path.as_str())
         .unwrap_or_default();
     let bundle = config
         .client_bundle
         .as_ref()
-        .and_then(|b| b.serve(file, req.method(), req.headers()));
+        .and_then(|b| b.serve(file, &req.method, &req.headers));
     match &decision.verdict {
         Verdict::Preflight => tracing::debug!(
             origin = origin_str(&origin).map(tracing::field::display),
@@ -231,7 +239,7 @@ where
         ),
         Verdict::Allow => tracing::trace!(
             origin = origin_str(&origin).map(tracing::field::display),
-            %method,
+            method = %req.method,
             %transport,
             "origin allowed"
         ),
@@ -256,14 +264,14 @@ where
             res
         }
         (Verdict::Allow, None) => {
-            crate::engine::route(&server.0.engine, req, query, conn_info).await
+            crate::engine::route(&server.0.engine, req, body, query, conn_info).await
         }
     };
     if let Some(refusal) = res.extensions_mut().remove::<Refusal>() {
         let context = ErrorContext {
             origin: origin_str(&origin).map(str::to_owned),
             transport: Some(transport.to_string()),
-            method: method.to_string(),
+            method: req.method.to_string(),
             url: uri
                 .path_and_query()
                 .map(|p| p.as_str().to_owned())
@@ -277,7 +285,12 @@ where
         };
         report(server, refusal.kind, &err, client);
     }
-    decision.apply_to(res.headers_mut());
+    let cors = if cors_apart && hook_parts.is_none() {
+        Some(decision.headers)
+    } else {
+        decision.apply_to(res.headers_mut());
+        None
+    };
     if let (Some(cookie), Some(HandshakeResponse(sid))) = (
         &config.cookie,
         res.extensions().get::<HandshakeResponse>().copied(),
@@ -296,7 +309,7 @@ where
             h(parts, res.headers_mut());
         }
     }
-    res
+    (res, cors)
 }
 
 fn origin_str(origin: &Option<http::HeaderValue>) -> Option<&str> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{Request, Response};
+use http::Response;
 use http_body_util::{BodyExt, Limited};
 use portico_proto::engine::payload_v3::{
     decode_payload_v3, encode_payload_v3, is_binary_payload_v3,
@@ -182,8 +182,8 @@ pub(crate) struct PostHead {
 }
 
 impl PostHead {
-    pub(crate) fn of<B>(req: &Request<B>) -> PostHead {
-        let headers = req.headers();
+    pub(crate) fn of(req: &http::request::Parts) -> PostHead {
+        let headers = &req.headers;
         PostHead {
             binary: headers
                 .get(CONTENT_TYPE)

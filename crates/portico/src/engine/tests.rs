@@ -104,10 +104,10 @@ fn engine(handler: Recorder) -> Arc<Engine> {
     Arc::new(Engine::new(config, Arc::new(handler)))
 }
 
-fn info<B>(req: &Request<B>) -> Arc<ConnInfo> {
+fn info(req: &http::request::Parts) -> Arc<ConnInfo> {
     Arc::new(ConnInfo::new(
-        &req.uri().to_string(),
-        req.headers(),
+        &req.uri.to_string(),
+        &req.headers,
         None,
         std::time::SystemTime::now(),
         false,
@@ -127,7 +127,8 @@ async fn request(
         .body(Full::new(Bytes::from(body.to_owned())))
         .unwrap();
     let q = Query::parse(Some(query));
-    let res = route(engine, req, q, info).await;
+    let (mut head, body) = req.into_parts();
+    let res = route(engine, &mut head, body, q, info).await;
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -409,7 +410,8 @@ async fn a_post_dropped_mid_body_closes_the_session_with_transport_error() {
         .uri(format!("/socket.io/?{q}"))
         .body(EndlessBody)
         .unwrap();
-    let pending = route(&engine, req, Query::parse(Some(&q)), info);
+    let (mut head, body) = req.into_parts();
+    let pending = route(&engine, &mut head, body, Query::parse(Some(&q)), info);
     // The client gives up the upload: the request future is dropped while reading the body.
     assert!(tokio::time::timeout(Duration::from_secs(1), pending)
         .await

@@ -9,28 +9,25 @@ fn head(s: &str) -> Option<Taken> {
 }
 
 fn body_len(t: Taken) -> usize {
-    body_bytes(t.req.into_body()).len()
+    t.body.len()
 }
 
 #[test]
 fn takes_the_polling_requests_of_the_official_clients() {
     let get = "GET /socket.io/?EIO=4&transport=polling&t=abc HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccept: */*\r\n\r\n";
     let t = head(get).unwrap();
-    assert_eq!(t.req.method(), Method::GET);
-    assert_eq!(t.req.uri(), "/socket.io/?EIO=4&transport=polling&t=abc");
-    assert_eq!(
-        (t.len, t.req.headers().len(), t.close),
-        (get.len(), 3, false)
-    );
+    assert_eq!(t.req.method, Method::GET);
+    assert_eq!(t.req.uri, "/socket.io/?EIO=4&transport=polling&t=abc");
+    assert_eq!((t.len, t.req.headers.len(), t.close), (get.len(), 3, false));
     assert_eq!(body_len(t), 0);
 
     let post = "POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n42[\"a";
     let t = head(post).unwrap();
-    assert_eq!((t.req.method(), t.len), (&Method::POST, post.len()));
+    assert_eq!((&t.req.method, t.len), (&Method::POST, post.len()));
     assert_eq!(body_len(t), 5);
 
     let preflight = "OPTIONS /socket.io/?EIO=4 HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccess-Control-Request-Method: GET\r\n\r\n";
-    assert_eq!(head(preflight).unwrap().req.method(), Method::OPTIONS);
+    assert_eq!(head(preflight).unwrap().req.method, Method::OPTIONS);
 
     // A WebSocket upgrade, as browsers and the `ws` package send it; the bytes after it (its
     // first frames) are not the request's.
@@ -109,7 +106,7 @@ fn builds_the_request_from_the_bytes_read_and_keeps_what_follows() {
     let bytes = Bytes::from(format!("{first}{next}"));
     let t = take(&bytes, PATH).unwrap();
     assert_eq!(&bytes[t.len..], next.as_bytes());
-    let req = t.req;
+    let req = Request::from_parts(t.req, Full::new(t.body));
     assert_eq!(req.method(), Method::POST);
     assert_eq!(req.version(), Version::HTTP_11);
     assert_eq!(req.uri().path(), "/socket.io/");
@@ -125,7 +122,7 @@ fn builds_the_request_from_the_bytes_read_and_keeps_what_follows() {
 
 fn encoded(res: Response<Body>, keep_alive: bool) -> (String, Option<Bytes>) {
     let mut out = BytesMut::new();
-    let rest = encode(res, keep_alive, &mut out);
+    let rest = encode(res, None, keep_alive, &mut out);
     (String::from_utf8(out.to_vec()).unwrap(), rest)
 }
 
@@ -140,6 +137,63 @@ fn lines(head: &str) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The decision of `policy` on a request from `origin`.
+fn decision_of(policy: &portico_cors::OriginPolicy, origin: &str) -> portico_cors::Decision {
+    let mut headers = HeaderMap::new();
+    headers.insert("origin", HeaderValue::from_str(origin).unwrap());
+    let info = portico_cors::RequestInfo::new(&Method::GET, &headers);
+    policy.evaluate(&info)
+}
+
+#[test]
+fn writes_cors_headers_kept_apart_as_apply_to_would_put_them_in() {
+    let policy = portico_cors::OriginPolicy::allow(["http://a.test"])
+        .unwrap()
+        .credentials(true);
+    let decision = decision_of(&policy, "http://a.test");
+    // A response with its own `Vary` and `Access-Control-Allow-Origin`, which the decision
+    // sends too.
+    let response = || {
+        let mut res = crate::http::payload(Bytes::from_static(b"ok"));
+        res.headers_mut()
+            .insert("vary", HeaderValue::from_static("Accept-Encoding"));
+        res.headers_mut().insert(
+            "access-control-allow-origin",
+            HeaderValue::from_static("http://other.test"),
+        );
+        // One the decision does not send: kept.
+        res.headers_mut().insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("x-own"),
+        );
+        res
+    };
+    let mut out = BytesMut::new();
+    assert!(encode(response(), Some(&decision.headers), true, &mut out).is_none());
+    let apart = String::from_utf8(out.to_vec()).unwrap();
+    // The same response with the headers put in by `apply_to`, as hyper's path does.
+    let mut res = response();
+    decision.apply_to(res.headers_mut());
+    let (applied, _) = encoded(res, true);
+    let sorted = |head: &str| {
+        let mut l = lines(head);
+        l.sort();
+        l
+    };
+    assert_eq!(sorted(&apart), sorted(&applied));
+    for line in [
+        "vary: Accept-Encoding",
+        "vary: Origin",
+        "access-control-allow-origin: http://a.test",
+        "access-control-allow-credentials: true",
+        "content-type: text/plain; charset=UTF-8",
+        "access-control-expose-headers: x-own",
+    ] {
+        assert!(lines(&apart).iter().any(|l| l == line), "{line} in {apart}");
+    }
+    assert!(!apart.contains("http://other.test"), "{apart}");
 }
 
 #[test]

@@ -41,14 +41,20 @@ enum Upgrade {
 }
 
 impl Upgrade {
-    fn of<B>(req: &mut Request<B>) -> Upgrade {
+    fn of(req: &mut http::request::Parts) -> Upgrade {
         let direct = req
-            .extensions_mut()
+            .extensions
             .remove::<DirectUpgrade>()
             .and_then(|d| d.0.lock().ok()?.take());
         match direct {
             Some(rx) => Upgrade::Direct(rx),
-            None => Upgrade::Hyper(hyper::upgrade::on(req)),
+            // What `hyper::upgrade::on` takes from a whole request; from its parts, by hand.
+            // None (a request hyper did not read) gives an upgrade that fails, as `on` does.
+            None => Upgrade::Hyper(
+                req.extensions
+                    .remove::<hyper::upgrade::OnUpgrade>()
+                    .unwrap_or_else(|| hyper::upgrade::on(Request::new(()))),
+            ),
         }
     }
 
@@ -74,22 +80,22 @@ fn max_message(engine: &Engine) -> usize {
 
 /// Answer a WebSocket upgrade request: for the polling session being upgraded, or a new
 /// WebSocket-only session.
-pub(crate) fn accept<B>(
+pub(crate) fn accept(
     engine: &Arc<Engine>,
-    mut req: Request<B>,
+    req: &mut http::request::Parts,
     target: WsTarget,
     info: Arc<ConnInfo>,
     protocol: Protocol,
 ) -> Response<Body> {
     let version_ok = req
-        .headers()
+        .headers
         .get(SEC_WEBSOCKET_VERSION)
         .is_some_and(|v| v == "13");
-    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).filter(|_| version_ok) else {
+    let Some(key) = req.headers.get(SEC_WEBSOCKET_KEY).filter(|_| version_ok) else {
         return error(ErrorCode::BadRequest);
     };
     let accept = portico_proto::ws::accept_key(key.as_bytes());
-    let on_upgrade = Upgrade::of(&mut req);
+    let on_upgrade = Upgrade::of(req);
     let max = max_message(engine);
     // A client that reads nothing for a whole heartbeat round is gone.
     let max_stall = engine.config.ping_interval + engine.config.ping_timeout;
