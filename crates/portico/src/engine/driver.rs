@@ -388,6 +388,10 @@ struct Look {
 /// full socket buffer) is left, copied, for [`write_slow`]. Anything larger is moved to `out`
 /// for [`write_slow`], a boxed future of its own. The common write thus adds nothing to the
 /// driver's future, which every idle connection holds.
+// Out of line: bench/profile reads the WebSocket write's cost by its name, which a build that
+// inlines it into the driver's loop (fat LTO did, after 4547afb) does not keep. It runs once
+// per turn of the driver.
+#[inline(never)]
 fn look_and_write(
     conn: &Conn,
     ws: Option<&mut WsStream>,
