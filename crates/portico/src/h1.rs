@@ -334,9 +334,7 @@ fn encode(
     let own = parts.headers.iter().filter(|(name, _)| {
         // Every CORS header but `Vary` is `access-control-*`: one cheap look at the name
         // first, as almost no response has one of its own.
-        !(cors.is_some()
-            && name.as_str().starts_with("access-control-")
-            && cors.is_some_and(|c| c.contains_key(name)))
+        !cors.is_some_and(|c| name.as_str().starts_with("access-control-") && c.contains_key(name))
     });
     for (name, value) in own.chain(cors.into_iter().flat_map(CorsHeaders::iter)) {
         if name == http::header::CONTENT_LENGTH {

@@ -447,9 +447,9 @@ fn unsupported_eio(eio: Option<&str>, allow_eio3: bool) -> String {
 /// `info` makes the handshake's view of the request (only called for a new session).
 ///
 /// The request's head is borrowed, not moved: it stays where the caller put it, and only the
-/// body (a polling POST's) moves on. A request is about 250 bytes with its `HeaderMap` and
-/// `Uri`, and each move into the next future of the chain copied it into memory not written
-/// lately (`bench/profile polling --cache-sim`: data write misses).
+/// body (a polling POST's) moves on, rather than copy about 250 bytes (the `HeaderMap` and
+/// `Uri` with it) into each future of the chain. (Those copies were a third of a polling
+/// request's simulated data write misses; bench/README.md found them cost no measurable time.)
 pub(crate) async fn route<B>(
     engine: &Arc<Engine>,
     req: &mut http::request::Parts,
@@ -496,10 +496,7 @@ where
         }
         return match req.method {
             Method::GET => polling::get(conn).await,
-            Method::POST => {
-                let head = polling::PostHead::of(req);
-                polling::post(conn, head, body).await
-            }
+            Method::POST => polling::post(conn, req, body).await,
             _ => error(ErrorCode::BadRequest),
         };
     }

@@ -170,47 +170,31 @@ impl Drop for PostBusy<'_> {
     }
 }
 
-/// What a polling POST's answer needs from the request's head, read before its body: the
-/// POST's future then keeps the body alone. Moving the whole request (about 250 bytes with its
-/// `HeaderMap` and `Uri`) into that future copied it once more per POST into memory that had
-/// not been written lately (`bench/profile polling --cache-sim`: data write misses).
-pub(crate) struct PostHead {
-    /// `Content-Type: application/octet-stream`: a binary payload (Engine.IO v3 only).
-    binary: bool,
-    /// The `Content-Length`, when it is a number.
-    declared: Option<u64>,
-}
-
-impl PostHead {
-    pub(crate) fn of(req: &http::request::Parts) -> PostHead {
-        let headers = &req.headers;
-        PostHead {
-            binary: headers
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("application/octet-stream")),
-            declared: headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok()),
-        }
-    }
-}
-
-pub(crate) async fn post<B>(conn: Arc<Conn>, head: PostHead, body: B) -> Response<Body>
+/// A polling `POST`: `head` is the request's, borrowed; `body` its body.
+pub(crate) async fn post<B>(conn: Arc<Conn>, head: &http::request::Parts, body: B) -> Response<Body>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let max = conn.engine.config.max_payload;
+    let binary_body = head
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
     let v3 = matches!(conn.protocol(), Protocol::V3 { .. });
-    if head.binary && !v3 {
+    if binary_body && !v3 {
         // Engine.IO v4 polling is text only: this is not a v4 client.
         conn.close(CloseReason::TransportError);
         return error(ErrorCode::BadRequest);
     }
-    if head.declared.is_some_and(|n| n > max) {
+    let declared = head
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
         return payload_too_large(max);
     }
     let expired = {
