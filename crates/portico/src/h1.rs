@@ -45,6 +45,7 @@ use crate::engine::ws::upgrade::DirectUpgrade;
 use crate::http::Body;
 use crate::serve::next_bytes;
 use crate::Server;
+use idle::{IdleWatch, Woke};
 use portico_cors::CorsHeaders;
 
 /// Headers past this many: the request goes to hyper (which answers 431, as its limit is 100).
@@ -81,15 +82,13 @@ pub(crate) async fn serve(
     stopping: &mut watch::Receiver<bool>,
 ) -> Served {
     let mut out = BytesMut::new();
-    // One timer for the connection's idle waits, reset for each (cheaper than a new one).
-    let idle = tokio::time::sleep(idle_timeout);
-    tokio::pin!(idle);
-    // One wait for the shutdown too, made once: a new `changed()` per idle wait registers and
-    // unregisters a waiter under the watch's lock each time (about 250 instructions a polling
-    // request by bench/profile).
+    // One timer for the connection's idle waits, and one wait for the shutdown, made once (a
+    // new `changed()` per idle wait registers and unregisters a waiter under the watch's lock
+    // each time), and polled only when they fire (see `idle`).
+    let timer = std::pin::pin!(tokio::time::sleep(idle_timeout));
     let mut shutdown = stopping.clone();
-    let shutdown = shutdown.changed();
-    tokio::pin!(shutdown);
+    let shutdown = std::pin::pin!(shutdown.changed());
+    let mut watch = IdleWatch::new(idle_timeout, timer, shutdown);
     loop {
         let bytes = buf.split().freeze();
         let Some(Taken {
@@ -175,17 +174,13 @@ pub(crate) async fn serve(
             if *stopping.borrow() {
                 return Served::Closed;
             }
-            idle.as_mut()
-                .reset(tokio::time::Instant::now() + idle_timeout);
-            let next = tokio::select! {
-                next = next_bytes(&stream, std::mem::take(&mut buf)) => next,
-                () = idle.as_mut() => None,
-                _ = &mut shutdown => None,
-            };
-            match next {
-                Some(next) => buf = next,
-                // Idle past `header_read_timeout`, closed by the client, or shutting down.
-                None => return Served::Closed,
+            match watch
+                .wait(next_bytes(&stream, std::mem::take(&mut buf)))
+                .await
+            {
+                Woke::Read(Some(next)) => buf = next,
+                // Closed by the client, idle past `header_read_timeout`, or shutting down.
+                Woke::Read(None) | Woke::Idle | Woke::Stopping => return Served::Closed,
             }
         }
     }
@@ -416,5 +411,6 @@ fn put_date(out: &mut BytesMut) {
     });
 }
 
+mod idle;
 #[cfg(test)]
 mod tests;

@@ -239,6 +239,37 @@ async fn an_idle_keep_alive_connection_is_closed_after_header_read_timeout_quiet
 }
 
 #[tokio::test]
+async fn the_servers_shutdown_closes_an_idle_keep_alive_connection_at_once() {
+    // An idle timeout far past the test's wait: only the shutdown can close the connection.
+    // Preflights open no session, so the shutdown has none to drain first (a session's
+    // connections stay open while it collects its close packet).
+    let io = Server::builder()
+        .origins(OriginPolicy::allow(["http://a.test"]).unwrap())
+        .header_read_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let listener = portico::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(portico::serve_with_shutdown(listener, io, async {
+        let _ = stopped.await;
+    }));
+    let mut c = Conn::open(&addr).await;
+    // Two requests, so that the connection has waited once and is in its second wait.
+    for _ in 0..2 {
+        c.send(
+            "OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\
+             Origin: http://a.test\r\nAccess-Control-Request-Method: POST\r\n\r\n",
+        )
+        .await;
+        assert!(c.reply().await.head.starts_with("HTTP/1.1 204"));
+    }
+    stop.send(()).unwrap();
+    c.closed().await;
+    within(served).await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn a_preflight_is_answered_with_the_allow_headers_and_no_body() {
     let io = Server::builder()
         .origins(OriginPolicy::allow(["http://a.test"]).unwrap())
