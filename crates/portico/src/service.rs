@@ -222,7 +222,6 @@ where
         .hooks
         .any_headers()
         .then(|| RequestParts::of(req, peer));
-    let origin = req.headers.get(http::header::ORIGIN).cloned();
     let file = uri
         .path()
         .strip_prefix(config.path.as_str())
@@ -233,12 +232,12 @@ where
         .and_then(|b| b.serve(file, &req.method, &req.headers));
     match &decision.verdict {
         Verdict::Preflight => tracing::debug!(
-            origin = origin_str(&origin).map(tracing::field::display),
+            origin = origin_of(req).map(tracing::field::display),
             client = client.map(tracing::field::display),
             "preflight answered: 204 with the allow headers"
         ),
         Verdict::Allow => tracing::trace!(
-            origin = origin_str(&origin).map(tracing::field::display),
+            origin = origin_of(req).map(tracing::field::display),
             method = %req.method,
             %transport,
             "origin allowed"
@@ -251,7 +250,7 @@ where
         // (Chromium marks it `Sec-Fetch-Site: cross-site`), so no policy can tell an allowed
         // page from another there: it is served, as Node's `serveClient` serves it. A CORS
         // request (fetch, a module script) from a refused origin is still refused.
-        (Verdict::Deny(_), Some(res)) if origin.is_none() => res,
+        (Verdict::Deny(_), Some(res)) if !req.headers.contains_key(http::header::ORIGIN) => res,
         (Verdict::Allow, Some(res)) => res,
         (Verdict::Deny(reason), _) => {
             let mut res = error(ErrorCode::Forbidden);
@@ -269,7 +268,7 @@ where
     };
     if let Some(refusal) = res.extensions_mut().remove::<Refusal>() {
         let context = ErrorContext {
-            origin: origin_str(&origin).map(str::to_owned),
+            origin: origin_of(req).map(str::to_owned),
             transport: Some(transport.to_string()),
             method: req.method.to_string(),
             url: uri
@@ -312,8 +311,12 @@ where
     (res, cors)
 }
 
-fn origin_str(origin: &Option<http::HeaderValue>) -> Option<&str> {
-    origin.as_ref().and_then(|o| o.to_str().ok())
+/// The request's `Origin`, as text. Looked up where a log line or a refusal needs it, not
+/// for every request (the origin policy has read it already, for its decision).
+fn origin_of(req: &http::request::Parts) -> Option<&str> {
+    req.headers
+        .get(http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
 }
 
 /// Count a refusal, log it (a warning, rate-limited per reason, for refusals an operator acts
