@@ -42,7 +42,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::ws::upgrade::DirectUpgrade;
-use crate::http::Body;
+use crate::http::{has_token, Body};
 use crate::serve::next_bytes;
 use crate::Server;
 use idle::{IdleWatch, Woke};
@@ -116,7 +116,15 @@ pub(crate) async fn serve(
         // Polled at once (by the `select!` below): what hyper's path needs `service::started`
         // for holds here without it, and the future needs no box. The request's head stays
         // here, borrowed by the handling, not copied into its future.
-        let fut = crate::service::handle_from(server, &mut req, Full::new(body), Some(peer), true);
+        // Whether it is an upgrade, `take` has decided (and took none with a body).
+        let fut = crate::service::handle_from(
+            server,
+            &mut req,
+            Full::new(body),
+            Some(peer),
+            Some(upgrade),
+            true,
+        );
         tokio::pin!(fut);
         // Drive the answer; meanwhile watch the connection: a client that closes its end
         // before the answer gave up the request, and the request is dropped (hyper's
@@ -277,15 +285,6 @@ fn take(bytes: &Bytes, path: &str) -> Option<Taken> {
         close,
         upgrade,
     })
-}
-
-/// Whether the comma-separated header `value` has `token` (in any case).
-fn has_token(value: &[u8], token: &[u8]) -> bool {
-    // The usual value is the token alone (`Upgrade: websocket`, `Connection: Upgrade`).
-    value.eq_ignore_ascii_case(token)
-        || value
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// A `Content-Length` value: digits only (hyper's rule), at most [`MAX_BODY`]'s worth.

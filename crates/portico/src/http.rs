@@ -359,17 +359,28 @@ pub(crate) fn has_body(req: &http::request::Parts) -> bool {
             .any(|v| v.as_bytes().iter().any(|b| *b != b'0'))
 }
 
-/// Whether the request asks for a WebSocket upgrade.
+/// Whether the request asks for a WebSocket upgrade. Portico's own HTTP/1 parse decides it
+/// by the same rule (`h1::take`, with [`has_token`]).
 pub(crate) fn is_websocket_upgrade(req: &http::request::Parts) -> bool {
-    let has_token = |name: http::header::HeaderName, token: &str| {
-        req.headers.get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
+    let any = |name: http::header::HeaderName, token: &[u8]| {
+        req.headers
+            .get_all(name)
+            .iter()
+            .any(|v| has_token(v.as_bytes(), token))
     };
     req.method == http::Method::GET
-        && has_token(http::header::UPGRADE, "websocket")
-        && has_token(http::header::CONNECTION, "upgrade")
+        && any(http::header::UPGRADE, b"websocket")
+        && any(http::header::CONNECTION, b"upgrade")
+}
+
+/// Whether the comma-separated header `value` has `token` (in any case; the list's elements
+/// trimmed of ASCII whitespace, whatever other bytes they hold).
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    // The usual value is the token alone (`Upgrade: websocket`, `Connection: Upgrade`).
+    value.eq_ignore_ascii_case(token)
+        || value
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 #[cfg(test)]

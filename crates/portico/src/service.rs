@@ -164,7 +164,9 @@ where
 {
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
     let (mut parts, body) = req.into_parts();
-    handle_from(&server, &mut parts, body, peer, false).await.0
+    handle_from(&server, &mut parts, body, peer, None, false)
+        .await
+        .0
 }
 
 /// [`handle`] a request from `peer` (what its [`PeerAddr`] extension would say), its head
@@ -172,6 +174,9 @@ where
 /// each request an allocation, so it is put in only where a handshake needs it (its hooks,
 /// [`crate::Handshake::address`]); and the head stays in the caller's future, where it was
 /// parsed, rather than be copied into each future of the chain (see [`crate::engine::route`]).
+///
+/// `upgrade`: whether the request is a WebSocket upgrade, when the caller's parse decided it
+/// (see [`crate::engine::route`]).
 ///
 /// With `cors_apart`, the origin policy's headers come back beside the response (when no
 /// hook may see or change them), for the caller to write with the response's own; a response
@@ -182,6 +187,7 @@ pub(crate) async fn handle_from<B>(
     req: &mut http::request::Parts,
     body: B,
     peer: Option<SocketAddr>,
+    upgrade: Option<bool>,
     cors_apart: bool,
 ) -> (Response<Body>, Option<CorsHeaders>)
 where
@@ -263,7 +269,7 @@ where
             res
         }
         (Verdict::Allow, None) => {
-            crate::engine::route(&server.0.engine, req, body, query, conn_info).await
+            crate::engine::route(&server.0.engine, req, body, query, upgrade, conn_info).await
         }
     };
     if let Some(refusal) = res.extensions_mut().remove::<Refusal>() {

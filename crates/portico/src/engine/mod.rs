@@ -446,6 +446,10 @@ fn unsupported_eio(eio: Option<&str>, allow_eio3: bool) -> String {
 /// id, then (for a handshake) method, upgrade, protocol version and `allow_request`.
 /// `info` makes the handshake's view of the request (only called for a new session).
 ///
+/// `upgrade`: whether the request is a WebSocket upgrade, when the caller's parse has decided
+/// it already (Portico's own HTTP/1 path, which takes an upgrade only without a body); `None`
+/// looks at the headers (`Upgrade`, `Connection` and the body's).
+///
 /// The request's head is borrowed, not moved: it stays where the caller put it, and only the
 /// body (a polling POST's) moves on, rather than copy about 250 bytes (the `HeaderMap` and
 /// `Uri` with it) into each future of the chain. (Those copies were a third of a polling
@@ -455,6 +459,7 @@ pub(crate) async fn route<B>(
     req: &mut http::request::Parts,
     body: B,
     query: Query<'_>,
+    upgrade: Option<bool>,
     info: impl FnOnce(&http::request::Parts) -> Arc<ConnInfo>,
 ) -> Response<Body>
 where
@@ -468,11 +473,18 @@ where
         Some("websocket") if config.websocket => Transport::WebSocket,
         _ => return error(ErrorCode::TransportUnknown),
     };
-    let upgrade = is_websocket_upgrade(req);
-    if upgrade && has_body(req) {
-        // An upgrade request carries no body: what would follow it is not WebSocket frames.
-        return error(ErrorCode::BadRequest);
-    }
+    let upgrade = match upgrade {
+        Some(decided) => decided,
+        None => {
+            let upgrade = is_websocket_upgrade(req);
+            if upgrade && has_body(req) {
+                // An upgrade request carries no body: what would follow it is not WebSocket
+                // frames.
+                return error(ErrorCode::BadRequest);
+            }
+            upgrade
+        }
+    };
     if let Some(sid) = query.sid() {
         let sid = Sid::parse(sid);
         let Some(conn) = sid.as_ref().and_then(|s| engine.session(s)) else {

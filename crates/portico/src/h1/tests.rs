@@ -316,6 +316,10 @@ fn any_bytes_a_peer_sends_are_taken_or_left_never_a_panic() {
             tried += 1;
             let bytes = Bytes::from(input);
             if let Some(t) = take(&bytes, PATH) {
+                // What the engine is told of an upgrade (`route`'s `upgrade`) is what it
+                // would find in the headers, and an upgrade taken here has no body.
+                assert_eq!(t.upgrade, crate::http::is_websocket_upgrade(&t.req));
+                assert!(!(t.upgrade && crate::http::has_body(&t.req)));
                 assert!(t.len <= bytes.len());
                 assert!(body_len(t) <= MAX_BODY);
             }
@@ -333,6 +337,34 @@ fn any_bytes_a_peer_sends_are_taken_or_left_never_a_panic() {
         }
     }
     assert!(tried > 2_000);
+}
+
+#[test]
+fn an_upgrade_is_what_the_engine_would_find_in_the_headers() {
+    // Elements of a token list are trimmed of ASCII whitespace only, and an element that is not
+    // text (obs-text, a vertical tab) is just another element, here and in the engine alike.
+    for (connection, upgrade) in [
+        (&b"Upgrade"[..], true),
+        (b"keep-alive\x80, Upgrade", true),
+        (b"\x0bUpgrade", false),
+        (b"Upgrade\x0b, keep-alive", false),
+        (b"keep-alive ,\tUpgrade", true),
+    ] {
+        let mut req = b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nUpgrade: websocket\r\nConnection: "
+            .to_vec();
+        req.extend_from_slice(connection);
+        req.extend_from_slice(b"\r\n\r\n");
+        let t = take(&Bytes::from(req), PATH);
+        // Not an upgrade by the `Connection` header, but by `Upgrade`: half of one, hyper's.
+        assert_eq!(
+            t.as_ref().map(|t| t.upgrade),
+            upgrade.then_some(true),
+            "{connection:?}"
+        );
+        if let Some(t) = t {
+            assert!(crate::http::is_websocket_upgrade(&t.req));
+        }
+    }
 }
 
 #[test]
