@@ -36,8 +36,9 @@ pub(crate) enum Woke<T> {
     Stopping,
 }
 
-/// The waker the timer and the shutdown's wait are polled with.
-#[derive(Debug, Default)]
+/// The waker the timer and the shutdown's wait are polled with (no `Default`: a flag made
+/// unset would never arm them; see [`IdleWatch::new`]).
+#[derive(Debug)]
 struct Flag {
     /// Set when either woke; the next wait polls them both.
     woken: AtomicBool,
