@@ -26,7 +26,7 @@ PARTS = {
     "polling": [
         ("HTTP/1: read the request (h1::take: httparse, URL, headers)", [H1_TAKE]),
         ("HTTP/1: write the answer's head (h1::encode)", [r"portico::h1::encode"]),
-        ("Portico: the request (service::handle)", [r"portico::service::handle(_from)?::\{\{closure\}\}"]),
+        ("Portico: the request (service::handle)", [(r"<portico::h1::OutOfLine<F> as core::future::future::Future>::poll", r"portico::service::handle(_from|_raw)?::\{\{closure\}\}")]),
         ("  query: parse and lookups", [r"portico::http::Query::parse"]),
         ("  session id check", [r"portico::sid::Sid::parse"]),
         ("  origin guard: evaluate and headers", [r"portico_cors::evaluate::<impl portico_cors::policy::OriginPolicy>::evaluate",
@@ -38,7 +38,7 @@ PARTS = {
     ],
     "handshake": [
         ("HTTP/1: read the request (h1::take: httparse, URL, headers)", [H1_TAKE]),
-        ("Portico: the requests (service::handle)", [r"portico::service::handle(_from)?::\{\{closure\}\}"]),
+        ("Portico: the requests (service::handle)", [(r"<portico::h1::OutOfLine<F> as core::future::future::Future>::poll", r"portico::service::handle(_from|_raw)?::\{\{closure\}\}")]),
         ("  session id generation", [r"portico::sid::Sid::new"]),
         # open_frame, or where fat LTO inlined it, the open packet's JSON that it calls.
         ("  open packet (JSON)", [(r"portico::engine::polling::open_frame",

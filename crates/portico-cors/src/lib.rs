@@ -76,4 +76,4 @@ pub use deny::{DenyKind, DenyReason};
 pub use error::{ConfigErrorKind, CorsConfigError};
 pub use origin::Origin;
 pub use policy::OriginPolicy;
-pub use request::{RequestInfo, Transport};
+pub use request::{RequestHeaders, RequestInfo, Transport};

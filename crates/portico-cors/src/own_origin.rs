@@ -5,11 +5,11 @@
 use std::net::IpAddr;
 
 use http::header::HOST;
-use http::{HeaderMap, HeaderName};
+use http::HeaderName;
 
 use crate::headers::{X_FORWARDED_HOST, X_FORWARDED_PROTO};
 use crate::origin::{is_scheme, parse_authority, Parts};
-use crate::{OriginPolicy, RequestInfo};
+use crate::{OriginPolicy, RequestHeaders, RequestInfo};
 
 impl OriginPolicy {
     /// Whether `peer` is a trusted proxy ([`OriginPolicy::trusted_proxies`], or a loopback
@@ -23,7 +23,10 @@ impl OriginPolicy {
 }
 
 /// The server's own origin as this request sees it; `None` without a usable host.
-pub(crate) fn own_origin<'a>(policy: &OriginPolicy, req: &RequestInfo<'a>) -> Option<Parts<'a>> {
+pub(crate) fn own_origin<'a, H: RequestHeaders + ?Sized>(
+    policy: &OriginPolicy,
+    req: &RequestInfo<'a, H>,
+) -> Option<Parts<'a>> {
     let trusted = req.peer.is_some_and(|peer| policy.is_trusted_proxy(peer));
     let forwarded = |name: &HeaderName| {
         if trusted {
@@ -51,7 +54,10 @@ pub(crate) fn own_origin<'a>(policy: &OriginPolicy, req: &RequestInfo<'a>) -> Op
 }
 
 /// The first comma-separated value of a header, trimmed.
-fn first_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+fn first_value<'a, H: RequestHeaders + ?Sized>(
+    headers: &'a H,
+    name: &HeaderName,
+) -> Option<&'a str> {
     let value = headers.get(name)?.to_str().ok()?;
     let first = value.split(',').next()?.trim();
     (!first.is_empty()).then_some(first)

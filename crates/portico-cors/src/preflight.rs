@@ -2,24 +2,27 @@
 //! and the preflight-only response headers.
 
 use http::header::{ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderValue, Method};
 
 use crate::decision::Slot;
 use crate::headers::{ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK, TRUE};
-use crate::{CorsHeaders, DenyKind, OriginPolicy, RequestInfo};
+use crate::{CorsHeaders, DenyKind, OriginPolicy, RequestHeaders, RequestInfo};
 
 /// A preflight is `OPTIONS` with both `Origin` and `Access-Control-Request-Method`; any
 /// other `OPTIONS` is an ordinary request (which Engine.IO answers with 400, code 2).
-pub(crate) fn is_preflight(req: &RequestInfo<'_>) -> bool {
+pub(crate) fn is_preflight<H: RequestHeaders + ?Sized>(req: &RequestInfo<'_, H>) -> bool {
     *req.method == Method::OPTIONS
-        && req.headers.contains_key(ORIGIN)
-        && req.headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+        && req.headers.contains_key(&ORIGIN)
+        && req.headers.contains_key(&ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// Checks the requested method and headers; on refusal, the kind and the refused name.
-pub(crate) fn check(policy: &OriginPolicy, headers: &HeaderMap) -> Result<(), (DenyKind, String)> {
+pub(crate) fn check<H: RequestHeaders + ?Sized>(
+    policy: &OriginPolicy,
+    headers: &H,
+) -> Result<(), (DenyKind, String)> {
     let wildcards = !policy.credentials;
-    if let Some(method) = headers.get(ACCESS_CONTROL_REQUEST_METHOD) {
+    if let Some(method) = headers.get(&ACCESS_CONTROL_REQUEST_METHOD) {
         let method = method.to_str().map(str::trim).unwrap_or_default();
         let listed =
             policy.methods.contains(method) || (wildcards && policy.methods.has_wildcard());
@@ -30,7 +33,7 @@ pub(crate) fn check(policy: &OriginPolicy, headers: &HeaderMap) -> Result<(), (D
     if policy.reflect_headers {
         return Ok(());
     }
-    for value in headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS) {
+    for value in headers.get_all(&ACCESS_CONTROL_REQUEST_HEADERS) {
         let Ok(value) = value.to_str() else {
             return Err((
                 DenyKind::HeaderNotAllowed,
@@ -52,7 +55,11 @@ pub(crate) fn check(policy: &OriginPolicy, headers: &HeaderMap) -> Result<(), (D
 
 /// Adds `Access-Control-Allow-Methods`, `-Allow-Headers`, `-Max-Age` and
 /// `-Allow-Private-Network` to a passing preflight's answer.
-pub(crate) fn add_headers(policy: &OriginPolicy, request: &HeaderMap, response: &mut CorsHeaders) {
+pub(crate) fn add_headers<H: RequestHeaders + ?Sized>(
+    policy: &OriginPolicy,
+    request: &H,
+    response: &mut CorsHeaders,
+) {
     if let Some(methods) = &policy.methods.value {
         response.set(Slot::AllowMethods, methods.clone());
     }
@@ -68,7 +75,7 @@ pub(crate) fn add_headers(policy: &OriginPolicy, request: &HeaderMap, response: 
         response.set(Slot::MaxAge, max_age.clone());
     }
     let asks_private_network = request
-        .get(ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK)
+        .get(&ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     if policy.private_network && asks_private_network {
         response.set(Slot::AllowPrivateNetwork, TRUE);
@@ -77,10 +84,9 @@ pub(crate) fn add_headers(policy: &OriginPolicy, request: &HeaderMap, response: 
 
 /// `Access-Control-Request-Headers` echoed back (several header lines joined), or `None`
 /// when absent or empty.
-fn reflected_headers(request: &HeaderMap) -> Option<HeaderValue> {
+fn reflected_headers<H: RequestHeaders + ?Sized>(request: &H) -> Option<HeaderValue> {
     let mut values = request
-        .get_all(ACCESS_CONTROL_REQUEST_HEADERS)
-        .iter()
+        .get_all(&ACCESS_CONTROL_REQUEST_HEADERS)
         .filter(|v| !v.is_empty());
     let first = values.next()?;
     match values.next() {

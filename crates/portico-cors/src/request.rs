@@ -3,9 +3,75 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+/// Where a [`RequestInfo`] reads the request's headers: an [`http::HeaderMap`], or a server's
+/// own view of a request head (one that has not built a map, say).
+///
+/// The policy looks up a handful of names per request (`Origin`, `Host`, `Sec-Fetch-Site`,
+/// `Access-Control-Request-*`, `X-Forwarded-*`); an implementation compares names without
+/// regard to case, and yields a name's values in the order the request has them.
+///
+/// ```
+/// use http::{HeaderName, HeaderValue};
+/// use portico_cors::RequestHeaders;
+///
+/// /// Headers kept as a list, in the request's order.
+/// struct List(Vec<(HeaderName, HeaderValue)>);
+///
+/// impl RequestHeaders for List {
+///     type Values<'s> = std::vec::IntoIter<&'s HeaderValue>;
+///
+///     fn get_all<'s>(&'s self, name: &HeaderName) -> Self::Values<'s> {
+///         let found: Vec<_> = self.0.iter().filter(|(n, _)| n == name).map(|(_, v)| v).collect();
+///         found.into_iter()
+///     }
+/// }
+///
+/// let list = List(vec![(http::header::ORIGIN, HeaderValue::from_static("https://a.test"))]);
+/// assert_eq!(list.get(&http::header::ORIGIN).unwrap(), "https://a.test");
+/// assert!(!list.contains_key(&http::header::HOST));
+/// ```
+pub trait RequestHeaders {
+    /// The values of one header name.
+    type Values<'s>: Iterator<Item = &'s HeaderValue>
+    where
+        Self: 's;
+
+    /// The values of the header `name`, in the order the request has them.
+    fn get_all<'s>(&'s self, name: &HeaderName) -> Self::Values<'s>;
+
+    /// The first value of the header `name`.
+    fn get(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        self.get_all(name).next()
+    }
+
+    /// Whether the request has the header `name`.
+    fn contains_key(&self, name: &HeaderName) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+impl RequestHeaders for HeaderMap {
+    type Values<'s> = http::header::ValueIter<'s, HeaderValue>;
+
+    fn get_all<'s>(&'s self, name: &HeaderName) -> Self::Values<'s> {
+        HeaderMap::get_all(self, name).iter()
+    }
+
+    fn get(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        HeaderMap::get(self, name)
+    }
+
+    fn contains_key(&self, name: &HeaderName) -> bool {
+        HeaderMap::contains_key(self, name)
+    }
+}
 
 /// The request parts an origin decision needs, borrowed from the request.
+///
+/// Its headers are an [`http::HeaderMap`] unless the server reads them from elsewhere
+/// ([`RequestHeaders`]).
 ///
 /// Build it with [`RequestInfo::new`] or [`RequestInfo::from_parts`] and the `with_*`
 /// methods; the fields are public to read.
@@ -21,14 +87,14 @@ use http::{HeaderMap, Method};
 ///     .with_tls(true);
 /// assert_eq!(info.transport, Transport::Polling);
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 #[non_exhaustive]
-pub struct RequestInfo<'a> {
+pub struct RequestInfo<'a, H: RequestHeaders + ?Sized = HeaderMap> {
     /// The request method.
     pub method: &'a Method,
     /// The request headers (`Origin`, `Host`, `Access-Control-Request-*`, `Sec-Fetch-Site`,
     /// and `X-Forwarded-*` from trusted proxies).
-    pub headers: &'a HeaderMap,
+    pub headers: &'a H,
     /// The request target's authority (HTTP/2 `:authority`), used when there is no `Host`
     /// header. Default: `None`.
     pub authority: Option<&'a str>,
@@ -44,10 +110,19 @@ pub struct RequestInfo<'a> {
     pub is_tls: bool,
 }
 
-impl<'a> RequestInfo<'a> {
+// By hand: a derive would ask `H: Copy`, and the info holds only a reference to `H`.
+impl<H: RequestHeaders + ?Sized> Clone for RequestInfo<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: RequestHeaders + ?Sized> Copy for RequestInfo<'_, H> {}
+
+impl<'a, H: RequestHeaders + ?Sized> RequestInfo<'a, H> {
     /// A request with this method and headers; no peer, no authority, plain HTTP,
     /// [`Transport::Other`].
-    pub fn new(method: &'a Method, headers: &'a HeaderMap) -> Self {
+    pub fn new(method: &'a Method, headers: &'a H) -> Self {
         Self {
             method,
             headers,
@@ -56,13 +131,6 @@ impl<'a> RequestInfo<'a> {
             transport: Transport::Other,
             is_tls: false,
         }
-    }
-
-    /// A request from `http::request::Parts`, taking the authority from the URI (HTTP/2).
-    pub fn from_parts(parts: &'a http::request::Parts) -> Self {
-        let mut info = Self::new(&parts.method, &parts.headers);
-        info.authority = parts.uri.authority().map(|a| a.as_str());
-        info
     }
 
     /// Sets the TCP peer address.
@@ -87,6 +155,15 @@ impl<'a> RequestInfo<'a> {
     pub fn with_authority(mut self, authority: &'a str) -> Self {
         self.authority = Some(authority);
         self
+    }
+}
+
+impl<'a> RequestInfo<'a> {
+    /// A request from `http::request::Parts`, taking the authority from the URI (HTTP/2).
+    pub fn from_parts(parts: &'a http::request::Parts) -> Self {
+        let mut info = Self::new(&parts.method, &parts.headers);
+        info.authority = parts.uri.authority().map(|a| a.as_str());
+        info
     }
 }
 

@@ -33,9 +33,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{
-    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version,
-};
+use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::Full;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -45,6 +43,7 @@ use crate::engine::ws::upgrade::DirectUpgrade;
 use crate::http::{has_token, Body};
 use crate::serve::next_bytes;
 use crate::Server;
+use head::{RawHead, RawHeaders};
 use idle::{IdleWatch, Woke};
 use portico_cors::CorsHeaders;
 
@@ -89,15 +88,17 @@ pub(crate) async fn serve(
     let mut shutdown = stopping.clone();
     let shutdown = std::pin::pin!(shutdown.changed());
     let mut watch = IdleWatch::new(idle_timeout, timer, shutdown);
+    // A session's requests are handled as read, unless a hook is to see their headers.
+    let raw = !server.0.config.hooks.any_headers();
     loop {
         let bytes = buf.split().freeze();
         let Some(Taken {
-            mut req,
+            mut head,
             body,
             len,
             close,
             upgrade,
-        }) = take(&bytes, path)
+        }) = take(&bytes, path, raw)
         else {
             return Served::ToHyper(stream, bytes);
         };
@@ -105,51 +106,69 @@ pub(crate) async fn serve(
             // Pipelined: the next request's bytes, for after this answer (rare: copied).
             buf.extend_from_slice(&bytes[len..]);
         }
-        drop(bytes);
         // An upgrade's stream goes to the WebSocket once its `101` is written.
-        let handover = upgrade.then(|| {
-            let (tx, rx) = oneshot::channel();
-            req.extensions
-                .insert(DirectUpgrade(Arc::new(Mutex::new(Some(rx)))));
-            tx
-        });
-        // Polled at once (by the `select!` below): what hyper's path needs `service::started`
-        // for holds here without it, and the future needs no box. The request's head stays
-        // here, borrowed by the handling, not copied into its future.
-        // Whether it is an upgrade, `take` has decided (and took none with a body).
-        let fut = crate::service::handle_from(
-            server,
-            &mut req,
-            Full::new(body),
-            Some(peer),
-            Some(upgrade),
-            true,
-        );
-        tokio::pin!(fut);
-        // Drive the answer; meanwhile watch the connection: a client that closes its end
-        // before the answer gave up the request, and the request is dropped (hyper's
-        // behaviour; a long-polling GET dropped that way closes its session).
-        let (res, cors) = loop {
-            tokio::select! {
-                biased;
-                res = &mut fut => break res,
-                // The stream's own reader slot (`poll_read_ready`), not `readable()`,
-                // whose future joins and leaves a list of waiters under its lock each time
-                // this loop polls it: one task reads this stream.
-                ready = std::future::poll_fn(|cx| stream.poll_read_ready(cx)), if buf.is_empty() => {
-                    if ready.is_err() {
-                        return Served::Closed;
+        let handover = match &mut head {
+            Head::Parts(req) if upgrade => {
+                let (tx, rx) = oneshot::channel();
+                req.extensions
+                    .insert(DirectUpgrade(Arc::new(Mutex::new(Some(rx)))));
+                Some(tx)
+            }
+            _ => None,
+        };
+        let (res, cors) = {
+            // Polled at once (by the `select!` below): what hyper's path needs
+            // `service::started` for holds here without it, and the future needs no box. The
+            // request's head stays here, borrowed by the handling, not copied into its future.
+            // Whether it is an upgrade, `take` has decided (and took none with a body).
+            let fut = async {
+                match &mut head {
+                    Head::Parts(req) => {
+                        crate::service::handle_from(
+                            server,
+                            req,
+                            Full::new(body),
+                            Some(peer),
+                            Some(upgrade),
+                            true,
+                        )
+                        .await
                     }
-                    buf.reserve(4096);
-                    match stream.try_read_buf(&mut buf) {
-                        // Pipelined bytes stay in `buf`, for after this answer.
-                        Ok(n) if n > 0 => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        _ => return Served::Closed,
+                    Head::Raw(req) => {
+                        crate::service::handle_raw(server, req, Full::new(body), peer).await
+                    }
+                }
+            };
+            tokio::pin!(fut);
+            let mut fut = OutOfLine(fut);
+            // Drive the answer; meanwhile watch the connection: a client that closes its end
+            // before the answer gave up the request, and the request is dropped (hyper's
+            // behaviour; a long-polling GET dropped that way closes its session).
+            loop {
+                tokio::select! {
+                    biased;
+                    res = &mut fut => break res,
+                    // The stream's own reader slot (`poll_read_ready`), not `readable()`,
+                    // whose future joins and leaves a list of waiters under its lock each time
+                    // this loop polls it: one task reads this stream.
+                    ready = std::future::poll_fn(|cx| stream.poll_read_ready(cx)), if buf.is_empty() => {
+                        if ready.is_err() {
+                            return Served::Closed;
+                        }
+                        buf.reserve(4096);
+                        match stream.try_read_buf(&mut buf) {
+                            // Pipelined bytes stay in `buf`, for after this answer.
+                            Ok(n) if n > 0 => {}
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            _ => return Served::Closed,
+                        }
                     }
                 }
             }
         };
+        // The request's bytes are let go before the next read, which can then reuse them.
+        drop(head);
+        drop(bytes);
         if let Some(tx) = handover.filter(|_| res.status() == StatusCode::SWITCHING_PROTOCOLS) {
             // The `101` alone (the session's first frame follows in a write of its own, as
             // Node's server sends them), then the stream and what was read past the request.
@@ -194,11 +213,25 @@ pub(crate) async fn serve(
     }
 }
 
+/// A request's handling, polled through a function the compiler keeps out of line: inlined
+/// into `serve`'s own, bench/profile could not tell its cost (Portico's handling of a request,
+/// the origin policy and the engine) from the HTTP/1 around it.
+struct OutOfLine<'a, F>(Pin<&'a mut F>);
+
+impl<F: std::future::Future> std::future::Future for OutOfLine<'_, F> {
+    type Output = F::Output;
+
+    #[inline(never)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
 /// A request this module takes, read off the front of a buffer.
 #[derive(Debug)]
-struct Taken {
+struct Taken<'a> {
     /// The request's head.
-    req: http::request::Parts,
+    head: Head<'a>,
     /// Its whole body.
     body: Bytes,
     /// Bytes of the request (head and body).
@@ -209,11 +242,23 @@ struct Taken {
     upgrade: bool,
 }
 
+/// A request's head, as the handling is given it.
+#[derive(Debug)]
+enum Head<'a> {
+    /// In `http`'s types.
+    Parts(http::request::Parts),
+    /// As read: a polling `GET` or `POST` (see [`head`]).
+    Raw(RawHead<'a>),
+}
+
 /// Read the request at the start of `bytes`: `Some` when it is one this module takes and its
 /// whole body is there too. The URL, the header values and the body share `bytes`.
+///
+/// With `raw`, a `GET` or `POST` with a query and none of the target's characters `http`
+/// handles apart is kept as read ([`Head::Raw`]): every polling request of a session is one.
 // Out of line: bench/profile reads its cost by its name (it runs once per request either way).
 #[inline(never)]
-fn take(bytes: &Bytes, path: &str) -> Option<Taken> {
+fn take<'a>(bytes: &'a Bytes, path: &str, raw: bool) -> Option<Taken<'a>> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
     let head = match parsed.parse_with_uninit_headers(bytes, &mut slots) {
@@ -238,7 +283,6 @@ fn take(bytes: &Bytes, path: &str) -> Option<Taken> {
     let mut close = false;
     // `Upgrade: websocket`, and `upgrade` among the `Connection` tokens.
     let (mut websocket, mut conn_upgrade) = (false, false);
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
     for h in parsed.headers.iter() {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
@@ -260,8 +304,6 @@ fn take(bytes: &Bytes, path: &str) -> Option<Taken> {
             close |= has_token(h.value, b"close");
             conn_upgrade |= has_token(h.value, b"upgrade");
         }
-        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(h.value)).ok()?;
-        headers.append(HeaderName::from_bytes(name).ok()?, value);
     }
     let body = body.unwrap_or(0);
     if body > MAX_BODY || bytes.len() - head < body {
@@ -273,18 +315,49 @@ fn take(bytes: &Bytes, path: &str) -> Option<Taken> {
     if upgrade && !(websocket && conn_upgrade && method == Method::GET && body == 0) {
         return None;
     }
-    let (mut req, ()) = Request::new(()).into_parts();
-    req.method = method;
-    req.version = Version::HTTP_11;
-    req.uri = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes())).ok()?;
-    req.headers = headers;
+    // Every value httparse takes is one `http` takes (the same bytes: tab, visible ASCII, 0x80
+    // and up); the check stays for a parser that one day takes more.
+    let value = |h: &httparse::Header<'_>| HeaderValue::from_maybe_shared(bytes.slice_ref(h.value));
+    let head_kept = if raw && !upgrade && method != Method::OPTIONS && raw_target(target, path) {
+        let mut headers = Vec::with_capacity(parsed.headers.len());
+        for h in parsed.headers.iter() {
+            headers.push((h.name, value(h).ok()?));
+        }
+        Head::Raw(RawHead {
+            method,
+            target,
+            query_at: path.len() + 1,
+            bytes,
+            headers: RawHeaders(headers),
+        })
+    } else {
+        let headers = parsed
+            .headers
+            .iter()
+            .map(|h| Some((h.name, value(h).ok()?)));
+        Head::Parts(head::parts(method, target, bytes, headers)?)
+    };
     Some(Taken {
-        req,
+        head: head_kept,
         body: bytes.slice(head..head + body),
         len: head + body,
         close,
         upgrade,
     })
+}
+
+/// Whether a target (under `path`) is one `http` takes as it is, without a look at its bytes:
+/// a query right after `path` (no file under it: the client bundle is served by name), ASCII,
+/// no fragment, and none of the characters `http`'s URI parser refuses in a path or a query
+/// (`<`, `>`, and `` ` `` in a path, `"` in a query; httparse takes them all). Every target of
+/// the official clients' polling requests is one.
+fn raw_target(target: &str, path: &str) -> bool {
+    let bytes = target.as_bytes();
+    // No early return in the loop (of the forms tried, the fewest instructions per byte).
+    let odd = bytes.iter().fold(false, |odd, &b| {
+        odd | (b >= 0x80) | (b == b'#') | (b == b'<') | (b == b'>') | (b == b'`') | (b == b'"')
+    });
+    !odd && bytes.get(path.len()) == Some(&b'?') && bytes.len() < usize::from(u16::MAX - 1)
 }
 
 /// A `Content-Length` value: digits only (hyper's rule), at most [`MAX_BODY`]'s worth.
@@ -410,6 +483,7 @@ fn put_date(out: &mut BytesMut) {
     });
 }
 
+pub(crate) mod head;
 mod idle;
 #[cfg(test)]
 mod tests;

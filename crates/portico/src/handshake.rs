@@ -35,16 +35,16 @@ pub(crate) struct ClientAddr {
 /// the address it got the request from, so the hops right of it are ours and the ones left
 /// of it are the client's word), or the left-most when all are trusted. Its port is `0`.
 /// At most [`MAX_FORWARDED_HOPS`] hops are read; an unreadable list leaves `peer`.
-pub(crate) fn client_addr(
+pub(crate) fn client_addr<H: portico_cors::RequestHeaders + ?Sized>(
     peer: SocketAddr,
-    headers: &HeaderMap,
+    headers: &H,
     trusted: impl Fn(std::net::IpAddr) -> bool,
 ) -> SocketAddr {
     if !trusted(peer.ip()) {
         return peer;
     }
     let mut hops: Vec<std::net::IpAddr> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
+    for value in headers.get_all(&X_FORWARDED_FOR) {
         let Ok(text) = value.to_str() else {
             return peer;
         };
@@ -66,6 +66,9 @@ pub(crate) fn client_addr(
         .copied();
     client.map_or(peer, |ip| SocketAddr::new(ip, 0))
 }
+
+/// The header a trusted proxy names the client in.
+static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 
 /// Hops of `X-Forwarded-For` read; a longer chain is not trusted.
 const MAX_FORWARDED_HOPS: usize = 32;

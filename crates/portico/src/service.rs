@@ -12,9 +12,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Either;
 use portico_proto::engine::ErrorCode;
 
-use portico_cors::{self as cors, CorsHeaders, RequestInfo, Verdict};
+use portico_cors::{self as cors, CorsHeaders, RequestHeaders, RequestInfo, Verdict};
 
 use crate::connection_error::{ConnectionError, ErrorContext};
+use crate::h1::head::RawHead;
 use crate::handshake::{client_addr, ClientAddr, ConnInfo, PeerAddr};
 use crate::hooks::RequestParts;
 use crate::http::{error, status, Body, HandshakeResponse, Query, Refusal};
@@ -207,11 +208,7 @@ where
         // request of a session needs neither, and an extension costs an allocation).
         req.extensions.insert(ClientAddr { client, peer });
     }
-    let transport = match query.transport() {
-        Some("polling") => cors::Transport::Polling,
-        Some("websocket") => cors::Transport::WebSocket,
-        _ => cors::Transport::Other,
-    };
+    let transport = cors_transport(&query);
     let decision = {
         let mut info = RequestInfo::new(&req.method, &req.headers)
             .with_transport(transport)
@@ -236,20 +233,13 @@ where
         .client_bundle
         .as_ref()
         .and_then(|b| b.serve(file, &req.method, &req.headers));
-    match &decision.verdict {
-        Verdict::Preflight => tracing::debug!(
-            origin = origin_of(req).map(tracing::field::display),
-            client = client.map(tracing::field::display),
-            "preflight answered: 204 with the allow headers"
-        ),
-        Verdict::Allow => tracing::trace!(
-            origin = origin_of(req).map(tracing::field::display),
-            method = %req.method,
-            %transport,
-            "origin allowed"
-        ),
-        Verdict::Deny(_) => {}
-    }
+    log_decision(
+        &decision.verdict,
+        &req.method,
+        &req.headers,
+        transport,
+        client,
+    );
     let mut res = match (&decision.verdict, bundle) {
         (Verdict::Preflight, _) => status(StatusCode::NO_CONTENT),
         // The client bundle is a public script. A page's `<script src>` sends no `Origin`
@@ -258,38 +248,20 @@ where
         // request (fetch, a module script) from a refused origin is still refused.
         (Verdict::Deny(_), Some(res)) if !req.headers.contains_key(http::header::ORIGIN) => res,
         (Verdict::Allow, Some(res)) => res,
-        (Verdict::Deny(reason), _) => {
-            let mut res = error(ErrorCode::Forbidden);
-            res.extensions_mut().insert(Refusal {
-                code: ErrorCode::Forbidden,
-                message: ErrorCode::Forbidden.message().to_owned(),
-                reason: Some(reason.message()),
-                kind: Reason::Origin,
-            });
-            res
-        }
+        (Verdict::Deny(reason), _) => refused_origin(reason),
         (Verdict::Allow, None) => {
             crate::engine::route(&server.0.engine, req, body, query, upgrade, conn_info).await
         }
     };
-    if let Some(refusal) = res.extensions_mut().remove::<Refusal>() {
-        let context = ErrorContext {
-            origin: origin_of(req).map(str::to_owned),
-            transport: Some(transport.to_string()),
-            method: req.method.to_string(),
-            url: uri
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default(),
-            reason: refusal.reason,
-        };
-        let err = ConnectionError {
-            code: refusal.code.code(),
-            message: refusal.message,
-            context,
-        };
-        report(server, refusal.kind, &err, client);
-    }
+    report_refusal(
+        server,
+        &mut res,
+        &req.method,
+        &req.headers,
+        uri.path_and_query().map_or("", |p| p.as_str()),
+        transport,
+        client,
+    );
     let cors = if cors_apart && hook_parts.is_none() {
         Some(decision.headers)
     } else {
@@ -317,11 +289,150 @@ where
     (res, cors)
 }
 
+/// [`handle_from`] for a polling `GET` or `POST` that [`crate::h1`] kept as read
+/// ([`RawHead`]), from `peer`; the origin policy's headers come back beside the response.
+///
+/// A request of a session (the query has a `sid`) is handled here as it was read: what it
+/// needs of its head (the origin policy's headers, `Content-Type` and `Content-Length`) is
+/// read off the list; its handling is [`handle_from`]'s, step for step, for the requests it
+/// can be. Any other (a handshake) is given `http`'s types, and [`handle_from`]. `h1` keeps
+/// a request as read only when no hook is to see its headers, and when its target names no
+/// file (the client bundle's); a request of a session is no handshake, so no cookie either.
+pub(crate) async fn handle_raw<B>(
+    server: &Server,
+    req: &mut RawHead<'_>,
+    body: B,
+    peer: SocketAddr,
+) -> (Response<Body>, Option<CorsHeaders>)
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let query = Query::parse(req.query());
+    if query.sid().is_none() {
+        // `take` keeps as read only what `http` takes: the conversion does not fail.
+        let Some(mut parts) = req.take_parts() else {
+            return (error(ErrorCode::BadRequest), None);
+        };
+        return handle_from(server, &mut parts, body, Some(peer), Some(false), true).await;
+    }
+    let config = &server.0.config;
+    let client = client_addr(peer, &req.headers, |ip| config.origins.is_trusted_proxy(ip));
+    let transport = cors_transport(&query);
+    let decision = config.origins.evaluate(
+        &RequestInfo::new(&req.method, &req.headers)
+            .with_transport(transport)
+            .with_peer(peer.ip()),
+    );
+    log_decision(
+        &decision.verdict,
+        &req.method,
+        &req.headers,
+        transport,
+        Some(client),
+    );
+    let mut res = match &decision.verdict {
+        Verdict::Allow => {
+            crate::engine::route_session(&server.0.engine, &req.method, &req.headers, body, query)
+                .await
+        }
+        Verdict::Deny(reason) => refused_origin(reason),
+        // A preflight is an `OPTIONS`, which `h1` does not keep as read.
+        Verdict::Preflight => status(StatusCode::NO_CONTENT),
+    };
+    report_refusal(
+        server,
+        &mut res,
+        &req.method,
+        &req.headers,
+        req.target,
+        transport,
+        Some(client),
+    );
+    (res, Some(decision.headers))
+}
+
+/// The transport a request's query names, as the origin policy's messages say it.
+fn cors_transport(query: &Query<'_>) -> cors::Transport {
+    match query.transport() {
+        Some("polling") => cors::Transport::Polling,
+        Some("websocket") => cors::Transport::WebSocket,
+        _ => cors::Transport::Other,
+    }
+}
+
+/// The origin policy's decision, in the log: a preflight at debug, an allowed request at trace
+/// (a refusal is logged with its report).
+fn log_decision<H: RequestHeaders + ?Sized>(
+    verdict: &Verdict,
+    method: &http::Method,
+    headers: &H,
+    transport: cors::Transport,
+    client: Option<SocketAddr>,
+) {
+    match verdict {
+        Verdict::Preflight => tracing::debug!(
+            origin = origin_of(headers).map(tracing::field::display),
+            client = client.map(tracing::field::display),
+            "preflight answered: 204 with the allow headers"
+        ),
+        Verdict::Allow => tracing::trace!(
+            origin = origin_of(headers).map(tracing::field::display),
+            %method,
+            %transport,
+            "origin allowed"
+        ),
+        Verdict::Deny(_) => {}
+    }
+}
+
+/// The answer to a request the origin policy refused: 403, with the refusal for the report.
+fn refused_origin(reason: &cors::DenyReason) -> Response<Body> {
+    let mut res = error(ErrorCode::Forbidden);
+    res.extensions_mut().insert(Refusal {
+        code: ErrorCode::Forbidden,
+        message: ErrorCode::Forbidden.message().to_owned(),
+        reason: Some(reason.message()),
+        kind: Reason::Origin,
+    });
+    res
+}
+
+/// When `res` refuses the request (it carries a [`Refusal`]), [`report`] it, with the
+/// request's origin, method and URL (`url`: its path and query).
+fn report_refusal<H: RequestHeaders + ?Sized>(
+    server: &Server,
+    res: &mut Response<Body>,
+    method: &http::Method,
+    headers: &H,
+    url: &str,
+    transport: cors::Transport,
+    client: Option<SocketAddr>,
+) {
+    let Some(refusal) = res.extensions_mut().remove::<Refusal>() else {
+        return;
+    };
+    let context = ErrorContext {
+        origin: origin_of(headers).map(str::to_owned),
+        transport: Some(transport.to_string()),
+        method: method.to_string(),
+        url: url.to_owned(),
+        reason: refusal.reason,
+    };
+    let err = ConnectionError {
+        code: refusal.code.code(),
+        message: refusal.message,
+        context,
+    };
+    report(server, refusal.kind, &err, client);
+}
+
 /// The request's `Origin`, as text. Looked up where a log line or a refusal needs it, not
 /// for every request (the origin policy has read it already, for its decision).
-fn origin_of(req: &http::request::Parts) -> Option<&str> {
-    req.headers
-        .get(http::header::ORIGIN)
+fn origin_of<H: RequestHeaders + ?Sized>(headers: &H) -> Option<&str> {
+    headers
+        .get(&http::header::ORIGIN)
         .and_then(|o| o.to_str().ok())
 }
 

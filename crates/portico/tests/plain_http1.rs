@@ -381,3 +381,115 @@ async fn the_hooks_and_the_handshake_see_the_peer_of_every_request() {
         assert_eq!(*peer, Some(me), "{kind} of {url}");
     }
 }
+
+#[tokio::test]
+async fn a_sessions_requests_are_answered_alike_read_as_they_came_or_as_http_types() {
+    // Without header hooks, `portico::serve` handles a session's polling requests as it read
+    // them (`src/h1/head.rs`); a server with a hook (here one that does nothing) builds
+    // `http`'s request types for every request. Both answer each request alike, refusals and
+    // their reports included.
+    async fn answers(hooked: bool) -> (Vec<String>, Vec<String>) {
+        let mut builder = Server::builder().origins(
+            OriginPolicy::allow(["http://a.test"])
+                .unwrap()
+                .credentials(true),
+        );
+        if hooked {
+            builder = builder.headers(|_, _| {});
+        }
+        let io = builder.build().unwrap();
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = errors.clone();
+        io.on_connection_error(move |e| {
+            seen.lock()
+                .unwrap()
+                .push(format!("{} {:?}", e.message, e.context));
+        });
+        std::mem::forget(common::echo_server(&io));
+        let addr = serve(io).await;
+        let mut c = Conn::open(&addr).await;
+        let origin = "Origin: http://a.test\r\n";
+        let open = |q: &str, method: &str, extra: &str, body: &str| {
+            format!(
+                "{method} /socket.io/?EIO=4&transport={q} HTTP/1.1\r\nHost: x\r\n{extra}\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        c.send(&open("polling", "GET", origin, "")).await;
+        let sid = sid_of(&c.reply().await.body);
+        let mut out = Vec::new();
+        let requests = [
+            open(&format!("polling&sid={sid}"), "POST", origin, "40"),
+            open(&format!("polling&sid={sid}"), "GET", origin, ""),
+            open(
+                &format!("polling&sid={sid}"),
+                "POST",
+                origin,
+                "421[\"echo\",\"hi\"]",
+            ),
+            open(&format!("polling&sid={sid}"), "GET", origin, ""),
+            // A refused origin, none (served, without allow headers), an unknown session, a
+            // WebSocket request that is no upgrade, an unknown transport.
+            open(
+                &format!("polling&sid={sid}"),
+                "GET",
+                "Origin: http://b.test\r\n",
+                "",
+            ),
+            open(&format!("polling&sid={sid}"), "POST", "", "3"),
+            open("polling&sid=AAAAAAAAAAAAAAAAAAAA", "POST", origin, "3"),
+            open(&format!("websocket&sid={sid}"), "GET", origin, ""),
+            open(&format!("flash&sid={sid}"), "GET", origin, ""),
+            // Binary in a v4 session: refused, and the session closed.
+            open(
+                &format!("polling&sid={sid}"),
+                "POST",
+                "Content-Type: application/octet-stream\r\nOrigin: http://a.test\r\n",
+                "3",
+            ),
+            open(&format!("polling&sid={sid}"), "GET", origin, ""),
+        ];
+        for req in requests {
+            c.send(&req).await;
+            let reply = c.reply().await;
+            let mut headers: Vec<_> = reply
+                .head
+                .split("\r\n")
+                .filter(|l| !l.starts_with("date: "))
+                .map(str::to_owned)
+                .collect();
+            headers[1..].sort();
+            // The socket's id in the CONNECT reply differs from run to run too.
+            let body = match reply.body.strip_prefix("40{\"sid\":\"") {
+                Some(rest) => format!("40{{\"sid\":\"…{}", &rest[20..]),
+                None => reply.body.replace(&sid, "SID"),
+            };
+            out.push(format!("{headers:?} {body}"));
+        }
+        let errors = errors.lock().unwrap().clone();
+        (
+            out,
+            errors.into_iter().map(|e| e.replace(&sid, "SID")).collect(),
+        )
+    }
+    let (read, read_errors) = answers(false).await;
+    let (typed, typed_errors) = answers(true).await;
+    assert_eq!(read, typed);
+    assert_eq!(read_errors, typed_errors);
+    // The answers are the ones meant: the echo, then each refusal.
+    assert!(read[3].ends_with(" 431[\"hi\"]"), "{read:#?}");
+    for (i, status) in [(4, "403"), (6, "400"), (7, "400"), (8, "400"), (9, "400")] {
+        assert!(
+            read[i].starts_with(&format!("[\"HTTP/1.1 {status} ")),
+            "{i}: {read:#?}"
+        );
+    }
+    assert!(read[4].contains("vary: Origin") && !read[4].contains("access-control-allow-origin"));
+    assert!(read[5].starts_with("[\"HTTP/1.1 200 ") && !read[5].contains("access-control"));
+    assert!(
+        read[1].contains("access-control-allow-credentials: true"),
+        "{read:#?}"
+    );
+    assert_eq!(read_errors.len(), 6, "{read_errors:#?}");
+}

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{Method, Response, StatusCode};
+use portico_cors::RequestHeaders;
 use portico_proto::engine::session::{CloseReason, Incoming, Protocol, SessionConfig, Transport};
 use portico_proto::engine::{ErrorCode, Traffic};
 use tokio::sync::Notify;
@@ -468,10 +469,8 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let config = &engine.config;
-    let transport = match query.transport() {
-        Some("polling") if config.polling => Transport::Polling,
-        Some("websocket") if config.websocket => Transport::WebSocket,
-        _ => return error(ErrorCode::TransportUnknown),
+    let Some(transport) = served_transport(engine, &query) else {
+        return error(ErrorCode::TransportUnknown);
     };
     let upgrade = match upgrade {
         Some(decided) => decided,
@@ -486,30 +485,14 @@ where
         }
     };
     if let Some(sid) = query.sid() {
-        let sid = Sid::parse(sid);
-        let Some(conn) = sid.as_ref().and_then(|s| engine.session(s)) else {
-            if transport == Transport::Polling && req.method == Method::GET && !upgrade {
-                if let Some(protocol) = sid.and_then(|s| engine.take_client_close(&s)) {
-                    return polling::late_noop(protocol);
-                }
+        return match session(engine, sid, transport, &req.method, upgrade) {
+            Err(none) => none.answer(),
+            Ok(conn) if transport == Transport::WebSocket => {
+                let info = conn.info.clone();
+                let protocol = conn.protocol();
+                ws::upgrade::accept(engine, req, WsTarget::Upgrade(conn), info, protocol)
             }
-            return error(ErrorCode::UnknownSid);
-        };
-        if transport == Transport::WebSocket {
-            if !upgrade {
-                return error(ErrorCode::BadRequest);
-            }
-            let info = conn.info.clone();
-            let protocol = conn.protocol();
-            return ws::upgrade::accept(engine, req, WsTarget::Upgrade(conn), info, protocol);
-        }
-        if conn.transport() != Transport::Polling {
-            return error(ErrorCode::BadRequest);
-        }
-        return match req.method {
-            Method::GET => polling::get(conn).await,
-            Method::POST => polling::post(conn, req, body).await,
-            _ => error(ErrorCode::BadRequest),
+            Ok(conn) => polling_request(conn, &req.method, &req.headers, body).await,
         };
     }
     if req.method != Method::GET {
@@ -550,6 +533,109 @@ where
         Transport::WebSocket => {
             ws::upgrade::accept(engine, req, WsTarget::New(slot), info, protocol)
         }
+    }
+}
+
+/// [`route`] for a request of a session (its query has a `sid`) that is no WebSocket upgrade,
+/// read by [`crate::h1`] without `http`'s types (see [`crate::service::handle_raw`]).
+pub(crate) async fn route_session<B, H>(
+    engine: &Arc<Engine>,
+    method: &Method,
+    headers: &H,
+    body: B,
+    query: Query<'_>,
+) -> Response<Body>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    H: RequestHeaders + Sync + ?Sized,
+{
+    let Some(transport) = served_transport(engine, &query) else {
+        return error(ErrorCode::TransportUnknown);
+    };
+    let Some(sid) = query.sid() else {
+        return error(ErrorCode::BadRequest);
+    };
+    match session(engine, sid, transport, method, false) {
+        Err(none) => none.answer(),
+        // Not an upgrade: `session` answers a WebSocket request without one.
+        Ok(conn) => polling_request(conn, method, headers, body).await,
+    }
+}
+
+/// The transport a request's query names, when the server has it on.
+fn served_transport(engine: &Engine, query: &Query<'_>) -> Option<Transport> {
+    match query.transport() {
+        Some("polling") if engine.config.polling => Some(Transport::Polling),
+        Some("websocket") if engine.config.websocket => Some(Transport::WebSocket),
+        _ => None,
+    }
+}
+
+/// The session a request with `sid` belongs to, or why the request gets none: an unknown
+/// id, a WebSocket request that is no upgrade, a polling request of a session that has moved
+/// to WebSocket.
+fn session(
+    engine: &Arc<Engine>,
+    sid: &str,
+    transport: Transport,
+    method: &Method,
+    upgrade: bool,
+) -> Result<Arc<Conn>, NoSession> {
+    let sid = Sid::parse(sid);
+    let Some(conn) = sid.as_ref().and_then(|s| engine.session(s)) else {
+        if transport == Transport::Polling && *method == Method::GET && !upgrade {
+            if let Some(protocol) = sid.and_then(|s| engine.take_client_close(&s)) {
+                return Err(NoSession::ClosedByClient(protocol));
+            }
+        }
+        return Err(NoSession::Refused(ErrorCode::UnknownSid));
+    };
+    match transport {
+        Transport::WebSocket if !upgrade => Err(NoSession::Refused(ErrorCode::BadRequest)),
+        Transport::WebSocket => Ok(conn),
+        _ if conn.transport() != Transport::Polling => {
+            Err(NoSession::Refused(ErrorCode::BadRequest))
+        }
+        _ => Ok(conn),
+    }
+}
+
+/// Why [`session`] found none for a request.
+enum NoSession {
+    /// The late `GET` of a session the client closed itself: answered with a noop.
+    ClosedByClient(Protocol),
+    /// Refused with this code.
+    Refused(ErrorCode),
+}
+
+impl NoSession {
+    fn answer(self) -> Response<Body> {
+        match self {
+            NoSession::ClosedByClient(protocol) => polling::late_noop(protocol),
+            NoSession::Refused(code) => error(code),
+        }
+    }
+}
+
+/// A polling `GET` or `POST` of `conn`'s session.
+async fn polling_request<B, H>(
+    conn: Arc<Conn>,
+    method: &Method,
+    headers: &H,
+    body: B,
+) -> Response<Body>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    H: RequestHeaders + Sync + ?Sized,
+{
+    match *method {
+        Method::GET => polling::get(conn).await,
+        Method::POST => polling::post(conn, headers, body).await,
+        _ => error(ErrorCode::BadRequest),
     }
 }
 

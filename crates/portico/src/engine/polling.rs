@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::Response;
 use http_body_util::{BodyExt, Limited};
+use portico_cors::RequestHeaders;
 use portico_proto::engine::payload_v3::{
     decode_payload_v3, encode_payload_v3, is_binary_payload_v3,
 };
@@ -170,17 +171,17 @@ impl Drop for PostBusy<'_> {
     }
 }
 
-/// A polling `POST`: `head` is the request's, borrowed; `body` its body.
-pub(crate) async fn post<B>(conn: Arc<Conn>, head: &http::request::Parts, body: B) -> Response<Body>
+/// A polling `POST`: `headers` are the request's, borrowed; `body` its body.
+pub(crate) async fn post<B, H>(conn: Arc<Conn>, headers: &H, body: B) -> Response<Body>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    H: RequestHeaders + Sync + ?Sized,
 {
     let max = conn.engine.config.max_payload;
-    let binary_body = head
-        .headers
-        .get(CONTENT_TYPE)
+    let binary_body = headers
+        .get(&CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
     let v3 = matches!(conn.protocol(), Protocol::V3 { .. });
@@ -189,9 +190,8 @@ where
         conn.close(CloseReason::TransportError);
         return error(ErrorCode::BadRequest);
     }
-    let declared = head
-        .headers
-        .get(http::header::CONTENT_LENGTH)
+    let declared = headers
+        .get(&http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {

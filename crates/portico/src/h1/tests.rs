@@ -1,11 +1,33 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use super::*;
+use http::{HeaderMap, HeaderName, Version};
 
 const PATH: &str = "/socket.io/";
 
-fn head(s: &str) -> Option<Taken> {
-    take(&Bytes::copy_from_slice(s.as_bytes()), PATH)
+/// `take` as a server without header hooks calls it (a session's requests kept as read).
+fn head(s: &str) -> Option<Taken<'static>> {
+    let bytes: &'static Bytes = Box::leak(Box::new(Bytes::copy_from_slice(s.as_bytes())));
+    take(bytes, PATH, true)
+}
+
+/// The head in `http`'s types, however `take` kept it.
+fn parts(t: &Taken) -> http::request::Parts {
+    match &t.head {
+        Head::Parts(p) => {
+            let mut req = http::Request::new(()).into_parts().0;
+            req.method = p.method.clone();
+            req.uri = p.uri.clone();
+            req.version = p.version;
+            req.headers = p.headers.clone();
+            req
+        }
+        Head::Raw(r) => r.to_parts().unwrap(),
+    }
+}
+
+fn kept_as_read(t: &Taken) -> bool {
+    matches!(t.head, Head::Raw(_))
 }
 
 fn body_len(t: Taken) -> usize {
@@ -16,24 +38,31 @@ fn body_len(t: Taken) -> usize {
 fn takes_the_polling_requests_of_the_official_clients() {
     let get = "GET /socket.io/?EIO=4&transport=polling&t=abc HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccept: */*\r\n\r\n";
     let t = head(get).unwrap();
-    assert_eq!(t.req.method, Method::GET);
-    assert_eq!(t.req.uri, "/socket.io/?EIO=4&transport=polling&t=abc");
-    assert_eq!((t.len, t.req.headers.len(), t.close), (get.len(), 3, false));
+    assert!(kept_as_read(&t));
+    assert_eq!(parts(&t).method, Method::GET);
+    assert_eq!(parts(&t).uri, "/socket.io/?EIO=4&transport=polling&t=abc");
+    assert_eq!(
+        (t.len, parts(&t).headers.len(), t.close),
+        (get.len(), 3, false)
+    );
     assert_eq!(body_len(t), 0);
 
     let post = "POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n42[\"a";
     let t = head(post).unwrap();
-    assert_eq!((&t.req.method, t.len), (&Method::POST, post.len()));
+    assert!(kept_as_read(&t));
+    assert_eq!((&parts(&t).method, t.len), (&Method::POST, post.len()));
     assert_eq!(body_len(t), 5);
 
     let preflight = "OPTIONS /socket.io/?EIO=4 HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccess-Control-Request-Method: GET\r\n\r\n";
-    assert_eq!(head(preflight).unwrap().req.method, Method::OPTIONS);
+    let t = head(preflight).unwrap();
+    assert!(!kept_as_read(&t));
+    assert_eq!(parts(&t).method, Method::OPTIONS);
 
     // A WebSocket upgrade, as browsers and the `ws` package send it; the bytes after it (its
     // first frames) are not the request's.
     let upgrade = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let t = head(&format!("{upgrade}\u{81}\u{1}")).unwrap();
-    assert!(t.upgrade && !t.close);
+    assert!(t.upgrade && !t.close && !kept_as_read(&t));
     assert_eq!(t.len, upgrade.len());
     assert!(!head(get).unwrap().upgrade);
 
@@ -104,9 +133,22 @@ fn builds_the_request_from_the_bytes_read_and_keeps_what_follows() {
     let first = "POST /socket.io/?EIO=4&transport=polling&sid=abc HTTP/1.1\r\nHost: x\r\nX-Twice: 1\r\nx-twice: 2\r\nContent-Length: 4\r\n\r\n4hey";
     let next = "GET /socket.io/?EIO=4 HTTP/1.1\r\n";
     let bytes = Bytes::from(format!("{first}{next}"));
-    let t = take(&bytes, PATH).unwrap();
+    let t = take(&bytes, PATH, true).unwrap();
     assert_eq!(&bytes[t.len..], next.as_bytes());
-    let req = Request::from_parts(t.req, Full::new(t.body));
+    let Head::Raw(raw) = &t.head else {
+        panic!("a session's POST is kept as read");
+    };
+    // What the session's handling reads of it, off the list: any case, every value, in order.
+    use portico_cors::RequestHeaders;
+    let twice: Vec<_> = raw
+        .headers
+        .get_all(&HeaderName::from_static("x-twice"))
+        .collect();
+    assert_eq!(twice, ["1", "2"]);
+    assert_eq!(raw.headers.get(&http::header::HOST).unwrap(), "x");
+    assert!(!raw.headers.contains_key(&http::header::ORIGIN));
+    assert_eq!(raw.query(), Some("EIO=4&transport=polling&sid=abc"));
+    let req = http::Request::from_parts(parts(&t), Full::new(t.body.clone()));
     assert_eq!(req.method(), Method::POST);
     assert_eq!(req.version(), Version::HTTP_11);
     assert_eq!(req.uri().path(), "/socket.io/");
@@ -315,11 +357,26 @@ fn any_bytes_a_peer_sends_are_taken_or_left_never_a_panic() {
         let mut check = |input: Vec<u8>| {
             tried += 1;
             let bytes = Bytes::from(input);
-            if let Some(t) = take(&bytes, PATH) {
+            let as_parts = take(&bytes, PATH, false);
+            let t = take(&bytes, PATH, true);
+            // A request kept as read is one that would be taken in `http`'s types, the same
+            // head (a hook's server takes every request in `http`'s types).
+            assert_eq!(t.is_some(), as_parts.is_some());
+            if let (Some(t), Some(as_parts)) = (t, as_parts) {
+                assert!(!kept_as_read(&as_parts));
+                let (req, same) = (parts(&t), parts(&as_parts));
+                assert_eq!(
+                    (&req.method, &req.uri, &req.headers),
+                    (&same.method, &same.uri, &same.headers)
+                );
+                assert_eq!(
+                    (t.len, t.close, t.upgrade),
+                    (as_parts.len, as_parts.close, as_parts.upgrade)
+                );
                 // What the engine is told of an upgrade (`route`'s `upgrade`) is what it
                 // would find in the headers, and an upgrade taken here has no body.
-                assert_eq!(t.upgrade, crate::http::is_websocket_upgrade(&t.req));
-                assert!(!(t.upgrade && crate::http::has_body(&t.req)));
+                assert_eq!(t.upgrade, crate::http::is_websocket_upgrade(&req));
+                assert!(!(t.upgrade && crate::http::has_body(&req)));
                 assert!(t.len <= bytes.len());
                 assert!(body_len(t) <= MAX_BODY);
             }
@@ -359,11 +416,67 @@ fn an_upgrade_is_what_the_engine_would_find_in_the_headers() {
             .to_vec();
         req.extend_from_slice(connection);
         req.extend_from_slice(b"\r\n\r\n");
-        let t = take(&Bytes::from(req), PATH);
+        let bytes = Bytes::from(req);
+        let t = take(&bytes, PATH, true);
         assert_eq!(t.as_ref().map(|t| t.upgrade), taken, "{connection:?}");
         if let Some(t) = t {
-            assert!(crate::http::is_websocket_upgrade(&t.req), "{connection:?}");
+            assert!(
+                crate::http::is_websocket_upgrade(&parts(&t)),
+                "{connection:?}"
+            );
         }
+    }
+}
+
+#[test]
+fn a_target_is_kept_as_read_only_where_http_takes_it_as_it_is() {
+    // Every byte in the path and in the query of a session's GET: kept as read, taken in
+    // `http`'s types (the same URI), or left to hyper, as without hooks.
+    let (mut kept, mut converted) = (0, 0);
+    for b in 0..=255u8 {
+        for at_path in [true, false] {
+            let mut req = b"GET /socket.io/".to_vec();
+            if at_path {
+                req.push(b);
+            }
+            req.extend_from_slice(b"?EIO=4&transport=polling&sid=x");
+            if !at_path {
+                req.push(b);
+            }
+            req.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+            let bytes = Bytes::from(req);
+            let (t, as_parts) = (take(&bytes, PATH, true), take(&bytes, PATH, false));
+            assert_eq!(t.is_some(), as_parts.is_some(), "{b:#x}");
+            let Some(t) = t else { continue };
+            if kept_as_read(&t) {
+                kept += 1;
+                // A byte under the path is a file's name (not kept), unless it starts the query.
+                assert!(!at_path || b == b'?', "{b:#x}");
+                assert_eq!(parts(&t).uri, parts(&as_parts.unwrap()).uri);
+            } else {
+                converted += 1;
+            }
+        }
+    }
+    // The visible ASCII bytes `http` takes in a query as they are (all but `#`, `"`, `<`, `>`
+    // and `` ` ``, which go in `http`'s types, as 0x80 and up do), and a second `?`.
+    assert_eq!(kept, 94 - 5 + 1);
+    assert!(converted > 0);
+    for odd in ["%60`", "#f", "é"] {
+        let req = format!("GET /socket.io/?EIO=4&sid=x&q={odd} HTTP/1.1\r\n\r\n");
+        let bytes = Bytes::from(req);
+        let t = take(&bytes, PATH, true).unwrap();
+        assert!(!kept_as_read(&t), "{odd}");
+    }
+    // No query, a file under the path, an OPTIONS, or a server with header hooks: `http`'s.
+    for (req, raw) in [
+        ("GET /socket.io/ HTTP/1.1\r\n\r\n", true),
+        ("GET /socket.io/socket.io.js?sid=x HTTP/1.1\r\n\r\n", true),
+        ("OPTIONS /socket.io/?EIO=4&sid=x HTTP/1.1\r\n\r\n", true),
+        ("GET /socket.io/?EIO=4&sid=x HTTP/1.1\r\n\r\n", false),
+    ] {
+        let bytes = Bytes::from(req);
+        assert!(!kept_as_read(&take(&bytes, PATH, raw).unwrap()), "{req}");
     }
 }
 
