@@ -33,14 +33,15 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::header::CONTENT_TYPE;
+use http::{HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::Full;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::ws::upgrade::DirectUpgrade;
-use crate::http::{has_token, Body};
+use crate::http::{has_token, Answer, Body, Query};
 use crate::serve::next_bytes;
 use crate::Server;
 use head::{RawHead, RawHeaders};
@@ -116,7 +117,9 @@ pub(crate) async fn serve(
             }
             _ => None,
         };
-        let (res, cors) = {
+        // The origin policy's headers, put here by the handling (see `handle_from`).
+        let mut cors = None;
+        let answer = {
             // Polled at once (by the `select!` below): what hyper's path needs
             // `service::started` for holds here without it, and the future needs no box. The
             // request's head stays here, borrowed by the handling, not copied into its future.
@@ -130,12 +133,13 @@ pub(crate) async fn serve(
                             Full::new(body),
                             Some(peer),
                             Some(upgrade),
-                            true,
+                            Some(&mut cors),
                         )
                         .await
                     }
-                    Head::Raw(req) => {
-                        crate::service::handle_raw(server, req, Full::new(body), peer).await
+                    Head::Session(req) => {
+                        let body = Full::new(body);
+                        crate::service::handle_raw(server, req, body, peer, &mut cors).await
                     }
                 }
             };
@@ -169,10 +173,12 @@ pub(crate) async fn serve(
         // The request's bytes are let go before the next read, which can then reuse them.
         drop(head);
         drop(bytes);
-        if let Some(tx) = handover.filter(|_| res.status() == StatusCode::SWITCHING_PROTOCOLS) {
+        let switching =
+            matches!(&answer, Answer::Response(r) if r.status() == StatusCode::SWITCHING_PROTOCOLS);
+        if let Some(tx) = handover.filter(|_| switching) {
             // The `101` alone (the session's first frame follows in a write of its own, as
             // Node's server sends them), then the stream and what was read past the request.
-            if encode(res, cors.as_ref(), true, &mut out).is_some()
+            if encode(answer, cors.as_ref(), true, &mut out).is_some()
                 || stream.write_all(&out).await.is_err()
             {
                 return Served::Closed;
@@ -181,7 +187,7 @@ pub(crate) async fn serve(
             return Served::Closed;
         }
         let keep_alive = !close && !*stopping.borrow();
-        let body = encode(res, cors.as_ref(), keep_alive, &mut out);
+        let body = encode(answer, cors.as_ref(), keep_alive, &mut out);
         let written = match body {
             Some(body) => match stream.write_all(&out).await {
                 Ok(()) => stream.write_all(&body).await,
@@ -247,15 +253,16 @@ struct Taken<'a> {
 enum Head<'a> {
     /// In `http`'s types.
     Parts(http::request::Parts),
-    /// As read: a polling `GET` or `POST` (see [`head`]).
-    Raw(RawHead<'a>),
+    /// As read: a polling `GET` or `POST` of a session (see [`head`]).
+    Session(RawHead<'a>),
 }
 
 /// Read the request at the start of `bytes`: `Some` when it is one this module takes and its
 /// whole body is there too. The URL, the header values and the body share `bytes`.
 ///
-/// With `raw`, a `GET` or `POST` with a query and none of the target's characters `http`
-/// handles apart is kept as read ([`Head::Raw`]): every polling request of a session is one.
+/// With `raw`, a `GET` or `POST` of a session (a `sid` in its query) whose target has none of
+/// the characters `http` handles apart is kept as read ([`Head::Session`]): every polling
+/// request of the official clients' sessions is one.
 // Out of line: bench/profile reads its cost by its name (it runs once per request either way).
 #[inline(never)]
 fn take<'a>(bytes: &'a Bytes, path: &str, raw: bool) -> Option<Taken<'a>> {
@@ -318,16 +325,20 @@ fn take<'a>(bytes: &'a Bytes, path: &str, raw: bool) -> Option<Taken<'a>> {
     // Every value httparse takes is one `http` takes (the same bytes: tab, visible ASCII, 0x80
     // and up); the check stays for a parser that one day takes more.
     let value = |h: &httparse::Header<'_>| HeaderValue::from_maybe_shared(bytes.slice_ref(h.value));
-    let head_kept = if raw && !upgrade && method != Method::OPTIONS && raw_target(target, path) {
+    // A session's request: its query is read here, once, to tell (a handshake's is read with
+    // the rest of its handling).
+    let session = (raw && !upgrade && method != Method::OPTIONS && raw_target(target, path))
+        .then(|| Query::parse(target.get(path.len() + 1..)))
+        .filter(|query| query.sid().is_some());
+    let head_kept = if let Some(query) = session {
         let mut headers = Vec::with_capacity(parsed.headers.len());
         for h in parsed.headers.iter() {
             headers.push((h.name, value(h).ok()?));
         }
-        Head::Raw(RawHead {
+        Head::Session(RawHead {
             method,
             target,
-            query_at: path.len() + 1,
-            bytes,
+            query,
             headers: RawHeaders(headers),
         })
     } else {
@@ -370,24 +381,54 @@ fn content_length(value: &[u8]) -> Option<usize> {
     })
 }
 
-/// Write `res`'s status line and headers into `out`, with `content-length`, `date` and (when
-/// the connection ends after it) `connection: close` as hyper adds them; its body too when it
-/// is small. Returns the body when it is to be written after `out`.
+/// Write an answer's status line and headers into `out`, with `content-length`, `date` and
+/// (when the connection ends after it) `connection: close` as hyper adds them; its body too
+/// when it is small. Returns the body when it is to be written after `out`.
 ///
 /// `cors`: the origin policy's headers, when they were kept apart from the response's (see
 /// [`crate::service::handle_from`]), written as `Decision::apply_to` would have put them in:
 /// `Vary` beside the response's own, the others in place of a header of the same name.
+///
+/// A small answer (not [`Answer::Response`]) is written as its `Response` would be, without
+/// one ([`Answer::into_response`]).
 // Out of line, as `take`.
 #[inline(never)]
 fn encode(
-    res: Response<Body>,
+    answer: Answer,
     cors: Option<&CorsHeaders>,
     keep_alive: bool,
     out: &mut BytesMut,
 ) -> Option<Bytes> {
-    let (parts, body) = res.into_parts();
-    let body = body_bytes(body);
-    let status = parts.status;
+    let (content_type, body) = match answer {
+        Answer::Response(res) => {
+            let (parts, body) = res.into_parts();
+            let body = body_bytes(body);
+            return write_head(
+                parts.status,
+                parts.headers.iter(),
+                cors,
+                keep_alive,
+                body,
+                out,
+            );
+        }
+        Answer::Payload(body) => (&crate::http::TEXT_PLAIN, body),
+        Answer::BinaryPayload(body) => (&crate::http::OCTET_STREAM, body),
+        Answer::PostOk => (&crate::http::TEXT_HTML, Bytes::from_static(b"ok")),
+    };
+    let own = std::iter::once((&CONTENT_TYPE, content_type));
+    write_head(StatusCode::OK, own, cors, keep_alive, body, out)
+}
+
+/// [`encode`]'s writing: `own` are the answer's headers.
+fn write_head<'h>(
+    status: StatusCode,
+    own: impl Iterator<Item = (&'h HeaderName, &'h HeaderValue)>,
+    cors: Option<&'h CorsHeaders>,
+    keep_alive: bool,
+    body: Bytes,
+    out: &mut BytesMut,
+) -> Option<Bytes> {
     out.reserve(256 + body.len().min(MERGE_BODY));
     out.put_slice(b"HTTP/1.1 ");
     out.put_slice(status.as_str().as_bytes());
@@ -398,7 +439,7 @@ fn encode(
     // is written, not a lookup in the map per header).
     let (mut has_length, mut has_connection, mut has_date) = (false, false, false);
     // The response's own headers, less those the policy's replace; then the policy's.
-    let own = parts.headers.iter().filter(|(name, _)| {
+    let own = own.filter(|(name, _)| {
         // Every CORS header but `Vary` is `access-control-*`: one cheap look at the name
         // first, as almost no response has one of its own.
         !cors.is_some_and(|c| name.as_str().starts_with("access-control-") && c.contains_key(name))

@@ -114,29 +114,61 @@ pub(crate) fn status(status: StatusCode) -> Response<Body> {
     res
 }
 
+/// What a polling request of a session is answered with, before it is a `Response`. The
+/// answers of nearly every such request (a payload, a POST's `ok`) stay this small: `h1` writes
+/// them as they are, where a `Response` would cost a header map per request (an allocation,
+/// a hash, and their undoing). Anything else is a `Response`.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// 200, `text/plain; charset=UTF-8`: a polling payload ([`payload`]).
+    Payload(Bytes),
+    /// 200, `application/octet-stream`: an Engine.IO v3 binary payload ([`binary_payload`]).
+    BinaryPayload(Bytes),
+    /// 200, `text/html`, `ok`: a POST taken ([`post_ok`]).
+    PostOk,
+    /// Any other answer.
+    Response(Response<Body>),
+}
+
+/// The `Content-Type` of a polling payload, a v3 binary payload and a POST's `ok`.
+pub(crate) static TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");
+pub(crate) static OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
+pub(crate) static TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html");
+
+impl Answer {
+    /// The answer as a `Response`.
+    pub(crate) fn into_response(self) -> Response<Body> {
+        match self {
+            Answer::Payload(body) => payload(body),
+            Answer::BinaryPayload(body) => binary_payload(body),
+            Answer::PostOk => post_ok(),
+            Answer::Response(res) => res,
+        }
+    }
+}
+
+impl From<Response<Body>> for Answer {
+    fn from(res: Response<Body>) -> Answer {
+        Answer::Response(res)
+    }
+}
+
 pub(crate) fn payload(body: Bytes) -> Response<Body> {
     let mut res = Response::new(Full::new(body));
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
+    res.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN.clone());
     res
 }
 
 /// An Engine.IO v3 polling body in the binary framing.
 pub(crate) fn binary_payload(body: Bytes) -> Response<Body> {
     let mut res = Response::new(Full::new(body));
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    res.headers_mut().insert(CONTENT_TYPE, OCTET_STREAM.clone());
     res
 }
 
 pub(crate) fn post_ok() -> Response<Body> {
     let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    res.headers_mut().insert(CONTENT_TYPE, TEXT_HTML.clone());
     res
 }
 

@@ -18,7 +18,7 @@ use crate::connection_error::{ConnectionError, ErrorContext};
 use crate::h1::head::RawHead;
 use crate::handshake::{client_addr, ClientAddr, ConnInfo, PeerAddr};
 use crate::hooks::RequestParts;
-use crate::http::{error, status, Body, HandshakeResponse, Query, Refusal};
+use crate::http::{error, status, Answer, Body, HandshakeResponse, Query, Refusal};
 use crate::refusal::Reason;
 use crate::Server;
 
@@ -165,9 +165,9 @@ where
 {
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
     let (mut parts, body) = req.into_parts();
-    handle_from(&server, &mut parts, body, peer, None, false)
+    handle_from(&server, &mut parts, body, peer, None, None)
         .await
-        .0
+        .into_response()
 }
 
 /// [`handle`] a request from `peer` (what its [`PeerAddr`] extension would say), its head
@@ -179,18 +179,19 @@ where
 /// `upgrade`: whether the request is a WebSocket upgrade, when the caller's parse decided it
 /// (see [`crate::engine::route`]).
 ///
-/// With `cors_apart`, the origin policy's headers come back beside the response (when no
-/// hook may see or change them), for the caller to write with the response's own; a response
-/// header map they are inserted into grows and hashes per request. Otherwise they are in the
-/// response; either way `Vary` adds to the response's own and the others replace theirs.
+/// With `cors_apart`, the origin policy's headers are put there (when no hook may see or change
+/// them), for the caller to write with the response's own; a response header map they are
+/// inserted into grows and hashes per request. Otherwise they are in the response; either way
+/// `Vary` adds to the response's own and the others replace theirs. (Put in the caller's
+/// slot, not returned: the future's output is moved on each level of its callers' futures.)
 pub(crate) async fn handle_from<B>(
     server: &Server,
     req: &mut http::request::Parts,
     body: B,
     peer: Option<SocketAddr>,
     upgrade: Option<bool>,
-    cors_apart: bool,
-) -> (Response<Body>, Option<CorsHeaders>)
+    cors_apart: Option<&mut Option<CorsHeaders>>,
+) -> Answer
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -262,12 +263,10 @@ where
         transport,
         client,
     );
-    let cors = if cors_apart && hook_parts.is_none() {
-        Some(decision.headers)
-    } else {
-        decision.apply_to(res.headers_mut());
-        None
-    };
+    match cors_apart {
+        Some(apart) if hook_parts.is_none() => *apart = Some(decision.headers),
+        _ => decision.apply_to(res.headers_mut()),
+    }
     if let (Some(cookie), Some(HandshakeResponse(sid))) = (
         &config.cookie,
         res.extensions().get::<HandshakeResponse>().copied(),
@@ -286,40 +285,33 @@ where
             h(parts, res.headers_mut());
         }
     }
-    (res, cors)
+    Answer::Response(res)
 }
 
-/// [`handle_from`] for a polling `GET` or `POST` that [`crate::h1`] kept as read
-/// ([`RawHead`]), from `peer`; the origin policy's headers come back beside the response.
+/// [`handle_from`] for a request of a session (a polling `GET` or `POST`) that [`crate::h1`]
+/// kept as read, from `peer`; the origin policy's headers are put in `cors`, as
+/// [`handle_from`]'s `cors_apart`.
 ///
-/// A request of a session (the query has a `sid`) is handled here as it was read: what it
-/// needs of its head (the origin policy's headers, `Content-Type` and `Content-Length`) is
-/// read off the list; its handling is [`handle_from`]'s, step for step, for the requests it
-/// can be. Any other (a handshake) is given `http`'s types, and [`handle_from`]. `h1` keeps
-/// a request as read only when no hook is to see its headers, and when its target names no
-/// file (the client bundle's); a request of a session is no handshake, so no cookie either.
+/// What the request needs of its head (the origin policy's headers, `Content-Type` and
+/// `Content-Length`) is read off the list; its handling is [`handle_from`]'s, step for step,
+/// for the requests it can be. `h1` keeps a request as read only when no hook is to see its
+/// headers, and when its target names no file (the client bundle's); a session's request is
+/// no handshake, so no cookie either.
 pub(crate) async fn handle_raw<B>(
     server: &Server,
-    req: &mut RawHead<'_>,
+    req: &RawHead<'_>,
     body: B,
     peer: SocketAddr,
-) -> (Response<Body>, Option<CorsHeaders>)
+    cors: &mut Option<CorsHeaders>,
+) -> Answer
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let query = Query::parse(req.query());
-    if query.sid().is_none() {
-        // `take` keeps as read only what `http` takes: the conversion does not fail.
-        let Some(mut parts) = req.take_parts() else {
-            return (error(ErrorCode::BadRequest), None);
-        };
-        return handle_from(server, &mut parts, body, Some(peer), Some(false), true).await;
-    }
     let config = &server.0.config;
     let client = client_addr(peer, &req.headers, |ip| config.origins.is_trusted_proxy(ip));
-    let transport = cors_transport(&query);
+    let transport = cors_transport(&req.query);
     let decision = config.origins.evaluate(
         &RequestInfo::new(&req.method, &req.headers)
             .with_transport(transport)
@@ -332,25 +324,37 @@ where
         transport,
         Some(client),
     );
-    let mut res = match &decision.verdict {
+    let verdict = decision.verdict;
+    *cors = Some(decision.headers);
+    let mut answer = match &verdict {
         Verdict::Allow => {
-            crate::engine::route_session(&server.0.engine, &req.method, &req.headers, body, query)
-                .await
+            crate::engine::route_session(
+                &server.0.engine,
+                &req.method,
+                &req.headers,
+                body,
+                &req.query,
+            )
+            .await
         }
-        Verdict::Deny(reason) => refused_origin(reason),
+        Verdict::Deny(reason) => refused_origin(reason).into(),
         // A preflight is an `OPTIONS`, which `h1` does not keep as read.
-        Verdict::Preflight => status(StatusCode::NO_CONTENT),
+        Verdict::Preflight => status(StatusCode::NO_CONTENT).into(),
+    };
+    // Every refusal is a `Response` (the small answers are a session's usual ones).
+    let Answer::Response(res) = &mut answer else {
+        return answer;
     };
     report_refusal(
         server,
-        &mut res,
+        res,
         &req.method,
         &req.headers,
         req.target,
         transport,
         Some(client),
     );
-    (res, Some(decision.headers))
+    answer
 }
 
 /// The transport a request's query names, as the origin policy's messages say it.

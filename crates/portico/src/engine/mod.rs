@@ -32,8 +32,8 @@ pub(crate) use conn::Conn;
 use crate::handshake::{ClientAddr, ConnInfo};
 use crate::hooks::{AllowFn, RequestParts};
 use crate::http::{
-    error, error_because, forbidden, has_body, is_websocket_upgrade, limit_refusal, status, Body,
-    Query,
+    error, error_because, forbidden, has_body, is_websocket_upgrade, limit_refusal, status, Answer,
+    Body, Query,
 };
 use crate::refusal::{Reason, Refusals};
 use crate::sid::{Sid, SidMap};
@@ -486,13 +486,15 @@ where
     };
     if let Some(sid) = query.sid() {
         return match session(engine, sid, transport, &req.method, upgrade) {
-            Err(none) => none.answer(),
+            Err(none) => none.answer().into_response(),
             Ok(conn) if transport == Transport::WebSocket => {
                 let info = conn.info.clone();
                 let protocol = conn.protocol();
                 ws::upgrade::accept(engine, req, WsTarget::Upgrade(conn), info, protocol)
             }
-            Ok(conn) => polling_request(conn, &req.method, &req.headers, body).await,
+            Ok(conn) => polling_request(conn, &req.method, &req.headers, body)
+                .await
+                .into_response(),
         };
     }
     if req.method != Method::GET {
@@ -543,19 +545,19 @@ pub(crate) async fn route_session<B, H>(
     method: &Method,
     headers: &H,
     body: B,
-    query: Query<'_>,
-) -> Response<Body>
+    query: &Query<'_>,
+) -> Answer
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     H: RequestHeaders + Sync + ?Sized,
 {
-    let Some(transport) = served_transport(engine, &query) else {
-        return error(ErrorCode::TransportUnknown);
+    let Some(transport) = served_transport(engine, query) else {
+        return error(ErrorCode::TransportUnknown).into();
     };
     let Some(sid) = query.sid() else {
-        return error(ErrorCode::BadRequest);
+        return error(ErrorCode::BadRequest).into();
     };
     match session(engine, sid, transport, method, false) {
         Err(none) => none.answer(),
@@ -611,21 +613,16 @@ enum NoSession {
 }
 
 impl NoSession {
-    fn answer(self) -> Response<Body> {
+    fn answer(self) -> Answer {
         match self {
             NoSession::ClosedByClient(protocol) => polling::late_noop(protocol),
-            NoSession::Refused(code) => error(code),
+            NoSession::Refused(code) => error(code).into(),
         }
     }
 }
 
 /// A polling `GET` or `POST` of `conn`'s session.
-async fn polling_request<B, H>(
-    conn: Arc<Conn>,
-    method: &Method,
-    headers: &H,
-    body: B,
-) -> Response<Body>
+async fn polling_request<B, H>(conn: Arc<Conn>, method: &Method, headers: &H, body: B) -> Answer
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -635,7 +632,7 @@ where
     match *method {
         Method::GET => polling::get(conn).await,
         Method::POST => polling::post(conn, headers, body).await,
-        _ => error(ErrorCode::BadRequest),
+        _ => error(ErrorCode::BadRequest).into(),
     }
 }
 

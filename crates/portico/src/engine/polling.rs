@@ -19,7 +19,7 @@ use super::admission::Slot;
 use super::conn::{now, Conn};
 use super::{driver, Engine};
 use crate::handshake::ConnInfo;
-use crate::http::{binary_payload, error, payload, payload_too_large, post_ok, Body};
+use crate::http::{error, payload, payload_too_large, Answer, Body};
 
 /// Packets one POST may carry (a client batches what it buffered; far more is an attack).
 const MAX_PACKETS_PER_POST: usize = 16 * 1024;
@@ -73,9 +73,9 @@ pub(crate) fn handshake(
 
 /// The answer to the late `GET` of a session the client closed itself (see
 /// [`Engine::remember_client_close`]): a noop, as if it had been pending at the close.
-pub(crate) fn late_noop(protocol: Protocol) -> Response<Body> {
+pub(crate) fn late_noop(protocol: Protocol) -> Answer {
     let noop = Packet::Noop.to_frame();
-    payload(match protocol {
+    Answer::Payload(match protocol {
         Protocol::V4 => encode_payload_v4([&noop]),
         Protocol::V3 { b64 } => encode_payload_v3([&noop], b64),
     })
@@ -96,7 +96,7 @@ impl Drop for PendingGet {
     }
 }
 
-pub(crate) async fn get(conn: Arc<Conn>) -> Response<Body> {
+pub(crate) async fn get(conn: Arc<Conn>) -> Answer {
     if let Some(refused) = begin_get(&conn) {
         return refused;
     }
@@ -118,7 +118,7 @@ pub(crate) async fn get(conn: Arc<Conn>) -> Response<Body> {
 // Out of line, as `take_get`: bench/profile reads the GET's cost by their names, which a
 // build that inlines `get`'s future into its caller would not keep.
 #[inline(never)]
-fn begin_get(conn: &Conn) -> Option<Response<Body>> {
+fn begin_get(conn: &Conn) -> Option<Answer> {
     let begun = {
         let mut s = conn.session();
         s.handle_request_time(now());
@@ -131,13 +131,13 @@ fn begin_get(conn: &Conn) -> Option<Response<Body>> {
             return Some(late_noop(protocol));
         }
     }
-    Some(error(code))
+    Some(error(code).into())
 }
 
 /// The answer of a pending `GET`, when the session has one: its packets (or the noop or
 /// close that ends it), encoded as one payload.
 #[inline(never)]
-fn take_get(conn: &Conn) -> Option<Response<Body>> {
+fn take_get(conn: &Conn) -> Option<Answer> {
     let (body, driver_concerned, protocol) = {
         let mut s = conn.session();
         let body = s.poll_get_take()?;
@@ -148,9 +148,9 @@ fn take_get(conn: &Conn) -> Option<Response<Body>> {
         conn.driver_wake.notify_one();
     }
     if matches!(protocol, Protocol::V3 { .. }) && is_binary_payload_v3(&body) {
-        return Some(binary_payload(body));
+        return Some(Answer::BinaryPayload(body));
     }
-    Some(payload(body))
+    Some(Answer::Payload(body))
 }
 
 /// Marks the end of a POST's read when dropped; closes the session if the read never ended.
@@ -172,7 +172,7 @@ impl Drop for PostBusy<'_> {
 }
 
 /// A polling `POST`: `headers` are the request's, borrowed; `body` its body.
-pub(crate) async fn post<B, H>(conn: Arc<Conn>, headers: &H, body: B) -> Response<Body>
+pub(crate) async fn post<B, H>(conn: Arc<Conn>, headers: &H, body: B) -> Answer
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -188,14 +188,14 @@ where
     if binary_body && !v3 {
         // Engine.IO v4 polling is text only: this is not a v4 client.
         conn.close(CloseReason::TransportError);
-        return error(ErrorCode::BadRequest);
+        return error(ErrorCode::BadRequest).into();
     }
     let declared = headers
         .get(&http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
-        return payload_too_large(max);
+        return payload_too_large(max).into();
     }
     let expired = {
         // A POST after the heartbeat's deadline finds the session closed, even if its timer
@@ -205,11 +205,11 @@ where
     };
     if expired {
         conn.wake_all();
-        return error(ErrorCode::UnknownSid);
+        return error(ErrorCode::UnknownSid).into();
     }
     if !conn.begin_post() {
         conn.close(CloseReason::TransportError);
-        return error(ErrorCode::BadRequest);
+        return error(ErrorCode::BadRequest).into();
     }
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
     let collected = {
@@ -230,9 +230,9 @@ where
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                return payload_too_large(max);
+                return payload_too_large(max).into();
             }
-            return error(ErrorCode::BadRequest);
+            return error(ErrorCode::BadRequest).into();
         }
     };
     let decoded = if v3 {
@@ -246,7 +246,7 @@ where
             tracing::debug!(sid = %conn.sid, error = %e, "invalid polling payload: closing the session");
             conn.session().handle_decode_error();
             conn.wake_all();
-            return error(ErrorCode::BadRequest);
+            return error(ErrorCode::BadRequest).into();
         }
     };
     let deadline = conn.session().poll_timeout();
@@ -273,7 +273,7 @@ where
     } else if output {
         conn.get_wake.notify_one();
     }
-    post_ok()
+    Answer::PostOk
 }
 
 /// Whether the driver watches the session for what a polling request may change: its end,

@@ -4,16 +4,17 @@
 //! A polling `GET` or `POST` of a session reads a handful of its headers (the origin policy's,
 //! `Content-Type` and `Content-Length`) and two or three of its query's parameters. Building
 //! an `http::HeaderMap` for it (a name parsed and hashed per header, two allocations) and an
-//! `http::Uri` (the target scanned byte by byte) cost about a seventh of such a request's
+//! `http::Uri` (the target scanned byte by byte) cost about a tenth of such a request's
 //! instructions; a list of the headers read in the order they came costs one allocation, and
 //! a lookup compares the few names of the list. What a session's request needs of its head
 //! ([`crate::service::handle_raw`]) is the same either way; a request that turns out to need
-//! more (a handshake: its hooks and its kept head read the `http` types) is given them by
-//! [`RawHead::to_parts`].
+//! more (a handshake: its hooks and its kept head read the `http` types) is built in them.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use portico_cors::RequestHeaders;
+
+use crate::http::Query;
 
 /// The head of a request `take` read (see the module's documentation).
 #[derive(Debug)]
@@ -22,38 +23,20 @@ pub(crate) struct RawHead<'a> {
     pub(crate) method: Method,
     /// The request target: origin-form, ASCII, without a fragment.
     pub(crate) target: &'a str,
-    /// Where its query starts (past the `?`), when it is kept as read (which `take` keeps only
-    /// with a query right after the Socket.IO path).
-    pub(crate) query_at: usize,
-    /// The request's bytes, which `target` and the header names are slices of.
-    pub(crate) bytes: &'a Bytes,
+    /// Its query, read (it has a `sid`).
+    pub(crate) query: Query<'a>,
     /// The headers, in the request's order.
     pub(crate) headers: RawHeaders<'a>,
 }
 
-impl RawHead<'_> {
-    /// The target's query, without its `?`.
-    pub(crate) fn query(&self) -> Option<&str> {
-        self.target.get(self.query_at..)
-    }
-
-    /// The same head as `http`'s types, for the handling of any request (`None` if `http` would
-    /// not take the target, which `take` makes sure it does). The header values move there:
-    /// this head is left without headers.
-    pub(crate) fn take_parts(&mut self) -> Option<http::request::Parts> {
-        let headers = std::mem::take(&mut self.headers.0);
-        self.parts_with(headers)
-    }
-
-    /// [`RawHead::take_parts`], leaving this head as it is.
+impl<'a> RawHead<'a> {
+    /// The same head as `http`'s types.
     #[cfg(test)]
     pub(crate) fn to_parts(&self) -> Option<http::request::Parts> {
-        self.parts_with(self.headers.0.clone())
-    }
-
-    fn parts_with(&self, list: Vec<(&str, HeaderValue)>) -> Option<http::request::Parts> {
-        let list = list.into_iter().map(Some);
-        parts(self.method.clone(), self.target, self.bytes, list)
+        let list = self.headers.0.iter().map(|(n, v)| Some((*n, v.clone())));
+        let copy = Bytes::copy_from_slice(self.target.as_bytes());
+        let target = std::str::from_utf8(&copy).ok()?;
+        parts(self.method.clone(), target, &copy, list)
     }
 }
 

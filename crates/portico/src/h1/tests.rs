@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use super::*;
-use http::{HeaderMap, HeaderName, Version};
+use http::{HeaderMap, HeaderName, Response, Version};
 
 const PATH: &str = "/socket.io/";
 
@@ -22,12 +22,12 @@ fn parts(t: &Taken) -> http::request::Parts {
             req.headers = p.headers.clone();
             req
         }
-        Head::Raw(r) => r.to_parts().unwrap(),
+        Head::Session(r) => r.to_parts().unwrap(),
     }
 }
 
 fn kept_as_read(t: &Taken) -> bool {
-    matches!(t.head, Head::Raw(_))
+    matches!(t.head, Head::Session(_))
 }
 
 fn body_len(t: Taken) -> usize {
@@ -38,7 +38,8 @@ fn body_len(t: Taken) -> usize {
 fn takes_the_polling_requests_of_the_official_clients() {
     let get = "GET /socket.io/?EIO=4&transport=polling&t=abc HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccept: */*\r\n\r\n";
     let t = head(get).unwrap();
-    assert!(kept_as_read(&t));
+    // A handshake: in `http`'s types (its hooks and its kept head read them).
+    assert!(!kept_as_read(&t));
     assert_eq!(parts(&t).method, Method::GET);
     assert_eq!(parts(&t).uri, "/socket.io/?EIO=4&transport=polling&t=abc");
     assert_eq!(
@@ -46,6 +47,8 @@ fn takes_the_polling_requests_of_the_official_clients() {
         (get.len(), 3, false)
     );
     assert_eq!(body_len(t), 0);
+    let session = get.replace("&t=abc", "&sid=s1&t=abc");
+    assert!(kept_as_read(&head(&session).unwrap()));
 
     let post = "POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n42[\"a";
     let t = head(post).unwrap();
@@ -135,7 +138,7 @@ fn builds_the_request_from_the_bytes_read_and_keeps_what_follows() {
     let bytes = Bytes::from(format!("{first}{next}"));
     let t = take(&bytes, PATH, true).unwrap();
     assert_eq!(&bytes[t.len..], next.as_bytes());
-    let Head::Raw(raw) = &t.head else {
+    let Head::Session(raw) = &t.head else {
         panic!("a session's POST is kept as read");
     };
     // What the session's handling reads of it, off the list: any case, every value, in order.
@@ -147,7 +150,10 @@ fn builds_the_request_from_the_bytes_read_and_keeps_what_follows() {
     assert_eq!(twice, ["1", "2"]);
     assert_eq!(raw.headers.get(&http::header::HOST).unwrap(), "x");
     assert!(!raw.headers.contains_key(&http::header::ORIGIN));
-    assert_eq!(raw.query(), Some("EIO=4&transport=polling&sid=abc"));
+    assert_eq!(
+        (raw.query.sid(), raw.query.transport()),
+        (Some("abc"), Some("polling"))
+    );
     let req = http::Request::from_parts(parts(&t), Full::new(t.body.clone()));
     assert_eq!(req.method(), Method::POST);
     assert_eq!(req.version(), Version::HTTP_11);
@@ -164,7 +170,7 @@ fn builds_the_request_from_the_bytes_read_and_keeps_what_follows() {
 
 fn encoded(res: Response<Body>, keep_alive: bool) -> (String, Option<Bytes>) {
     let mut out = BytesMut::new();
-    let rest = encode(res, None, keep_alive, &mut out);
+    let rest = encode(Answer::Response(res), None, keep_alive, &mut out);
     (String::from_utf8(out.to_vec()).unwrap(), rest)
 }
 
@@ -213,7 +219,13 @@ fn writes_cors_headers_kept_apart_as_apply_to_would_put_them_in() {
         res
     };
     let mut out = BytesMut::new();
-    assert!(encode(response(), Some(&decision.headers), true, &mut out).is_none());
+    assert!(encode(
+        Answer::Response(response()),
+        Some(&decision.headers),
+        true,
+        &mut out
+    )
+    .is_none());
     let apart = String::from_utf8(out.to_vec()).unwrap();
     // The same response with the headers put in by `apply_to`, as hyper's path does.
     let mut res = response();
@@ -236,6 +248,48 @@ fn writes_cors_headers_kept_apart_as_apply_to_would_put_them_in() {
         assert!(lines(&apart).iter().any(|l| l == line), "{line} in {apart}");
     }
     assert!(!apart.contains("http://other.test"), "{apart}");
+}
+
+#[test]
+fn a_small_answer_is_written_as_its_response_would_be() {
+    let policy = portico_cors::OriginPolicy::allow(["http://a.test"])
+        .unwrap()
+        .credentials(true)
+        .expose_headers(["x-own"]);
+    let allowed = decision_of(&policy, "http://a.test");
+    // Each small answer beside the `Response` it stands for.
+    let cases = || {
+        let open = Bytes::from_static(b"40{\"sid\":\"x\"}");
+        let v3 = Bytes::from_static(b"\x00\x01\xff4");
+        [
+            (Answer::Payload(open.clone()), crate::http::payload(open)),
+            (
+                Answer::Payload(Bytes::new()),
+                crate::http::payload(Bytes::new()),
+            ),
+            (Answer::PostOk, crate::http::post_ok()),
+            (
+                Answer::BinaryPayload(v3.clone()),
+                crate::http::binary_payload(v3),
+            ),
+        ]
+    };
+    for keep_alive in [true, false] {
+        for cors in [None, Some(&allowed.headers)] {
+            for (small, res) in cases() {
+                let written = format!("{small:?}");
+                let (mut out, mut as_response) = (BytesMut::new(), BytesMut::new());
+                let rest = encode(small, cors, keep_alive, &mut out);
+                let rest_too = encode(Answer::Response(res), cors, keep_alive, &mut as_response);
+                assert_eq!(rest, rest_too, "{written}");
+                let text = |b: &BytesMut| lines(&String::from_utf8_lossy(b));
+                assert_eq!(text(&out), text(&as_response), "{written}");
+                if cors.is_some() {
+                    assert!(text(&out).contains(&"access-control-expose-headers: x-own".into()));
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -468,8 +522,14 @@ fn a_target_is_kept_as_read_only_where_http_takes_it_as_it_is() {
         let t = take(&bytes, PATH, true).unwrap();
         assert!(!kept_as_read(&t), "{odd}");
     }
-    // No query, a file under the path, an OPTIONS, or a server with header hooks: `http`'s.
+    // No query, no session, a file under the path, an OPTIONS, or a server with header hooks:
+    // `http`'s.
     for (req, raw) in [
+        (
+            "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n\r\n",
+            true,
+        ),
+        ("GET /socket.io/?EIO=4&xsid=x HTTP/1.1\r\n\r\n", true),
         ("GET /socket.io/ HTTP/1.1\r\n\r\n", true),
         ("GET /socket.io/socket.io.js?sid=x HTTP/1.1\r\n\r\n", true),
         ("OPTIONS /socket.io/?EIO=4&sid=x HTTP/1.1\r\n\r\n", true),
