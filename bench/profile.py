@@ -25,9 +25,13 @@ H1_TAKE = r"portico::h1::take"
 PARTS = {
     "polling": [
         ("HTTP/1: read the request (h1::take: httparse, URL, headers)", [H1_TAKE]),
-        ("HTTP/1: write the answer's head (h1::encode)", [r"portico::h1::encode"]),
-        ("Portico: the request (service::handle)", [(r"<portico::h1::OutOfLine<F> as core::future::future::Future>::poll", r"portico::service::handle(_from|_raw)?::\{\{closure\}\}")]),
+        # Since b9769bc `h1::take` reads the query of a request it may keep as read (a
+        # session's polling requests: every request of this load but the handshakes).
         ("  query: parse and lookups", [r"portico::http::Query::parse"]),
+        ("HTTP/1: write the answer's head (h1::encode)", [r"portico::h1::encode"]),
+        # The handling as `h1` polls it (kept out of line for this reading), or as hyper's
+        # path calls it.
+        ("Portico: the request (service::handle)", [(r"<portico::h1::OutOfLine<F> as core::future::future::Future>::poll", r"portico::service::handle(_from|_raw)?::\{\{closure\}\}")]),
         ("  session id check", [r"portico::sid::Sid::parse"]),
         ("  origin guard: evaluate and headers", [r"portico_cors::evaluate::<impl portico_cors::policy::OriginPolicy>::evaluate",
                                                   r"portico_cors::decision::Decision::apply_to"]),
