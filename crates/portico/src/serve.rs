@@ -165,6 +165,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     crate::logging::init_default();
+    let inherits_nodelay = nodelay_on_listener(&listener);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(
             "listening on http://{addr}{} (origin policy: {})",
@@ -210,7 +211,7 @@ where
             },
             done = &mut closed => break done,
         };
-        let _ = stream.set_nodelay(true);
+        nodelay(&stream, inherits_nodelay);
         let svc = app.clone();
         let (h1, h2) = (h1.clone(), h2.clone());
         let counts = io.clone();
@@ -427,7 +428,63 @@ async fn until_stopped<C: Graceful>(
     }
 }
 
+/// Sets `TCP_NODELAY` on the listening socket itself, whoever bound it (`bind` or the
+/// application), and says whether the connections it accepts have it from there. On Linux
+/// (and Android) an accepted socket inherits the option from its listener: one `setsockopt`
+/// fewer per connection, two per polling + upgrade handshake. Elsewhere each connection still
+/// sets it. The listener's own option changes nothing else.
+fn nodelay_on_listener(listener: &TcpListener) -> bool {
+    cfg!(any(target_os = "linux", target_os = "android"))
+        && socket2::SockRef::from(listener)
+            .set_tcp_nodelay(true)
+            .is_ok()
+}
+
+/// Every connection is sent without Nagle's delay: Engine.IO's small packets (a `3probe`, an
+/// ack) must not wait for the peer's delayed ACK.
+fn nodelay(stream: &TcpStream, inherited: bool) {
+    if !inherited {
+        let _ = stream.set_nodelay(true);
+    }
+}
+
 /// The local address a listener is bound to (handy with port 0).
 pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
     listener.local_addr()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A connection to `listener` and its server side.
+    async fn accept_one(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (client.unwrap(), accepted.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn every_accepted_connection_has_nodelay_whoever_bound_the_listener() {
+        // The listener `bind` makes, and one the application bound itself.
+        let ours = bind(("127.0.0.1", 0)).await.unwrap();
+        let theirs = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        for listener in [ours, theirs] {
+            let inherited = nodelay_on_listener(&listener);
+            let (_client, stream) = accept_one(&listener).await;
+            if cfg!(target_os = "linux") {
+                // What skipping the per-connection `setsockopt` relies on: the kernel gave
+                // the accepted socket the listener's option.
+                assert!(inherited);
+                assert!(stream.nodelay().unwrap(), "inherited from the listener");
+            }
+            nodelay(&stream, inherited);
+            assert!(stream.nodelay().unwrap());
+        }
+        // The check can tell: a listener left alone accepts sockets without it.
+        let plain = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let (_client, stream) = accept_one(&plain).await;
+        assert!(!stream.nodelay().unwrap());
+    }
 }

@@ -1,7 +1,8 @@
 //! The floor of the Portico bench: the least a server can do for the `polling`,
 //! `connect-websocket`, `connect-upgrade` and `echo` cases (`echo-paced`, `echo-light` too) over
 //! the same system calls as a real server: tokio's current-thread runtime on epoll, one `read` per readiness,
-//! one `write` per answer, TCP_NODELAY, backlog 1024.
+//! one `write` per answer, TCP_NODELAY set on the listener (accepted sockets inherit it on Linux, with no
+//! `setsockopt` each, as Portico does), backlog 1024.
 //!
 //! Everything else is left out: HTTP is parsed by hand (request line, `Content-Length`,
 //! `Sec-WebSocket-Key`), packets are matched by prefix and never parsed as JSON, and there are
@@ -56,6 +57,7 @@ fn main() {
     let result: std::io::Result<()> = local.block_on(&runtime, async move {
         let socket = TcpSocket::new_v4()?;
         socket.set_reuseaddr(true)?;
+        socket.set_nodelay(true)?;
         socket.bind(([127, 0, 0, 1], port).into())?;
         let listener = socket.listen(1024)?;
         println!("LISTENING {}", listener.local_addr()?.port());
@@ -66,7 +68,6 @@ fn main() {
                 // Out of descriptors and the like: the next accept may work.
                 Err(_) => continue,
             };
-            let _ = stream.set_nodelay(true);
             tokio::task::spawn_local(connection(stream, state.clone()));
         }
     });
