@@ -4,7 +4,8 @@
 // MISS above it, MISS on any loss, N/A when the cases did not run. And the broadcast target of
 // issue 19, judged per repetition: one repetition under 2× socketioxide's rate is a MISS. And the
 // floor (bench/peers/floor): a column and a floor/socketioxide ratio in the cases where it ran
-// only, and its ratio beside the CPU targets.
+// only, and its ratio beside the CPU targets. And the four CPU targets measured above the floor:
+// PASS when Portico's CPU above the floor is at most half socketioxide's on all four paths.
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -25,7 +26,9 @@ after(() => {
 /** One run's JSON as `portico bench --json` writes it (the fields aggregate.py reads). */
 function doc(scenario, { cpu, received, expected, rate = 4e6 }) {
   const metrics =
-    scenario === "echo"
+    scenario === "polling" || scenario === "connect"
+      ? [[scenario === "polling" ? "server CPU per request" : "server CPU per handshake", cpu]]
+      : scenario === "echo"
       ? [
           ["achieved rate", 30000],
           ["round trip p50", 0.3],
@@ -69,7 +72,13 @@ async function aggregate(cases, runs, servers = ["portico"]) {
   const meta = { date_utc: "test", quick: false, repetitions: 2, servers, cases, versions: {}, settings: {}, params: {} };
   fs.writeFileSync(path.join(work, "meta.json"), JSON.stringify(meta));
   const lines = runs.map((r) => {
-    const scenario = r.case.startsWith("echo") ? "echo" : "broadcast";
+    const scenario = r.case.startsWith("echo")
+      ? "echo"
+      : r.case === "polling"
+        ? "polling"
+        : r.case.startsWith("connect")
+          ? "connect"
+          : "broadcast";
     const expected = scenario === "echo" ? 300_000 : 1_000_000;
     const file = `${r.case}-${r.rep}-${r.server}.json`;
     fs.writeFileSync(path.join(work, file), JSON.stringify(doc(scenario, { cpu: r.cpu, rate: r.rate, received: r.received ?? expected, expected })));
@@ -202,4 +211,49 @@ test("the floor: its column and floor/socketioxide ratio where it ran, and its r
   assert.match(section("echo"), /^\| metric \| portico \| socketioxide \| node \| floor \| portico\/socketioxide \| portico\/node \| floor\/socketioxide \|$/m);
   assert.match(section("echo"), /^\| server CPU per message \(µs\) \| 8\.00 \| 12\.0 \| – \| 7\.80 \| 0\.67× ↓ \| – \| 0\.65× ↓ \|$/m);
   assert.match(section("broadcast"), /^\| metric \| portico \| socketioxide \| node \| portico\/socketioxide \| portico\/node \|$/m);
+});
+
+const ABOVE_FLOOR =
+  "CPU above the floor ≤ 0.5× socketioxide's: polling, WebSocket handshake, polling + upgrade, echo";
+
+/** Two repetitions of the four floor cases, CPU per operation of [portico, socketioxide, floor]. */
+function floorRuns(cpus) {
+  const runs = [];
+  for (const rep of [1, 2]) {
+    for (const [kase, [portico, socketioxide, floor]] of Object.entries(cpus)) {
+      runs.push({ case: kase, rep, server: "portico", cpu: portico });
+      runs.push({ case: kase, rep, server: "socketioxide", cpu: socketioxide });
+      runs.push({ case: kase, rep, server: "floor", cpu: floor });
+    }
+  }
+  return runs;
+}
+
+test("CPU above the floor: each path's ratio, PASS at most 0.5× on all four, MISS over it on one, N/A without the floor", { timeout: 30_000 }, async () => {
+  const cases = ["polling", "connect-websocket", "connect-upgrade", "echo"];
+  const servers = ["portico", "socketioxide", "node", "floor"];
+  const cpus = {
+    polling: [30, 46, 23],
+    "connect-websocket": [38, 51, 32],
+    "connect-upgrade": [84, 101, 75],
+    echo: [8.8, 14.1, 8.06],
+  };
+  const pass = await aggregate(cases, floorRuns(cpus), servers);
+  const row = pass.json.targets.find((t) => t.target === ABOVE_FLOOR);
+  assert.equal(row.status, "PASS", JSON.stringify(row));
+  assert.equal(row.figures, "polling 0.30×; WebSocket handshake 0.32×; polling + upgrade 0.35×; echo 0.12×");
+  assert.equal(row.note, "the floor's own CPU / socketioxide's: polling 0.50×, WebSocket handshake 0.63×, polling + upgrade 0.74×, echo 0.57×");
+  // The raw target of polling + upgrade misses on these figures (0.83×): the floor is over it.
+  const raw = pass.json.targets.find((t) => t.target === "polling + upgrade: server CPU per handshake ≤ 0.7× socketioxide");
+  assert.equal(raw.status, "MISS", JSON.stringify(raw));
+
+  const miss = await aggregate(cases, floorRuns({ ...cpus, "connect-upgrade": [90, 101, 75] }), servers);
+  const missed = miss.json.targets.find((t) => t.target === ABOVE_FLOOR);
+  assert.equal(missed.status, "MISS", JSON.stringify(missed));
+  assert.match(missed.figures, /polling \+ upgrade 0\.58×/);
+
+  const { floor: _floor, ...withoutFloor } = Object.fromEntries(servers.map((s) => [s, s]));
+  const none = await aggregate(cases, floorRuns(cpus).filter((r) => r.server !== "floor"), Object.keys(withoutFloor));
+  const na = none.json.targets.find((t) => t.target === ABOVE_FLOOR);
+  assert.equal(na.status, "N/A", JSON.stringify(na));
 });
