@@ -399,8 +399,9 @@ fn encode(
     keep_alive: bool,
     out: &mut BytesMut,
 ) -> Option<Bytes> {
-    let (content_type, body) = match answer {
-        Answer::Response(res) => {
+    let (content_type, body) = match answer.small() {
+        Ok(small) => small,
+        Err(res) => {
             let (parts, body) = res.into_parts();
             let body = body_bytes(body);
             return write_head(
@@ -412,9 +413,6 @@ fn encode(
                 out,
             );
         }
-        Answer::Payload(body) => (&crate::http::TEXT_PLAIN, body),
-        Answer::BinaryPayload(body) => (&crate::http::OCTET_STREAM, body),
-        Answer::PostOk => (&crate::http::TEXT_HTML, Bytes::from_static(b"ok")),
     };
     let own = std::iter::once((&CONTENT_TYPE, content_type));
     write_head(StatusCode::OK, own, cors, keep_alive, body, out)

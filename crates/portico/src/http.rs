@@ -122,27 +122,44 @@ pub(crate) fn status(status: StatusCode) -> Response<Body> {
 pub(crate) enum Answer {
     /// 200, `text/plain; charset=UTF-8`: a polling payload ([`payload`]).
     Payload(Bytes),
-    /// 200, `application/octet-stream`: an Engine.IO v3 binary payload ([`binary_payload`]).
+    /// 200, `application/octet-stream`: an Engine.IO v3 binary payload.
     BinaryPayload(Bytes),
-    /// 200, `text/html`, `ok`: a POST taken ([`post_ok`]).
+    /// 200, `text/html`, `ok`: a POST taken.
     PostOk,
     /// Any other answer.
     Response(Response<Body>),
 }
 
 /// The `Content-Type` of a polling payload, a v3 binary payload and a POST's `ok`.
-pub(crate) static TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");
-pub(crate) static OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
-pub(crate) static TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html");
+static TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=UTF-8");
+static OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
+static TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html");
 
 impl Answer {
+    /// A small answer's `Content-Type` and body, the one place they are said: `h1` writes
+    /// them as they are, [`Answer::into_response`] puts them in a `Response`. `Err`: any
+    /// other answer.
+    // The `Err` is the answer itself handed back (a `Response`), not an error kept around:
+    // boxing it would cost an allocation where none is now.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn small(self) -> Result<(&'static HeaderValue, Bytes), Response<Body>> {
+        match self {
+            Answer::Payload(body) => Ok((&TEXT_PLAIN, body)),
+            Answer::BinaryPayload(body) => Ok((&OCTET_STREAM, body)),
+            Answer::PostOk => Ok((&TEXT_HTML, Bytes::from_static(b"ok"))),
+            Answer::Response(res) => Err(res),
+        }
+    }
+
     /// The answer as a `Response`.
     pub(crate) fn into_response(self) -> Response<Body> {
-        match self {
-            Answer::Payload(body) => payload(body),
-            Answer::BinaryPayload(body) => binary_payload(body),
-            Answer::PostOk => post_ok(),
-            Answer::Response(res) => res,
+        match self.small() {
+            Ok((content_type, body)) => {
+                let mut res = Response::new(Full::new(body));
+                res.headers_mut().insert(CONTENT_TYPE, content_type.clone());
+                res
+            }
+            Err(res) => res,
         }
     }
 }
@@ -154,22 +171,18 @@ impl From<Response<Body>> for Answer {
 }
 
 pub(crate) fn payload(body: Bytes) -> Response<Body> {
-    let mut res = Response::new(Full::new(body));
-    res.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN.clone());
-    res
+    Answer::Payload(body).into_response()
 }
 
 /// An Engine.IO v3 polling body in the binary framing.
+#[cfg(test)]
 pub(crate) fn binary_payload(body: Bytes) -> Response<Body> {
-    let mut res = Response::new(Full::new(body));
-    res.headers_mut().insert(CONTENT_TYPE, OCTET_STREAM.clone());
-    res
+    Answer::BinaryPayload(body).into_response()
 }
 
+#[cfg(test)]
 pub(crate) fn post_ok() -> Response<Body> {
-    let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
-    res.headers_mut().insert(CONTENT_TYPE, TEXT_HTML.clone());
-    res
+    Answer::PostOk.into_response()
 }
 
 /// The query of a request, read where it lies: percent-decoded (`+` is a space, as in
