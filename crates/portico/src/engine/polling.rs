@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
 use http::Response;
-use http_body_util::{BodyExt, Limited};
 use portico_cors::RequestHeaders;
 use portico_proto::engine::payload_v3::{
     decode_payload_v3, encode_payload_v3, is_binary_payload_v3,
@@ -171,6 +170,52 @@ impl Drop for PostBusy<'_> {
     }
 }
 
+/// Why a POST's body was not read whole.
+#[derive(Debug, PartialEq, Eq)]
+enum BodyError {
+    /// More than the limit (`maxHttpBufferSize`): 413.
+    TooLarge,
+    /// The body's stream failed (the connection broke mid-body): 400.
+    Read,
+}
+
+/// A request's whole body, at most `limit` bytes (trailers are ignored). The first data frame
+/// is kept as it came: a body read whole before its request was handled (`h1` hands every
+/// POST so) costs no copy and no list of frames. Later frames are appended to one buffer.
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
+where
+    B: http_body::Body,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut len = 0usize;
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let Ok(mut data) = frame.map_err(|_| BodyError::Read)?.into_data() else {
+            continue;
+        };
+        let n = data.remaining();
+        len = len
+            .checked_add(n)
+            .filter(|&len| len <= limit)
+            .ok_or(BodyError::TooLarge)?;
+        if let Some(all) = &mut joined {
+            all.put(data);
+        } else if let Some(before) = first.take() {
+            let mut all = BytesMut::with_capacity(len);
+            all.put(before);
+            all.put(data);
+            joined = Some(all);
+        } else {
+            first = Some(data.copy_to_bytes(n));
+        }
+    }
+    Ok(match joined {
+        Some(all) => all.freeze(),
+        None => first.unwrap_or_default(),
+    })
+}
+
 /// A polling `POST`: `headers` are the request's, borrowed; `body` its body.
 pub(crate) async fn post<B, H>(conn: Arc<Conn>, headers: &H, body: B) -> Answer
 where
@@ -220,20 +265,14 @@ where
             conn: &conn,
             read: false,
         };
-        let collected = Limited::new(body, limit).collect().await;
+        let collected = read_body(body, limit).await;
         busy.read = true;
         collected
     };
-    let body: Bytes = match collected {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return payload_too_large(max).into();
-            }
-            return error(ErrorCode::BadRequest).into();
-        }
+    let body = match collected {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return payload_too_large(max).into(),
+        Err(BodyError::Read) => return error(ErrorCode::BadRequest).into(),
     };
     let decoded = if v3 {
         decode_payload_v3(&body, MAX_PACKETS_PER_POST)
@@ -280,4 +319,84 @@ where
 /// or an upgrade under way (the probe, the `GET` an upgrade waits to release).
 fn driver_concerned(s: &Session) -> bool {
     s.is_closed() || s.transport() != Transport::Polling || s.probe_active()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use http_body::Frame;
+
+    use super::{read_body, BodyError};
+
+    /// A body that yields these frames, one a poll.
+    struct Frames(VecDeque<Result<Frame<Bytes>, std::io::Error>>);
+
+    impl Frames {
+        fn data(parts: &[&'static str]) -> Frames {
+            Frames(
+                parts
+                    .iter()
+                    .map(|p| Ok(Frame::data(Bytes::from_static(p.as_bytes()))))
+                    .collect(),
+            )
+        }
+    }
+
+    impl http_body::Body for Frames {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(self.0.pop_front())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_in_one_frame_is_that_frame_not_a_copy() {
+        let sent = Bytes::from(b"4hello\x1e4world".to_vec());
+        let body = http_body_util::Full::new(sent.clone());
+        let read = read_body(body, 1_000).await.unwrap();
+        assert_eq!(read, sent);
+        assert_eq!(read.as_ptr(), sent.as_ptr(), "the same bytes, not copied");
+        assert_eq!(read_body(Frames::data(&[]), 10).await.unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn frames_are_joined_in_order_and_trailers_are_skipped() {
+        let mut body = Frames::data(&["4he", "llo", "\x1e4wo", "", "rld"]);
+        body.0
+            .insert(3, Ok(Frame::trailers(http::HeaderMap::new())));
+        assert_eq!(read_body(body, 1_000).await.unwrap(), "4hello\x1e4world");
+    }
+
+    #[tokio::test]
+    async fn the_limit_counts_every_frame_and_holds_at_its_exact_size() {
+        // 13 bytes in all.
+        let parts = ["4hello", "\x1e4", "world"];
+        assert_eq!(read_body(Frames::data(&parts), 13).await.unwrap().len(), 13);
+        assert_eq!(
+            read_body(Frames::data(&parts), 12).await,
+            Err(BodyError::TooLarge)
+        );
+        // Over it in the first frame alone, too.
+        assert_eq!(
+            read_body(Frames::data(&["4hello"]), 5).await,
+            Err(BodyError::TooLarge)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_fails_mid_body_is_a_read_error() {
+        let mut body = Frames::data(&["4hel"]);
+        body.0
+            .push_back(Err(std::io::ErrorKind::ConnectionReset.into()));
+        assert_eq!(read_body(body, 1_000).await, Err(BodyError::Read));
+    }
 }
