@@ -797,19 +797,26 @@ impl Session {
 
     /// One packet as a polling body of this session's protocol.
     fn single(&self, packet: Packet) -> Bytes {
-        let frame = packet.to_frame();
-        match self.config.protocol {
-            Protocol::V4 => encode_payload_v4([&frame]),
-            Protocol::V3 { b64 } => encode_payload_v3([&frame], b64),
+        match (self.config.protocol, packet.to_frame()) {
+            // A v4 payload of one text frame is that frame's bytes.
+            (Protocol::V4, Frame::Text(text)) => text,
+            (Protocol::V4, frame) => encode_payload_v4([&frame]),
+            (Protocol::V3 { b64 }, frame) => encode_payload_v3([&frame], b64),
         }
     }
 
     fn drain_payload(&mut self) -> Bytes {
+        self.traffic.sent(&self.queue);
         let body = match self.config.protocol {
+            // A v4 payload of one text frame is that frame's bytes (the usual `GET`: one
+            // packet waited for): taken as they are, without a buffer or a copy.
+            Protocol::V4 if self.queue.len() == 1 => match self.queue.pop_front() {
+                Some(Frame::Text(text)) => text,
+                frame => encode_payload_v4(frame.as_ref()),
+            },
             Protocol::V4 => encode_payload_v4(self.queue.iter()),
             Protocol::V3 { b64 } => encode_payload_v3(self.queue.iter(), b64),
         };
-        self.traffic.sent(&self.queue);
         self.queue.clear();
         self.queued_bytes = 0;
         self.release_queue();
@@ -963,6 +970,32 @@ mod tests {
         // Polling frames are never handed to the WebSocket writer.
         s.send(text("4c")).unwrap();
         assert_eq!(s.poll_transmit(), None);
+    }
+
+    #[test]
+    fn a_get_of_one_frame_is_that_frame_and_the_queue_is_left_empty() {
+        let t0 = Instant::now();
+        let mut s = Session::new(t0, Transport::Polling, cfg());
+        // One text frame: its own bytes, not a copy.
+        let sent = Bytes::from(b"42[\"echo\"]".to_vec());
+        s.send(Frame::Text(sent.clone())).unwrap();
+        s.poll_get_begin().unwrap();
+        let body = s.poll_get_take().unwrap();
+        assert_eq!(body, sent);
+        assert_eq!(body.as_ptr(), sent.as_ptr());
+        assert_eq!((s.queued_frames(), s.queued_bytes()), (0, 0));
+        // One binary frame: still `b` + base64.
+        s.send(Frame::Binary(Bytes::from_static(&[1, 2, 3])))
+            .unwrap();
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"bAQID"));
+        assert_eq!((s.queued_frames(), s.queued_bytes()), (0, 0));
+        // Both are counted as sent.
+        assert_eq!(s.traffic().packets_out, 2);
+        // The frame after them goes alone in the next GET.
+        s.send(text("4c")).unwrap();
+        s.poll_get_begin().unwrap();
+        assert_eq!(s.poll_get_take().unwrap(), Bytes::from_static(b"4c"));
     }
 
     #[test]
