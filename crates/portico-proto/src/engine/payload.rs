@@ -49,6 +49,10 @@ pub fn decode_payload_v4(body: Bytes, max_packets: usize) -> Result<Vec<Packet>,
     }
     // The separator is ASCII, so every item of a UTF-8 body is UTF-8: validate once.
     std::str::from_utf8(&body).map_err(|_| DecodeError::InvalidUtf8)?;
+    if count == 1 {
+        // One packet (a client's usual POST): the body is the item, not searched again.
+        return Ok(vec![decode_item(body)?]);
+    }
 
     let mut packets = Vec::with_capacity(count);
     let mut start = 0;
