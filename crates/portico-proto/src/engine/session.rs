@@ -797,8 +797,13 @@ impl Session {
 
     /// One packet as a polling body of this session's protocol.
     fn single(&self, packet: Packet) -> Bytes {
-        match (self.config.protocol, packet.to_frame()) {
-            // A v4 payload of one text frame is that frame's bytes.
+        self.body_of(packet.to_frame())
+    }
+
+    /// One frame as a polling body: a v4 text frame is its own bytes, taken as they are
+    /// (no buffer, no copy).
+    fn body_of(&self, frame: Frame) -> Bytes {
+        match (self.config.protocol, frame) {
             (Protocol::V4, Frame::Text(text)) => text,
             (Protocol::V4, frame) => encode_payload_v4([&frame]),
             (Protocol::V3 { b64 }, frame) => encode_payload_v3([&frame], b64),
@@ -807,15 +812,16 @@ impl Session {
 
     fn drain_payload(&mut self) -> Bytes {
         self.traffic.sent(&self.queue);
-        let body = match self.config.protocol {
-            // A v4 payload of one text frame is that frame's bytes (the usual `GET`: one
-            // packet waited for): taken as they are, without a buffer or a copy.
-            Protocol::V4 if self.queue.len() == 1 => match self.queue.pop_front() {
-                Some(Frame::Text(text)) => text,
-                frame => encode_payload_v4(frame.as_ref()),
-            },
-            Protocol::V4 => encode_payload_v4(self.queue.iter()),
-            Protocol::V3 { b64 } => encode_payload_v3(self.queue.iter(), b64),
+        // One frame (the usual `GET`: one packet waited for) is taken out of the queue.
+        let one = if self.queue.len() == 1 {
+            self.queue.pop_front()
+        } else {
+            None
+        };
+        let body = match (one, self.config.protocol) {
+            (Some(frame), _) => self.body_of(frame),
+            (None, Protocol::V4) => encode_payload_v4(self.queue.iter()),
+            (None, Protocol::V3 { b64 }) => encode_payload_v3(self.queue.iter(), b64),
         };
         self.queue.clear();
         self.queued_bytes = 0;
