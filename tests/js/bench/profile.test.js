@@ -53,6 +53,16 @@ for (const { kase, unit, most, count, partsBelowTotal } of CASES) {
       const { total, parts, stdout } = await profile(kase);
       assert.match(stdout, new RegExp(`^${kase}: [\\d,]+ instructions per ${unit} `, "m"));
       assert.ok(total > 100 && total < most, `implausible total ${total}:\n${stdout}`);
+      // The code an operation runs through: more than ten lines of 64 bytes, and no more
+      // lines than it ran instructions (a line counts when one of its instructions ran in at
+      // least a fifth of the operations).
+      const foot = stdout.match(
+        new RegExp(`^code footprint per ${unit}: ([\\d,]+) lines of 64 bytes \\(([\\d.,]+) KiB\\) of code run in at least 20% of the `, "m"),
+      );
+      assert.ok(foot, `no footprint line in:\n${stdout}`);
+      const lines = Number(foot[1].replaceAll(",", ""));
+      assert.ok(lines > 10 && lines * 0.2 <= total, `implausible footprint ${lines} lines:\n${stdout}`);
+      assert.equal(Number(foot[2].replaceAll(",", "")), Math.round((lines * 64) / 102.4) / 10, stdout);
       assert.equal(parts.size, count, stdout);
       for (const [label, n] of parts) {
         assert.ok(n > 0, `part "${label}" not found in the profile:\n${stdout}`);
@@ -116,6 +126,38 @@ test("bench/profile.py reads the simulated misses of a dump that has them, and o
     sim,
     /^cache misses per HTTP request \(simulated\): first-level instruction 25\.0, data read 7\.5, data write 2\.5; last-level 3\.0$/m,
   );
+});
+
+test("bench/profile.py counts the lines of code run in a fifth of the operations, and only with addresses", async () => {
+  // 4 requests. main runs the line at 0x1000 (two instructions, 4 times each) and one
+  // instruction of the line at 0x1040 once (a quarter of the requests: counted); two
+  // instructions of the line at 0x1080 did not run. The cost after `calls=` is the callee's,
+  // at the call's own address (the line at 0x1100): not a line of main's. The callee runs the
+  // line at 0x2000 4 times; its instruction just before (0x1fff, a relative address) did not
+  // run. 3 lines.
+  const out = await annotateText(
+    [
+      "positions: instr line",
+      "events: Ir",
+      "fn=(1) main",
+      "0x1000 1 4",
+      "+4 * 4",
+      "+60 * 1",
+      "0x1080 2 0",
+      "+100 3 0",
+      "cfn=(2) callee",
+      "calls=1 0x2000 5",
+      "0x1100 3 40",
+      "fn=(2)",
+      "0x2000 5 4",
+      "-1 6 0",
+      "totals: 53",
+    ].join("\n") + "\n",
+  );
+  assert.match(out, /^code footprint per HTTP request: 3 lines of 64 bytes \(0\.2 KiB\) of code run in at least 20% of the HTTP requests$/m);
+  // Without instruction addresses (positions: line, the default), no footprint is claimed.
+  const plain = await annotate("Ir", "4000");
+  assert.doesNotMatch(plain, /footprint/);
 });
 
 test("bench/profile.py counts tokio's task polls from the calls of a dump, under compressed names", async () => {
