@@ -186,7 +186,7 @@ pub(crate) async fn serve(
             let _ = tx.send((stream, buf.freeze()));
             return Served::Closed;
         }
-        let keep_alive = !close && !*stopping.borrow();
+        let keep_alive = !close && !is_stopping(stopping);
         let body = encode(answer, cors.as_ref(), keep_alive, &mut out);
         let written = match body {
             Some(body) => match stream.write_all(&out).await {
@@ -204,7 +204,7 @@ pub(crate) async fn serve(
             return Served::Closed;
         }
         if buf.is_empty() {
-            if *stopping.borrow() {
+            if is_stopping(stopping) {
                 return Served::Closed;
             }
             match watch
@@ -217,6 +217,16 @@ pub(crate) async fn serve(
             }
         }
     }
+}
+
+/// Whether the server is stopping. Its watch is sent `true` once, at shutdown, and never
+/// back; `stopping` (a clone of the server's own receiver, which never marks a value seen) has
+/// seen no value until then, and this reader marks none: a change seen is the shutdown.
+/// `has_changed` reads the channel's version without its lock, where `borrow` takes it (a
+/// read lock and its release per check, twice per request). A channel whose sender is gone
+/// (the server is done) reads as stopping.
+fn is_stopping(stopping: &watch::Receiver<bool>) -> bool {
+    stopping.has_changed().unwrap_or(true)
 }
 
 /// A request's handling, polled through a function the compiler keeps out of line: inlined
