@@ -239,7 +239,7 @@ where
         &req.method,
         &req.headers,
         transport,
-        client,
+        || client,
     );
     let mut res = match (&decision.verdict, bundle) {
         (Verdict::Preflight, _) => status(StatusCode::NO_CONTENT),
@@ -261,7 +261,7 @@ where
         &req.headers,
         uri.path_and_query().map_or("", |p| p.as_str()),
         transport,
-        client,
+        || client,
     );
     match cors_apart {
         Some(apart) if hook_parts.is_none() => *apart = Some(decision.headers),
@@ -310,7 +310,12 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let config = &server.0.config;
-    let client = client_addr(peer, &req.headers, |ip| config.origins.is_trusted_proxy(ip));
+    // Only a log line or a refusal's report names the client: read when one does.
+    let client = || {
+        Some(client_addr(peer, &req.headers, |ip| {
+            config.origins.is_trusted_proxy(ip)
+        }))
+    };
     let transport = cors_transport(&req.query);
     let decision = config.origins.evaluate(
         &RequestInfo::new(&req.method, &req.headers)
@@ -322,7 +327,7 @@ where
         &req.method,
         &req.headers,
         transport,
-        Some(client),
+        client,
     );
     let verdict = decision.verdict;
     *cors = Some(decision.headers);
@@ -352,7 +357,7 @@ where
         &req.headers,
         req.target,
         transport,
-        Some(client),
+        client,
     );
     answer
 }
@@ -373,12 +378,12 @@ fn log_decision<H: RequestHeaders + ?Sized>(
     method: &http::Method,
     headers: &H,
     transport: cors::Transport,
-    client: Option<SocketAddr>,
+    client: impl FnOnce() -> Option<SocketAddr>,
 ) {
     match verdict {
         Verdict::Preflight => tracing::debug!(
             origin = origin_of(headers).map(tracing::field::display),
-            client = client.map(tracing::field::display),
+            client = client().map(tracing::field::display),
             "preflight answered: 204 with the allow headers"
         ),
         Verdict::Allow => tracing::trace!(
@@ -412,7 +417,7 @@ fn report_refusal<H: RequestHeaders + ?Sized>(
     headers: &H,
     url: &str,
     transport: cors::Transport,
-    client: Option<SocketAddr>,
+    client: impl FnOnce() -> Option<SocketAddr>,
 ) {
     let Some(refusal) = res.extensions_mut().remove::<Refusal>() else {
         return;
@@ -429,7 +434,7 @@ fn report_refusal<H: RequestHeaders + ?Sized>(
         message: refusal.message,
         context,
     };
-    report(server, refusal.kind, &err, client);
+    report(server, refusal.kind, &err, client());
 }
 
 /// The request's `Origin`, as text. Looked up where a log line or a refusal needs it, not
