@@ -570,11 +570,16 @@ impl Socket {
             .unwrap_or_else(|e| e.into_inner())
             .get_key_value(name.as_bytes())
             .map(|(k, h)| (k.clone(), h.clone()));
-        let (any, middlewares) = match &*self.listeners() {
-            Some(l) => (l.any.clone(), l.middlewares.clone()),
-            None => (Vec::new(), Vec::new()),
+        // The catch-all listeners and middlewares, when the socket has any (copied out of the
+        // lock: they run after it is released). Most sockets have none: then nothing is copied
+        // or dropped per event.
+        let listeners = match &*self.listeners() {
+            Some(l) if !(l.any.is_empty() && l.middlewares.is_empty()) => {
+                Some((l.any.clone(), l.middlewares.clone()))
+            }
+            _ => None,
         };
-        if any.is_empty() && middlewares.is_empty() {
+        let Some((any, middlewares)) = listeners else {
             let Some((name, handler)) = handler else {
                 tracing::debug!(sid = %self.id(), nsp = self.ns(), event = %name, "no handler for event");
                 return;
@@ -587,7 +592,7 @@ impl Socket {
             };
             run_event(|| handler.call(self.clone(), event), self);
             return;
-        }
+        };
         let socket = self.clone();
         let name = name.to_owned();
         run_event(
