@@ -242,11 +242,15 @@ where
     if declared.is_some_and(|n| n > max) {
         return payload_too_large(max).into();
     }
-    let expired = {
+    // `deadline`: the heartbeat deadline the driver armed its timer for, read under the same
+    // lock (a change while the body is read, by the driver's own ping, costs one needless
+    // wake-up of the driver below, nothing else).
+    let (expired, deadline) = {
         // A POST after the heartbeat's deadline finds the session closed, even if its timer
         // has not fired yet (see Session::handle_request_time).
         let mut s = conn.session();
-        !s.is_closed() && s.handle_request_time(now())
+        let expired = !s.is_closed() && s.handle_request_time(now());
+        (expired, s.poll_timeout())
     };
     if expired {
         conn.wake_all();
@@ -288,7 +292,6 @@ where
             return error(ErrorCode::BadRequest).into();
         }
     };
-    let deadline = conn.session().poll_timeout();
     for p in packets {
         let incoming = conn.session().handle_packet(now(), p);
         if let Some(msg) = incoming {
