@@ -33,7 +33,10 @@ PARTS = {
         # path calls it.
         ("Portico: the request (service::handle)", [(r"<portico::h1::OutOfLine<F> as core::future::future::Future>::poll", r"portico::service::handle(_from|_raw)?::\{\{closure\}\}")]),
         ("  session id check", [r"portico::sid::Sid::parse"]),
-        ("  origin guard: evaluate and headers", [r"portico_cors::evaluate::<impl portico_cors::policy::OriginPolicy>::evaluate",
+        # evaluate_into since 2026-12-06 (evaluate calls it; a session's request calls it
+        # directly).
+        ("  origin guard: evaluate and headers", [(r"portico_cors::evaluate::<impl portico_cors::policy::OriginPolicy>::evaluate_into",
+                                                   r"portico_cors::evaluate::<impl portico_cors::policy::OriginPolicy>::evaluate"),
                                                   r"portico_cors::decision::Decision::apply_to"]),
         ("  GET: session lock, payload encoding", [r"portico::engine::polling::begin_get",
                                                    r"portico::engine::polling::take_get"]),

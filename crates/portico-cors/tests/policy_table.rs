@@ -432,6 +432,19 @@ fn check(row: &Row) -> Option<String> {
         info = info.with_authority(authority);
     }
     let decision = policy.evaluate(&info);
+    // `evaluate_into` is the same decision, its headers written into the caller's.
+    let mut into = CorsHeaders::default();
+    let verdict = policy.evaluate_into(&info, &mut into);
+    if verdict != decision.verdict || into != decision.headers {
+        return Some(format!(
+            "{}: evaluate_into differs from evaluate:\n  {:?} {:?}\n  {:?} {:?}",
+            row.name,
+            verdict,
+            sorted(&into),
+            decision.verdict,
+            sorted(&decision.headers)
+        ));
+    }
     let got = match &decision.verdict {
         Verdict::Allow => Expect::Allow,
         Verdict::Preflight => Expect::Preflight,

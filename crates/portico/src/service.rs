@@ -317,20 +317,14 @@ where
         }))
     };
     let transport = cors_transport(&req.query);
-    let decision = config.origins.evaluate(
+    // The policy's headers are written where `h1` reads them, not moved there.
+    let verdict = config.origins.evaluate_into(
         &RequestInfo::new(&req.method, &req.headers)
             .with_transport(transport)
             .with_peer(peer.ip()),
+        cors.insert(CorsHeaders::default()),
     );
-    log_decision(
-        &decision.verdict,
-        &req.method,
-        &req.headers,
-        transport,
-        client,
-    );
-    let verdict = decision.verdict;
-    *cors = Some(decision.headers);
+    log_decision(&verdict, &req.method, &req.headers, transport, client);
     let mut answer = match &verdict {
         Verdict::Allow => {
             crate::engine::route_session(
