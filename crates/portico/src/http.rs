@@ -126,8 +126,10 @@ pub(crate) enum Answer {
     BinaryPayload(Bytes),
     /// 200, `text/html`, `ok`: a POST taken.
     PostOk,
-    /// Any other answer.
-    Response(Response<Body>),
+    /// Any other answer. Boxed: the answer is the output of every future of a request's
+    /// chain, moved at each level, and a session's usual answers (the variants above) are a
+    /// few words, where a `Response` is over a hundred bytes (a `memcpy` call per level).
+    Response(Box<Response<Body>>),
 }
 
 /// The `Content-Type` of a polling payload, a v3 binary payload and a POST's `ok`.
@@ -139,10 +141,8 @@ impl Answer {
     /// A small answer's `Content-Type` and body, the one place they are said: `h1` writes
     /// them as they are, [`Answer::into_response`] puts them in a `Response`. `Err`: any
     /// other answer.
-    // The `Err` is the answer itself handed back (a `Response`), not an error kept around:
-    // boxing it would cost an allocation where none is now.
-    #[allow(clippy::result_large_err)]
-    pub(crate) fn small(self) -> Result<(&'static HeaderValue, Bytes), Response<Body>> {
+    // The `Err` is the answer itself handed back (its boxed `Response`), not an error.
+    pub(crate) fn small(self) -> Result<(&'static HeaderValue, Bytes), Box<Response<Body>>> {
         match self {
             Answer::Payload(body) => Ok((&TEXT_PLAIN, body)),
             Answer::BinaryPayload(body) => Ok((&OCTET_STREAM, body)),
@@ -159,14 +159,14 @@ impl Answer {
                 res.headers_mut().insert(CONTENT_TYPE, content_type.clone());
                 res
             }
-            Err(res) => res,
+            Err(res) => *res,
         }
     }
 }
 
 impl From<Response<Body>> for Answer {
     fn from(res: Response<Body>) -> Answer {
-        Answer::Response(res)
+        Answer::Response(Box::new(res))
     }
 }
 

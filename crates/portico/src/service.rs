@@ -285,7 +285,7 @@ where
             h(parts, res.headers_mut());
         }
     }
-    Answer::Response(res)
+    res.into()
 }
 
 /// [`handle_from`] for a request of a session (a polling `GET` or `POST`) that [`crate::h1`]

@@ -170,7 +170,7 @@ fn builds_the_request_from_the_bytes_read_and_keeps_what_follows() {
 
 fn encoded(res: Response<Body>, keep_alive: bool) -> (String, Option<Bytes>) {
     let mut out = BytesMut::new();
-    let rest = encode(Answer::Response(res), None, keep_alive, &mut out);
+    let rest = encode(Answer::from(res), None, keep_alive, &mut out);
     (String::from_utf8(out.to_vec()).unwrap(), rest)
 }
 
@@ -220,7 +220,7 @@ fn writes_cors_headers_kept_apart_as_apply_to_would_put_them_in() {
     };
     let mut out = BytesMut::new();
     assert!(encode(
-        Answer::Response(response()),
+        Answer::from(response()),
         Some(&decision.headers),
         true,
         &mut out
@@ -280,7 +280,7 @@ fn a_small_answer_is_written_as_its_response_would_be() {
                 let written = format!("{small:?}");
                 let (mut out, mut as_response) = (BytesMut::new(), BytesMut::new());
                 let rest = encode(small, cors, keep_alive, &mut out);
-                let rest_too = encode(Answer::Response(res), cors, keep_alive, &mut as_response);
+                let rest_too = encode(Answer::from(res), cors, keep_alive, &mut as_response);
                 assert_eq!(rest, rest_too, "{written}");
                 let text = |b: &BytesMut| lines(&String::from_utf8_lossy(b));
                 assert_eq!(text(&out), text(&as_response), "{written}");
