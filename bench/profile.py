@@ -129,9 +129,11 @@ LINE = 64
 def footprint(path, ops):
     """The code an operation runs through: the distinct 64-byte lines of code (the unit of the
     instruction cache) holding an instruction that ran at least FOOTPRINT_SHARE times per
-    operation, or None when callgrind did not dump instruction addresses (--dump-instr=yes)."""
-    counts = {}
-    positions, address, after_call = None, 0, False
+    operation, and those lines by function ({name: lines}; a line that holds hot
+    instructions of two functions counts for each), or None when callgrind did not dump
+    instruction addresses (--dump-instr=yes)."""
+    counts, owner, names = {}, {}, {}
+    positions, address, after_call, function = None, 0, False, None
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             c = line[:1]
@@ -153,8 +155,18 @@ def footprint(path, ops):
                     after_call = False
                     continue
                 counts[address] = counts.get(address, 0) + int(line.split()[-1])
+                owner[address] = function
             elif line.startswith("calls="):
                 after_call = True
+            elif line.startswith(("fn=", "cfn=")):
+                # Compressed names: "(id) name" the first time, as a function or as a
+                # callee, and "(id)" after.
+                key, _, rest = line.rstrip("\n").partition("=")
+                m = re.match(r"\((\d+)\)(?: (.*))?$", rest)
+                if m and m.group(2):
+                    names[m.group(1)] = m.group(2)
+                if key == "fn":
+                    function = names.get(m.group(1), "?") if m else rest.strip()
             elif line.startswith("positions:"):
                 if "instr" not in line.split()[1:]:
                     return None
@@ -162,7 +174,11 @@ def footprint(path, ops):
     if positions is None:
         return None
     least = ops * FOOTPRINT_SHARE
-    return len({a // LINE for a, n in counts.items() if n >= least})
+    hot = [a for a, n in counts.items() if n >= least]
+    by_function = {}
+    for a in hot:
+        by_function.setdefault(owner[a], set()).add(a // LINE)
+    return len({a // LINE for a in hot}), {f: len(ls) for f, ls in by_function.items()}
 
 
 # The function tokio runs for every poll of a task (its vtable's `poll`): one call is one
@@ -222,6 +238,8 @@ def main():
     p.add_argument("--unit", required=True)
     p.add_argument("--ops", type=int)
     p.add_argument("--run", help="the load client's --json report (gives --ops)")
+    p.add_argument("--top", type=int, default=0,
+                   help="list the functions with the largest code footprints, this many")
     a = p.parse_args()
     ops = a.ops if a.ops else ops_of(a.run, a.case)
     if ops <= 0:
@@ -240,8 +258,9 @@ def main():
         print(f"cache misses per {a.unit} (simulated): first-level instruction "
               f"{misses['I1mr'] / ops:,.1f}, data read {misses.get('D1mr', 0) / ops:,.1f}, "
               f"data write {misses.get('D1mw', 0) / ops:,.1f}; last-level {last / ops:,.1f}")
-    lines = footprint(a.file, ops)
-    if lines is not None:
+    foot = footprint(a.file, ops)
+    if foot is not None:
+        lines = foot[0]
         print(f"code footprint per {a.unit}: {lines:,} lines of {LINE} bytes ({lines * LINE / 1024:,.1f} KiB) "
               f"of code run in at least {FOOTPRINT_SHARE:.0%} of the {units}")
     polls = task_polls(a.file)
@@ -251,6 +270,10 @@ def main():
     for label, patterns in parts:
         n = sum(largest(rows, pat) for pat in patterns)
         print(f"  {label:<{width}}  {n / ops:>9,.0f}")
+    if a.top and foot is not None:
+        print(f"largest code footprints per {a.unit}, by function (lines of {LINE} bytes):")
+        for name, n in sorted(foot[1].items(), key=lambda kv: (-kv[1], kv[0]))[:a.top]:
+            print(f"  {n:>5,}  {name}")
 
 
 if __name__ == "__main__":

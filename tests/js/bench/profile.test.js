@@ -76,7 +76,7 @@ test(
   "bench/profile --cache-sim: simulated cache misses per HTTP request, after the instructions",
   { skip: !fs.existsSync(RELEASE) && "no release build (cargo build --release -p portico-cli)" },
   async () => {
-    const { total, parts, stdout } = await profile("polling", "--cache-sim");
+    const { total, parts, stdout } = await profile("polling", "--cache-sim", "--top", "3");
     const m = stdout.match(
       /^cache misses per HTTP request \(simulated\): first-level instruction ([\d,.]+), data read ([\d,.]+), data write ([\d,.]+); last-level ([\d,.]+)$/m,
     );
@@ -94,6 +94,18 @@ test(
     const polls = stdout.match(/^task polls per HTTP request: ([\d.]+) /m);
     assert.ok(polls, `no task polls line in:\n${stdout}`);
     assert.ok(Number(polls[1]) >= 1 && Number(polls[1]) < 10, stdout);
+    // --top 3: the three functions with the most lines, each named (not a compressed id
+    // left unread), most first, none with more lines than the whole footprint.
+    const whole = Number(stdout.match(/^code footprint per HTTP request: ([\d,]+) lines/m)[1].replaceAll(",", ""));
+    const listing = stdout.split("largest code footprints per HTTP request, by function (lines of 64 bytes):\n")[1];
+    assert.ok(listing, `no footprint listing in:\n${stdout}`);
+    const rows = listing.trimEnd().split("\n").map((l) => l.match(/^ +([\d,]+) {2}(\S.*)$/));
+    assert.equal(rows.length, 3, stdout);
+    const counts = rows.map((r) => Number(r[1].replaceAll(",", "")));
+    for (const [i, r] of rows.entries()) {
+      assert.ok(r && r[2] !== "?" && counts[i] > 0 && counts[i] <= whole, stdout);
+      if (i > 0) assert.ok(counts[i] <= counts[i - 1], stdout);
+    }
   },
 );
 
@@ -103,13 +115,13 @@ async function annotate(events, counts) {
 }
 
 /** bench/profile.py on a callgrind file of this text (after the format's header), 4 requests. */
-async function annotateText(text) {
+async function annotateText(text, ...options) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "profile-py-"));
   try {
     const file = path.join(dir, "callgrind.out");
     fs.writeFileSync(file, `# callgrind format\nversion: 1\ncreator: test\n${text}`);
     const py = path.join(REPO_ROOT, "bench/profile.py");
-    const args = [py, "--case", "polling", "--unit", "HTTP request", "--ops", "4", file];
+    const args = [py, "--case", "polling", "--unit", "HTTP request", "--ops", "4", ...options, file];
     return (await run("python3", args, { cwd: REPO_ROOT })).stdout;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -135,7 +147,7 @@ test("bench/profile.py counts the lines of code run in a fifth of the operations
   // at the call's own address (the line at 0x1100): not a line of main's. The callee runs the
   // line at 0x2000 4 times; its instruction just before (0x1fff, a relative address) did not
   // run. 3 lines.
-  const out = await annotateText(
+  const dump =
     [
       "positions: instr line",
       "events: Ir",
@@ -152,9 +164,14 @@ test("bench/profile.py counts the lines of code run in a fifth of the operations
       "0x2000 5 4",
       "-1 6 0",
       "totals: 53",
-    ].join("\n") + "\n",
-  );
+    ].join("\n") + "\n";
+  const out = await annotateText(dump);
   assert.match(out, /^code footprint per HTTP request: 3 lines of 64 bytes \(0\.2 KiB\) of code run in at least 20% of the HTTP requests$/m);
+  assert.doesNotMatch(out, /largest code footprints/);
+  // --top: the lines by function, most first; the callee's name was given on the `cfn=`
+  // line (compressed), its `fn=` line names it by number only.
+  const top = await annotateText(dump, "--top", "5");
+  assert.match(top, /^largest code footprints per HTTP request, by function \(lines of 64 bytes\):\n {6}2 {2}main\n {6}1 {2}callee$/m);
   // Without instruction addresses (positions: line, the default), no footprint is claimed.
   const plain = await annotate("Ir", "4000");
   assert.doesNotMatch(plain, /footprint/);
