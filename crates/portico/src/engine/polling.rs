@@ -225,10 +225,11 @@ where
     H: RequestHeaders + Sync + ?Sized,
 {
     let max = conn.engine.config.max_payload;
+    // The media type is read off the value's bytes: a `to_str` first would check every byte
+    // of it (parameters included) for nothing.
     let binary_body = headers
         .get(&CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/octet-stream"));
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
     let v3 = matches!(conn.protocol(), Protocol::V3 { .. });
     if binary_body && !v3 {
         // Engine.IO v4 polling is text only: this is not a v4 client.
