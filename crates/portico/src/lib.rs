@@ -65,6 +65,7 @@ mod http;
 mod listeners;
 mod logging;
 mod namespace;
+mod on_wake;
 mod packed_head;
 mod reason;
 mod recovery;

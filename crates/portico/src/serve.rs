@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use crate::engine::ws::server_io::ServerIo;
 use crate::h1::{self, Served};
 use crate::handshake::PeerAddr;
+use crate::on_wake::OnWake;
 use crate::refusal::Reason;
 use crate::Server;
 
@@ -198,8 +199,13 @@ where
         (started, closing.shutdown(timeout).await)
     };
     tokio::pin!(closed);
+    // Polled only when the shutdown signal wakes the loop, not at every accepted connection
+    // (see `on_wake`); first, so that a flood of connections cannot hold the shutdown off.
+    let mut closed = OnWake::new(closed);
     let (started, report) = loop {
         let (stream, peer) = tokio::select! {
+            biased;
+            done = &mut closed => break done,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -209,7 +215,6 @@ where
                     continue;
                 }
             },
-            done = &mut closed => break done,
         };
         nodelay(&stream, inherits_nodelay);
         let svc = app.clone();

@@ -17,13 +17,13 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
 use tokio::time::{Instant, Sleep};
+
+use crate::on_wake::Flag;
 
 /// How a wait for the next request ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,27 +34,6 @@ pub(crate) enum Woke<T> {
     Idle,
     /// The server is shutting down (or its shutdown signal is gone).
     Stopping,
-}
-
-/// The waker the timer and the shutdown's wait are polled with (no `Default`: a flag made
-/// unset would never arm them; see [`IdleWatch::new`]).
-#[derive(Debug)]
-struct Flag {
-    /// Set when either woke; the next wait polls them both.
-    woken: AtomicBool,
-    /// The connection's task.
-    task: AtomicWaker,
-}
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
-    }
 }
 
 /// A connection's idle timer and shutdown wait, for its waits between requests (see the
@@ -76,11 +55,8 @@ impl<'a, S: Future> IdleWatch<'a, S> {
         timer: Pin<&'a mut Sleep>,
         shutdown: Pin<&'a mut S>,
     ) -> Self {
-        let flag = Arc::new(Flag {
-            // The first wait polls both, to arm them with the flag's waker.
-            woken: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        });
+        // Set: the first wait polls both, to arm them with the flag's waker.
+        let flag = Flag::new();
         let waker = Waker::from(flag.clone());
         IdleWatch {
             timeout,
@@ -101,10 +77,7 @@ impl<'a, S: Future> IdleWatch<'a, S> {
             if let Poll::Ready(out) = read.as_mut().poll(cx) {
                 return Poll::Ready(Woke::Read(out));
             }
-            // The task first, then the flag: a wake between the two finds the task's waker
-            // and polls this again.
-            self.flag.task.register(cx.waker());
-            if self.flag.woken.swap(false, Ordering::AcqRel) {
+            if self.flag.take(cx) {
                 if let Some(woke) = self.poll_watched(deadline) {
                     return Poll::Ready(woke);
                 }
