@@ -206,6 +206,7 @@ impl ServerConfig {
             allow_upgrades: self.allow_upgrades,
             allow_eio3: self.allow_eio3,
             allow_request: self.hooks.allow_request.clone(),
+            mark_handshakes: self.cookie.is_some() || !self.hooks.initial_headers.is_empty(),
         }
     }
 }

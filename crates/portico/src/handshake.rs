@@ -19,8 +19,8 @@ use crate::packed_head::PackedHead;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// A handshake's addresses, put in its request's extensions by the router (a request of a
-/// session needs neither).
+/// A handshake's addresses, handed by the router to the engine (a request of a session needs
+/// neither).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ClientAddr {
     /// The client's address as the server counts it (`max_sessions_per_ip`) and shows it

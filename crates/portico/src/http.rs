@@ -87,7 +87,7 @@ pub(crate) struct Refusal {
 }
 
 /// Marks a handshake response (for the cookie and the `initial_headers` hook), with the new
-/// session's id.
+/// session's id; put in only when the server has either (`EngineConfig::mark_handshakes`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HandshakeResponse(pub(crate) crate::sid::Sid);
 

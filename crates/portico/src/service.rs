@@ -144,11 +144,11 @@ where
     }
 }
 
-fn conn_info(req: &http::request::Parts) -> Arc<ConnInfo> {
+fn conn_info(req: &http::request::Parts, client: Option<SocketAddr>) -> Arc<ConnInfo> {
     Arc::new(ConnInfo::new(
         req.uri.path_and_query().map_or("", |p| p.as_str()),
         &req.headers,
-        req.extensions.get::<ClientAddr>().map(|a| a.client),
+        client,
         SystemTime::now(),
         req.uri.scheme_str() == Some("https"),
     ))
@@ -172,9 +172,10 @@ where
 
 /// [`handle`] a request from `peer` (what its [`PeerAddr`] extension would say), its head
 /// borrowed and its body apart. Portico's own HTTP/1 path gives it here: an extension costs
-/// each request an allocation, so it is put in only where a handshake needs it (its hooks,
-/// [`crate::Handshake::address`]); and the head stays in the caller's future, where it was
-/// parsed, rather than be copied into each future of the chain (see [`crate::engine::route`]).
+/// each request allocations, so the peer is a parameter (and the handshake's addresses, for
+/// its hooks and [`crate::Handshake::address`], are handed to the engine the same way); and
+/// the head stays in the caller's future, where it was parsed, rather than be copied into
+/// each future of the chain (see [`crate::engine::route`]).
 ///
 /// `upgrade`: whether the request is a WebSocket upgrade, when the caller's parse decided it
 /// (see [`crate::engine::route`]).
@@ -204,11 +205,13 @@ where
     let query = Query::parse(uri.query());
     let client =
         peer.map(|p| client_addr(p, &req.headers, |ip| config.origins.is_trusted_proxy(ip)));
-    if let (Some(client), Some(peer), None) = (client, peer, query.sid()) {
-        // What a handshake is admitted by, remembers and shows its `allow_request` hook (a
-        // request of a session needs neither, and an extension costs an allocation).
-        req.extensions.insert(ClientAddr { client, peer });
-    }
+    // What a handshake is admitted by, remembers and shows its `allow_request` hook (a request
+    // of a session needs neither); handed to the engine, not put in the request's extensions
+    // (an extension costs a request allocations and a hash).
+    let handshake_addr = match (client, peer, query.sid()) {
+        (Some(client), Some(peer), None) => Some(ClientAddr { client, peer }),
+        _ => None,
+    };
     let transport = cors_transport(&query);
     let decision = {
         let mut info = RequestInfo::new(&req.method, &req.headers)
@@ -251,7 +254,16 @@ where
         (Verdict::Allow, Some(res)) => res,
         (Verdict::Deny(reason), _) => refused_origin(reason),
         (Verdict::Allow, None) => {
-            crate::engine::route(&server.0.engine, req, body, query, upgrade, conn_info).await
+            crate::engine::route(
+                &server.0.engine,
+                req,
+                body,
+                query,
+                upgrade,
+                handshake_addr,
+                |req| conn_info(req, handshake_addr.map(|a| a.client)),
+            )
+            .await
         }
     };
     report_refusal(

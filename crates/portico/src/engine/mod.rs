@@ -92,6 +92,10 @@ pub(crate) struct EngineConfig {
     pub(crate) allow_upgrades: bool,
     pub(crate) allow_eio3: bool,
     pub(crate) allow_request: Option<Arc<AllowFn>>,
+    /// Whether a handshake's response is marked as one ([`crate::http::HandshakeResponse`]):
+    /// only the session cookie and the `initial_headers` hooks read the mark, and an extension
+    /// costs a response three allocations.
+    pub(crate) mark_handshakes: bool,
 }
 
 impl EngineConfig {
@@ -445,7 +449,9 @@ fn unsupported_eio(eio: Option<&str>, allow_eio3: bool) -> String {
 
 /// Route an Engine.IO request by the reference server's order of checks: transport, session
 /// id, then (for a handshake) method, upgrade, protocol version and `allow_request`.
-/// `info` makes the handshake's view of the request (only called for a new session).
+/// `info` makes the handshake's view of the request (only called for a new session);
+/// `client`: the handshake's addresses (what `max_sessions_per_ip` counts and the
+/// `allow_request` hook sees), when the request came from a peer.
 ///
 /// `upgrade`: whether the request is a WebSocket upgrade, when the caller's parse has decided
 /// it already (Portico's own HTTP/1 path, which takes an upgrade only without a body); `None`
@@ -461,6 +467,7 @@ pub(crate) async fn route<B>(
     body: B,
     query: Query<'_>,
     upgrade: Option<bool>,
+    client: Option<ClientAddr>,
     info: impl FnOnce(&http::request::Parts) -> Arc<ConnInfo>,
 ) -> Response<Body>
 where
@@ -519,12 +526,12 @@ where
         return status(StatusCode::SERVICE_UNAVAILABLE);
     }
     if let Some(allow) = &config.allow_request {
-        let peer = req.extensions.get::<ClientAddr>().map(|a| a.peer);
+        let peer = client.map(|a| a.peer);
         if let Err(message) = allow(RequestParts::of(req, peer)).await {
             return forbidden(&message);
         }
     }
-    let address = req.extensions.get::<ClientAddr>().map(|a| a.client);
+    let address = client.map(|a| a.client);
     let slot = match engine.admission.admit(address.map(|a| a.ip())) {
         Ok(slot) => slot,
         Err(refused) => return refuse(engine, refused),

@@ -65,8 +65,10 @@ pub(crate) fn handshake(
     let sid = conn.sid;
     tokio::spawn(driver::run(conn, handler, None, slot));
     let mut res = payload(body);
-    res.extensions_mut()
-        .insert(crate::http::HandshakeResponse(sid));
+    if engine.config.mark_handshakes {
+        res.extensions_mut()
+            .insert(crate::http::HandshakeResponse(sid));
+    }
     res
 }
 

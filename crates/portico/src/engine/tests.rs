@@ -100,6 +100,7 @@ fn engine(handler: Recorder) -> Arc<Engine> {
         allow_upgrades: true,
         allow_eio3: false,
         allow_request: None,
+        mark_handshakes: true,
     };
     Arc::new(Engine::new(config, Arc::new(handler)))
 }
@@ -128,7 +129,7 @@ async fn request(
         .unwrap();
     let q = Query::parse(Some(query));
     let (mut head, body) = req.into_parts();
-    let res = route(engine, &mut head, body, q, None, info).await;
+    let res = route(engine, &mut head, body, q, None, None, info).await;
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -411,7 +412,15 @@ async fn a_post_dropped_mid_body_closes_the_session_with_transport_error() {
         .body(EndlessBody)
         .unwrap();
     let (mut head, body) = req.into_parts();
-    let pending = route(&engine, &mut head, body, Query::parse(Some(&q)), None, info);
+    let pending = route(
+        &engine,
+        &mut head,
+        body,
+        Query::parse(Some(&q)),
+        None,
+        None,
+        info,
+    );
     // The client gives up the upload: the request future is dropped while reading the body.
     assert!(tokio::time::timeout(Duration::from_secs(1), pending)
         .await

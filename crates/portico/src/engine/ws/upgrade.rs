@@ -149,7 +149,7 @@ pub(crate) fn accept(
     if let Ok(v) = HeaderValue::from_str(&accept) {
         h.insert(SEC_WEBSOCKET_ACCEPT, v);
     }
-    if let Some(sid) = handshake {
+    if let Some(sid) = handshake.filter(|_| engine.config.mark_handshakes) {
         res.extensions_mut()
             .insert(crate::http::HandshakeResponse(sid));
     }
