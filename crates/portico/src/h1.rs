@@ -9,7 +9,7 @@
 //! request goes through the same handling ([`crate::service`]) as hyper's would (the origin
 //! policy, the engine, every limit); only the HTTP/1 framing differs, and it is parsed by
 //! `httparse`, hyper's own parser. An upgrade answered `101` hands the stream, with any bytes
-//! read past the request, to the WebSocket (`engine::ws::upgrade::DirectUpgrade`).
+//! read past the request, to the WebSocket (`engine::ws::upgrade::Upgrading::Direct`).
 //!
 //! Any other request (HTTP/1.0, a chunked or larger body, a head not read whole, another
 //! upgrade, a malformed one) hands the connection to hyper with the bytes read so far, and
@@ -28,7 +28,6 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
@@ -40,7 +39,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
-use crate::engine::ws::upgrade::DirectUpgrade;
+use crate::engine::ws::upgrade::Upgrading;
 use crate::http::{has_token, Answer, Body, Query};
 use crate::serve::next_bytes;
 use crate::Server;
@@ -108,14 +107,12 @@ pub(crate) async fn serve(
             buf.extend_from_slice(&bytes[len..]);
         }
         // An upgrade's stream goes to the WebSocket once its `101` is written.
-        let handover = match &mut head {
-            Head::Parts(req) if upgrade => {
+        let (handover, upgrading) = match &head {
+            Head::Parts(_) if upgrade => {
                 let (tx, rx) = oneshot::channel();
-                req.extensions
-                    .insert(DirectUpgrade(Arc::new(Mutex::new(Some(rx)))));
-                Some(tx)
+                (Some(tx), Upgrading::Direct(rx))
             }
-            _ => None,
+            _ => (None, Upgrading::No),
         };
         // The origin policy's headers, put here by the handling (see `handle_from`).
         let mut cors = None;
@@ -132,7 +129,7 @@ pub(crate) async fn serve(
                             req,
                             Full::new(body),
                             Some(peer),
-                            Some(upgrade),
+                            upgrading,
                             Some(&mut cors),
                         )
                         .await

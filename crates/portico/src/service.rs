@@ -15,6 +15,7 @@ use portico_proto::engine::ErrorCode;
 use portico_cors::{self as cors, CorsHeaders, RequestHeaders, RequestInfo, Verdict};
 
 use crate::connection_error::{ConnectionError, ErrorContext};
+use crate::engine::ws::upgrade::Upgrading;
 use crate::h1::head::RawHead;
 use crate::handshake::{client_addr, ClientAddr, ConnInfo, PeerAddr};
 use crate::hooks::RequestParts;
@@ -165,7 +166,7 @@ where
 {
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
     let (mut parts, body) = req.into_parts();
-    handle_from(&server, &mut parts, body, peer, None, None)
+    handle_from(&server, &mut parts, body, peer, Upgrading::Undecided, None)
         .await
         .into_response()
 }
@@ -177,8 +178,8 @@ where
 /// the head stays in the caller's future, where it was parsed, rather than be copied into
 /// each future of the chain (see [`crate::engine::route`]).
 ///
-/// `upgrade`: whether the request is a WebSocket upgrade, when the caller's parse decided it
-/// (see [`crate::engine::route`]).
+/// `upgrade`: whether the request is a WebSocket upgrade, when the caller's parse decided it,
+/// and then how its stream comes (see [`crate::engine::route`]).
 ///
 /// With `cors_apart`, the origin policy's headers are put there (when no hook may see or change
 /// them), for the caller to write with the response's own; a response header map they are
@@ -190,7 +191,7 @@ pub(crate) async fn handle_from<B>(
     req: &mut http::request::Parts,
     body: B,
     peer: Option<SocketAddr>,
-    upgrade: Option<bool>,
+    upgrade: Upgrading,
     cors_apart: Option<&mut Option<CorsHeaders>>,
 ) -> Answer
 where

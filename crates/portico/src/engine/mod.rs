@@ -38,6 +38,7 @@ use crate::http::{
 use crate::refusal::{Reason, Refusals};
 use crate::sid::{Sid, SidMap};
 use admission::{Admission, Refused, Slot};
+use ws::upgrade::Upgrading;
 
 /// What the engine calls when a session opens: the layer above (Socket.IO, or the echo).
 pub(crate) trait Handler: Send + Sync + 'static {
@@ -454,8 +455,9 @@ fn unsupported_eio(eio: Option<&str>, allow_eio3: bool) -> String {
 /// `allow_request` hook sees), when the request came from a peer.
 ///
 /// `upgrade`: whether the request is a WebSocket upgrade, when the caller's parse has decided
-/// it already (Portico's own HTTP/1 path, which takes an upgrade only without a body); `None`
-/// looks at the headers (`Upgrade`, `Connection` and the body's).
+/// it already (Portico's own HTTP/1 path, which takes an upgrade only without a body, and
+/// hands its stream over itself: [`Upgrading::Direct`]); [`Upgrading::Undecided`] looks at
+/// the headers (`Upgrade`, `Connection` and the body's).
 ///
 /// The request's head is borrowed, not moved: it stays where the caller put it, and only the
 /// body (a polling POST's) moves on, rather than copy about 250 bytes (the `HeaderMap` and
@@ -466,7 +468,7 @@ pub(crate) async fn route<B>(
     req: &mut http::request::Parts,
     body: B,
     query: Query<'_>,
-    upgrade: Option<bool>,
+    upgrade: Upgrading,
     client: Option<ClientAddr>,
     info: impl FnOnce(&http::request::Parts) -> Arc<ConnInfo>,
 ) -> Response<Body>
@@ -479,16 +481,17 @@ where
     let Some(transport) = served_transport(engine, &query) else {
         return error(ErrorCode::TransportUnknown);
     };
-    let upgrade = match upgrade {
-        Some(decided) => decided,
-        None => {
+    let (upgrade, direct) = match upgrade {
+        Upgrading::No => (false, None),
+        Upgrading::Direct(handover) => (true, Some(handover)),
+        Upgrading::Undecided => {
             let upgrade = is_websocket_upgrade(req);
             if upgrade && has_body(req) {
                 // An upgrade request carries no body: what would follow it is not WebSocket
                 // frames.
                 return error(ErrorCode::BadRequest);
             }
-            upgrade
+            (upgrade, None)
         }
     };
     if let Some(sid) = query.sid() {
@@ -497,7 +500,7 @@ where
             Ok(conn) if transport == Transport::WebSocket => {
                 let info = conn.info.clone();
                 let protocol = conn.protocol();
-                ws::upgrade::accept(engine, req, WsTarget::Upgrade(conn), info, protocol)
+                ws::upgrade::accept(engine, req, WsTarget::Upgrade(conn), info, protocol, direct)
             }
             Ok(conn) => polling_request(conn, &req.method, &req.headers, body)
                 .await
@@ -540,7 +543,7 @@ where
     match transport {
         Transport::Polling => polling::handshake(engine, info, protocol, slot),
         Transport::WebSocket => {
-            ws::upgrade::accept(engine, req, WsTarget::New(slot), info, protocol)
+            ws::upgrade::accept(engine, req, WsTarget::New(slot), info, protocol, direct)
         }
     }
 }

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full};
 use portico_proto::engine::session::{CloseReason, Incoming};
 
 use super::*;
+use crate::engine::ws::upgrade::Upgrading;
 use crate::handshake::ConnInfo;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +130,7 @@ async fn request(
         .unwrap();
     let q = Query::parse(Some(query));
     let (mut head, body) = req.into_parts();
-    let res = route(engine, &mut head, body, q, None, None, info).await;
+    let res = route(engine, &mut head, body, q, Upgrading::Undecided, None, info).await;
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -417,7 +418,7 @@ async fn a_post_dropped_mid_body_closes_the_session_with_transport_error() {
         &mut head,
         body,
         Query::parse(Some(&q)),
-        None,
+        Upgrading::Undecided,
         None,
         info,
     );

@@ -1,6 +1,6 @@
 //! The WebSocket transport: the HTTP upgrade, for a new session or to upgrade a polling one.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,14 +22,22 @@ use crate::engine::{driver, Engine, WsTarget};
 use crate::handshake::ConnInfo;
 use crate::http::{error, Body};
 
-/// The stream of a connection that Portico's own HTTP/1 (`crate::h1`) answered, handed over
-/// once the `101` is written, with the bytes read past the request. A request carries this
-/// extension (taken by [`accept`]) in place of hyper's upgrade.
-#[derive(Debug, Clone)]
-pub(crate) struct DirectUpgrade(pub(crate) Arc<Mutex<Option<Handover>>>);
+/// Whether a request is a WebSocket upgrade, as the router is told it.
+#[derive(Debug)]
+pub(crate) enum Upgrading {
+    /// Not decided: the router reads the request's headers (`Upgrade`, `Connection`) and body
+    /// (hyper's requests).
+    Undecided,
+    /// Not an upgrade (Portico's own HTTP/1 decided it).
+    No,
+    /// An upgrade Portico's own HTTP/1 (`crate::h1`) took: the connection's stream comes
+    /// through this once the `101` is written, in place of hyper's upgrade (a parameter, not
+    /// a request extension: an extension costs a request allocations and a hash).
+    Direct(Handover),
+}
 
-/// Where [`DirectUpgrade`]'s stream comes through: the stream, and the bytes read past the
-/// request.
+/// Where a [`Upgrading::Direct`] stream comes through: the stream, and the bytes read past
+/// the request.
 pub(crate) type Handover = oneshot::Receiver<(TcpStream, Bytes)>;
 
 /// Where an accepted upgrade's stream comes from.
@@ -41,11 +49,7 @@ enum Upgrade {
 }
 
 impl Upgrade {
-    fn of(req: &mut http::request::Parts) -> Upgrade {
-        let direct = req
-            .extensions
-            .remove::<DirectUpgrade>()
-            .and_then(|d| d.0.lock().ok()?.take());
+    fn of(req: &mut http::request::Parts, direct: Option<Handover>) -> Upgrade {
         match direct {
             Some(rx) => Upgrade::Direct(rx),
             // What `hyper::upgrade::on` takes from a whole request; from its parts, by hand.
@@ -86,6 +90,7 @@ pub(crate) fn accept(
     target: WsTarget,
     info: Arc<ConnInfo>,
     protocol: Protocol,
+    direct: Option<Handover>,
 ) -> Response<Body> {
     let version_ok = req
         .headers
@@ -95,7 +100,7 @@ pub(crate) fn accept(
         return error(ErrorCode::BadRequest);
     };
     let accept = portico_proto::ws::accept_key(key.as_bytes());
-    let on_upgrade = Upgrade::of(req);
+    let on_upgrade = Upgrade::of(req, direct);
     let max = max_message(engine);
     // A client that reads nothing for a whole heartbeat round is gone.
     let max_stall = engine.config.ping_interval + engine.config.ping_timeout;
