@@ -45,9 +45,16 @@ pub(crate) struct Conn {
 /// Wakes the one driver task of a session. A flag and a waker instead of a `Notify`: the driver
 /// is the only waiter, so a wake-up is an atomic store and a waker call, and the driver's wait
 /// registers no list entry each turn.
+///
+/// It wakes the driver for its timer too: the timer is polled with the session's own waker
+/// (the `Wake` of [`Conn`]), which notes that the timer fired, so that the driver polls its
+/// timer only then (and once after re-arming it), not at every wait (a message on the
+/// WebSocket is one wait: the poll was about 120 instructions of each, `bench/profile echo`).
 #[derive(Default)]
 pub(crate) struct DriverWake {
     woken: AtomicBool,
+    /// The timer fired (or was re-armed) since the driver last polled it.
+    timer: AtomicBool,
     waker: futures_util::task::AtomicWaker,
 }
 
@@ -79,6 +86,19 @@ impl DriverWake {
         }
     }
 
+    /// Whether the driver is to poll its timer: it fired since the last look, or was re-armed
+    /// ([`DriverWake::timer_rearmed`]). The driver's waker is registered by its
+    /// [`DriverWake::poll_notified`] in the same wait, before this: a firing after that wakes it.
+    pub(crate) fn take_timer(&self) -> bool {
+        self.timer.swap(false, Ordering::AcqRel)
+    }
+
+    /// The driver re-armed its timer: its next wait polls it (which registers the new
+    /// deadline's waker).
+    pub(crate) fn timer_rearmed(&self) {
+        self.timer.store(true, Ordering::Release);
+    }
+
     /// Whether woken (the wake-up is consumed); if not, `cx` is woken by the next one.
     pub(crate) fn poll_notified(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         if self.woken.swap(false, Ordering::AcqRel) {
@@ -91,6 +111,19 @@ impl DriverWake {
         } else {
             std::task::Poll::Pending
         }
+    }
+}
+
+/// The waker the driver polls its timer with (see [`DriverWake`]): a firing is noted, then the
+/// driver's task is woken.
+impl std::task::Wake for Conn {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.driver_wake.timer.store(true, Ordering::Release);
+        self.driver_wake.waker.wake();
     }
 }
 

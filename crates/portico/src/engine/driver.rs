@@ -6,7 +6,7 @@ use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use portico_proto::engine::session::{CloseReason, ProbeOutcome, Protocol};
 use portico_proto::engine::{Frame, Packet};
@@ -89,6 +89,7 @@ pub(crate) fn run(
                 if earliest != armed {
                     if let Some(d) = earliest {
                         timer.as_mut().reset(tokio::time::Instant::from_std(d));
+                        conn.driver_wake.timer_rearmed();
                     }
                     armed = earliest;
                 }
@@ -150,7 +151,15 @@ pub(crate) fn run(
                     if let Some(Poll::Ready(m)) = probe.as_mut().map(|p| p.poll_next(cx)) {
                         return Poll::Ready(Event::Probe(m));
                     }
-                    if armed.is_some() && timer.as_mut().poll(cx).is_ready() {
+                    // Polled with the session's own waker, and only when that noted a firing
+                    // (or after a re-arm): see `DriverWake`.
+                    if armed.is_some()
+                        && conn.driver_wake.take_timer()
+                        && timer
+                            .as_mut()
+                            .poll(&mut Context::from_waker(&Waker::from(Arc::clone(conn))))
+                            .is_ready()
+                    {
                         return Poll::Ready(Event::Timer);
                     }
                     Poll::Pending
