@@ -50,6 +50,9 @@ pub(crate) struct Conn {
 /// (the `Wake` of [`Conn`]), which notes that the timer fired, so that the driver polls its
 /// timer only then (and once after re-arming it), not at every wait (a message on the
 /// WebSocket is one wait: the poll was about 120 instructions of each, `bench/profile echo`).
+/// This is [`crate::on_wake::Flag`]'s scheme, kept in the session's own allocation and beside
+/// the driver's waker it already holds (a `Flag` is an `Arc` of its own: one allocation more
+/// per session).
 #[derive(Default)]
 pub(crate) struct DriverWake {
     woken: AtomicBool,
