@@ -9,7 +9,6 @@ use portico_proto::engine::session::{
     CloseReason, Incoming, Protocol, SendError, Session, Transport,
 };
 use portico_proto::engine::Frame;
-use tokio::sync::Notify;
 
 use super::{ConnHandler, Engine};
 use crate::handshake::ConnInfo;
@@ -25,14 +24,18 @@ pub(crate) struct Conn {
     session: Mutex<Session>,
     /// Wakes the driver task: output for the WebSocket, a close, a new deadline.
     pub(crate) driver_wake: DriverWake,
-    /// Wakes the pending polling GET.
-    pub(crate) get_wake: Notify,
+    /// Wakes the pending polling GET (a session has one at most: a second is refused).
+    pub(crate) get_wake: OneWaiter,
     /// Hands a probing WebSocket to the driver (then woken with `driver_wake`). A slot, not a
     /// channel: a tokio channel allocates ~700 bytes up front, for every session, for a hand-off
     /// that happens at most once.
     upgrade: Mutex<UpgradeSlot>,
     /// A polling POST is being read (a second one at the same time is an error).
     pub(crate) post_busy: AtomicBool,
+    /// The driver's timer fired (or was re-armed) since the driver last polled it (see
+    /// [`Conn::take_driver_timer`]). Here, beside the other flags, not in [`DriverWake`]: a
+    /// flag there would add a word of padding to every session.
+    driver_timer: AtomicBool,
     /// The driver is handling a message it read: what is queued meanwhile (an ack from a
     /// handler that ran inline) is written when it is done, without waking it.
     pub(crate) driving: AtomicBool,
@@ -42,64 +45,34 @@ pub(crate) struct Conn {
     handler: OnceLock<Weak<dyn ConnHandler>>,
 }
 
-/// Wakes the one driver task of a session. A flag and a waker instead of a `Notify`: the driver
-/// is the only waiter, so a wake-up is an atomic store and a waker call, and the driver's wait
-/// registers no list entry each turn.
+/// Wakes the one task that waits on it: a flag and a waker instead of a `Notify`. With one
+/// waiter, a wake-up is an atomic store and a waker call, and a wait registers no list entry
+/// (a `Notify` locks its list to add the waiter and again to wake or drop it: about 280
+/// instructions and 25 lines of code per polling GET, `bench/profile polling`).
 ///
-/// It wakes the driver for its timer too: the timer is polled with the session's own waker
-/// (the `Wake` of [`Conn`]), which notes that the timer fired, so that the driver polls its
-/// timer only then (and once after re-arming it), not at every wait (a message on the
-/// WebSocket is one wait: the poll was about 120 instructions of each, `bench/profile echo`).
-/// This is [`crate::on_wake::Flag`]'s scheme, kept in the session's own allocation and beside
-/// the driver's waker it already holds (a `Flag` is an `Arc` of its own: one allocation more
-/// per session).
+/// A wake-up with no task waiting is kept: the next wait returns at once, as `Notify`'s
+/// `notify_one` leaves a permit.
 #[derive(Default)]
-pub(crate) struct DriverWake {
+pub(crate) struct OneWaiter {
     woken: AtomicBool,
-    /// The timer fired (or was re-armed) since the driver last polled it.
-    timer: AtomicBool,
     waker: futures_util::task::AtomicWaker,
 }
 
-// The wake-ups this thread sent to drivers, for tests that count them (a current-thread
-// runtime runs a test's tasks on its thread, so parallel tests do not add to each other's).
-#[cfg(test)]
-thread_local! {
-    pub(crate) static DRIVER_WAKES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-impl DriverWake {
-    /// Wake the driver (or make its next wait return at once).
+impl OneWaiter {
+    /// Wake the waiting task (or make its next wait return at once).
     pub(crate) fn notify_one(&self) {
-        #[cfg(test)]
-        DRIVER_WAKES.with(|n| n.set(n.get() + 1));
         self.woken.store(true, Ordering::Release);
         self.waker.wake();
     }
 
-    /// [`DriverWake::notify_one`], but while a handler is being polled on this thread
-    /// ([`super::defer::defer_wakes`]) the driver's task is woken only when that poll ends.
-    /// The flag is set at once: a driver that looks meanwhile sees it (no wake-up is lost).
+    /// [`OneWaiter::notify_one`], but while a handler is being polled on this thread
+    /// ([`super::defer::defer_wakes`]) the task is woken only when that poll ends. The flag is
+    /// set at once: a task that looks meanwhile sees it (no wake-up is lost).
     pub(crate) fn notify_one_deferred(&self) {
-        #[cfg(test)]
-        DRIVER_WAKES.with(|n| n.set(n.get() + 1));
         self.woken.store(true, Ordering::Release);
         if let Some(w) = self.waker.take() {
             super::defer::wake_or_defer(w);
         }
-    }
-
-    /// Whether the driver is to poll its timer: it fired since the last look, or was re-armed
-    /// ([`DriverWake::timer_rearmed`]). The driver's waker is registered by its
-    /// [`DriverWake::poll_notified`] in the same wait, before this: a firing after that wakes it.
-    pub(crate) fn take_timer(&self) -> bool {
-        self.timer.swap(false, Ordering::AcqRel)
-    }
-
-    /// The driver re-armed its timer: its next wait polls it (which registers the new
-    /// deadline's waker).
-    pub(crate) fn timer_rearmed(&self) {
-        self.timer.store(true, Ordering::Release);
     }
 
     /// Whether woken (the wake-up is consumed); if not, `cx` is woken by the next one.
@@ -117,6 +90,41 @@ impl DriverWake {
     }
 }
 
+/// Wakes the one driver task of a session ([`OneWaiter`]; the test build counts the
+/// wake-ups). It wakes the driver for its timer too: see [`Conn::take_driver_timer`].
+#[derive(Default)]
+pub(crate) struct DriverWake {
+    wake: OneWaiter,
+}
+
+// The wake-ups this thread sent to drivers, for tests that count them (a current-thread
+// runtime runs a test's tasks on its thread, so parallel tests do not add to each other's).
+#[cfg(test)]
+thread_local! {
+    pub(crate) static DRIVER_WAKES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl DriverWake {
+    /// Wake the driver (or make its next wait return at once).
+    pub(crate) fn notify_one(&self) {
+        #[cfg(test)]
+        DRIVER_WAKES.with(|n| n.set(n.get() + 1));
+        self.wake.notify_one();
+    }
+
+    /// [`OneWaiter::notify_one_deferred`] for the driver.
+    pub(crate) fn notify_one_deferred(&self) {
+        #[cfg(test)]
+        DRIVER_WAKES.with(|n| n.set(n.get() + 1));
+        self.wake.notify_one_deferred();
+    }
+
+    /// Whether woken (the wake-up is consumed); if not, `cx` is woken by the next one.
+    pub(crate) fn poll_notified(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.wake.poll_notified(cx)
+    }
+}
+
 /// The waker the driver polls its timer with (see [`DriverWake`]): a firing is noted, then the
 /// driver's task is woken.
 impl std::task::Wake for Conn {
@@ -125,8 +133,8 @@ impl std::task::Wake for Conn {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.driver_wake.timer.store(true, Ordering::Release);
-        self.driver_wake.waker.wake();
+        self.driver_timer.store(true, Ordering::Release);
+        self.driver_wake.wake.waker.wake();
     }
 }
 
@@ -155,14 +163,34 @@ impl Conn {
             sid: Sid::new(),
             session: Mutex::new(session),
             driver_wake: DriverWake::default(),
-            get_wake: Notify::new(),
+            get_wake: OneWaiter::default(),
             upgrade: Mutex::new(UpgradeSlot::Empty),
             post_busy: AtomicBool::new(false),
             driving: AtomicBool::new(false),
+            driver_timer: AtomicBool::new(false),
             info,
             handler: OnceLock::new(),
             engine,
         })
+    }
+
+    /// Whether the driver is to poll its timer: it fired since the last look, or was re-armed
+    /// ([`Conn::driver_timer_rearmed`]). The timer is polled with the session's own waker (the
+    /// `Wake` of [`Conn`]), which sets this flag and wakes the driver, so that the driver polls
+    /// its timer only then (and once after re-arming it), not at every wait (a message on the
+    /// WebSocket is one wait: the poll was about 120 instructions of each, `bench/profile
+    /// echo`). This is [`crate::on_wake::Flag`]'s scheme, kept in the session's own allocation
+    /// (a `Flag` is an `Arc` of its own: one allocation more per session). The driver's waker
+    /// is registered by its [`DriverWake::poll_notified`] in the same wait, before this: a
+    /// firing after that wakes it.
+    pub(crate) fn take_driver_timer(&self) -> bool {
+        self.driver_timer.swap(false, Ordering::AcqRel)
+    }
+
+    /// The driver re-armed its timer: its next wait polls it (which registers the new
+    /// deadline's waker).
+    pub(crate) fn driver_timer_rearmed(&self) {
+        self.driver_timer.store(true, Ordering::Release);
     }
 
     /// Open the session to the layer above: its handler receives the messages from now on.
@@ -386,4 +414,50 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(not a string)")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use super::*;
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// `Notify`'s `notify_one` semantics, which the polling GET relies on: a wake-up given
+    /// while nobody waits is kept for the next wait (once), and a waiting task is woken once
+    /// per wake-up.
+    #[test]
+    fn one_waiter_keeps_a_wake_up_and_wakes_the_waiting_task() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let w = OneWaiter::default();
+
+        // Nobody waits: the wake-up is kept, and consumed by the next wait.
+        w.notify_one();
+        assert_eq!(w.poll_notified(&mut cx), Poll::Ready(()));
+        assert_eq!(w.poll_notified(&mut cx), Poll::Pending);
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+
+        // A task waits: it is woken, and its next poll sees the wake-up.
+        w.notify_one();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(w.poll_notified(&mut cx), Poll::Ready(()));
+
+        // Deferred outside a handler's poll: the same, at once.
+        assert_eq!(w.poll_notified(&mut cx), Poll::Pending);
+        w.notify_one_deferred();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(w.poll_notified(&mut cx), Poll::Ready(()));
+        assert_eq!(w.poll_notified(&mut cx), Poll::Pending);
+    }
 }

@@ -89,7 +89,7 @@ pub(crate) fn run(
                 if earliest != armed {
                     if let Some(d) = earliest {
                         timer.as_mut().reset(tokio::time::Instant::from_std(d));
-                        conn.driver_wake.timer_rearmed();
+                        conn.driver_timer_rearmed();
                     }
                     armed = earliest;
                 }
@@ -154,7 +154,7 @@ pub(crate) fn run(
                     // Polled with the session's own waker, and only when that noted a firing
                     // (or after a re-arm): see `DriverWake`.
                     if armed.is_some()
-                        && conn.driver_wake.take_timer()
+                        && conn.take_driver_timer()
                         && timer
                             .as_mut()
                             .poll(&mut Context::from_waker(&Waker::from(Arc::clone(conn))))

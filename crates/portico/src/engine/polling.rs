@@ -103,14 +103,12 @@ pub(crate) async fn get(conn: Arc<Conn>) -> Answer {
     }
     let mut guard = PendingGet { conn, armed: true };
     loop {
-        let notified = guard.conn.get_wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+        // A wake-up after this look is kept for the wait below (`OneWaiter`).
         if let Some(res) = take_get(&guard.conn) {
             guard.armed = false;
             return res;
         }
-        notified.await;
+        std::future::poll_fn(|cx| guard.conn.get_wake.poll_notified(cx)).await;
     }
 }
 
