@@ -47,8 +47,9 @@ pub(crate) struct Conn {
 
 /// Wakes the one task that waits on it: a flag and a waker instead of a `Notify`. With one
 /// waiter, a wake-up is an atomic store and a waker call, and a wait registers no list entry
-/// (a `Notify` locks its list to add the waiter and again to wake or drop it: about 280
-/// instructions and 25 lines of code per polling GET, `bench/profile polling`).
+/// (a `Notify` locks its list to add the waiter and again to wake or drop it: for the polling
+/// GET, about 210 instructions and 30 lines of code per polling request, `bench/profile
+/// polling`).
 ///
 /// A wake-up with no task waiting is kept: the next wait returns at once, as `Notify`'s
 /// `notify_one` leaves a permit.
