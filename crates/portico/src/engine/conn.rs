@@ -124,10 +124,16 @@ impl DriverWake {
     pub(crate) fn poll_notified(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         self.wake.poll_notified(cx)
     }
+
+    /// Wake the driver's task without a wake-up of its wait: for its timer, whose firing is
+    /// noted apart ([`Conn::take_driver_timer`]).
+    fn wake_task(&self) {
+        self.wake.waker.wake();
+    }
 }
 
-/// The waker the driver polls its timer with (see [`DriverWake`]): a firing is noted, then the
-/// driver's task is woken.
+/// The waker the driver polls its timer with (see [`Conn::take_driver_timer`]): a firing is
+/// noted, then the driver's task is woken.
 impl std::task::Wake for Conn {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -135,7 +141,7 @@ impl std::task::Wake for Conn {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.driver_timer.store(true, Ordering::Release);
-        self.driver_wake.wake.waker.wake();
+        self.driver_wake.wake_task();
     }
 }
 

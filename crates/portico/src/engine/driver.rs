@@ -152,7 +152,7 @@ pub(crate) fn run(
                         return Poll::Ready(Event::Probe(m));
                     }
                     // Polled with the session's own waker, and only when that noted a firing
-                    // (or after a re-arm): see `DriverWake`.
+                    // (or after a re-arm): see `Conn::take_driver_timer`.
                     if armed.is_some()
                         && conn.take_driver_timer()
                         && timer
