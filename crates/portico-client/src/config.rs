@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::Uri;
+use http::{HeaderName, HeaderValue, Uri};
 use serde_json::Value;
 
 use crate::error::ClientError;
@@ -60,6 +60,13 @@ pub struct ClientConfig {
     /// The `Origin` header to send on every request, as a browser would. Default `None` (no
     /// header, as non-browser clients do).
     pub origin: Option<String>,
+    /// More headers to send on every request, polling's and the WebSocket handshake's (as
+    /// socket.io-client's `extraHeaders` does outside a browser): a token, say, or the headers
+    /// a browser would send. Default none. A name the client sets itself (`Host`, `Origin`,
+    /// `Content-Type`, `Content-Length`, `Connection`, `Upgrade`, `Sec-WebSocket-*`,
+    /// `Transfer-Encoding`), an invalid name, or a value with a control character is refused
+    /// with [`ClientError::InvalidConfig`] when the client connects.
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl ClientConfig {
@@ -74,6 +81,7 @@ impl ClientConfig {
             auth: None,
             connect_timeout: Duration::from_secs(10),
             origin: None,
+            extra_headers: Vec::new(),
         }
     }
 
@@ -107,6 +115,16 @@ impl ClientConfig {
         self
     }
 
+    /// Add a header to [`ClientConfig::extra_headers`].
+    pub fn extra_header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> ClientConfig {
+        self.extra_headers.push((name.into(), value.into()));
+        self
+    }
+
     /// Set [`ClientConfig::connect_timeout`].
     pub fn connect_timeout(mut self, timeout: Duration) -> ClientConfig {
         self.connect_timeout = timeout;
@@ -122,7 +140,21 @@ pub(crate) struct Endpoint {
     /// The Engine.IO path, with a trailing `/`.
     pub path: String,
     pub origin: Option<String>,
+    /// [`ClientConfig::extra_headers`], checked.
+    pub extra_headers: Vec<(HeaderName, HeaderValue)>,
 }
+
+/// Headers the client sets itself, which [`ClientConfig::extra_headers`] cannot.
+const OWN_HEADERS: [&str; 8] = [
+    "host",
+    "origin",
+    "content-type",
+    "content-length",
+    "connection",
+    "upgrade",
+    "transfer-encoding",
+    "sec-websocket-",
+];
 
 impl Endpoint {
     pub fn parse(config: &ClientConfig) -> Result<Endpoint, ClientError> {
@@ -165,10 +197,16 @@ impl Endpoint {
         if !path.ends_with('/') {
             path.push('/');
         }
+        let extra_headers = config
+            .extra_headers
+            .iter()
+            .map(|(name, value)| extra_header(name, value))
+            .collect::<Result<_, _>>()?;
         Ok(Endpoint {
             authority,
             path,
             origin: config.origin.clone(),
+            extra_headers,
         })
     }
 
@@ -183,6 +221,35 @@ impl Endpoint {
             None => format!("{}?EIO=4&transport={transport}", self.path),
         }
     }
+}
+
+/// One of [`ClientConfig::extra_headers`], checked.
+fn extra_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), ClientError> {
+    let invalid = |why: String| ClientError::InvalidConfig(why);
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| invalid(format!("extra header {name:?}: not a valid header name")))?;
+    let own = name.as_str();
+    if OWN_HEADERS
+        .iter()
+        .any(|o| own == *o || (o.ends_with('-') && own.starts_with(o)))
+    {
+        return Err(invalid(format!(
+            "extra header {own:?}: the client sets it itself{}",
+            if own == "origin" {
+                " (use ClientConfig::origin)"
+            } else {
+                ""
+            }
+        )));
+    }
+    // `HeaderValue` takes any byte but the control characters (tab aside): no line break can
+    // end the header early.
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        invalid(format!(
+            "extra header {own:?}: control characters are not allowed in its value"
+        ))
+    })?;
+    Ok((name, value))
 }
 
 /// Percent-encode a query value (session ids are URL-safe base64 in practice; be safe anyway).

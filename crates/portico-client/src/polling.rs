@@ -126,6 +126,9 @@ fn build_request(
     if let Some(origin) = &endpoint.origin {
         builder = builder.header(ORIGIN, origin);
     }
+    for (name, value) in &endpoint.extra_headers {
+        builder = builder.header(name, value);
+    }
     builder
         .body(Full::new(body))
         .map_err(|e| ClientError::InvalidConfig(format!("cannot build a request: {e}")))

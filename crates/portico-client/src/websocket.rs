@@ -71,6 +71,14 @@ async fn dial(endpoint: &Endpoint, sid: Option<&str>) -> Result<Ws, ClientError>
         request.push_str(origin);
         request.push_str("\r\n");
     }
+    for (name, value) in &endpoint.extra_headers {
+        // Checked by `Endpoint::parse`: no line break in either; the value came from a `str`,
+        // so the lossy conversion leaves it as it is.
+        request.push_str(name.as_str());
+        request.push_str(": ");
+        request.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        request.push_str("\r\n");
+    }
     request.push_str("\r\n");
     tcp.write_all(request.as_bytes()).await?;
 

@@ -211,3 +211,21 @@ test("bench/profile refuses an unknown case and says which exist", async () => {
     (e) => /unknown case nope \(polling, connect-websocket/.test(e.stderr),
   );
 });
+
+test(
+  "bench/profile --browser-headers: the clients send a browser's headers, and the server reads them",
+  { skip: !fs.existsSync(RELEASE) && "no release build (cargo build --release -p portico-cli)" },
+  async () => {
+    const plain = await profile("polling");
+    const browser = await profile("polling", "--browser-headers");
+    // Every request the same but for eleven more headers, some 600 bytes: the server's parser
+    // alone runs through them for more instructions than this (a load without them differs
+    // from `plain` by a few instructions per request, either way). The bench server's origin
+    // policy took them too (a refused request fails the load, and bench/profile with it).
+    assert.ok(
+      browser.total > plain.total + 500,
+      `with the headers ${browser.total}, without ${plain.total}:\n${browser.stdout}`,
+    );
+    assert.equal(browser.parts.size, plain.parts.size, browser.stdout);
+  },
+);

@@ -256,6 +256,7 @@ mod tests {
             path: "/socket.io/".into(),
             probe: Probe::default(),
             in_flight: 10,
+            headers: Vec::new(),
         };
         let params = Params {
             broadcast: broadcast::Params {

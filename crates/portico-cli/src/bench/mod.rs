@@ -100,6 +100,11 @@ pub(crate) struct BenchArgs {
     /// Most handshakes in flight at once. At most 1000.
     #[arg(long, default_value_t = 50)]
     in_flight: usize,
+    /// A header the clients send on every request, `Name: value` (repeatable): a browser's,
+    /// say, to measure what a server spends on them (`bench/profile --browser-headers`). The
+    /// report's parameters list them. Default none.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
     /// The server's pid, to read its CPU and RSS from /proc. `cluster`: one per node (repeated
     /// or comma-separated); CPU and RSS are summed over them.
     #[arg(long, value_delimiter = ',')]
@@ -230,14 +235,28 @@ pub(crate) struct Target {
     pub path: String,
     pub probe: Probe,
     pub in_flight: usize,
+    /// Headers sent on every request (`--header`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Target {
     pub fn config(&self, transport: Transport) -> ClientConfig {
-        ClientConfig::new(self.url.clone())
+        let mut config = ClientConfig::new(self.url.clone())
             .path(self.path.clone())
             .transport(transport)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(10));
+        config.extra_headers.clone_from(&self.headers);
+        config
+    }
+}
+
+/// A `--header`: `Name: value`.
+fn header_arg(arg: &str) -> anyhow::Result<(String, String)> {
+    match arg.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => bail!("--header {arg:?}: expected `Name: value`"),
     }
 }
 
@@ -271,8 +290,18 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             server_pids: args.server_pid.clone(),
         },
         in_flight: args.in_flight,
+        headers: args
+            .headers
+            .iter()
+            .map(|h| header_arg(h))
+            .collect::<anyhow::Result<_>>()?,
     };
     let mut report = scenario(&args, &target).await?;
+    if !args.headers.is_empty() {
+        if let Some(params) = report.params.as_object_mut() {
+            params.insert("headers".to_owned(), args.headers.clone().into());
+        }
+    }
     report.check();
     print!("{}", report.table());
     if let Some(file) = &args.json {
@@ -455,6 +484,24 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
         Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).map(|c| c.bench)
+    }
+
+    #[test]
+    fn headers_are_name_colon_value() {
+        let args =
+            parse(&["polling", "--header", "Accept: */*", "--header", "X-A:b: c"]).expect("parses");
+        let headers: Vec<_> = args.headers.iter().map(|h| header_arg(h).ok()).collect();
+        assert_eq!(
+            headers,
+            [
+                Some(("Accept".to_owned(), "*/*".to_owned())),
+                Some(("X-A".to_owned(), "b: c".to_owned())),
+            ]
+        );
+        for bad in ["no colon", ": value", " : v"] {
+            let err = header_arg(bad).expect_err(bad).to_string();
+            assert!(err.contains("expected `Name: value`"), "{err}");
+        }
     }
 
     #[test]

@@ -80,6 +80,7 @@ mod tests {
                 server_pids: vec![std::process::id()],
             },
             in_flight: 10,
+            headers: Vec::new(),
         };
         let report = tokio::time::timeout(Duration::from_secs(30), run(&target))
             .await
