@@ -329,30 +329,26 @@ fn take<'a>(bytes: &'a Bytes, path: &str, raw: bool) -> Option<Taken<'a>> {
     if upgrade && !(websocket && conn_upgrade && method == Method::GET && body == 0) {
         return None;
     }
-    // Every value httparse takes is one `http` takes (the same bytes: tab, visible ASCII, 0x80
-    // and up); the check stays for a parser that one day takes more.
-    let value = |h: &httparse::Header<'_>| HeaderValue::from_maybe_shared(bytes.slice_ref(h.value));
     // A session's request: its query is read here, once, to tell (a handshake's is read with
     // the rest of its handling).
     let session = (raw && !upgrade && method != Method::OPTIONS && raw_target(target, path))
         .then(|| Query::parse(target.get(path.len() + 1..)))
         .filter(|query| query.sid().is_some());
     let head_kept = if let Some(query) = session {
-        let mut headers = Vec::with_capacity(parsed.headers.len());
-        for h in parsed.headers.iter() {
-            headers.push((h.name, value(h).ok()?));
-        }
+        // Its values are built as they are looked up.
         Head::Session(RawHead {
             method,
             target,
             query,
-            headers: RawHeaders(headers),
+            headers: RawHeaders::new(bytes, parsed.headers),
         })
     } else {
-        let headers = parsed
-            .headers
-            .iter()
-            .map(|h| Some((h.name, value(h).ok()?)));
+        // Every value httparse takes is one `http` takes (the same bytes: tab, visible ASCII,
+        // 0x80 and up; `tests` checks it); the check stays for a parser that one day takes more.
+        let headers = parsed.headers.iter().map(|h| {
+            let value = HeaderValue::from_maybe_shared(bytes.slice_ref(h.value));
+            Some((h.name, value.ok()?))
+        });
         Head::Parts(head::parts(method, target, bytes, headers)?)
     };
     Some(Taken {

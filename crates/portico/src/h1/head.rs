@@ -10,6 +10,8 @@
 //! ([`crate::service::handle_raw`]) is the same either way; a request that turns out to need
 //! more (a handshake: its hooks and its kept head read the `http` types) is built in them.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use portico_cors::RequestHeaders;
@@ -33,7 +35,7 @@ impl<'a> RawHead<'a> {
     /// The same head as `http`'s types.
     #[cfg(test)]
     pub(crate) fn to_parts(&self) -> Option<http::request::Parts> {
-        let list = self.headers.0.iter().map(|(n, v)| Some((*n, v.clone())));
+        let list = self.headers.pairs();
         let copy = Bytes::copy_from_slice(self.target.as_bytes());
         let target = std::str::from_utf8(&copy).ok()?;
         parts(self.method.clone(), target, &copy, list)
@@ -62,10 +64,68 @@ pub(crate) fn parts<'a>(
     Some(req)
 }
 
-/// A request's headers as a list: names as the request spelled them, values as `http`'s (which
-/// share the request's bytes).
-#[derive(Debug, Default)]
-pub(crate) struct RawHeaders<'a>(pub(crate) Vec<(&'a str, HeaderValue)>);
+/// A request's headers as a list, in the request's order: names as the request spelled them,
+/// values as read. A value becomes `http`'s `HeaderValue` (sharing the request's bytes) when it
+/// is first looked up, not before: a session's request reads two or three names, and a browser
+/// sends a dozen headers or more (the `User-Agent`, the `Cookie`, the `Sec-*` hints), whose
+/// values would each be checked byte by byte, and given a count on the request's bytes, for
+/// nothing.
+#[derive(Debug)]
+pub(crate) struct RawHeaders<'a> {
+    /// The request's bytes, which the values are slices of.
+    bytes: &'a Bytes,
+    list: Vec<RawHeader<'a>>,
+}
+
+/// One header of [`RawHeaders`].
+#[derive(Debug)]
+struct RawHeader<'a> {
+    name: &'a str,
+    value: &'a [u8],
+    /// The value as `http`'s, once looked up (`None`: `http` does not take it; see
+    /// [`RawValues`]). A `OnceLock`, not a `OnceCell`: the handling's future holds the list
+    /// across its awaits and is sent between threads.
+    built: OnceLock<Option<HeaderValue>>,
+}
+
+impl<'a> RawHeaders<'a> {
+    /// The headers `parsed` read off `bytes`.
+    pub(crate) fn new(bytes: &'a Bytes, parsed: &[httparse::Header<'a>]) -> RawHeaders<'a> {
+        let list = parsed
+            .iter()
+            .map(|h| RawHeader {
+                name: h.name,
+                value: h.value,
+                built: OnceLock::new(),
+            })
+            .collect();
+        RawHeaders { bytes, list }
+    }
+
+    /// How many values have been built.
+    #[cfg(test)]
+    pub(crate) fn built(&self) -> usize {
+        self.list.iter().filter(|h| h.built.get().is_some()).count()
+    }
+
+    /// The headers as `http`'s name and value, in order (`None` for a value `http` does not
+    /// take).
+    #[cfg(test)]
+    fn pairs(&self) -> impl ExactSizeIterator<Item = Option<(&'a str, HeaderValue)>> + '_ {
+        self.list
+            .iter()
+            .map(|h| Some((h.name, h.value(self.bytes)?.clone())))
+    }
+}
+
+impl RawHeader<'_> {
+    /// The value as `http`'s, built the first time.
+    fn value(&self, bytes: &Bytes) -> Option<&HeaderValue> {
+        self.built
+            .get_or_init(|| HeaderValue::from_maybe_shared(bytes.slice_ref(self.value)).ok())
+            .as_ref()
+    }
+}
 
 impl RequestHeaders for RawHeaders<'_> {
     type Values<'s>
@@ -75,7 +135,8 @@ impl RequestHeaders for RawHeaders<'_> {
 
     fn get_all<'s>(&'s self, name: &HeaderName) -> RawValues<'s> {
         RawValues {
-            list: self.0.iter(),
+            list: self.list.iter(),
+            bytes: self.bytes,
             name: name.clone(),
         }
     }
@@ -84,7 +145,8 @@ impl RequestHeaders for RawHeaders<'_> {
 /// The values of one name in [`RawHeaders`].
 #[derive(Debug)]
 pub(crate) struct RawValues<'s> {
-    list: std::slice::Iter<'s, (&'s str, HeaderValue)>,
+    list: std::slice::Iter<'s, RawHeader<'s>>,
+    bytes: &'s Bytes,
     /// Lowercase, as every `HeaderName` is.
     name: HeaderName,
 }
@@ -97,13 +159,16 @@ impl<'s> Iterator for RawValues<'s> {
         // The length and the first letter rule out nearly every other name at once (a full
         // comparison without regard to case costs a few instructions per byte).
         let first = name.first().copied().unwrap_or_default();
-        self.list
-            .find(|(n, _)| {
-                let n = n.as_bytes();
-                n.len() == name.len()
-                    && n.first().map(u8::to_ascii_lowercase) == Some(first)
-                    && n.eq_ignore_ascii_case(name)
-            })
-            .map(|(_, v)| v)
+        let bytes = self.bytes;
+        self.list.find_map(|h| {
+            let n = h.name.as_bytes();
+            let named = n.len() == name.len()
+                && n.first().map(u8::to_ascii_lowercase) == Some(first)
+                && n.eq_ignore_ascii_case(name);
+            // Every value httparse takes, `http` takes (`h1::tests` checks it byte by byte, so
+            // a parser that one day takes more fails there): a value it would not take is
+            // one no request can have, and it reads as absent.
+            named.then(|| h.value(bytes)).flatten()
+        })
     }
 }

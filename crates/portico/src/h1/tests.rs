@@ -168,6 +168,59 @@ fn builds_the_request_from_the_bytes_read_and_keeps_what_follows() {
     assert_eq!(body_bytes(req.into_body()), Bytes::from_static(b"4hey"));
 }
 
+#[test]
+fn a_sessions_header_value_is_built_when_it_is_looked_up() {
+    use portico_cors::RequestHeaders;
+    let get = "GET /socket.io/?EIO=4&transport=polling&sid=s1 HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0\r\nOrigin: http://a.test\r\nCookie: a=1; b=2\r\n\r\n";
+    let t = head(get).unwrap();
+    let Head::Session(raw) = &t.head else {
+        panic!("a session's GET is kept as read");
+    };
+    assert_eq!(raw.headers.built(), 0);
+    assert_eq!(
+        raw.headers.get(&http::header::ORIGIN).unwrap(),
+        "http://a.test"
+    );
+    assert!(!raw.headers.contains_key(&http::header::CONTENT_TYPE));
+    assert_eq!(raw.headers.built(), 1);
+    // Each when it is looked up, once: a second look finds the same value.
+    let agent = raw.headers.get(&http::header::USER_AGENT).unwrap();
+    assert_eq!(agent, "Mozilla/5.0");
+    assert_eq!(raw.headers.built(), 2);
+    assert!(std::ptr::eq(
+        agent,
+        raw.headers.get(&http::header::USER_AGENT).unwrap()
+    ));
+    assert_eq!(raw.headers.built(), 2);
+    let cookie: Vec<_> = raw.headers.get_all(&http::header::COOKIE).collect();
+    assert_eq!(cookie, ["a=1; b=2"]);
+    assert_eq!(raw.headers.built(), 3);
+}
+
+#[test]
+fn every_header_value_byte_httparse_takes_is_one_http_takes() {
+    // A session's header values become `http`'s only when looked up, and one `http` refused
+    // would read as absent (`head::RawValues`): sound while httparse refuses what `http` does.
+    let mut taken = 0;
+    for b in 0..=u8::MAX {
+        let mut req = b"GET / HTTP/1.1\r\nX: a".to_vec();
+        req.extend_from_slice(&[b, b'a']);
+        req.extend_from_slice(b"\r\n\r\n");
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let mut parsed = httparse::Request::new(&mut headers);
+        if let Ok(httparse::Status::Complete(_)) = parsed.parse(&req) {
+            let value = parsed.headers[0].value;
+            assert!(
+                HeaderValue::from_bytes(value).is_ok(),
+                "httparse takes {value:?} (byte {b:#04x}), http does not"
+            );
+            taken += 1;
+        }
+    }
+    // Tab, the visible ASCII and space, and 0x80 and up.
+    assert_eq!(taken, 1 + 95 + 128);
+}
+
 fn encoded(res: Response<Body>, keep_alive: bool) -> (String, Option<Bytes>) {
     let mut out = BytesMut::new();
     let rest = encode(Answer::from(res), None, keep_alive, &mut out);
