@@ -31,6 +31,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 /// let list = List(vec![(http::header::ORIGIN, HeaderValue::from_static("https://a.test"))]);
 /// assert_eq!(list.get(&http::header::ORIGIN).unwrap(), "https://a.test");
 /// assert!(!list.contains_key(&http::header::HOST));
+/// assert_eq!(list.get_bytes(&http::header::ORIGIN), Some(&b"https://a.test"[..]));
 /// ```
 pub trait RequestHeaders {
     /// The values of one header name.
@@ -49,6 +50,13 @@ pub trait RequestHeaders {
     /// Whether the request has the header `name`.
     fn contains_key(&self, name: &HeaderName) -> bool {
         self.get(name).is_some()
+    }
+
+    /// The first value of the header `name`, as bytes: for a reader that needs no
+    /// [`HeaderValue`], from an implementation that keeps the values as read and can answer
+    /// without building one.
+    fn get_bytes(&self, name: &HeaderName) -> Option<&[u8]> {
+        self.get(name).map(HeaderValue::as_bytes)
     }
 }
 

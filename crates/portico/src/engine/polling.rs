@@ -228,17 +228,18 @@ where
     // The media type is read off the value's bytes: a `to_str` first would check every byte
     // of it (parameters included) for nothing.
     let binary_body = headers
-        .get(&CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
+        .get_bytes(&CONTENT_TYPE)
+        .is_some_and(|v| v.starts_with(b"application/octet-stream"));
     let v3 = matches!(conn.protocol(), Protocol::V3 { .. });
     if binary_body && !v3 {
         // Engine.IO v4 polling is text only: this is not a v4 client.
         conn.close(CloseReason::TransportError);
         return error(ErrorCode::BadRequest).into();
     }
+    // The number `to_str` then `parse` would read: a byte `to_str` refuses is no digit either.
     let declared = headers
-        .get(&http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
+        .get_bytes(&http::header::CONTENT_LENGTH)
+        .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
         return payload_too_large(max).into();

@@ -140,6 +140,29 @@ impl RequestHeaders for RawHeaders<'_> {
             name: name.clone(),
         }
     }
+
+    // These two build no value: a polling POST reads `Content-Type` and `Content-Length` as
+    // bytes. (A value `http` would not take is one no request can have: see `RawValues`.)
+    fn get_bytes(&self, name: &HeaderName) -> Option<&[u8]> {
+        self.list
+            .iter()
+            .find(|h| named(h.name, name))
+            .map(|h| h.value)
+    }
+
+    fn contains_key(&self, name: &HeaderName) -> bool {
+        self.list.iter().any(|h| named(h.name, name))
+    }
+}
+
+/// Whether a name as the request spelled it is `name`. The length and the first letter rule
+/// out nearly every other name at once (a full comparison without regard to case costs a few
+/// instructions per byte).
+fn named(spelled: &str, name: &HeaderName) -> bool {
+    let (n, name) = (spelled.as_bytes(), name.as_str().as_bytes());
+    n.len() == name.len()
+        && n.first().map(u8::to_ascii_lowercase) == name.first().copied()
+        && n.eq_ignore_ascii_case(name)
 }
 
 /// The values of one name in [`RawHeaders`].
@@ -155,20 +178,11 @@ impl<'s> Iterator for RawValues<'s> {
     type Item = &'s HeaderValue;
 
     fn next(&mut self) -> Option<&'s HeaderValue> {
-        let name = self.name.as_str().as_bytes();
-        // The length and the first letter rule out nearly every other name at once (a full
-        // comparison without regard to case costs a few instructions per byte).
-        let first = name.first().copied().unwrap_or_default();
-        let bytes = self.bytes;
-        self.list.find_map(|h| {
-            let n = h.name.as_bytes();
-            let named = n.len() == name.len()
-                && n.first().map(u8::to_ascii_lowercase) == Some(first)
-                && n.eq_ignore_ascii_case(name);
-            // Every value httparse takes, `http` takes (`h1::tests` checks it byte by byte, so
-            // a parser that one day takes more fails there): a value it would not take is
-            // one no request can have, and it reads as absent.
-            named.then(|| h.value(bytes)).flatten()
-        })
+        let (bytes, name) = (self.bytes, &self.name);
+        // Every value httparse takes, `http` takes (`h1::tests` checks it byte by byte, so a
+        // parser that one day takes more fails there): a value it would not take is one no
+        // request can have, and it reads as absent.
+        self.list
+            .find_map(|h| named(h.name, name).then(|| h.value(bytes)).flatten())
     }
 }

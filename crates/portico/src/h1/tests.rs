@@ -183,6 +183,12 @@ fn a_sessions_header_value_is_built_when_it_is_looked_up() {
     );
     assert!(!raw.headers.contains_key(&http::header::CONTENT_TYPE));
     assert_eq!(raw.headers.built(), 1);
+    // A look at the bytes, or whether there is one, builds nothing.
+    assert!(raw.headers.contains_key(&http::header::COOKIE));
+    let host = raw.headers.get_bytes(&http::header::HOST);
+    assert_eq!(host, Some(&b"x"[..]));
+    assert_eq!(raw.headers.get_bytes(&http::header::CONTENT_LENGTH), None);
+    assert_eq!(raw.headers.built(), 1);
     // Each when it is looked up, once: a second look finds the same value.
     let agent = raw.headers.get(&http::header::USER_AGENT).unwrap();
     assert_eq!(agent, "Mozilla/5.0");
