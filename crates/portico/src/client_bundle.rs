@@ -6,8 +6,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use http_body_util::Full;
+use portico_cors::RequestHeaders;
 
 use crate::config::ConfigError;
 use crate::http::Body;
@@ -79,11 +80,11 @@ impl ClientBundle {
     }
 
     /// The response for `file` (a name under the Socket.IO path), if it is one of the bundle's.
-    pub(crate) fn serve(
+    pub(crate) fn serve<H: RequestHeaders + ?Sized>(
         &self,
         file: &str,
         method: &Method,
-        headers: &HeaderMap,
+        headers: &H,
     ) -> Option<Response<Body>> {
         let body = self.files.get(file)?;
         if method != Method::GET && method != Method::HEAD {
@@ -91,8 +92,7 @@ impl ClientBundle {
         }
         let weak = format!("W/{}", self.etag.to_str().unwrap_or_default());
         let matches = headers
-            .get_all(IF_NONE_MATCH)
-            .iter()
+            .get_all(&IF_NONE_MATCH)
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|t| t.trim() == self.etag || t.trim() == weak);

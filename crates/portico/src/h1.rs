@@ -93,7 +93,7 @@ pub(crate) async fn serve(
     loop {
         let bytes = buf.split().freeze();
         let Some(Taken {
-            mut head,
+            head,
             body,
             len,
             close,
@@ -108,7 +108,7 @@ pub(crate) async fn serve(
         }
         // An upgrade's stream goes to the WebSocket once its `101` is written.
         let (handover, upgrading) = match &head {
-            Head::Parts(_) if upgrade => {
+            Head::Parts(_) | Head::Raw(_) if upgrade => {
                 let (tx, rx) = oneshot::channel();
                 (Some(tx), Upgrading::Direct(rx))
             }
@@ -122,22 +122,16 @@ pub(crate) async fn serve(
             // request's head stays here, borrowed by the handling, not copied into its future.
             // Whether it is an upgrade, `take` has decided (and took none with a body).
             let fut = async {
-                match &mut head {
+                use crate::service::{handle_from, handle_raw};
+                let (body, cors) = (Full::new(body), &mut cors);
+                match &head {
                     Head::Parts(req) => {
-                        crate::service::handle_from(
-                            server,
-                            req,
-                            Full::new(body),
-                            Some(peer),
-                            upgrading,
-                            Some(&mut cors),
-                        )
-                        .await
+                        handle_from(server, req, body, Some(peer), upgrading, Some(cors)).await
                     }
-                    Head::Session(req) => {
-                        let body = Full::new(body);
-                        crate::service::handle_raw(server, req, body, peer, &mut cors).await
+                    Head::Raw(req) => {
+                        handle_from(server, req, body, Some(peer), upgrading, Some(cors)).await
                     }
+                    Head::Session(req) => handle_raw(server, req, body, peer, cors).await,
                 }
             };
             tokio::pin!(fut);
@@ -262,14 +256,18 @@ enum Head<'a> {
     Parts(http::request::Parts),
     /// As read: a polling `GET` or `POST` of a session (see [`head`]).
     Session(RawHead<'a>),
+    /// As read: any other request under the path whose target `http` takes as it is (a
+    /// handshake, an upgrade, a preflight), handled as `http`'s parts would be.
+    Raw(RawHead<'a>),
 }
 
 /// Read the request at the start of `bytes`: `Some` when it is one this module takes and its
 /// whole body is there too. The URL, the header values and the body share `bytes`.
 ///
-/// With `raw`, a `GET` or `POST` of a session (a `sid` in its query) whose target has none of
-/// the characters `http` handles apart is kept as read ([`Head::Session`]): every polling
-/// request of the official clients' sessions is one.
+/// With `raw`, a request whose target has none of the characters `http` handles apart is kept
+/// as read: a `GET` or `POST` of a session (a `sid` in its query) as [`Head::Session`], any
+/// other (a handshake, an upgrade, a preflight) as [`Head::Raw`]. Every request of the official
+/// clients is one.
 // Out of line: bench/profile reads its cost by its name (it runs once per request either way).
 #[inline(never)]
 fn take<'a>(bytes: &'a Bytes, path: &str, raw: bool) -> Option<Taken<'a>> {
@@ -329,19 +327,24 @@ fn take<'a>(bytes: &'a Bytes, path: &str, raw: bool) -> Option<Taken<'a>> {
     if upgrade && !(websocket && conn_upgrade && method == Method::GET && body == 0) {
         return None;
     }
-    // A session's request: its query is read here, once, to tell (a handshake's is read with
-    // the rest of its handling).
-    let session = (raw && !upgrade && method != Method::OPTIONS && raw_target(target, path))
-        .then(|| Query::parse(target.get(path.len() + 1..)))
-        .filter(|query| query.sid().is_some());
-    let head_kept = if let Some(query) = session {
-        // Its values are built as they are looked up.
-        Head::Session(RawHead {
+    // A request whose target `http` takes as it is: its query is read here, once, to tell a
+    // session's request from the others. Either way its values are built as they are looked
+    // up.
+    let query =
+        (raw && raw_target(target, path)).then(|| Query::parse(target.get(path.len() + 1..)));
+    let head_kept = if let Some(query) = query {
+        let session = !upgrade && method != Method::OPTIONS && query.sid().is_some();
+        let head = RawHead {
             method,
             target,
             query,
             headers: RawHeaders::new(bytes, parsed.headers),
-        })
+        };
+        if session {
+            Head::Session(head)
+        } else {
+            Head::Raw(head)
+        }
     } else {
         // Every value httparse takes is one `http` takes (the same bytes: tab, visible ASCII,
         // 0x80 and up; `tests` checks it); the check stays for a parser that one day takes more.

@@ -100,8 +100,18 @@ impl ConnInfo {
         time: SystemTime,
         secure: bool,
     ) -> ConnInfo {
+        ConnInfo::packed(PackedHead::new(url, headers), address, time, secure)
+    }
+
+    /// The facts of a request whose URL and headers are packed in `head`.
+    pub(crate) fn packed(
+        head: PackedHead,
+        address: Option<SocketAddr>,
+        time: SystemTime,
+        secure: bool,
+    ) -> ConnInfo {
         ConnInfo {
-            head: PackedHead::new(url, headers),
+            head,
             headers: OnceLock::new(),
             query: OnceLock::new(),
             address,

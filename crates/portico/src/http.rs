@@ -6,8 +6,11 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use http_body_util::Full;
+use portico_cors::RequestHeaders;
 use portico_proto::engine::ErrorCode;
 
+use crate::hooks::RequestParts;
+use crate::packed_head::PackedHead;
 use crate::refusal::Reason;
 
 /// The body of every response Portico makes.
@@ -363,26 +366,93 @@ fn decode(s: &str) -> Cow<'_, str> {
 
 /// Whether the request announces a body (a `Content-Length` other than 0, or any
 /// `Transfer-Encoding`).
-pub(crate) fn has_body(req: &http::request::Parts) -> bool {
-    let h = &req.headers;
-    h.contains_key(http::header::TRANSFER_ENCODING)
-        || h.get_all(http::header::CONTENT_LENGTH)
-            .iter()
+pub(crate) fn has_body<R: RequestHead + ?Sized>(req: &R) -> bool {
+    let h = req.headers();
+    h.contains_key(&http::header::TRANSFER_ENCODING)
+        || h.get_all(&http::header::CONTENT_LENGTH)
             .any(|v| v.as_bytes().iter().any(|b| *b != b'0'))
 }
 
 /// Whether the request asks for a WebSocket upgrade. Portico's own HTTP/1 parse decides it
 /// by the same rule (`h1::take`, with [`has_token`]).
-pub(crate) fn is_websocket_upgrade(req: &http::request::Parts) -> bool {
+pub(crate) fn is_websocket_upgrade<R: RequestHead + ?Sized>(req: &R) -> bool {
     let any = |name: http::header::HeaderName, token: &[u8]| {
-        req.headers
-            .get_all(name)
-            .iter()
+        req.headers()
+            .get_all(&name)
             .any(|v| has_token(v.as_bytes(), token))
     };
-    req.method == http::Method::GET
+    *req.method() == http::Method::GET
         && any(http::header::UPGRADE, b"websocket")
         && any(http::header::CONNECTION, b"upgrade")
+}
+
+/// A request's head, as the handling of a request reads it ([`crate::service::handle_from`],
+/// [`crate::engine::route`]): `http`'s parts (hyper's requests, and those Portico's own HTTP/1
+/// builds them for), or the head [`crate::h1`] kept as read, whose header values are built
+/// only when looked up (a handshake reads a handful of a browser's dozen headers).
+pub(crate) trait RequestHead: Sync {
+    /// Its headers.
+    type Headers: RequestHeaders + Sync + ?Sized;
+
+    /// The method.
+    fn method(&self) -> &http::Method;
+
+    /// The headers.
+    fn headers(&self) -> &Self::Headers;
+
+    /// The path and query (empty when the target has neither).
+    fn url(&self) -> &str;
+
+    /// The query, read.
+    fn query(&self) -> Query<'_>;
+
+    /// Whether the target is an absolute `https` URI.
+    fn is_https(&self) -> bool;
+
+    /// The target's authority, when it is in absolute form.
+    fn authority(&self) -> Option<&str>;
+
+    /// What the hooks see of the request, from `peer`.
+    fn hook_parts(&self, peer: Option<std::net::SocketAddr>) -> RequestParts;
+
+    /// The URL and headers a new session keeps ([`crate::handshake::ConnInfo`]).
+    fn packed(&self) -> PackedHead;
+}
+
+impl RequestHead for http::request::Parts {
+    type Headers = http::HeaderMap;
+
+    fn method(&self) -> &http::Method {
+        &self.method
+    }
+
+    fn headers(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+
+    fn url(&self) -> &str {
+        self.uri.path_and_query().map_or("", |p| p.as_str())
+    }
+
+    fn query(&self) -> Query<'_> {
+        Query::parse(self.uri.query())
+    }
+
+    fn is_https(&self) -> bool {
+        self.uri.scheme_str() == Some("https")
+    }
+
+    fn authority(&self) -> Option<&str> {
+        self.uri.authority().map(|a| a.as_str())
+    }
+
+    fn hook_parts(&self, peer: Option<std::net::SocketAddr>) -> RequestParts {
+        RequestParts::of(self, peer)
+    }
+
+    fn packed(&self) -> PackedHead {
+        PackedHead::new(self.url(), &self.headers)
+    }
 }
 
 /// Whether the comma-separated header `value` has `token` (in any case; the list's elements

@@ -25,19 +25,36 @@ impl PackedHead {
     /// Pack `url` and `headers` (in the map's order, repeated names kept). A piece longer
     /// than `u32::MAX` bytes (no HTTP server accepts one) is left out.
     pub(crate) fn new(url: &str, headers: &HeaderMap) -> PackedHead {
+        PackedHead::of_pairs(url, || {
+            headers
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+        })
+    }
+
+    /// Pack `url` and the headers (name, value) `headers` goes through (twice: once to size
+    /// the buffer), in their order; the names are stored lowercase (a request may spell them
+    /// otherwise: `h1`'s head keeps them as read). A piece longer than `u32::MAX` bytes is left
+    /// out, as in [`PackedHead::new`].
+    pub(crate) fn of_pairs<'a, I>(url: &str, headers: impl Fn() -> I) -> PackedHead
+    where
+        I: Iterator<Item = (&'a [u8], &'a [u8])>,
+    {
         let size = LEN
             + url.len()
-            + headers
-                .iter()
-                .map(|(n, v)| 2 * LEN + n.as_str().len() + v.len())
+            + headers()
+                .map(|(n, v)| 2 * LEN + n.len() + v.len())
                 .sum::<usize>();
         let mut buf = Vec::with_capacity(size);
         if !push(&mut buf, url.as_bytes()) {
             push(&mut buf, b"");
         }
-        for (name, value) in headers {
-            if u32::try_from(value.len()).is_ok() && push(&mut buf, name.as_str().as_bytes()) {
-                push(&mut buf, value.as_bytes());
+        for (name, value) in headers() {
+            if u32::try_from(value.len()).is_ok() && push(&mut buf, name) {
+                // The name just pushed, lowercased in place.
+                let at = buf.len() - name.len();
+                buf[at..].make_ascii_lowercase();
+                push(&mut buf, value);
             }
         }
         PackedHead {

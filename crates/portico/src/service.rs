@@ -18,8 +18,7 @@ use crate::connection_error::{ConnectionError, ErrorContext};
 use crate::engine::ws::upgrade::Upgrading;
 use crate::h1::head::RawHead;
 use crate::handshake::{client_addr, ClientAddr, ConnInfo, PeerAddr};
-use crate::hooks::RequestParts;
-use crate::http::{error, status, Answer, Body, HandshakeResponse, Query, Refusal};
+use crate::http::{error, status, Answer, Body, HandshakeResponse, Query, Refusal, RequestHead};
 use crate::refusal::Reason;
 use crate::Server;
 
@@ -145,13 +144,12 @@ where
     }
 }
 
-fn conn_info(req: &http::request::Parts, client: Option<SocketAddr>) -> Arc<ConnInfo> {
-    Arc::new(ConnInfo::new(
-        req.uri.path_and_query().map_or("", |p| p.as_str()),
-        &req.headers,
+fn conn_info<R: RequestHead + ?Sized>(req: &R, client: Option<SocketAddr>) -> Arc<ConnInfo> {
+    Arc::new(ConnInfo::packed(
+        req.packed(),
         client,
         SystemTime::now(),
-        req.uri.scheme_str() == Some("https"),
+        req.is_https(),
     ))
 }
 
@@ -166,9 +164,18 @@ where
 {
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
     let (mut parts, body) = req.into_parts();
-    handle_from(&server, &mut parts, body, peer, Upgrading::Undecided, None)
-        .await
-        .into_response()
+    // What `hyper::upgrade::on` takes from a whole request; from its parts, by hand.
+    let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    handle_from(
+        &server,
+        &parts,
+        body,
+        peer,
+        Upgrading::Undecided(on_upgrade),
+        None,
+    )
+    .await
+    .into_response()
 }
 
 /// [`handle`] a request from `peer` (what its [`PeerAddr`] extension would say), its head
@@ -186,9 +193,9 @@ where
 /// inserted into grows and hashes per request. Otherwise they are in the response; either way
 /// `Vary` adds to the response's own and the others replace theirs. (Put in the caller's
 /// slot, not returned: the future's output is moved on each level of its callers' futures.)
-pub(crate) async fn handle_from<B>(
+pub(crate) async fn handle_from<B, R>(
     server: &Server,
-    req: &mut http::request::Parts,
+    req: &R,
     body: B,
     peer: Option<SocketAddr>,
     upgrade: Upgrading,
@@ -198,14 +205,13 @@ where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    R: RequestHead + ?Sized,
 {
     let config = &server.0.config;
-    // The query borrows the URI it is read from, which `route` must not touch; this clone is
-    // cheap (the URI's bytes are reference-counted) and is the connection_error's context too.
-    let uri = req.uri.clone();
-    let query = Query::parse(uri.query());
+    let url = req.url();
+    let query = req.query();
     let client =
-        peer.map(|p| client_addr(p, &req.headers, |ip| config.origins.is_trusted_proxy(ip)));
+        peer.map(|p| client_addr(p, req.headers(), |ip| config.origins.is_trusted_proxy(ip)));
     // What a handshake is admitted by, remembers and shows its `allow_request` hook (a request
     // of a session needs neither); handed to the engine, not put in the request's extensions
     // (an extension costs a request allocations and a hash).
@@ -215,33 +221,28 @@ where
     };
     let transport = cors_transport(&query);
     let decision = {
-        let mut info = RequestInfo::new(&req.method, &req.headers)
+        let mut info = RequestInfo::new(req.method(), req.headers())
             .with_transport(transport)
-            .with_tls(req.uri.scheme_str() == Some("https"));
+            .with_tls(req.is_https());
         if let Some(peer) = peer {
             info = info.with_peer(peer.ip());
         }
-        if let Some(authority) = req.uri.authority() {
-            info = info.with_authority(authority.as_str());
+        if let Some(authority) = req.authority() {
+            info = info.with_authority(authority);
         }
         config.origins.evaluate(&info)
     };
-    let hook_parts = config
-        .hooks
-        .any_headers()
-        .then(|| RequestParts::of(req, peer));
-    let file = uri
-        .path()
-        .strip_prefix(config.path.as_str())
-        .unwrap_or_default();
+    let hook_parts = config.hooks.any_headers().then(|| req.hook_parts(peer));
+    let path = url.split_once('?').map_or(url, |(path, _)| path);
+    let file = path.strip_prefix(config.path.as_str()).unwrap_or_default();
     let bundle = config
         .client_bundle
         .as_ref()
-        .and_then(|b| b.serve(file, &req.method, &req.headers));
+        .and_then(|b| b.serve(file, req.method(), req.headers()));
     log_decision(
         &decision.verdict,
-        &req.method,
-        &req.headers,
+        req.method(),
+        req.headers(),
         transport,
         || client,
     );
@@ -251,7 +252,7 @@ where
         // (Chromium marks it `Sec-Fetch-Site: cross-site`), so no policy can tell an allowed
         // page from another there: it is served, as Node's `serveClient` serves it. A CORS
         // request (fetch, a module script) from a refused origin is still refused.
-        (Verdict::Deny(_), Some(res)) if !req.headers.contains_key(http::header::ORIGIN) => res,
+        (Verdict::Deny(_), Some(res)) if !req.headers().contains_key(&http::header::ORIGIN) => res,
         (Verdict::Allow, Some(res)) => res,
         (Verdict::Deny(reason), _) => refused_origin(reason),
         (Verdict::Allow, None) => {
@@ -270,9 +271,9 @@ where
     report_refusal(
         server,
         &mut res,
-        &req.method,
-        &req.headers,
-        uri.path_and_query().map_or("", |p| p.as_str()),
+        req.method(),
+        req.headers(),
+        url,
         transport,
         || client,
     );

@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::tcp::{serve, within};
@@ -379,6 +380,121 @@ async fn the_hooks_and_the_handshake_see_the_peer_of_every_request() {
     assert!(seen[3].1.contains(&format!("sid={sid}")), "{seen:?}");
     for (kind, url, peer) in &seen {
         assert_eq!(*peer, Some(me), "{kind} of {url}");
+    }
+}
+
+#[tokio::test]
+async fn a_handshake_read_as_it_came_shows_the_hooks_and_the_socket_what_http_types_would() {
+    // Without header hooks a handshake is read as it came (`src/h1/head.rs`) and its
+    // headers are built only for what reads them; with one (here a headers hook that does
+    // nothing) it is built in `http`'s types. The `allow_request` hook and the socket's
+    // handshake see the same request either way: the URL, every header under its lowercase
+    // name, repeated ones in order, whatever case the request spelled them in.
+    type Seen = (String, Vec<(String, String)>);
+    async fn seen(hooked: bool, upgrade: bool) -> (Seen, Seen) {
+        let allowed: Arc<Mutex<Option<Seen>>> = Arc::default();
+        let allow_seen = allowed.clone();
+        let mut builder = Server::builder().allow_request(move |parts| {
+            let headers = parts
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            *allow_seen.lock().unwrap() = Some((parts.uri.to_string(), headers));
+            // Refused when the client says so: the hook's answer is the handshake's.
+            let refuse = parts.headers.contains_key("x-refuse");
+            async move {
+                if refuse {
+                    Err("refused by the hook".to_owned())
+                } else {
+                    Ok(())
+                }
+            }
+        });
+        if hooked {
+            builder = builder.headers(|_, _| {});
+        }
+        let io = builder.build().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        io.of("/").on_connection(move |socket: portico::Socket| {
+            let hs = socket.handshake();
+            let headers = hs
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            let _ = tx.send((hs.url().to_owned(), headers));
+            async {}
+        });
+        let addr = serve(io).await;
+        let mut c = Conn::open(&addr).await;
+        let head = "Host: x\r\nX-Twice: 1\r\nUser-Agent: Mozilla/5.0 (X11)\r\nx-TWICE: 2\r\n\
+                    Accept-Language: en;q=0.9\r\n";
+        if upgrade {
+            c.send(&format!(
+                "GET /socket.io/?EIO=4&transport=websocket&q=%C3%A9 HTTP/1.1\r\n{head}\
+                 Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            ))
+            .await;
+            // The 101, then the open packet and the CONNECT reply in frames (read to the
+            // socket's handshake: the 101's head is enough here).
+            let mut buf = Vec::new();
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                assert!(c.fill().await);
+                buf = c.read.clone();
+            }
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+            assert!(
+                text.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+                "{text}"
+            );
+            // A masked CONNECT to `/` ("40"), once the open packet is there.
+            let frame = [0x81u8, 0x82, 0, 0, 0, 0, b'4', b'0'];
+            c.tcp.write_all(&frame).await.unwrap();
+        } else {
+            c.send(&format!(
+                "GET /socket.io/?EIO=4&transport=polling&q=%C3%A9 HTTP/1.1\r\n{head}\r\n"
+            ))
+            .await;
+            let sid = sid_of(&c.reply().await.body);
+            c.send(&post(&sid, "40")).await;
+            assert_eq!(c.reply().await.body, "ok");
+        }
+        let socket = within(rx.recv()).await.unwrap();
+        let allow = allowed.lock().unwrap().clone().unwrap();
+        // A refusal by the hook, on a new connection.
+        let mut c = Conn::open(&addr).await;
+        c.send(&format!(
+            "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n{head}X-Refuse: 1\r\n\r\n"
+        ))
+        .await;
+        let refused = c.reply().await;
+        assert!(refused.head.starts_with("HTTP/1.1 403"), "{refused:?}");
+        assert!(refused.body.contains("refused by the hook"), "{refused:?}");
+        (allow, socket)
+    }
+    for upgrade in [false, true] {
+        let (allow, socket) = seen(false, upgrade).await;
+        let (hooked_allow, hooked_socket) = seen(true, upgrade).await;
+        assert_eq!((&allow, &socket), (&hooked_allow, &hooked_socket));
+        let transport = if upgrade { "websocket" } else { "polling" };
+        let url = format!("/socket.io/?EIO=4&transport={transport}&q=%C3%A9");
+        assert_eq!(allow.0, url);
+        assert_eq!(socket.0, url);
+        let named = |list: &[(String, String)], name: &str| -> Vec<String> {
+            list.iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        for list in [&allow.1, &socket.1] {
+            assert_eq!(named(list, "x-twice"), ["1", "2"], "{list:?}");
+            assert_eq!(named(list, "user-agent"), ["Mozilla/5.0 (X11)"], "{list:?}");
+            assert_eq!(named(list, "accept-language"), ["en;q=0.9"], "{list:?}");
+            assert_eq!(named(list, "host"), ["x"], "{list:?}");
+        }
     }
 }
 

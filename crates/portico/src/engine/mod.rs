@@ -30,10 +30,10 @@ use tokio::sync::Notify;
 pub(crate) use conn::Conn;
 
 use crate::handshake::{ClientAddr, ConnInfo};
-use crate::hooks::{AllowFn, RequestParts};
+use crate::hooks::AllowFn;
 use crate::http::{
     error, error_because, forbidden, has_body, is_websocket_upgrade, limit_refusal, status, Answer,
-    Body, Query,
+    Body, Query, RequestHead,
 };
 use crate::refusal::{Reason, Refusals};
 use crate::sid::{Sid, SidMap};
@@ -463,51 +463,53 @@ fn unsupported_eio(eio: Option<&str>, allow_eio3: bool) -> String {
 /// body (a polling POST's) moves on, rather than copy about 250 bytes (the `HeaderMap` and
 /// `Uri` with it) into each future of the chain. (Those copies were a third of a polling
 /// request's simulated data write misses; bench/README.md found them cost no measurable time.)
-pub(crate) async fn route<B>(
+pub(crate) async fn route<B, R>(
     engine: &Arc<Engine>,
-    req: &mut http::request::Parts,
+    req: &R,
     body: B,
     query: Query<'_>,
     upgrade: Upgrading,
     client: Option<ClientAddr>,
-    info: impl FnOnce(&http::request::Parts) -> Arc<ConnInfo>,
+    info: impl FnOnce(&R) -> Arc<ConnInfo>,
 ) -> Response<Body>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    R: RequestHead + ?Sized,
 {
     let config = &engine.config;
     let Some(transport) = served_transport(engine, &query) else {
         return error(ErrorCode::TransportUnknown);
     };
-    let (upgrade, direct) = match upgrade {
+    let (upgrade, stream) = match upgrade {
         Upgrading::No => (false, None),
-        Upgrading::Direct(handover) => (true, Some(handover)),
-        Upgrading::Undecided => {
+        Upgrading::Direct(handover) => (true, Some(ws::upgrade::Upgrade::Direct(handover))),
+        Upgrading::Undecided(on_upgrade) => {
             let upgrade = is_websocket_upgrade(req);
             if upgrade && has_body(req) {
                 // An upgrade request carries no body: what would follow it is not WebSocket
                 // frames.
                 return error(ErrorCode::BadRequest);
             }
-            (upgrade, None)
+            (upgrade, Some(ws::upgrade::Upgrade::hyper(on_upgrade)))
         }
     };
     if let Some(sid) = query.sid() {
-        return match session(engine, sid, transport, &req.method, upgrade) {
+        return match session(engine, sid, transport, req.method(), upgrade) {
             Err(none) => none.answer().into_response(),
             Ok(conn) if transport == Transport::WebSocket => {
                 let info = conn.info.clone();
                 let protocol = conn.protocol();
-                ws::upgrade::accept(engine, req, WsTarget::Upgrade(conn), info, protocol, direct)
+                let target = WsTarget::Upgrade(conn);
+                ws::upgrade::accept(engine, req.headers(), target, info, protocol, stream)
             }
-            Ok(conn) => polling_request(conn, &req.method, &req.headers, body)
+            Ok(conn) => polling_request(conn, req.method(), req.headers(), body)
                 .await
                 .into_response(),
         };
     }
-    if req.method != Method::GET {
+    if *req.method() != Method::GET {
         return error(ErrorCode::BadHandshakeMethod);
     }
     if transport == Transport::WebSocket && !upgrade {
@@ -530,7 +532,7 @@ where
     }
     if let Some(allow) = &config.allow_request {
         let peer = client.map(|a| a.peer);
-        if let Err(message) = allow(RequestParts::of(req, peer)).await {
+        if let Err(message) = allow(req.hook_parts(peer)).await {
             return forbidden(&message);
         }
     }
@@ -543,7 +545,8 @@ where
     match transport {
         Transport::Polling => polling::handshake(engine, info, protocol, slot),
         Transport::WebSocket => {
-            ws::upgrade::accept(engine, req, WsTarget::New(slot), info, protocol, direct)
+            let target = WsTarget::New(slot);
+            ws::upgrade::accept(engine, req.headers(), target, info, protocol, stream)
         }
     }
 }

@@ -129,8 +129,17 @@ async fn request(
         .body(Full::new(Bytes::from(body.to_owned())))
         .unwrap();
     let q = Query::parse(Some(query));
-    let (mut head, body) = req.into_parts();
-    let res = route(engine, &mut head, body, q, Upgrading::Undecided, None, info).await;
+    let (head, body) = req.into_parts();
+    let res = route(
+        engine,
+        &head,
+        body,
+        q,
+        Upgrading::Undecided(None),
+        None,
+        info,
+    )
+    .await;
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -412,13 +421,13 @@ async fn a_post_dropped_mid_body_closes_the_session_with_transport_error() {
         .uri(format!("/socket.io/?{q}"))
         .body(EndlessBody)
         .unwrap();
-    let (mut head, body) = req.into_parts();
+    let (head, body) = req.into_parts();
     let pending = route(
         &engine,
-        &mut head,
+        &head,
         body,
         Query::parse(Some(&q)),
-        Upgrading::Undecided,
+        Upgrading::Undecided(None),
         None,
         info,
     );

@@ -1,14 +1,16 @@
-//! A request head as `take` read it, for the requests of a session: the method, the target
-//! and the headers, borrowed from the bytes read, with no `http::Request` built.
+//! A request head as `take` read it: the method, the target and the headers, borrowed from
+//! the bytes read, with no `http::Request` built.
 //!
 //! A polling `GET` or `POST` of a session reads a handful of its headers (the origin policy's,
-//! `Content-Type` and `Content-Length`) and two or three of its query's parameters. Building
+//! `Content-Type` and `Content-Length`) and two or three of its query's parameters; a
+//! handshake reads a few more (`Sec-WebSocket-Key` and `-Version`, `X-Forwarded-For` behind a
+//! trusted proxy) and packs them all for the session ([`crate::handshake::ConnInfo`]). Building
 //! an `http::HeaderMap` for it (a name parsed and hashed per header, two allocations) and an
-//! `http::Uri` (the target scanned byte by byte) cost about a tenth of such a request's
-//! instructions; a list of the headers read in the order they came costs one allocation, and
-//! a lookup compares the few names of the list. What a session's request needs of its head
-//! ([`crate::service::handle_raw`]) is the same either way; a request that turns out to need
-//! more (a handshake: its hooks and its kept head read the `http` types) is built in them.
+//! `http::Uri` (the target scanned byte by byte) cost about a tenth of a polling request's
+//! instructions and 3,300 of a WebSocket handshake's 41,400; a list of the headers read in the
+//! order they came costs one allocation, and a lookup compares the few names of the list.
+//! What needs `http`'s types (the hooks) gets them built from the list
+//! ([`RequestHead::hook_parts`]).
 
 use std::sync::OnceLock;
 
@@ -16,16 +18,19 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use portico_cors::RequestHeaders;
 
-use crate::http::Query;
+use crate::hooks::RequestParts;
+use crate::http::{Query, RequestHead};
+use crate::packed_head::PackedHead;
 
 /// The head of a request `take` read (see the module's documentation).
 #[derive(Debug)]
 pub(crate) struct RawHead<'a> {
-    /// `GET` or `POST`.
+    /// `GET`, `POST` or `OPTIONS`.
     pub(crate) method: Method,
-    /// The request target: origin-form, ASCII, without a fragment.
+    /// The request target: origin-form, ASCII, without a fragment, its query right after the
+    /// server's path (`take`'s `raw_target`).
     pub(crate) target: &'a str,
-    /// Its query, read (it has a `sid`).
+    /// Its query, read.
     pub(crate) query: Query<'a>,
     /// The headers, in the request's order.
     pub(crate) headers: RawHeaders<'a>,
@@ -36,9 +41,66 @@ impl<'a> RawHead<'a> {
     #[cfg(test)]
     pub(crate) fn to_parts(&self) -> Option<http::request::Parts> {
         let list = self.headers.pairs();
-        let copy = Bytes::copy_from_slice(self.target.as_bytes());
-        let target = std::str::from_utf8(&copy).ok()?;
-        parts(self.method.clone(), target, &copy, list)
+        parts(self.method.clone(), self.target, self.headers.bytes, list)
+    }
+}
+
+impl<'a> RequestHead for RawHead<'a> {
+    type Headers = RawHeaders<'a>;
+
+    fn method(&self) -> &Method {
+        &self.method
+    }
+
+    fn headers(&self) -> &RawHeaders<'a> {
+        &self.headers
+    }
+
+    fn url(&self) -> &str {
+        self.target
+    }
+
+    fn query(&self) -> Query<'_> {
+        self.query.clone()
+    }
+
+    // Origin-form: no scheme, no authority.
+    fn is_https(&self) -> bool {
+        false
+    }
+
+    fn authority(&self) -> Option<&str> {
+        None
+    }
+
+    // Built here, for the `allow_request` hook (with hooks that see headers, `take` keeps no
+    // raw head).
+    fn hook_parts(&self, peer: Option<std::net::SocketAddr>) -> RequestParts {
+        let bytes = self.headers.bytes;
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = self.method.clone();
+        // `take` keeps as read only targets `http` takes as they are (`raw_target`).
+        parts.uri =
+            Uri::from_maybe_shared(bytes.slice_ref(self.target.as_bytes())).unwrap_or_default();
+        parts.headers = self
+            .headers
+            .list
+            .iter()
+            .filter_map(|h| {
+                let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+                Some((name, h.value(bytes)?.clone()))
+            })
+            .collect();
+        RequestParts::of(&parts, peer)
+    }
+
+    fn packed(&self) -> PackedHead {
+        PackedHead::of_pairs(self.target, || {
+            self.headers
+                .list
+                .iter()
+                .map(|h| (h.name.as_bytes(), h.value))
+        })
     }
 }
 

@@ -22,11 +22,17 @@ fn parts(t: &Taken) -> http::request::Parts {
             req.headers = p.headers.clone();
             req
         }
-        Head::Session(r) => r.to_parts().unwrap(),
+        Head::Session(r) | Head::Raw(r) => r.to_parts().unwrap(),
     }
 }
 
+/// Kept as read, as a session's request or as another.
 fn kept_as_read(t: &Taken) -> bool {
+    matches!(t.head, Head::Session(_) | Head::Raw(_))
+}
+
+/// Kept as read as a session's request (handled by `service::handle_raw`).
+fn of_session(t: &Taken) -> bool {
     matches!(t.head, Head::Session(_))
 }
 
@@ -38,8 +44,8 @@ fn body_len(t: Taken) -> usize {
 fn takes_the_polling_requests_of_the_official_clients() {
     let get = "GET /socket.io/?EIO=4&transport=polling&t=abc HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccept: */*\r\n\r\n";
     let t = head(get).unwrap();
-    // A handshake: in `http`'s types (its hooks and its kept head read them).
-    assert!(!kept_as_read(&t));
+    // A handshake: kept as read too, though not as a session's request.
+    assert!(kept_as_read(&t) && !of_session(&t));
     assert_eq!(parts(&t).method, Method::GET);
     assert_eq!(parts(&t).uri, "/socket.io/?EIO=4&transport=polling&t=abc");
     assert_eq!(
@@ -48,24 +54,24 @@ fn takes_the_polling_requests_of_the_official_clients() {
     );
     assert_eq!(body_len(t), 0);
     let session = get.replace("&t=abc", "&sid=s1&t=abc");
-    assert!(kept_as_read(&head(&session).unwrap()));
+    assert!(of_session(&head(&session).unwrap()));
 
     let post = "POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n42[\"a";
     let t = head(post).unwrap();
-    assert!(kept_as_read(&t));
+    assert!(of_session(&t));
     assert_eq!((&parts(&t).method, t.len), (&Method::POST, post.len()));
     assert_eq!(body_len(t), 5);
 
     let preflight = "OPTIONS /socket.io/?EIO=4 HTTP/1.1\r\nHost: x\r\nOrigin: http://a.test\r\nAccess-Control-Request-Method: GET\r\n\r\n";
     let t = head(preflight).unwrap();
-    assert!(!kept_as_read(&t));
+    assert!(kept_as_read(&t) && !of_session(&t));
     assert_eq!(parts(&t).method, Method::OPTIONS);
 
     // A WebSocket upgrade, as browsers and the `ws` package send it; the bytes after it (its
     // first frames) are not the request's.
     let upgrade = "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let t = head(&format!("{upgrade}\u{81}\u{1}")).unwrap();
-    assert!(t.upgrade && !t.close && !kept_as_read(&t));
+    assert!(t.upgrade && !t.close && kept_as_read(&t) && !of_session(&t));
     assert_eq!(t.len, upgrade.len());
     assert!(!head(get).unwrap().upgrade);
 
@@ -581,22 +587,65 @@ fn a_target_is_kept_as_read_only_where_http_takes_it_as_it_is() {
         let t = take(&bytes, PATH, true).unwrap();
         assert!(!kept_as_read(&t), "{odd}");
     }
-    // No query, no session, a file under the path, an OPTIONS, or a server with header hooks:
-    // `http`'s.
+    // No session (a handshake, a name like `sid` that is not it) or an OPTIONS: kept as read,
+    // but not as a session's request.
+    for req in [
+        "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n\r\n",
+        "GET /socket.io/?EIO=4&xsid=x HTTP/1.1\r\n\r\n",
+        "OPTIONS /socket.io/?EIO=4&sid=x HTTP/1.1\r\n\r\n",
+    ] {
+        let bytes = Bytes::from(req);
+        let t = take(&bytes, PATH, true).unwrap();
+        assert!(kept_as_read(&t) && !of_session(&t), "{req}");
+    }
+    // No query, a file under the path, or a server with header hooks: `http`'s.
     for (req, raw) in [
-        (
-            "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n\r\n",
-            true,
-        ),
-        ("GET /socket.io/?EIO=4&xsid=x HTTP/1.1\r\n\r\n", true),
         ("GET /socket.io/ HTTP/1.1\r\n\r\n", true),
         ("GET /socket.io/socket.io.js?sid=x HTTP/1.1\r\n\r\n", true),
-        ("OPTIONS /socket.io/?EIO=4&sid=x HTTP/1.1\r\n\r\n", true),
         ("GET /socket.io/?EIO=4&sid=x HTTP/1.1\r\n\r\n", false),
     ] {
         let bytes = Bytes::from(req);
         assert!(!kept_as_read(&take(&bytes, PATH, raw).unwrap()), "{req}");
     }
+}
+
+#[test]
+fn a_handshake_kept_as_read_packs_and_shows_the_hooks_its_http_parts() {
+    use crate::http::RequestHead;
+    use portico_cors::RequestHeaders;
+    let upgrade = "GET /socket.io/?EIO=4&transport=websocket&q=%C3%A9 HTTP/1.1\r\nHost: x\r\nX-Twice: 1\r\nConnection: Upgrade\r\nUPGRADE: websocket\r\nx-twice: 2\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nUser-Agent: Mozilla/5.0 (X11)\r\n\r\n";
+    let bytes = Bytes::from(upgrade);
+    let t = take(&bytes, PATH, true).unwrap();
+    let Head::Raw(raw) = &t.head else {
+        panic!("a handshake is kept as read");
+    };
+    let as_parts = take(&bytes, PATH, false).unwrap();
+    let Head::Parts(p) = &as_parts.head else {
+        panic!("with hooks, in `http`'s types");
+    };
+    // What the handling reads: the same.
+    assert_eq!(raw.url(), p.url());
+    assert_eq!(raw.url(), "/socket.io/?EIO=4&transport=websocket&q=%C3%A9");
+    assert_eq!(raw.query().transport(), Some("websocket"));
+    assert_eq!(raw.query().eio(), p.query().eio());
+    assert_eq!((raw.is_https(), raw.authority()), (false, None));
+    let key = &http::header::SEC_WEBSOCKET_KEY;
+    assert_eq!(raw.headers().get_bytes(key), p.headers().get_bytes(key));
+    // The session's kept head: every header, names lowercase, built from the list alone.
+    let packed = raw.packed();
+    assert_eq!(raw.headers.built(), 0);
+    assert_eq!(packed.url(), p.packed().url());
+    assert_eq!(packed.header_map(), p.headers);
+    assert_eq!(packed.get("x-twice"), Some(&b"1"[..]));
+    assert_eq!(packed.get_all("x-twice").collect::<Vec<_>>(), [b"1", b"2"]);
+    assert_eq!(packed.get("upgrade"), Some(&b"websocket"[..]));
+    // What the `allow_request` hook sees.
+    let peer = Some("127.0.0.1:9".parse().unwrap());
+    let (hook, same) = (raw.hook_parts(peer), p.hook_parts(peer));
+    assert_eq!(
+        (&hook.method, &hook.uri, &hook.headers, hook.peer),
+        (&same.method, &same.uri, &same.headers, same.peer)
+    );
 }
 
 #[test]

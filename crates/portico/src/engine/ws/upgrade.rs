@@ -12,6 +12,7 @@ use http::header::{
     UPGRADE,
 };
 use http::{Request, Response, StatusCode};
+use portico_cors::RequestHeaders;
 use portico_proto::engine::session::{CloseReason, Protocol, Transport};
 use portico_proto::engine::ErrorCode;
 
@@ -26,8 +27,9 @@ use crate::http::{error, Body};
 #[derive(Debug)]
 pub(crate) enum Upgrading {
     /// Not decided: the router reads the request's headers (`Upgrade`, `Connection`) and body
-    /// (hyper's requests).
-    Undecided,
+    /// (hyper's requests), and hyper's upgrade of the request (taken out of its extensions)
+    /// gives the stream of one.
+    Undecided(Option<hyper::upgrade::OnUpgrade>),
     /// Not an upgrade (Portico's own HTTP/1 decided it).
     No,
     /// An upgrade Portico's own HTTP/1 (`crate::h1`) took: the connection's stream comes
@@ -41,7 +43,7 @@ pub(crate) enum Upgrading {
 pub(crate) type Handover = oneshot::Receiver<(TcpStream, Bytes)>;
 
 /// Where an accepted upgrade's stream comes from.
-enum Upgrade {
+pub(crate) enum Upgrade {
     /// hyper's connection, once it wrote the `101`.
     Hyper(hyper::upgrade::OnUpgrade),
     /// Portico's own HTTP/1, once it wrote the `101` (dropped unsent if it could not).
@@ -49,17 +51,10 @@ enum Upgrade {
 }
 
 impl Upgrade {
-    fn of(req: &mut http::request::Parts, direct: Option<Handover>) -> Upgrade {
-        match direct {
-            Some(rx) => Upgrade::Direct(rx),
-            // What `hyper::upgrade::on` takes from a whole request; from its parts, by hand.
-            // None (a request hyper did not read) gives an upgrade that fails, as `on` does.
-            None => Upgrade::Hyper(
-                req.extensions
-                    .remove::<hyper::upgrade::OnUpgrade>()
-                    .unwrap_or_else(|| hyper::upgrade::on(Request::new(()))),
-            ),
-        }
+    /// hyper's upgrade of a request. None (a request hyper did not read) gives an upgrade
+    /// that fails, as `hyper::upgrade::on` does.
+    pub(crate) fn hyper(on: Option<hyper::upgrade::OnUpgrade>) -> Upgrade {
+        Upgrade::Hyper(on.unwrap_or_else(|| hyper::upgrade::on(Request::new(()))))
     }
 
     /// The WebSocket, once the `101` is written; an error when the connection ended first.
@@ -84,23 +79,24 @@ fn max_message(engine: &Engine) -> usize {
 
 /// Answer a WebSocket upgrade request: for the polling session being upgraded, or a new
 /// WebSocket-only session.
-pub(crate) fn accept(
+///
+/// `headers`: the request's; `stream`: where the connection's stream comes from once the
+/// `101` is written (`None`, for a request that reached here without one, fails the upgrade
+/// as hyper's would).
+pub(crate) fn accept<H: RequestHeaders + ?Sized>(
     engine: &Arc<Engine>,
-    req: &mut http::request::Parts,
+    headers: &H,
     target: WsTarget,
     info: Arc<ConnInfo>,
     protocol: Protocol,
-    direct: Option<Handover>,
+    stream: Option<Upgrade>,
 ) -> Response<Body> {
-    let version_ok = req
-        .headers
-        .get(SEC_WEBSOCKET_VERSION)
-        .is_some_and(|v| v == "13");
-    let Some(key) = req.headers.get(SEC_WEBSOCKET_KEY).filter(|_| version_ok) else {
+    let version_ok = headers.get_bytes(&SEC_WEBSOCKET_VERSION) == Some(b"13");
+    let Some(key) = headers.get_bytes(&SEC_WEBSOCKET_KEY).filter(|_| version_ok) else {
         return error(ErrorCode::BadRequest);
     };
-    let accept = portico_proto::ws::accept_key(key.as_bytes());
-    let on_upgrade = Upgrade::of(req, direct);
+    let accept = portico_proto::ws::accept_key(key);
+    let on_upgrade = stream.unwrap_or_else(|| Upgrade::hyper(None));
     let max = max_message(engine);
     // A client that reads nothing for a whole heartbeat round is gone.
     let max_stall = engine.config.ping_interval + engine.config.ping_timeout;
