@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderName, Response, Version};
 
 const PATH: &str = "/socket.io/";
 
-/// `take` as a server without header hooks calls it (a session's requests kept as read).
+/// `take` as a server without header hooks calls it (requests kept as read where they can be).
 fn head(s: &str) -> Option<Taken<'static>> {
     let bytes: &'static Bytes = Box::leak(Box::new(Bytes::copy_from_slice(s.as_bytes())));
     take(bytes, PATH, true)
