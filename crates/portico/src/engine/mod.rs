@@ -492,7 +492,10 @@ where
                 // frames.
                 return error(ErrorCode::BadRequest);
             }
-            (upgrade, Some(ws::upgrade::Upgrade::hyper(on_upgrade)))
+            (
+                upgrade,
+                upgrade.then(|| ws::upgrade::Upgrade::hyper(on_upgrade)),
+            )
         }
     };
     if let Some(sid) = query.sid() {

@@ -38,7 +38,6 @@ pub(crate) struct RawHead<'a> {
 
 impl<'a> RawHead<'a> {
     /// The same head as `http`'s types.
-    #[cfg(test)]
     pub(crate) fn to_parts(&self) -> Option<http::request::Parts> {
         let list = self.headers.pairs();
         parts(self.method.clone(), self.target, self.headers.bytes, list)
@@ -73,24 +72,16 @@ impl<'a> RequestHead for RawHead<'a> {
         None
     }
 
-    // Built here, for the `allow_request` hook (with hooks that see headers, `take` keeps no
-    // raw head).
+    // For the `allow_request` hook (with hooks that see headers, `take` keeps no raw head).
     fn hook_parts(&self, peer: Option<std::net::SocketAddr>) -> RequestParts {
-        let bytes = self.headers.bytes;
-        let (mut parts, ()) = http::Request::new(()).into_parts();
-        parts.method = self.method.clone();
-        // `take` keeps as read only targets `http` takes as they are (`raw_target`).
-        parts.uri =
-            Uri::from_maybe_shared(bytes.slice_ref(self.target.as_bytes())).unwrap_or_default();
-        parts.headers = self
-            .headers
-            .list
-            .iter()
-            .filter_map(|h| {
-                let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
-                Some((name, h.value(bytes)?.clone()))
-            })
-            .collect();
+        // `take` keeps as read only what `http` takes as it is (the target by `raw_target`,
+        // every value httparse takes: `h1::tests` checks both), so this is never `None`; if
+        // it were, the hook would see the method alone.
+        let parts = self.to_parts().unwrap_or_else(|| {
+            let (mut parts, ()) = http::Request::new(()).into_parts();
+            parts.method = self.method.clone();
+            parts
+        });
         RequestParts::of(&parts, peer)
     }
 
@@ -172,7 +163,6 @@ impl<'a> RawHeaders<'a> {
 
     /// The headers as `http`'s name and value, in order (`None` for a value `http` does not
     /// take).
-    #[cfg(test)]
     fn pairs(&self) -> impl ExactSizeIterator<Item = Option<(&'a str, HeaderValue)>> + '_ {
         self.list
             .iter()
