@@ -548,12 +548,47 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
 /// The `Sec-WebSocket-Accept` value answering a `Sec-WebSocket-Key` (RFC 6455 section 4.2.2):
 /// base64 of the SHA-1 of the key followed by the protocol's GUID.
 pub fn accept_key(key: &[u8]) -> String {
-    use base64::Engine as _;
-    use sha1::{Digest, Sha1};
-    let mut sha = Sha1::new();
-    sha.update(key);
-    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+    AcceptKey::of(key).as_str().to_owned()
+}
+
+/// [`accept_key`] without an allocation: the 28 characters in place (a server's `101` writes
+/// them as they are).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AcceptKey([u8; ACCEPT_KEY_LEN]);
+
+/// Base64 of a SHA-1 digest (20 bytes, padded): 28 characters.
+const ACCEPT_KEY_LEN: usize = 28;
+
+impl AcceptKey {
+    /// The value answering `key` (a `Sec-WebSocket-Key`, as sent).
+    pub fn of(key: &[u8]) -> AcceptKey {
+        use base64::Engine as _;
+        use sha1::{Digest, Sha1};
+        let mut sha = Sha1::new();
+        sha.update(key);
+        sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+        let mut out = [0; ACCEPT_KEY_LEN];
+        // Cannot fail: a digest's 20 bytes are 28 characters, the buffer's size.
+        let _ = base64::engine::general_purpose::STANDARD.encode_slice(sha.finalize(), &mut out);
+        AcceptKey(out)
+    }
+
+    /// The value's characters (base64: ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The value as text.
+    pub fn as_str(&self) -> &str {
+        // Cannot fail: base64's alphabet is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for AcceptKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AcceptKey").field(&self.as_str()).finish()
+    }
 }
 
 /// A frame header: up to 14 bytes (15 with a payload prefix).

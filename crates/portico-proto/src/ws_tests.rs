@@ -522,4 +522,11 @@ fn the_accept_key_of_the_rfc_example() {
         accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
         "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     );
+    let key = AcceptKey::of(b"dGhlIHNhbXBsZSBub25jZQ==");
+    assert_eq!(key.as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_eq!(key.as_bytes(), b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_eq!(
+        format!("{key:?}"),
+        "AcceptKey(\"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\")"
+    );
 }

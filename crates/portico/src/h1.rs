@@ -40,7 +40,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::ws::upgrade::Upgrading;
-use crate::http::{has_token, Answer, Body, Query};
+use crate::http::{has_token, Answer, Body, Large, Query};
 use crate::serve::next_bytes;
 use crate::Server;
 use head::{RawHead, RawHeaders};
@@ -164,8 +164,7 @@ pub(crate) async fn serve(
         // The request's bytes are let go before the next read, which can then reuse them.
         drop(head);
         drop(bytes);
-        let switching =
-            matches!(&answer, Answer::Response(r) if r.status() == StatusCode::SWITCHING_PROTOCOLS);
+        let switching = answer.is_switching();
         if let Some(tx) = handover.filter(|_| switching) {
             // The `101` alone (the session's first frame follows in a write of its own, as
             // Node's server sends them), then the stream and what was read past the request.
@@ -407,12 +406,23 @@ fn encode(
 ) -> Option<Bytes> {
     let (content_type, body) = match answer.small() {
         Ok(small) => small,
-        Err(res) => {
+        Err(Large::Switching(accept)) => {
+            let own = crate::http::switching_headers(&accept).into_iter();
+            return write_head(
+                StatusCode::SWITCHING_PROTOCOLS,
+                own,
+                cors,
+                keep_alive,
+                Bytes::new(),
+                out,
+            );
+        }
+        Err(Large::Response(res)) => {
             let (parts, body) = res.into_parts();
             let body = body_bytes(body);
             return write_head(
                 parts.status,
-                parts.headers.iter(),
+                parts.headers.iter().map(|(n, v)| (n, v.as_bytes())),
                 cors,
                 keep_alive,
                 body,
@@ -420,14 +430,14 @@ fn encode(
             );
         }
     };
-    let own = std::iter::once((&CONTENT_TYPE, content_type));
+    let own = std::iter::once((&CONTENT_TYPE, content_type.as_bytes()));
     write_head(StatusCode::OK, own, cors, keep_alive, body, out)
 }
 
 /// [`encode`]'s writing: `own` are the answer's headers.
 fn write_head<'h>(
     status: StatusCode,
-    own: impl Iterator<Item = (&'h HeaderName, &'h HeaderValue)>,
+    own: impl Iterator<Item = (&'h HeaderName, &'h [u8])>,
     cors: Option<&'h CorsHeaders>,
     keep_alive: bool,
     body: Bytes,
@@ -448,7 +458,8 @@ fn write_head<'h>(
         // first, as almost no response has one of its own.
         !cors.is_some_and(|c| name.as_str().starts_with("access-control-") && c.contains_key(name))
     });
-    for (name, value) in own.chain(cors.into_iter().flat_map(CorsHeaders::iter)) {
+    let cors_headers = cors.into_iter().flat_map(CorsHeaders::iter);
+    for (name, value) in own.chain(cors_headers.map(|(n, v)| (n, v.as_bytes()))) {
         if name == http::header::CONTENT_LENGTH {
             has_length = true;
         } else if name == http::header::CONNECTION {
@@ -458,7 +469,7 @@ fn write_head<'h>(
         }
         out.put_slice(name.as_str().as_bytes());
         out.put_slice(b": ");
-        out.put_slice(value.as_bytes());
+        out.put_slice(value);
         out.put_slice(b"\r\n");
     }
     // No body, and no length, in the answers that cannot have one.

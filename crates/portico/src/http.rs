@@ -3,11 +3,14 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{
+    HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, UPGRADE,
+};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use portico_cors::RequestHeaders;
 use portico_proto::engine::ErrorCode;
+use portico_proto::ws::AcceptKey;
 
 use crate::hooks::RequestParts;
 use crate::packed_head::PackedHead;
@@ -129,10 +132,53 @@ pub(crate) enum Answer {
     BinaryPayload(Bytes),
     /// 200, `text/html`, `ok`: a POST taken.
     PostOk,
+    /// 101 to a WebSocket upgrade, with this `Sec-WebSocket-Accept`: its three headers,
+    /// written by `h1` as they are, where a `Response` would build them into a header map (two
+    /// allocations and a hash each) and copy the accept value into a third. (A handshake the
+    /// server marks, [`HandshakeResponse`], is a `Response`: see [`switching`].)
+    Switching(AcceptKey),
     /// Any other answer. Boxed: the answer is the output of every future of a request's
     /// chain, moved at each level, and a session's usual answers (the variants above) are a
     /// few words, where a `Response` is over a hundred bytes (a `memcpy` call per level).
     Response(Box<Response<Body>>),
+}
+
+/// The `101 Switching Protocols` to a WebSocket upgrade, answered with `accept`;
+/// `handshake`: the new session's id when it answers a handshake the server marks
+/// ([`HandshakeResponse`], for the cookie and the `initial_headers` hook, which change the
+/// response anyway), and then it is a `Response`. Otherwise it is [`Answer::Switching`]: the
+/// answer is moved through each future of a request's chain, so it stays a few words.
+pub(crate) fn switching(accept: AcceptKey, handshake: Option<crate::sid::Sid>) -> Answer {
+    match handshake {
+        None => Answer::Switching(accept),
+        Some(sid) => {
+            let mut res = switching_response(&accept);
+            res.extensions_mut().insert(HandshakeResponse(sid));
+            res.into()
+        }
+    }
+}
+
+/// The headers of a `101` answered with `accept`, in the order its `Response` has them.
+pub(crate) fn switching_headers(accept: &AcceptKey) -> [(&'static HeaderName, &[u8]); 3] {
+    [
+        (&UPGRADE, b"websocket"),
+        (&CONNECTION, b"Upgrade"),
+        (&SEC_WEBSOCKET_ACCEPT, accept.as_bytes()),
+    ]
+}
+
+fn switching_response(accept: &AcceptKey) -> Response<Body> {
+    let mut res = Response::new(Body::default());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    for (name, value) in switching_headers(accept) {
+        // Cannot fail: these values are ASCII.
+        if let Ok(v) = HeaderValue::from_bytes(value) {
+            h.insert(name, v);
+        }
+    }
+    res
 }
 
 /// The `Content-Type` of a polling payload, a v3 binary payload and a POST's `ok`.
@@ -144,13 +190,14 @@ impl Answer {
     /// A small answer's `Content-Type` and body, the one place they are said: `h1` writes
     /// them as they are, [`Answer::into_response`] puts them in a `Response`. `Err`: any
     /// other answer.
-    // The `Err` is the answer itself handed back (its boxed `Response`), not an error.
-    pub(crate) fn small(self) -> Result<(&'static HeaderValue, Bytes), Box<Response<Body>>> {
+    // The `Err` is the answer itself handed back, not an error.
+    pub(crate) fn small(self) -> Result<(&'static HeaderValue, Bytes), Large> {
         match self {
             Answer::Payload(body) => Ok((&TEXT_PLAIN, body)),
             Answer::BinaryPayload(body) => Ok((&OCTET_STREAM, body)),
             Answer::PostOk => Ok((&TEXT_HTML, Bytes::from_static(b"ok"))),
-            Answer::Response(res) => Err(res),
+            Answer::Switching(s) => Err(Large::Switching(s)),
+            Answer::Response(res) => Err(Large::Response(res)),
         }
     }
 
@@ -162,9 +209,34 @@ impl Answer {
                 res.headers_mut().insert(CONTENT_TYPE, content_type.clone());
                 res
             }
-            Err(res) => *res,
+            Err(Large::Switching(accept)) => switching_response(&accept),
+            Err(Large::Response(res)) => *res,
         }
     }
+
+    /// The new session's id, when this answers a handshake of a server that marks those
+    /// ([`HandshakeResponse`]).
+    pub(crate) fn handshake(&self) -> Option<crate::sid::Sid> {
+        match self {
+            Answer::Response(res) => res.extensions().get::<HandshakeResponse>().map(|h| h.0),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a `101` (its stream goes on as a WebSocket once it is written).
+    pub(crate) fn is_switching(&self) -> bool {
+        match self {
+            Answer::Switching(_) => true,
+            Answer::Response(res) => res.status() == StatusCode::SWITCHING_PROTOCOLS,
+            _ => false,
+        }
+    }
+}
+
+/// An [`Answer`] that is not a small one ([`Answer::small`]).
+pub(crate) enum Large {
+    Switching(AcceptKey),
+    Response(Box<Response<Body>>),
 }
 
 impl From<Response<Body>> for Answer {

@@ -249,15 +249,17 @@ where
         transport,
         || client,
     );
-    let mut res = match (&decision.verdict, bundle) {
-        (Verdict::Preflight, _) => status(StatusCode::NO_CONTENT),
+    let mut answer: Answer = match (&decision.verdict, bundle) {
+        (Verdict::Preflight, _) => status(StatusCode::NO_CONTENT).into(),
         // The client bundle is a public script. A page's `<script src>` sends no `Origin`
         // (Chromium marks it `Sec-Fetch-Site: cross-site`), so no policy can tell an allowed
         // page from another there: it is served, as Node's `serveClient` serves it. A CORS
         // request (fetch, a module script) from a refused origin is still refused.
-        (Verdict::Deny(_), Some(res)) if !req.headers().contains_key(&http::header::ORIGIN) => res,
-        (Verdict::Allow, Some(res)) => res,
-        (Verdict::Deny(reason), _) => refused_origin(reason),
+        (Verdict::Deny(_), Some(res)) if !req.headers().contains_key(&http::header::ORIGIN) => {
+            res.into()
+        }
+        (Verdict::Allow, Some(res)) => res.into(),
+        (Verdict::Deny(reason), _) => refused_origin(reason).into(),
         (Verdict::Allow, None) => {
             crate::engine::route(
                 &server.0.engine,
@@ -271,23 +273,33 @@ where
             .await
         }
     };
-    report_refusal(
-        server,
-        &mut res,
-        req.method(),
-        req.headers(),
-        url,
-        transport,
-        || client,
-    );
+    if let Answer::Response(res) = &mut answer {
+        report_refusal(
+            server,
+            res,
+            req.method(),
+            req.headers(),
+            url,
+            transport,
+            || client,
+        );
+    }
+    let cookie = config.cookie.as_ref().zip(answer.handshake());
+    // Nothing to add to the answer: it stays what it is (a small answer, a `101`, written
+    // without a header map), and the policy's headers go apart.
+    match cors_apart {
+        Some(apart) if hook_parts.is_none() && cookie.is_none() => {
+            *apart = Some(decision.headers);
+            return answer;
+        }
+        _ => {}
+    }
+    let mut res = answer.into_response();
     match cors_apart {
         Some(apart) if hook_parts.is_none() => *apart = Some(decision.headers),
         _ => decision.apply_to(res.headers_mut()),
     }
-    if let (Some(cookie), Some(HandshakeResponse(sid))) = (
-        &config.cookie,
-        res.extensions().get::<HandshakeResponse>().copied(),
-    ) {
+    if let Some((cookie, sid)) = cookie {
         if let Ok(v) = http::HeaderValue::from_str(&cookie.header(sid.as_str())) {
             res.headers_mut().append(http::header::SET_COOKIE, v);
         }

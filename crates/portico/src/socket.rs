@@ -236,13 +236,15 @@ impl Socket {
     /// [`Socket::on_disconnecting`], [`crate::Namespace::on_connection`]). The panic stays
     /// inside the handler that called `on` (the server keeps serving) and is printed.
     #[track_caller]
-    pub fn on<H, M>(&self, event: impl Into<String>, handler: H)
+    pub fn on<H, M>(&self, event: impl AsRef<str>, handler: H)
     where
         H: EventHandler<M>,
         M: 'static,
     {
-        let event = event.into();
-        if let Some(fix) = reserved_name_fix(&event) {
+        // Borrowed: the map's key holds a short name inline (`EventName`), so a `&str` name
+        // costs no allocation of its own.
+        let event = event.as_ref();
+        if let Some(fix) = reserved_name_fix(event) {
             panic!(
                 "socket.on({event:?}, ..) would never run: {event:?} is a reserved Socket.IO \
                  event name that no client can send. {fix}"
@@ -253,7 +255,7 @@ impl Socket {
             .handlers
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(EventName::new(&event), h);
+            .insert(EventName::new(event), h);
     }
 
     /// Run `handler` when the socket disconnects, with the reason.

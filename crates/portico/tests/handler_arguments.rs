@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -200,5 +201,52 @@ fn every_reserved_name_is_refused_with_a_fix() {
             "{name}: {message}"
         );
         assert!(message.contains("reserved"), "{name}: {message}");
+    }
+}
+
+/// `Socket::on` takes an event name as any string type (`&str`, `String`, `&String`,
+/// `Cow<str>`, `Arc<str>`, `Box<str>`), borrowed: each registered name is the one an event
+/// must carry, a name longer than the inline key (22 bytes) included, and a later `on` for the
+/// same name, given as another type, replaces the handler.
+#[tokio::test(start_paused = true)]
+async fn an_event_name_of_any_string_type_reaches_its_handler() {
+    let io = Server::builder().build().unwrap();
+    io.of("/").on_connection(|socket: Socket| async move {
+        let long = "a-name-longer-than-twenty-two-bytes".to_string();
+        socket.on(
+            "str",
+            |_s: Socket, ack: Ack| async move { ack.send(&"str") },
+        );
+        socket.on(String::from("string"), |_s: Socket, ack: Ack| async move {
+            ack.send(&"string")
+        });
+        socket.on(
+            &long,
+            |_s: Socket, ack: Ack| async move { ack.send(&"long") },
+        );
+        socket.on(Cow::Borrowed("cow"), |_s: Socket, ack: Ack| async move {
+            ack.send(&"cow")
+        });
+        socket.on(Arc::<str>::from("arc"), |_s: Socket, ack: Ack| async move {
+            ack.send(&"arc")
+        });
+        socket.on(Box::<str>::from("str"), |_s: Socket, ack: Ack| async move {
+            ack.send(&"replaced")
+        });
+    });
+    let client = Client::new(&io);
+    let sid = client.join().await;
+    let cases = [
+        ("str", "replaced"),
+        ("string", "string"),
+        ("a-name-longer-than-twenty-two-bytes", "long"),
+        ("cow", "cow"),
+        ("arc", "arc"),
+    ];
+    for (id, (event, expected)) in cases.iter().enumerate() {
+        client.post_ok(&sid, &format!("42{id}[\"{event}\"]")).await;
+        let prefix = format!("43{id}[");
+        let reply = client.poll_until(&sid, |p| p.starts_with(&prefix)).await;
+        assert_eq!(reply, format!("43{id}[\"{expected}\"]"), "event {event}");
     }
 }

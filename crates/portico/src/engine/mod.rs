@@ -471,7 +471,7 @@ pub(crate) async fn route<B, R>(
     upgrade: Upgrading,
     client: Option<ClientAddr>,
     info: impl FnOnce(&R) -> Arc<ConnInfo>,
-) -> Response<Body>
+) -> Answer
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -480,7 +480,7 @@ where
 {
     let config = &engine.config;
     let Some(transport) = served_transport(engine, &query) else {
-        return error(ErrorCode::TransportUnknown);
+        return error(ErrorCode::TransportUnknown).into();
     };
     let (upgrade, stream) = match upgrade {
         Upgrading::No => (false, None),
@@ -490,7 +490,7 @@ where
             if upgrade && has_body(req) {
                 // An upgrade request carries no body: what would follow it is not WebSocket
                 // frames.
-                return error(ErrorCode::BadRequest);
+                return error(ErrorCode::BadRequest).into();
             }
             (
                 upgrade,
@@ -500,23 +500,21 @@ where
     };
     if let Some(sid) = query.sid() {
         return match session(engine, sid, transport, req.method(), upgrade) {
-            Err(none) => none.answer().into_response(),
+            Err(none) => none.answer(),
             Ok(conn) if transport == Transport::WebSocket => {
                 let info = conn.info.clone();
                 let protocol = conn.protocol();
                 let target = WsTarget::Upgrade(conn);
                 ws::upgrade::accept(engine, req.headers(), target, info, protocol, stream)
             }
-            Ok(conn) => polling_request(conn, req.method(), req.headers(), body)
-                .await
-                .into_response(),
+            Ok(conn) => polling_request(conn, req.method(), req.headers(), body).await,
         };
     }
     if *req.method() != Method::GET {
-        return error(ErrorCode::BadHandshakeMethod);
+        return error(ErrorCode::BadHandshakeMethod).into();
     }
     if transport == Transport::WebSocket && !upgrade {
-        return error(ErrorCode::BadRequest);
+        return error(ErrorCode::BadRequest).into();
     }
     let protocol = match query.eio() {
         Some("4") => Protocol::V4,
@@ -528,25 +526,26 @@ where
                 ErrorCode::UnsupportedProtocolVersion,
                 unsupported_eio(other, config.allow_eio3),
             )
+            .into()
         }
     };
     if engine.is_shutting_down() {
-        return status(StatusCode::SERVICE_UNAVAILABLE);
+        return status(StatusCode::SERVICE_UNAVAILABLE).into();
     }
     if let Some(allow) = &config.allow_request {
         let peer = client.map(|a| a.peer);
         if let Err(message) = allow(req.hook_parts(peer)).await {
-            return forbidden(&message);
+            return forbidden(&message).into();
         }
     }
     let address = client.map(|a| a.client);
     let slot = match engine.admission.admit(address.map(|a| a.ip())) {
         Ok(slot) => slot,
-        Err(refused) => return refuse(engine, refused),
+        Err(refused) => return refuse(engine, refused).into(),
     };
     let info = info(req);
     match transport {
-        Transport::Polling => polling::handshake(engine, info, protocol, slot),
+        Transport::Polling => polling::handshake(engine, info, protocol, slot).into(),
         Transport::WebSocket => {
             let target = WsTarget::New(slot);
             ws::upgrade::accept(engine, req.headers(), target, info, protocol, stream)

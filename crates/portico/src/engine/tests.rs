@@ -139,7 +139,8 @@ async fn request(
         None,
         info,
     )
-    .await;
+    .await
+    .into_response();
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())

@@ -337,6 +337,7 @@ fn a_small_answer_is_written_as_its_response_would_be() {
                 Answer::BinaryPayload(v3.clone()),
                 crate::http::binary_payload(v3),
             ),
+            (Answer::Switching(rfc_accept()), switching_response()),
         ]
     };
     for keep_alive in [true, false] {
@@ -355,6 +356,63 @@ fn a_small_answer_is_written_as_its_response_would_be() {
             }
         }
     }
+}
+
+/// The RFC's example key's accept value.
+fn rfc_accept() -> portico_proto::ws::AcceptKey {
+    portico_proto::ws::AcceptKey::of(b"dGhlIHNhbXBsZSBub25jZQ==")
+}
+
+/// That `101` as a `Response`, built header by header.
+fn switching_response() -> Response<Body> {
+    let mut res = Response::new(Body::default());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert("upgrade", HeaderValue::from_static("websocket"));
+    h.insert("connection", HeaderValue::from_static("Upgrade"));
+    h.insert(
+        "sec-websocket-accept",
+        HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+    );
+    res
+}
+
+#[test]
+fn a_switching_answer_is_the_response_it_stands_for() {
+    let (head, rest) = encoded(switching_response(), true);
+    assert!(rest.is_none());
+    assert_eq!(
+        lines(&head),
+        [
+            "HTTP/1.1 101 Switching Protocols",
+            "upgrade: websocket",
+            "connection: Upgrade",
+            "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+            "date: *",
+            "",
+            "",
+        ]
+    );
+    let expected = switching_response();
+    let sid = crate::sid::Sid::new();
+    for handshake in [None, Some(sid)] {
+        let answer = crate::http::switching(rfc_accept(), handshake);
+        // A marked handshake's is a `Response` (its cookie and hook change it anyway).
+        assert_eq!(matches!(answer, Answer::Switching(_)), handshake.is_none());
+        assert!(answer.is_switching());
+        assert_eq!(answer.handshake(), handshake);
+        let res = answer.into_response();
+        assert_eq!(res.status(), expected.status());
+        assert_eq!(res.headers(), expected.headers());
+        assert_eq!(
+            res.extensions()
+                .get::<crate::http::HandshakeResponse>()
+                .map(|h| h.0),
+            handshake,
+        );
+    }
+    assert!(Answer::from(switching_response()).is_switching());
+    assert!(!Answer::PostOk.is_switching());
 }
 
 #[test]

@@ -7,11 +7,8 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use http::header::{
-    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
-    UPGRADE,
-};
-use http::{Request, Response, StatusCode};
+use http::header::{SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION};
+use http::Request;
 use portico_cors::RequestHeaders;
 use portico_proto::engine::session::{CloseReason, Protocol, Transport};
 use portico_proto::engine::ErrorCode;
@@ -21,7 +18,7 @@ use crate::engine::conn::Conn;
 use crate::engine::polling::open_frame;
 use crate::engine::{driver, Engine, WsTarget};
 use crate::handshake::ConnInfo;
-use crate::http::{error, Body};
+use crate::http::{error, switching, Answer};
 
 /// Whether a request is a WebSocket upgrade, as the router is told it.
 #[derive(Debug)]
@@ -90,12 +87,12 @@ pub(crate) fn accept<H: RequestHeaders + ?Sized>(
     info: Arc<ConnInfo>,
     protocol: Protocol,
     stream: Option<Upgrade>,
-) -> Response<Body> {
+) -> Answer {
     let version_ok = headers.get_bytes(&SEC_WEBSOCKET_VERSION) == Some(b"13");
     let Some(key) = headers.get_bytes(&SEC_WEBSOCKET_KEY).filter(|_| version_ok) else {
-        return error(ErrorCode::BadRequest);
+        return error(ErrorCode::BadRequest).into();
     };
-    let accept = portico_proto::ws::accept_key(key);
+    let accept = portico_proto::ws::AcceptKey::of(key);
     let on_upgrade = stream.unwrap_or_else(|| Upgrade::hyper(None));
     let max = max_message(engine);
     // A client that reads nothing for a whole heartbeat round is gone.
@@ -142,17 +139,5 @@ pub(crate) fn accept<H: RequestHeaders + ?Sized>(
             tokio::spawn(driver::run(conn, handler, Some(accept), slot));
         }
     }
-    let mut res = Response::new(Body::default());
-    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = res.headers_mut();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(SEC_WEBSOCKET_ACCEPT, v);
-    }
-    if let Some(sid) = handshake.filter(|_| engine.config.mark_handshakes) {
-        res.extensions_mut()
-            .insert(crate::http::HandshakeResponse(sid));
-    }
-    res
+    switching(accept, handshake.filter(|_| engine.config.mark_handshakes))
 }
