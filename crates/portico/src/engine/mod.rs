@@ -545,7 +545,7 @@ where
     };
     let info = info(req);
     match transport {
-        Transport::Polling => polling::handshake(engine, info, protocol, slot).into(),
+        Transport::Polling => polling::handshake(engine, info, protocol, slot),
         Transport::WebSocket => {
             let target = WsTarget::New(slot);
             ws::upgrade::accept(engine, req.headers(), target, info, protocol, stream)

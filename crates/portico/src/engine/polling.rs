@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
-use http::Response;
 use portico_cors::RequestHeaders;
 use portico_proto::engine::payload_v3::{
     decode_payload_v3, encode_payload_v3, is_binary_payload_v3,
@@ -18,7 +17,7 @@ use super::admission::Slot;
 use super::conn::{now, Conn};
 use super::{driver, Engine};
 use crate::handshake::ConnInfo;
-use crate::http::{error, payload, payload_too_large, Answer, Body};
+use crate::http::{error, payload, payload_too_large, Answer};
 
 /// Packets one POST may carry (a client batches what it buffered; far more is an attack).
 const MAX_PACKETS_PER_POST: usize = 16 * 1024;
@@ -51,7 +50,7 @@ pub(crate) fn handshake(
     info: Arc<ConnInfo>,
     protocol: Protocol,
     slot: Slot,
-) -> Response<Body> {
+) -> Answer {
     let conn = Conn::new(engine.clone(), Transport::Polling, protocol, info);
     let open = open_frame(engine, &conn, Transport::Polling, protocol);
     conn.session().note_sent(&open);
@@ -64,12 +63,15 @@ pub(crate) fn handshake(
     conn.log_opened();
     let sid = conn.sid;
     tokio::spawn(driver::run(conn, handler, None, slot));
-    let mut res = payload(body);
-    if engine.config.mark_handshakes {
-        res.extensions_mut()
-            .insert(crate::http::HandshakeResponse(sid));
+    // A small answer, unless the handshake is marked (for the cookie and the
+    // `initial_headers` hook, which change the response anyway).
+    if !engine.config.mark_handshakes {
+        return Answer::Payload(body);
     }
-    res
+    let mut res = payload(body);
+    res.extensions_mut()
+        .insert(crate::http::HandshakeResponse(sid));
+    res.into()
 }
 
 /// The answer to the late `GET` of a session the client closed itself (see
