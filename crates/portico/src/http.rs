@@ -135,28 +135,12 @@ pub(crate) enum Answer {
     /// 101 to a WebSocket upgrade, with this `Sec-WebSocket-Accept`: its three headers,
     /// written by `h1` as they are, where a `Response` would build them into a header map (two
     /// allocations and a hash each) and copy the accept value into a third. (A handshake the
-    /// server marks, [`HandshakeResponse`], is a `Response`: see [`switching`].)
+    /// server marks is a `Response`: see [`Answer::marked`].)
     Switching(AcceptKey),
     /// Any other answer. Boxed: the answer is the output of every future of a request's
     /// chain, moved at each level, and a session's usual answers (the variants above) are a
     /// few words, where a `Response` is over a hundred bytes (a `memcpy` call per level).
     Response(Box<Response<Body>>),
-}
-
-/// The `101 Switching Protocols` to a WebSocket upgrade, answered with `accept`;
-/// `handshake`: the new session's id when it answers a handshake the server marks
-/// ([`HandshakeResponse`], for the cookie and the `initial_headers` hook, which change the
-/// response anyway), and then it is a `Response`. Otherwise it is [`Answer::Switching`]: the
-/// answer is moved through each future of a request's chain, so it stays a few words.
-pub(crate) fn switching(accept: AcceptKey, handshake: Option<crate::sid::Sid>) -> Answer {
-    match handshake {
-        None => Answer::Switching(accept),
-        Some(sid) => {
-            let mut res = switching_response(&accept);
-            res.extensions_mut().insert(HandshakeResponse(sid));
-            res.into()
-        }
-    }
 }
 
 /// The headers of a `101` answered with `accept`, in the order its `Response` has them.
@@ -214,6 +198,22 @@ impl Answer {
         }
     }
 
+    /// A handshake's answer, marked with the new session's id when `handshake` has it (a
+    /// server with a cookie or an `initial_headers` hook marks its handshakes:
+    /// [`HandshakeResponse`]). A marked answer is a `Response`, which the cookie and the hook
+    /// change anyway; an unmarked one stays as it is (a small answer or a `101`, a few words
+    /// moved through each future of a request's chain, written without a header map).
+    pub(crate) fn marked(self, handshake: Option<crate::sid::Sid>) -> Answer {
+        match handshake {
+            None => self,
+            Some(sid) => {
+                let mut res = self.into_response();
+                res.extensions_mut().insert(HandshakeResponse(sid));
+                res.into()
+            }
+        }
+    }
+
     /// The new session's id, when this answers a handshake of a server that marks those
     /// ([`HandshakeResponse`]).
     pub(crate) fn handshake(&self) -> Option<crate::sid::Sid> {
@@ -245,6 +245,7 @@ impl From<Response<Body>> for Answer {
     }
 }
 
+#[cfg(test)]
 pub(crate) fn payload(body: Bytes) -> Response<Body> {
     Answer::Payload(body).into_response()
 }

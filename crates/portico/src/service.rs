@@ -285,20 +285,22 @@ where
         );
     }
     let cookie = config.cookie.as_ref().zip(answer.handshake());
-    // Nothing to add to the answer: it stays what it is (a small answer, a `101`, written
-    // without a header map), and the policy's headers go apart.
-    match cors_apart {
-        Some(apart) if hook_parts.is_none() && cookie.is_none() => {
+    let mut res = match cors_apart.filter(|_| hook_parts.is_none()) {
+        Some(apart) => {
             *apart = Some(decision.headers);
-            return answer;
+            // Nothing else to add: the answer stays what it is (a small answer, a `101`,
+            // written without a header map).
+            if cookie.is_none() {
+                return answer;
+            }
+            answer.into_response()
         }
-        _ => {}
-    }
-    let mut res = answer.into_response();
-    match cors_apart {
-        Some(apart) if hook_parts.is_none() => *apart = Some(decision.headers),
-        _ => decision.apply_to(res.headers_mut()),
-    }
+        None => {
+            let mut res = answer.into_response();
+            decision.apply_to(res.headers_mut());
+            res
+        }
+    };
     if let Some((cookie, sid)) = cookie {
         if let Ok(v) = http::HeaderValue::from_str(&cookie.header(sid.as_str())) {
             res.headers_mut().append(http::header::SET_COOKIE, v);

@@ -17,7 +17,7 @@ use super::admission::Slot;
 use super::conn::{now, Conn};
 use super::{driver, Engine};
 use crate::handshake::ConnInfo;
-use crate::http::{error, payload, payload_too_large, Answer};
+use crate::http::{error, payload_too_large, Answer};
 
 /// Packets one POST may carry (a client batches what it buffered; far more is an attack).
 const MAX_PACKETS_PER_POST: usize = 16 * 1024;
@@ -63,15 +63,7 @@ pub(crate) fn handshake(
     conn.log_opened();
     let sid = conn.sid;
     tokio::spawn(driver::run(conn, handler, None, slot));
-    // A small answer, unless the handshake is marked (for the cookie and the
-    // `initial_headers` hook, which change the response anyway).
-    if !engine.config.mark_handshakes {
-        return Answer::Payload(body);
-    }
-    let mut res = payload(body);
-    res.extensions_mut()
-        .insert(crate::http::HandshakeResponse(sid));
-    res.into()
+    Answer::Payload(body).marked(engine.config.mark_handshakes.then_some(sid))
 }
 
 /// The answer to the late `GET` of a session the client closed itself (see

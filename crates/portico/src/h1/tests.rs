@@ -396,7 +396,7 @@ fn a_switching_answer_is_the_response_it_stands_for() {
     let expected = switching_response();
     let sid = crate::sid::Sid::new();
     for handshake in [None, Some(sid)] {
-        let answer = crate::http::switching(rfc_accept(), handshake);
+        let answer = Answer::Switching(rfc_accept()).marked(handshake);
         // A marked handshake's is a `Response` (its cookie and hook change it anyway).
         assert_eq!(matches!(answer, Answer::Switching(_)), handshake.is_none());
         assert!(answer.is_switching());
@@ -411,6 +411,23 @@ fn a_switching_answer_is_the_response_it_stands_for() {
             handshake,
         );
     }
+    // A polling handshake's payload is marked the same way.
+    let open = Bytes::from_static(b"0{\"sid\":\"x\"}");
+    assert!(matches!(
+        Answer::Payload(open.clone()).marked(None),
+        Answer::Payload(_)
+    ));
+    let res = Answer::Payload(open.clone())
+        .marked(Some(sid))
+        .into_response();
+    let expected = crate::http::payload(open);
+    assert_eq!(res.headers(), expected.headers());
+    assert_eq!(
+        res.extensions()
+            .get::<crate::http::HandshakeResponse>()
+            .map(|h| h.0),
+        Some(sid),
+    );
     assert!(Answer::from(switching_response()).is_switching());
     assert!(!Answer::PostOk.is_switching());
 }

@@ -18,7 +18,7 @@ use crate::engine::conn::Conn;
 use crate::engine::polling::open_frame;
 use crate::engine::{driver, Engine, WsTarget};
 use crate::handshake::ConnInfo;
-use crate::http::{error, switching, Answer};
+use crate::http::{error, Answer};
 
 /// Whether a request is a WebSocket upgrade, as the router is told it.
 #[derive(Debug)]
@@ -139,5 +139,5 @@ pub(crate) fn accept<H: RequestHeaders + ?Sized>(
             tokio::spawn(driver::run(conn, handler, Some(accept), slot));
         }
     }
-    switching(accept, handshake.filter(|_| engine.config.mark_handshakes))
+    Answer::Switching(accept).marked(handshake.filter(|_| engine.config.mark_handshakes))
 }
