@@ -232,6 +232,21 @@ def ops_of(run, case):
     return int(phase["received"])
 
 
+def syscalls(path):
+    """The system calls of a `strace -c` summary: [(name, calls, errors)], most calls first."""
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = line.split()
+            # "% time, seconds, usecs/call, calls, [errors,] syscall"; the header, the rules
+            # and the total are not calls.
+            if len(fields) not in (5, 6) or not fields[3].isdigit() or fields[-1] == "total":
+                continue
+            errors = int(fields[4]) if len(fields) == 6 else 0
+            rows.append((fields[-1], int(fields[3]), errors))
+    return sorted(rows, key=lambda r: (-r[1], r[0]))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("file")
@@ -241,17 +256,31 @@ def main():
     p.add_argument("--run", help="the load client's --json report (gives --ops)")
     p.add_argument("--top", type=int, default=0,
                    help="list the functions with the largest code footprints, this many")
+    p.add_argument("--syscalls", action="store_true",
+                   help="the file is a `strace -c` summary: print the system calls per operation")
     a = p.parse_args()
     ops = a.ops if a.ops else ops_of(a.run, a.case)
     if ops <= 0:
         sys.exit("bench/profile.py: no operation in the measured load")
+    units = a.unit[:-1] + "ies" if a.unit.endswith("y") else a.unit + "s"
+    if a.syscalls:
+        rows = syscalls(a.file)
+        if not rows:
+            sys.exit("bench/profile.py: no system call in the strace summary")
+        total = sum(n for _, n, _ in rows)
+        print(f"{a.case}: {total / ops:,.2f} system calls per {a.unit} ({ops:,} {units}, "
+              f"{total:,} calls in all)")
+        width = max(len(name) for name, _, _ in rows)
+        for name, n, errors in rows:
+            failed = f"  ({errors / ops:,.3f} failed)" if errors else ""
+            print(f"  {name:<{width}}  {n / ops:>9,.3f}{failed}")
+        return
     rows = rows_of(a.file)
     total = next(n for n, name, _ in rows if "PROGRAM TOTALS" in name)
     mimalloc = any("mimalloc" in name for _, name, _ in rows)
     alloc = ALLOC_RUST if mimalloc else ALLOC_GLIBC
     parts = PARTS[a.case] + [
         ("allocator (" + ("mimalloc" if mimalloc else "the system's malloc") + ")", alloc)]
-    units = a.unit[:-1] + "ies" if a.unit.endswith("y") else a.unit + "s"
     print(f"{a.case}: {total / ops:,.0f} instructions per {a.unit} ({ops:,} {units}, {total:,} in all)")
     misses = cache_misses(a.file)
     if misses:

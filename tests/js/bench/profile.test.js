@@ -117,18 +117,23 @@ async function annotate(events, counts) {
   return annotateText(`events: ${events}\nfn=main\n1 ${counts}\ntotals: ${counts}\n`);
 }
 
-/** bench/profile.py on a callgrind file of this text (after the format's header), 4 requests. */
-async function annotateText(text, ...options) {
+/** bench/profile.py, for 4 polling requests, on a file of this text; its output. */
+async function profilePy(text, ...options) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "profile-py-"));
   try {
-    const file = path.join(dir, "callgrind.out");
-    fs.writeFileSync(file, `# callgrind format\nversion: 1\ncreator: test\n${text}`);
+    const file = path.join(dir, "profile.in");
+    fs.writeFileSync(file, text);
     const py = path.join(REPO_ROOT, "bench/profile.py");
     const args = [py, "--case", "polling", "--unit", "HTTP request", "--ops", "4", ...options, file];
     return (await run("python3", args, { cwd: REPO_ROOT })).stdout;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** bench/profile.py on a callgrind file of this text (after the format's header), 4 requests. */
+async function annotateText(text, ...options) {
+  return profilePy(`# callgrind format\nversion: 1\ncreator: test\n${text}`, ...options);
 }
 
 test("bench/profile.py reads the simulated misses of a dump that has them, and only then", async () => {
@@ -232,3 +237,102 @@ test(
     assert.equal(browser.parts.size, plain.parts.size, browser.stdout);
   },
 );
+
+/** bench/profile.py --syscalls on this `strace -c` summary text, 4 requests. */
+async function syscallsOf(summary) {
+  return profilePy(summary, "--syscalls");
+}
+
+test("bench/profile.py reads a strace summary: calls per operation, most first, failures apart", async () => {
+  // As strace 6 prints it: the errors column is empty where no call failed; the total row
+  // and the header are not calls.
+  const out = await syscallsOf(
+    [
+      "% time     seconds  usecs/call     calls    errors syscall",
+      "------ ----------- ----------- --------- --------- ----------------",
+      " 60.96    0.115189          11         4           sendto",
+      " 20.04    0.037871           4         3           epoll_wait",
+      " 17.59    0.033245           3         5           recvfrom",
+      "  0.69    0.001299           4         2         1 accept4",
+      "------ ----------- ----------- --------- --------- ----------------",
+      "100.00    0.188968           6        14         1 total",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(
+    out,
+    [
+      "polling: 3.50 system calls per HTTP request (4 HTTP requests, 14 calls in all)",
+      "  recvfrom        1.250",
+      "  sendto          1.000",
+      "  epoll_wait      0.750",
+      "  accept4         0.500  (0.250 failed)",
+      "",
+    ].join("\n"),
+  );
+  // A summary with no call in it is an error, not a profile of nothing.
+  await assert.rejects(syscallsOf("% time seconds usecs/call calls errors syscall\n"), (e) =>
+    /no system call in the strace summary/.test(e.stderr),
+  );
+});
+
+const FLOOR = process.env.FLOOR_BIN
+  ? path.resolve(process.env.FLOOR_BIN)
+  : path.join(REPO_ROOT, "bench/peers/floor/target/debug/floor-bench-peer");
+
+/** bench/profile CASE --syscalls --quick on `server` (default Portico's bench server):
+ * Map(name -> calls per operation; accept4's failures left out). */
+async function syscallsPerOp(kase, server) {
+  const options = server ? ["--server", server] : [];
+  const { stdout } = await run(path.join(REPO_ROOT, "bench/profile"), [kase, "--syscalls", "--quick", ...options], {
+    cwd: REPO_ROOT,
+    timeout: 120_000,
+  });
+  const calls = new Map();
+  for (const l of stdout.split("\n")) {
+    const m = l.match(/^ {2}(\w+) +([\d.,]+)(?: {2}\(([\d.,]+) failed\))?$/);
+    if (!m) continue;
+    const n = Number(m[2].replaceAll(",", ""));
+    const failed = m[3] ? Number(m[3].replaceAll(",", "")) : 0;
+    // An accept loop ends with a call that finds no connection: how many depends on how the
+    // connections came in batches, not on the server.
+    calls.set(m[1], m[1] === "accept4" ? n - failed : n);
+  }
+  assert.ok(calls.size > 0, `no system call read from:\n${stdout}`);
+  return { calls, stdout };
+}
+
+// On loopback most of a server's CPU is the kernel's work behind its system calls (bench/README.md,
+// "System calls"): a call more per operation would cost more than any code change gains. The
+// floor (bench/peers/floor) makes the fewest a server can for each case; Portico must make no
+// more, call by call. epoll_wait is left out: how many events one wait returns depends on
+// timing. The margin (5%, and 0.05 of a call per operation) is for calls that depend on timing
+// too (tokio's wake-ups of its own driver); a call more per request, per handshake or per
+// connection is over it.
+for (const kase of ["polling", "connect-websocket", "connect-upgrade", "echo"]) {
+  test(
+    `bench/profile --syscalls ${kase}: Portico makes no more system calls per operation than the floor`,
+    {
+      skip:
+        (!fs.existsSync(RELEASE) && "no release build (cargo build --release -p portico-cli)") ||
+        (!fs.existsSync(FLOOR) && `no floor at ${FLOOR} (cargo build --manifest-path bench/peers/floor/Cargo.toml)`),
+    },
+    async () => {
+      const portico = await syscallsPerOp(kase);
+      const floor = await syscallsPerOp(kase, FLOOR);
+      // Both served the load through the same calls that carry it.
+      for (const name of ["sendto", "recvfrom"]) {
+        assert.ok(portico.calls.get(name) > 0.5, `Portico made no ${name}:\n${portico.stdout}`);
+        assert.ok(floor.calls.get(name) > 0.5, `the floor made no ${name}:\n${floor.stdout}`);
+      }
+      for (const [name, n] of portico.calls) {
+        if (name === "epoll_wait") continue;
+        const theirs = floor.calls.get(name) ?? 0;
+        assert.ok(
+          n <= theirs * 1.05 + 0.05,
+          `${name}: Portico ${n} per operation, the floor ${theirs}\nPortico:\n${portico.stdout}\nthe floor:\n${floor.stdout}`,
+        );
+      }
+    },
+  );
+}
