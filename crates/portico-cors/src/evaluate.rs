@@ -143,17 +143,18 @@ impl OriginPolicy {
         &self,
         req: &RequestInfo<'a, H>,
     ) -> Result<Grant<'a>, DenyReason> {
-        let site = req
-            .headers
-            .get(&SEC_FETCH_SITE)
-            .and_then(|v| v.to_str().ok());
-        if let Some(site) = site {
+        // Read as bytes: a request without `Origin` is most often a same-origin page's, whose
+        // `Sec-Fetch-Site` is only compared here, and a header map that keeps values as read
+        // (Portico's HTTP/1) then builds no `HeaderValue` for it.
+        if let Some(site) = req.headers.get_bytes(&SEC_FETCH_SITE) {
             let cross =
-                site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site");
+                site.eq_ignore_ascii_case(b"cross-site") || site.eq_ignore_ascii_case(b"same-site");
             if cross && self.mode != Mode::Any {
+                // One of the two ASCII words, in some case: the detail names it as sent.
+                let site = String::from_utf8_lossy(site);
                 return Err(
                     DenyReason::new(DenyKind::CrossSiteWithoutOrigin, None, req.transport)
-                        .with_detail(site),
+                        .with_detail(&site),
                 );
             }
         }

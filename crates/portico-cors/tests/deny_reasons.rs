@@ -113,6 +113,17 @@ fn every_kind_says_what_to_do() {
             "Sec-Fetch-Site: cross-site",
         ),
         (
+            // The value as the request sent it, in its own case.
+            deny(
+                &list,
+                Method::GET,
+                &[("sec-fetch-site", "Same-Site")],
+                Transport::Polling,
+            ),
+            DenyKind::CrossSiteWithoutOrigin,
+            "Sec-Fetch-Site: Same-Site",
+        ),
+        (
             deny(
                 &list.clone().serve_requests_without_origin(false),
                 Method::GET,

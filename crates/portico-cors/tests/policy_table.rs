@@ -236,6 +236,8 @@ fn rows() -> Vec<Row> {
         r("sfs: same-origin without Origin", same, "GET", &[(SFS, "same-origin")]).allow(&[(VARY, "Origin")]),
         r("sfs: none (typed URL)", same, "GET", &[(SFS, "none")]).allow(&[(VARY, "Origin")]),
         r("sfs: cross-site, list policy", list, "GET", &[(SFS, "cross-site")]).deny(CrossSiteWithoutOrigin, &[(VARY, "Origin")]),
+        r("sfs: Cross-Site in another case", same, "GET", &[(SFS, "Cross-Site")]).deny(CrossSiteWithoutOrigin, &[(VARY, "Origin")]),
+        r("sfs: a longer word is not cross-site", same, "GET", &[(SFS, "cross-sites")]).allow(&[(VARY, "Origin")]),
         // Trusted proxies.
         r("proxy: trusted X-Forwarded-*", proxied, "GET", &[(ORIGIN, APP), (HOST, "internal:8080"), (XFH, "app.example.com"), (XFP, "https")])
             .peer("10.0.0.1")

@@ -196,6 +196,7 @@ impl RequestHeaders for RawHeaders<'_> {
     // These two build no value: a polling POST reads `Content-Type` and `Content-Length` as
     // bytes. (A value `http` would not take is one no request can have: see `RawValues`.)
     fn get_bytes(&self, name: &HeaderName) -> Option<&[u8]> {
+        let name = name.as_str().as_bytes();
         self.list
             .iter()
             .find(|h| named(h.name, name))
@@ -203,15 +204,18 @@ impl RequestHeaders for RawHeaders<'_> {
     }
 
     fn contains_key(&self, name: &HeaderName) -> bool {
+        let name = name.as_str().as_bytes();
         self.list.iter().any(|h| named(h.name, name))
     }
 }
 
-/// Whether a name as the request spelled it is `name`. The length and the first letter rule
-/// out nearly every other name at once (a full comparison without regard to case costs a few
-/// instructions per byte).
-fn named(spelled: &str, name: &HeaderName) -> bool {
-    let (n, name) = (spelled.as_bytes(), name.as_str().as_bytes());
+/// Whether a name as the request spelled it is `name` (a `HeaderName`'s lowercase bytes,
+/// read once per lookup, not once per header: `HeaderName::as_str` of a standard name is a
+/// match over the names `http` knows). The length and the first letter rule out nearly every
+/// other name at once (a full comparison without regard to case costs a few instructions per
+/// byte).
+fn named(spelled: &str, name: &[u8]) -> bool {
+    let n = spelled.as_bytes();
     n.len() == name.len()
         && n.first().map(u8::to_ascii_lowercase) == name.first().copied()
         && n.eq_ignore_ascii_case(name)
@@ -230,7 +234,7 @@ impl<'s> Iterator for RawValues<'s> {
     type Item = &'s HeaderValue;
 
     fn next(&mut self) -> Option<&'s HeaderValue> {
-        let (bytes, name) = (self.bytes, &self.name);
+        let (bytes, name) = (self.bytes, self.name.as_str().as_bytes());
         // Every value httparse takes, `http` takes (`h1::tests` checks it byte by byte, so a
         // parser that one day takes more fails there): a value it would not take is one no
         // request can have, and it reads as absent.
