@@ -307,8 +307,13 @@ async function syscallsPerOp(kase, server) {
 // floor (bench/peers/floor) makes the fewest a server can for each case; Portico must make no
 // more, call by call. epoll_wait is left out: how many events one wait returns depends on
 // timing. The margin (5%, and 0.05 of a call per operation) is for calls that depend on timing
-// too (tokio's wake-ups of its own driver); a call more per request, per handshake or per
-// connection is over it.
+// too; a call more per request, per handshake or per connection is over it. `write` has a
+// margin of its own, a quarter of a call per operation: Portico's writes are all tokio's eventfd
+// wake of its own driver, made when a timer is armed earlier than any other (mostly the 1 s
+// bound on the close of a WebSocket the server closes first), and how many there are is
+// timing: in polling + upgrade 0.05 to 0.14 per handshake from one run to the next, the
+// floor's (which arms no timer) 0.07 to 0.10.
+const MARGIN = { write: 0.25 };
 for (const kase of ["polling", "connect-websocket", "connect-upgrade", "echo"]) {
   test(
     `bench/profile --syscalls ${kase}: Portico makes no more system calls per operation than the floor`,
@@ -329,7 +334,7 @@ for (const kase of ["polling", "connect-websocket", "connect-upgrade", "echo"]) 
         if (name === "epoll_wait") continue;
         const theirs = floor.calls.get(name) ?? 0;
         assert.ok(
-          n <= theirs * 1.05 + 0.05,
+          n <= theirs * 1.05 + (MARGIN[name] ?? 0.05),
           `${name}: Portico ${n} per operation, the floor ${theirs}\nPortico:\n${portico.stdout}\nthe floor:\n${floor.stdout}`,
         );
       }
