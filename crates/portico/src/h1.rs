@@ -39,8 +39,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
-use crate::engine::ws::upgrade::Upgrading;
-use crate::http::{has_token, Answer, Body, Large, Query};
+use crate::engine::ws::upgrade::{Handed, Upgrading};
+use crate::http::{has_token, Answer, Body, Large, Leaves, Query};
 use crate::serve::next_bytes;
 use crate::Server;
 use head::{RawHead, RawHeaders};
@@ -166,14 +166,28 @@ pub(crate) async fn serve(
         drop(bytes);
         let switching = answer.is_switching();
         if let Some(tx) = handover.filter(|_| switching) {
-            // The `101` alone (the session's first frame follows in a write of its own, as
-            // Node's server sends them), then the stream and what was read past the request.
-            if encode(answer, cors.as_ref(), true, &mut out).is_some()
-                || stream.write_all(&out).await.is_err()
-            {
+            // The `101`, then the stream and what was read past the request. The `101` is
+            // written here, alone, or handed over unwritten to leave with the session's first
+            // frame (see `Leaves`).
+            let leaves = answer.leaves();
+            if encode(answer, cors.as_ref(), true, &mut out).is_some() {
                 return Served::Closed;
             }
-            let _ = tx.send((stream, buf.freeze()));
+            let unwritten = match leaves {
+                Leaves::Alone => {
+                    if stream.write_all(&out).await.is_err() {
+                        return Served::Closed;
+                    }
+                    Vec::new()
+                }
+                // The buffer's own allocation, as it is (nothing else holds it).
+                Leaves::WithOpenPacket => Vec::from(out),
+            };
+            let _ = tx.send(Handed {
+                stream,
+                read: buf.freeze(),
+                unwritten,
+            });
             return Served::Closed;
         }
         let keep_alive = !close && !is_stopping(stopping);

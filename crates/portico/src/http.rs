@@ -136,11 +136,26 @@ pub(crate) enum Answer {
     /// written by `h1` as they are, where a `Response` would build them into a header map (two
     /// allocations and a hash each) and copy the accept value into a third. (A handshake the
     /// server marks is a `Response`: see [`Answer::marked`].)
-    Switching(AcceptKey),
+    Switching(AcceptKey, Leaves),
     /// Any other answer. Boxed: the answer is the output of every future of a request's
     /// chain, moved at each level, and a session's usual answers (the variants above) are a
     /// few words, where a `Response` is over a hundred bytes (a `memcpy` call per level).
     Response(Box<Response<Body>>),
+}
+
+/// When `h1` writes a [`Answer::Switching`] `101`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leaves {
+    /// At once, alone: the client speaks first on the WebSocket (the probe of a polling
+    /// session's upgrade waits for the `101`), or it may listen for frames only once it has
+    /// the `101` (the official Engine.IO v3 suite's client misses a frame that came in the same
+    /// read as the `101`: an Engine.IO v3 session's open packet leaves apart).
+    Alone,
+    /// With the new session's first frame, its open packet, in one write: the WebSocket takes
+    /// the `101`'s bytes, unwritten, ahead of its first frame (a `send` less per handshake).
+    /// For a new Engine.IO v4 WebSocket session, whose clients (engine.io-client, browsers,
+    /// `ws`) listen for frames from the start, as the official v4 and v5 suites do.
+    WithOpenPacket,
 }
 
 /// The headers of a `101` answered with `accept`, in the order its `Response` has them.
@@ -180,7 +195,7 @@ impl Answer {
             Answer::Payload(body) => Ok((&TEXT_PLAIN, body)),
             Answer::BinaryPayload(body) => Ok((&OCTET_STREAM, body)),
             Answer::PostOk => Ok((&TEXT_HTML, Bytes::from_static(b"ok"))),
-            Answer::Switching(s) => Err(Large::Switching(s)),
+            Answer::Switching(s, _) => Err(Large::Switching(s)),
             Answer::Response(res) => Err(Large::Response(res)),
         }
     }
@@ -223,10 +238,19 @@ impl Answer {
         }
     }
 
+    /// When a `101` leaves: [`Leaves::Alone`] but for an unmarked [`Answer::Switching`] that
+    /// says otherwise (a marked one is a `Response`, written alone).
+    pub(crate) fn leaves(&self) -> Leaves {
+        match self {
+            Answer::Switching(_, leaves) => *leaves,
+            _ => Leaves::Alone,
+        }
+    }
+
     /// Whether this is a `101` (its stream goes on as a WebSocket once it is written).
     pub(crate) fn is_switching(&self) -> bool {
         match self {
-            Answer::Switching(_) => true,
+            Answer::Switching(..) => true,
             Answer::Response(res) => res.status() == StatusCode::SWITCHING_PROTOCOLS,
             _ => false,
         }

@@ -198,6 +198,46 @@ async fn over_hypers_upgraded_stream_too() {
     assert!(closed, "the server answered the close");
 }
 
+/// A new Engine.IO v4 WebSocket session's upgrade request, as a client writes it.
+const V4_UPGRADE: &[u8] = b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n\
+    Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/// A new Engine.IO v4 WebSocket session's `101`, handed over unwritten to leave with the open
+/// packet (`http::Leaves`), is written, whole and first: the client's first read holds the
+/// `101` and the whole open packet (one write is read whole). That it is one write, the
+/// engine's tests (which `101` waits) and the bench's system-call test
+/// (tests/js/bench/profile.test.js, against the floor) hold.
+#[tokio::test]
+async fn a_new_v4_sessions_101_leaves_with_its_open_packet() {
+    use tokio::io::AsyncReadExt;
+    let url = start().await;
+    for _ in 0..20 {
+        let mut tcp = tokio::net::TcpStream::connect(&url).await.unwrap();
+        tcp.write_all(V4_UPGRADE).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = within(tcp.read(&mut buf)).await.unwrap();
+        let got = &buf[..n];
+        let head_end = got
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| at + 4)
+            .expect("the 101's whole head in the first read");
+        assert!(got.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+        let frame = &got[head_end..];
+        // A text frame, whole: its header, then `0{...}`.
+        assert!(
+            frame.len() > 2,
+            "the open packet in the 101's read: {got:?}"
+        );
+        assert_eq!(frame[0], 0x81, "{frame:?}");
+        let len = usize::from(frame[1]);
+        assert!(len < 126, "{frame:?}");
+        assert_eq!(frame.len(), 2 + len, "{:?}", String::from_utf8_lossy(frame));
+        assert!(frame[2..].starts_with(b"0{\"sid\":"), "{frame:?}");
+    }
+}
+
 /// A client that closes (its close frame, alone or behind Engine.IO's close packet in the same
 /// write) gets the close reply and then the end of the stream, and the server has let the
 /// connection go by then: it closed first (RFC 6455 section 7.1.1) and does not wait for the
@@ -210,13 +250,7 @@ async fn a_client_that_closes_gets_the_reply_and_the_server_lets_go_first() {
     let url = start().await;
     for with_close_packet in [false, true] {
         let mut tcp = tokio::net::TcpStream::connect(&url).await.unwrap();
-        tcp.write_all(
-            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n\
-              Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        )
-        .await
-        .unwrap();
+        tcp.write_all(V4_UPGRADE).await.unwrap();
         // The 101, then the open packet (a text frame starting `0{`).
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];

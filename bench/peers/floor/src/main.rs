@@ -426,16 +426,12 @@ fn accept_head(key: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A WebSocket session from its first request: the 101, then the open packet in a write of
-/// its own (as Node's server, Portico and socketioxide send them: a client may listen for
-/// frames only once it has the 101, and the official Engine.IO v3 suite fails when both come
-/// in one read), then every whole frame read answered in one write.
+/// A WebSocket session from its first request: the 101 and the open packet in one write (as
+/// Portico sends a new Engine.IO v4 session's), then every whole frame read answered in one
+/// write.
 async fn websocket(mut stream: TcpStream, buf: Vec<u8>, key: &str, state: &State) {
     let sid = state.new_sid();
-    if stream.write_all(&accept_head(key)).await.is_err() {
-        return;
-    }
-    let mut out = Vec::with_capacity(128);
+    let mut out = accept_head(key);
     frame(&mut out, 1, &open_packet(&sid, false));
     if stream.write_all(&out).await.is_err() {
         return;

@@ -390,10 +390,11 @@ struct Look {
 /// Look at the session and, when it has a WebSocket, write what it queued for it.
 ///
 /// The frames are written within this call, keeping nothing past it, when that can be done:
-/// no control frame waits to go first and they surely fit in [`SMALL_WRITE`] bytes (an ack,
-/// an echo, a few small events). They are then taken from the session's queue (no copy of
-/// the list, and the queue keeps its buffer: an idle connection holds one), encoded into a
-/// buffer on the stack and written with one `send`; what the socket does not take at once (a
+/// they and the control frames waiting to go first (a pong; the `101` of a new session, which
+/// waits for its open packet) surely fit in [`SMALL_WRITE`] bytes (an ack, an echo, a few
+/// small events). They are then taken from the session's queue (no copy of the list, and the
+/// queue keeps its buffer: an idle connection holds one), encoded into a buffer on the stack
+/// after the control frames and written with one `send`; what the socket does not take at once (a
 /// full socket buffer) is left, copied, for [`write_slow`]. Anything larger is moved to `out`
 /// for [`write_slow`], a boxed future of its own. The common write thus adds nothing to the
 /// driver's future, which every idle connection holds.
@@ -422,13 +423,18 @@ fn look_and_write(
     let bound = s
         .queued_bytes()
         .saturating_add(s.queued_frames().saturating_mul(MAX_HEAD));
-    if w.has_control() || !out.is_empty() || bound > SMALL_WRITE {
+    if !out.is_empty() || bound.saturating_add(w.control_len()) > SMALL_WRITE {
         s.drain_transmit(out);
         return (look, Ok(Now::Slow(Vec::new())));
     }
     // Uninitialised: only the bytes copied in are ever read (no 1 KiB memset per write).
     let mut stack = [MaybeUninit::<u8>::uninit(); SMALL_WRITE];
     let mut buf = ReadBuf::uninit(&mut stack);
+    // Control frames first (a pong; a new session's `101`, which leaves with its open packet
+    // in this one `send`).
+    if w.has_control() {
+        buf.put_slice(&w.take_control());
+    }
     while let Some(f) = s.poll_transmit() {
         let e = ws_frame::encode(f, look.protocol);
         buf.put_slice(e.head());
@@ -472,7 +478,7 @@ async fn write_slow(
     rest: Vec<u8>,
 ) -> std::io::Result<()> {
     // Control frames (the pong to a WebSocket ping) leave first. There are none when `rest`
-    // holds part of a frame: `look_and_write` writes only without them, and nothing is read
+    // holds part of a frame: `look_and_write` took them into its write, and nothing is read
     // (so nothing queued) while a write is under way.
     w.write_control().await?;
     let io = &mut w.io();

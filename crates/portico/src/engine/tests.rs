@@ -87,7 +87,11 @@ impl ConnHandler for RecConn {
 }
 
 fn engine(handler: Recorder) -> Arc<Engine> {
-    let config = EngineConfig {
+    Arc::new(Engine::new(config(), Arc::new(handler)))
+}
+
+fn config() -> EngineConfig {
+    EngineConfig {
         ping_interval: Duration::from_secs(25),
         ping_timeout: Duration::from_secs(20),
         upgrade_timeout: Duration::from_secs(10),
@@ -102,8 +106,7 @@ fn engine(handler: Recorder) -> Arc<Engine> {
         allow_eio3: false,
         allow_request: None,
         mark_handshakes: true,
-    };
-    Arc::new(Engine::new(config, Arc::new(handler)))
+    }
 }
 
 fn info(req: &http::request::Parts) -> Arc<ConnInfo> {
@@ -555,5 +558,65 @@ fn the_per_session_structs_stay_small() {
     ];
     for (name, size, max) in sizes {
         assert!(size <= max, "{name} is {size} bytes (at most {max})");
+    }
+}
+
+/// Which `101` waits to leave with its session's first frame, in one write (`http::Leaves`):
+/// a new v4 WebSocket session's, whose open packet is queued with it. Not a new v3 session's
+/// (the official v3 suite's client listens for frames only once it has the `101`), not the
+/// `101` of a polling session's upgrade (the client sends its probe once it has it), and not
+/// a marked handshake's (a `Response`, written alone).
+#[tokio::test(start_paused = true)]
+async fn only_a_new_v4_websocket_sessions_101_waits_for_its_open_packet() {
+    use crate::http::Leaves;
+    let mut handovers = Vec::new();
+    let mut upgrade = |engine: &Arc<Engine>, query: &str| {
+        let req = Request::builder()
+            .uri(format!("/socket.io/?{query}"))
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .body(())
+            .unwrap();
+        let (head, ()) = req.into_parts();
+        // Held: a dropped sender would fail the WebSocket as a closed connection.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        handovers.push(tx);
+        let engine = engine.clone();
+        let query = query.to_owned();
+        async move {
+            let answer = route(
+                &engine,
+                &head,
+                Full::new(Bytes::new()),
+                Query::parse(Some(&query)),
+                Upgrading::Direct(rx),
+                None,
+                info,
+            )
+            .await;
+            assert!(answer.is_switching(), "{query}: {answer:?}");
+            answer.leaves()
+        }
+    };
+    for mark in [false, true] {
+        let mut config = config();
+        config.allow_eio3 = true;
+        config.mark_handshakes = mark;
+        let engine = Arc::new(Engine::new(config, Arc::new(Recorder::default())));
+        let joined = if mark {
+            Leaves::Alone
+        } else {
+            Leaves::WithOpenPacket
+        };
+        let new_v4 = upgrade(&engine, "EIO=4&transport=websocket").await;
+        assert_eq!(new_v4, joined, "a new v4 session, marked: {mark}");
+        let new_v3 = upgrade(&engine, "EIO=3&transport=websocket").await;
+        assert_eq!(new_v3, Leaves::Alone, "a new v3 session, marked: {mark}");
+        let sid = handshake(&engine).await;
+        let query = format!("EIO=4&transport=websocket&sid={sid}");
+        let probe = upgrade(&engine, &query).await;
+        assert_eq!(probe, Leaves::Alone, "a polling session's upgrade");
     }
 }

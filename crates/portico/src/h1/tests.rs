@@ -337,7 +337,14 @@ fn a_small_answer_is_written_as_its_response_would_be() {
                 Answer::BinaryPayload(v3.clone()),
                 crate::http::binary_payload(v3),
             ),
-            (Answer::Switching(rfc_accept()), switching_response()),
+            (
+                Answer::Switching(rfc_accept(), Leaves::Alone),
+                switching_response(),
+            ),
+            (
+                Answer::Switching(rfc_accept(), Leaves::WithOpenPacket),
+                switching_response(),
+            ),
         ]
     };
     for keep_alive in [true, false] {
@@ -396,9 +403,16 @@ fn a_switching_answer_is_the_response_it_stands_for() {
     let expected = switching_response();
     let sid = crate::sid::Sid::new();
     for handshake in [None, Some(sid)] {
-        let answer = Answer::Switching(rfc_accept()).marked(handshake);
-        // A marked handshake's is a `Response` (its cookie and hook change it anyway).
-        assert_eq!(matches!(answer, Answer::Switching(_)), handshake.is_none());
+        let answer = Answer::Switching(rfc_accept(), Leaves::WithOpenPacket).marked(handshake);
+        // A marked handshake's is a `Response` (its cookie and hook change it anyway), which
+        // leaves alone.
+        assert_eq!(matches!(answer, Answer::Switching(..)), handshake.is_none());
+        let leaves = if handshake.is_none() {
+            Leaves::WithOpenPacket
+        } else {
+            Leaves::Alone
+        };
+        assert_eq!(answer.leaves(), leaves);
         assert!(answer.is_switching());
         assert_eq!(answer.handshake(), handshake);
         let res = answer.into_response();

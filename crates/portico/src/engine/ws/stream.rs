@@ -141,7 +141,8 @@ pub(crate) struct WsConn {
     /// Bounds the time a write may wait for the peer to read (see [`Writer`]).
     stall: Stall,
     reader: Reader,
-    /// Control frames (pong, close) to write before anything else.
+    /// Control frames (pong, close) to write before anything else, after the `101` when
+    /// that leaves with the first frame (see [`WsConn::on`]).
     control: Vec<u8>,
     /// Where the pong not yet written starts in `control`, if one is: a newer ping replaces
     /// it (RFC 6455 section 5.5.3 lets an endpoint answer only the most recent ping), so a
@@ -165,12 +166,21 @@ impl WsConn {
     /// and gives up a write that waits more than `max_stall` for the peer to read.
     pub(crate) fn new(up: Upgraded, max_message: usize, max_stall: Duration) -> Self {
         let (io, initial) = Io::from_upgraded(up);
-        WsConn::on(io, &initial, max_message, max_stall)
+        WsConn::on(io, &initial, Vec::new(), max_message, max_stall)
     }
 
-    /// [`WsConn::new`] on a stream whose `101` is written, with `initial`, the bytes read past
-    /// the request (the first frames, when the client sent them at once).
-    pub(crate) fn on(io: Io, initial: &[u8], max_message: usize, max_stall: Duration) -> Self {
+    /// [`WsConn::new`] on a stream, with `initial`, the bytes read past the request (the first
+    /// frames, when the client sent them at once), and `unwritten`, the `101`'s bytes when they
+    /// are to leave ahead of the first frame, in the same write (empty when the `101` is
+    /// written: see [`crate::http::Leaves`]). They are queued as control frames are, which
+    /// leave before any other (and with a close frame, when the session ends first).
+    pub(crate) fn on(
+        io: Io,
+        initial: &[u8],
+        unwritten: Vec<u8>,
+        max_message: usize,
+        max_stall: Duration,
+    ) -> Self {
         WsConn {
             io,
             stall: Stall {
@@ -180,7 +190,7 @@ impl WsConn {
                 armed: false,
             },
             reader: Reader::new(Role::Server, max_message).with_initial(initial),
-            control: Vec::new(),
+            control: unwritten,
             pong_at: None,
             read_done: false,
             close_sent: false,
@@ -318,14 +328,24 @@ impl WsConn {
         if self.control.is_empty() {
             return Ok(());
         }
-        let control = std::mem::take(&mut self.control);
-        self.pong_at = None;
+        let control = self.take_control();
         self.io().write_all(&control).await
+    }
+
+    /// The queued control frames, taken to be written ahead of the frames of the same write.
+    pub(crate) fn take_control(&mut self) -> Vec<u8> {
+        self.pong_at = None;
+        std::mem::take(&mut self.control)
     }
 
     /// Control frames are waiting to be written.
     pub(crate) fn has_control(&self) -> bool {
         !self.control.is_empty()
+    }
+
+    /// Bytes of the control frames waiting to be written.
+    pub(crate) fn control_len(&self) -> usize {
+        self.control.len()
     }
 
     /// Whether the peer's close frame is among the bytes read and not decoded yet (the

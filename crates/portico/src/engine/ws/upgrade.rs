@@ -18,7 +18,7 @@ use crate::engine::conn::Conn;
 use crate::engine::polling::open_frame;
 use crate::engine::{driver, Engine, WsTarget};
 use crate::handshake::ConnInfo;
-use crate::http::{error, Answer};
+use crate::http::{error, Answer, Leaves};
 
 /// Whether a request is a WebSocket upgrade, as the router is told it.
 #[derive(Debug)]
@@ -35,9 +35,19 @@ pub(crate) enum Upgrading {
     Direct(Handover),
 }
 
-/// Where a [`Upgrading::Direct`] stream comes through: the stream, and the bytes read past
-/// the request.
-pub(crate) type Handover = oneshot::Receiver<(TcpStream, Bytes)>;
+/// Where a [`Upgrading::Direct`] stream comes through.
+pub(crate) type Handover = oneshot::Receiver<Handed>;
+
+/// A connection Portico's own HTTP/1 hands over to the WebSocket once it answered `101`.
+#[derive(Debug)]
+pub(crate) struct Handed {
+    pub(crate) stream: TcpStream,
+    /// The bytes read past the request (the first frames, when the client sent them at once).
+    pub(crate) read: Bytes,
+    /// The `101`'s bytes when they are to leave with the session's first frame (see
+    /// [`crate::http::Leaves`]); empty when the `101` is written.
+    pub(crate) unwritten: Vec<u8>,
+}
 
 /// Where an accepted upgrade's stream comes from.
 pub(crate) enum Upgrade {
@@ -62,7 +72,17 @@ impl Upgrade {
                 Err(e) => Err(e.to_string()),
             },
             Upgrade::Direct(rx) => match rx.await {
-                Ok((tcp, read)) => Ok(WsConn::on(Io::Tcp(tcp), &read, max, max_stall)),
+                Ok(Handed {
+                    stream,
+                    read,
+                    unwritten,
+                }) => Ok(WsConn::on(
+                    Io::Tcp(stream),
+                    &read,
+                    unwritten,
+                    max,
+                    max_stall,
+                )),
                 Err(_) => Err("the connection ended before the 101 was written".to_owned()),
             },
         }
@@ -98,6 +118,8 @@ pub(crate) fn accept<H: RequestHeaders + ?Sized>(
     // A client that reads nothing for a whole heartbeat round is gone.
     let max_stall = engine.config.ping_interval + engine.config.ping_timeout;
     let mut handshake = None;
+    // A new v4 session's `101` may leave with its open packet; any other alone.
+    let mut leaves = Leaves::Alone;
     match target {
         WsTarget::Upgrade(conn) => {
             tokio::spawn(async move {
@@ -116,6 +138,9 @@ pub(crate) fn accept<H: RequestHeaders + ?Sized>(
             });
         }
         WsTarget::New(slot) => {
+            if matches!(protocol, Protocol::V4) {
+                leaves = Leaves::WithOpenPacket;
+            }
             let conn = Conn::new(engine.clone(), Transport::WebSocket, protocol, info);
             handshake = Some(conn.sid);
             let open = open_frame(engine, &conn, Transport::WebSocket, protocol);
@@ -139,5 +164,5 @@ pub(crate) fn accept<H: RequestHeaders + ?Sized>(
             tokio::spawn(driver::run(conn, handler, Some(accept), slot));
         }
     }
-    Answer::Switching(accept).marked(handshake.filter(|_| engine.config.mark_handshakes))
+    Answer::Switching(accept, leaves).marked(handshake.filter(|_| engine.config.mark_handshakes))
 }
