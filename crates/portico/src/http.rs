@@ -149,7 +149,8 @@ pub(crate) enum Leaves {
     /// At once, alone: the client speaks first on the WebSocket (the probe of a polling
     /// session's upgrade waits for the `101`), or it may listen for frames only once it has
     /// the `101` (the official Engine.IO v3 suite's client misses a frame that came in the same
-    /// read as the `101`: an Engine.IO v3 session's open packet leaves apart).
+    /// read as the `101`: an Engine.IO v3 session's open packet leaves apart). Also any `101`
+    /// hyper writes (`serve_app`, the connections `h1` does not take).
     Alone,
     /// With the new session's first frame, its open packet, in one write: the WebSocket takes
     /// the `101`'s bytes, unwritten, ahead of its first frame (a `send` less per handshake).
@@ -216,14 +217,19 @@ impl Answer {
     /// A handshake's answer, marked with the new session's id when `handshake` has it (a
     /// server with a cookie or an `initial_headers` hook marks its handshakes:
     /// [`HandshakeResponse`]). A marked answer is a `Response`, which the cookie and the hook
-    /// change anyway; an unmarked one stays as it is (a small answer or a `101`, a few words
-    /// moved through each future of a request's chain, written without a header map).
+    /// change anyway (a `101` keeps when it leaves: [`Answer::leaves`]); an unmarked one stays
+    /// as it is (a small answer or a `101`, a few words moved through each future of a
+    /// request's chain, written without a header map).
     pub(crate) fn marked(self, handshake: Option<crate::sid::Sid>) -> Answer {
         match handshake {
             None => self,
             Some(sid) => {
+                let leaves = self.leaves();
                 let mut res = self.into_response();
                 res.extensions_mut().insert(HandshakeResponse(sid));
+                if leaves != Leaves::Alone {
+                    res.extensions_mut().insert(leaves);
+                }
                 res.into()
             }
         }
@@ -238,11 +244,16 @@ impl Answer {
         }
     }
 
-    /// When a `101` leaves: [`Leaves::Alone`] but for an unmarked [`Answer::Switching`] that
-    /// says otherwise (a marked one is a `Response`, written alone).
+    /// When a `101` leaves: [`Leaves::Alone`] but for a [`Answer::Switching`] that says
+    /// otherwise, or the `Response` it became when marked (see [`Answer::marked`]).
     pub(crate) fn leaves(&self) -> Leaves {
         match self {
             Answer::Switching(_, leaves) => *leaves,
+            Answer::Response(res) => res
+                .extensions()
+                .get::<Leaves>()
+                .copied()
+                .unwrap_or(Leaves::Alone),
             _ => Leaves::Alone,
         }
     }

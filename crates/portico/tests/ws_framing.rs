@@ -207,12 +207,20 @@ const V4_UPGRADE: &[u8] = b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r
 /// packet (`http::Leaves`), is written, whole and first: the client's first read holds the
 /// `101` and the whole open packet (one write is read whole). That it is one write, the
 /// engine's tests (which `101` waits) and the bench's system-call test
-/// (tests/js/bench/profile.test.js, against the floor) hold.
+/// (tests/js/bench/profile.test.js, against the floor) hold. The same with a sticky-session
+/// cookie, whose handshake is a `Response` with its `Set-Cookie`.
 #[tokio::test]
 async fn a_new_v4_sessions_101_leaves_with_its_open_packet() {
     use tokio::io::AsyncReadExt;
-    let url = start().await;
-    for _ in 0..20 {
+    let plain = start().await;
+    let with_cookie = serve_echo(
+        Server::builder()
+            .cookie(portico::CookieOptions::default())
+            .build()
+            .unwrap(),
+    )
+    .await;
+    for (url, cookie) in [(plain, false), (with_cookie, true)] {
         let mut tcp = tokio::net::TcpStream::connect(&url).await.unwrap();
         tcp.write_all(V4_UPGRADE).await.unwrap();
         let mut buf = [0u8; 4096];
@@ -224,6 +232,8 @@ async fn a_new_v4_sessions_101_leaves_with_its_open_packet() {
             .map(|at| at + 4)
             .expect("the 101's whole head in the first read");
         assert!(got.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+        let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+        assert_eq!(head.contains("\r\nset-cookie: io="), cookie, "{head}");
         let frame = &got[head_end..];
         // A text frame, whole: its header, then `0{...}`.
         assert!(

@@ -405,14 +405,11 @@ fn a_switching_answer_is_the_response_it_stands_for() {
     for handshake in [None, Some(sid)] {
         let answer = Answer::Switching(rfc_accept(), Leaves::WithOpenPacket).marked(handshake);
         // A marked handshake's is a `Response` (its cookie and hook change it anyway), which
-        // leaves alone.
+        // still leaves with the open packet.
         assert_eq!(matches!(answer, Answer::Switching(..)), handshake.is_none());
-        let leaves = if handshake.is_none() {
-            Leaves::WithOpenPacket
-        } else {
-            Leaves::Alone
-        };
-        assert_eq!(answer.leaves(), leaves);
+        assert_eq!(answer.leaves(), Leaves::WithOpenPacket);
+        let alone = Answer::Switching(rfc_accept(), Leaves::Alone).marked(handshake);
+        assert_eq!(alone.leaves(), Leaves::Alone);
         assert!(answer.is_switching());
         assert_eq!(answer.handshake(), handshake);
         let res = answer.into_response();
