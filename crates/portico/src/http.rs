@@ -143,7 +143,8 @@ pub(crate) enum Answer {
     Response(Box<Response<Body>>),
 }
 
-/// When `h1` writes a [`Answer::Switching`] `101`.
+/// When `h1` writes a `101`: an [`Answer::Switching`], or the `Response` it became when marked
+/// ([`Answer::marked`] keeps this in its extensions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Leaves {
     /// At once, alone: the client speaks first on the WebSocket (the probe of a polling
