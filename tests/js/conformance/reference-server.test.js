@@ -55,5 +55,5 @@ test("Node's Socket.IO reference server answers a CONNECT with the auth it got",
 
 test("scripts/conformance --help names the options the README shows", () => {
   const help = execFileSync(path.join(REPO_ROOT, "scripts/conformance"), ["--help"], { encoding: "utf8" });
-  for (const option of ["--repeat N", "--busy", "--compare-node"]) assert.ok(help.includes(option), option);
+  for (const option of ["--repeat N", "--busy", "--compare-node", "--as-published"]) assert.ok(help.includes(option), option);
 });
