@@ -37,9 +37,9 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::Full;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
-use crate::engine::ws::upgrade::{Handed, Upgrading};
+use crate::engine::ws::upgrade::{Handed, Start, Upgrading};
 use crate::http::{has_token, Answer, Body, Large, Leaves, Query};
 use crate::serve::next_bytes;
 use crate::Server;
@@ -61,12 +61,14 @@ const MERGE_BODY: usize = 16 * 1024;
 /// How a connection left this module.
 #[derive(Debug)]
 pub(crate) enum Served {
-    /// The connection is done here: closed by either side, timed out, shut down, or handed to
-    /// a WebSocket.
+    /// The connection is done: closed by either side, timed out, or shut down.
     Closed,
     /// A request this module does not take: hyper serves the connection from here, starting
     /// with these bytes.
     ToHyper(TcpStream, Bytes),
+    /// Answered `101`: the connection is a WebSocket, and what is to run on it runs in this
+    /// connection's task (`serve::connection`), once this module's state is let go.
+    WebSocket(Handed, Start),
 }
 
 /// Answer the requests of `stream` (whose first bytes, already read, are `buf`) while they are
@@ -106,13 +108,12 @@ pub(crate) async fn serve(
             // Pipelined: the next request's bytes, for after this answer (rare: copied).
             buf.extend_from_slice(&bytes[len..]);
         }
-        // An upgrade's stream goes to the WebSocket once its `101` is written.
-        let (handover, upgrading) = match &head {
-            Head::Parts(_) | Head::Raw(_) if upgrade => {
-                let (tx, rx) = oneshot::channel();
-                (Some(tx), Upgrading::Direct(rx))
-            }
-            _ => (None, Upgrading::No),
+        // An upgrade's stream goes to the WebSocket once its `101` is written: what is to
+        // run on it is left here, and this task runs it.
+        let mut start = None;
+        let upgrading = match &head {
+            Head::Parts(_) | Head::Raw(_) if upgrade => Upgrading::Direct(&mut start),
+            _ => Upgrading::No,
         };
         // The origin policy's headers, put here by the handling (see `handle_from`).
         let mut cors = None;
@@ -165,10 +166,11 @@ pub(crate) async fn serve(
         drop(head);
         drop(bytes);
         let switching = answer.is_switching();
-        if let Some(tx) = handover.filter(|_| switching) {
-            // The `101`, then the stream and what was read past the request. The `101` is
-            // written here, alone, or handed over unwritten to leave with the session's first
-            // frame (see `Leaves`).
+        if let Some(start) = start.take().filter(|_| switching) {
+            // The `101`, then the stream and what was read past the request, with what is to
+            // run on them. The `101` is written here, alone, or handed over unwritten to leave
+            // with the session's first frame (see `Leaves`). Dropped unrun (the connection
+            // failed), `start` ends its session.
             let leaves = answer.leaves();
             if encode(answer, cors.as_ref(), true, &mut out).is_some() {
                 return Served::Closed;
@@ -183,12 +185,12 @@ pub(crate) async fn serve(
                 // The buffer's own allocation, as it is (nothing else holds it).
                 Leaves::WithOpenPacket => Vec::from(out),
             };
-            let _ = tx.send(Handed {
+            let handed = Handed {
                 stream,
                 read: buf.freeze(),
                 unwritten,
-            });
-            return Served::Closed;
+            };
+            return Served::WebSocket(handed, start);
         }
         let keep_alive = !close && !is_stopping(stopping);
         let body = encode(answer, cors.as_ref(), keep_alive, &mut out);

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -12,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 
 use crate::engine::ws::server_io::ServerIo;
+use crate::engine::ws::upgrade::{offer_probe, Handed, Start};
 use crate::h1::{self, Served};
 use crate::handshake::PeerAddr;
 use crate::on_wake::OnWake;
@@ -155,15 +157,8 @@ async fn serve_inner<S, B>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()>
 where
-    S: tower_service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: App<B>,
+    B: ResBody,
 {
     crate::logging::init_default();
     let inherits_nodelay = nodelay_on_listener(&listener);
@@ -187,6 +182,13 @@ where
         .max_buf_size(MAX_HEAD_BYTES);
     let mut h2 = http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new());
+    // What every connection needs from the server, shared: one reference per connection.
+    let shared = Arc::new(Shared {
+        app: std::sync::Mutex::new(app),
+        h1,
+        h2,
+        io: io.clone(),
+    });
     tokio::pin!(shutdown);
     // Once the signal comes, the Socket.IO connections are closed while the listener keeps
     // accepting: a polling client opens a new HTTP connection for each poll, and must be able
@@ -217,82 +219,16 @@ where
             },
         };
         nodelay(&stream, inherits_nodelay);
-        let svc = app.clone();
-        let (h1, h2) = (h1.clone(), h2.clone());
-        let counts = io.clone();
-        let mut stopping = stop_rx.clone();
-        // Boxed: the connection's future is large (about 4.4 KiB, most of it the request
-        // handling `h1::serve` holds while a request is answered), and tokio moves a spawned
-        // future by value through its spawn and again when the task ends: five copies of it
-        // per connection, a third of the instructions of a WebSocket handshake's memcpy
-        // (bench/profile connect-websocket). In a box it is written once.
-        tokio::spawn(Box::pin(async move {
-            let head_timeout = counts.config().header_read_timeout;
-            let first = tokio::select! {
-                first = first_bytes(&stream, head_timeout) => first,
-                _ = stopping.changed() => return,
-            };
-            let Some(first) = first else {
-                tracing::debug!(client = %peer, "connection closed before it sent a request (or not within header_read_timeout)");
-                return;
-            };
-            let is_h2 = first.starts_with(H2_PREFACE);
-            let (stream, first) = if fast && !is_h2 {
-                let path = counts.config().path.as_str();
-                let served = h1::serve(
-                    stream,
-                    first,
-                    peer,
-                    &counts,
-                    path,
-                    head_timeout,
-                    &mut stopping,
-                );
-                match served.await {
-                    Served::Closed => return,
-                    Served::ToHyper(stream, rest) => (stream, rest),
-                }
-            } else {
-                (stream, first.freeze())
-            };
-            let (stream, unanswered) = ServerIo::new(stream, first);
-            let answered = unanswered.clone();
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(PeerAddr(peer));
-                    let mut svc = svc.clone();
-                    let fut = tower_service::Service::call(&mut svc, req);
-                    let answered = answered.clone();
-                    async move {
-                        let res = fut.await;
-                        answered.answered();
-                        res
-                    }
-                },
-            );
-            let served = if is_h2 {
-                let conn = h2.serve_connection(TokioIo::new(stream), service);
-                until_stopped(conn, stopping).await
-            } else {
-                let conn = h1
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                until_stopped(conn, stopping).await
-            };
-            if let Err(e) = served {
-                // A timeout with nothing unanswered is an idle keep-alive connection closed.
-                let stalled = unanswered.is_set() && e.is_timeout();
-                if !stalled {
-                    tracing::trace!(error = %e, "connection ended with an error");
-                } else if counts.0.engine.refusals.record(Reason::HeaderTimeout) {
-                    tracing::warn!(
-                        client = %peer,
-                        refusal = Reason::HeaderTimeout.as_str(),
-                        "request headers not received within header_read_timeout ({head_timeout:?}): connection closed"
-                    );
-                }
-            }
-        }));
+        // Boxed: tokio moves a spawned future by value through its spawn and again into its
+        // task, several copies of its ~600 bytes; a box is written once (`bench/profile
+        // connect-websocket`: 726 instructions fewer per handshake).
+        tokio::spawn(Box::pin(connection(
+            stream,
+            peer,
+            shared.clone(),
+            stop_rx.clone(),
+            fast,
+        )));
     };
     let _ = stop_tx.send(true);
     drop(stop_rx);
@@ -317,6 +253,185 @@ where
         report.left_open,
     );
     Ok(())
+}
+
+/// A body hyper can send for an application's response.
+trait ResBody: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
+impl<T> ResBody for T where T: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
+/// An application hyper can serve: what `serve_app` takes.
+trait App<B: ResBody>:
+    tower_service::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = hyper::Response<B>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B: ResBody> App<B> for S where
+    S: tower_service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<B>,
+            Future: Send + 'static,
+            Error: Into<BoxError>,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every connection of a server needs from it.
+struct Shared<S> {
+    /// Cloned for each connection hyper serves. In a lock so that `S` need not be `Sync` (the
+    /// bound `serve_app` has always had).
+    app: std::sync::Mutex<S>,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    io: Server,
+}
+
+/// One connection, from its first bytes to its end: Portico's own HTTP/1 while it takes the
+/// requests, hyper for the rest, and a WebSocket's session (its driver, or the probe of a
+/// polling session's upgrade) in this same task once a request is answered `101`.
+///
+/// The future is what an idle WebSocket connection holds (in a box, beside its task), so
+/// the HTTP handling ([`http_connection`]: about 4.4 KiB, most of it the request handling
+/// `h1::serve` holds while a request is answered) is boxed apart, made before the task runs
+/// (all the future keeps of it is the box), and let go before the WebSocket runs.
+/// `tests::the_connection_future_stays_small` holds it to that.
+fn connection<S, B>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared<S>>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    fast: bool,
+) -> impl Future<Output = ()> + Send
+where
+    S: App<B>,
+    B: ResBody,
+{
+    let http = Box::pin(http_connection(stream, peer, shared, stopping, fast));
+    async move {
+        // The box is let go here, once the HTTP part is done.
+        let Some((handed, start)) = { http }.await else {
+            return;
+        };
+        match start {
+            Start::Session(session) => session.run(handed).await,
+            // Boxed: a short wait, and the driver is the state to keep small.
+            Start::Probe(conn) => Box::pin(offer_probe(conn, handed)).await,
+        }
+    }
+}
+
+/// A connection's HTTP part: Portico's own HTTP/1 while it takes the requests, then hyper.
+/// Ends with what is to run on the connection when a request was answered `101` by Portico's
+/// own HTTP/1. (hyper's upgrades run in tasks of their own.) Its `stopping` is let go with
+/// it: a WebSocket is no longer an HTTP connection a shutdown waits for (the shutdown closes
+/// its session).
+async fn http_connection<S, B>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared<S>>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    fast: bool,
+) -> Option<(Handed, Start)>
+where
+    S: App<B>,
+    B: ResBody,
+{
+    let head_timeout = shared.io.config().header_read_timeout;
+    let first = tokio::select! {
+        first = first_bytes(&stream, head_timeout) => first,
+        _ = stopping.changed() => return None,
+    };
+    let Some(first) = first else {
+        tracing::debug!(client = %peer, "connection closed before it sent a request (or not within header_read_timeout)");
+        return None;
+    };
+    let is_h2 = first.starts_with(H2_PREFACE);
+    let (stream, first) = if fast && !is_h2 {
+        let path = shared.io.config().path.as_str();
+        let served = h1::serve(
+            stream,
+            first,
+            peer,
+            &shared.io,
+            path,
+            head_timeout,
+            &mut stopping,
+        );
+        match served.await {
+            Served::Closed => return None,
+            Served::WebSocket(handed, start) => return Some((handed, start)),
+            Served::ToHyper(stream, rest) => (stream, rest),
+        }
+    } else {
+        (stream, first.freeze())
+    };
+    hyper_connection(&shared, stream, first, peer, is_h2, stopping).await;
+    None
+}
+
+/// A connection hyper serves (HTTP/2, or from a request `h1::serve` does not take), from its
+/// first bytes, `first`.
+async fn hyper_connection<S, B>(
+    shared: &Shared<S>,
+    stream: TcpStream,
+    first: bytes::Bytes,
+    peer: SocketAddr,
+    is_h2: bool,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) where
+    S: App<B>,
+    B: ResBody,
+{
+    let head_timeout = shared.io.config().header_read_timeout;
+    let (stream, unanswered) = ServerIo::new(stream, first);
+    let answered = unanswered.clone();
+    let svc = shared.app.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(PeerAddr(peer));
+            let mut svc = svc.clone();
+            let fut = tower_service::Service::call(&mut svc, req);
+            let answered = answered.clone();
+            async move {
+                let res = fut.await;
+                answered.answered();
+                res
+            }
+        });
+    let served = if is_h2 {
+        let conn = shared.h2.serve_connection(TokioIo::new(stream), service);
+        until_stopped(conn, stopping).await
+    } else {
+        let conn = shared
+            .h1
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        until_stopped(conn, stopping).await
+    };
+    if let Err(e) = served {
+        // A timeout with nothing unanswered is an idle keep-alive connection closed.
+        let stalled = unanswered.is_set() && e.is_timeout();
+        if !stalled {
+            tracing::trace!(error = %e, "connection ended with an error");
+        } else if shared.io.0.engine.refusals.record(Reason::HeaderTimeout) {
+            tracing::warn!(
+                client = %peer,
+                refusal = Reason::HeaderTimeout.as_str(),
+                "request headers not received within header_read_timeout ({head_timeout:?}): connection closed"
+            );
+        }
+    }
 }
 
 /// The first bytes of an HTTP/2 connection with prior knowledge.
@@ -462,6 +577,33 @@ pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// What an idle WebSocket connection holds is its task and `connection`'s future, whose
+    /// largest state is the session's driver (`engine::tests::the_driver_future_stays_small`
+    /// holds that to 544 bytes). The HTTP handling (`h1::serve`'s 4.4 KiB, hyper's) is boxed
+    /// apart and let go before the WebSocket runs; kept inline, every idle WebSocket would hold
+    /// it. 704 bytes leaves the driver's 544 and 160 for the rest (592 when this was written);
+    /// the bench's idle case measures what a connection holds in all.
+    #[tokio::test]
+    async fn the_connection_future_stays_small() {
+        let io = crate::Server::builder().build().unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let (_client, stream) = accept_one(&listener).await;
+        let shared = Arc::new(Shared {
+            app: std::sync::Mutex::new(io.service()),
+            h1: http1::Builder::new(),
+            h2: http2::Builder::new(TokioExecutor::new()),
+            io: io.clone(),
+        });
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let peer = stream.peer_addr().unwrap();
+        let fut = connection(stream, peer, shared, stopping, true);
+        let size = std::mem::size_of_val(&fut);
+        assert!(
+            size <= 704,
+            "the connection's future is {size} bytes (at most 704)"
+        );
+    }
 
     /// A connection to `listener` and its server side.
     async fn accept_one(listener: &TcpListener) -> (TcpStream, TcpStream) {

@@ -201,7 +201,7 @@ pub(crate) async fn handle_from<B, R>(
     req: &R,
     body: B,
     peer: Option<SocketAddr>,
-    upgrade: Upgrading,
+    upgrade: Upgrading<'_>,
     cors_apart: Option<&mut Option<CorsHeaders>>,
 ) -> Answer
 where

@@ -17,6 +17,7 @@ use super::admission::Slot;
 use super::conn::{now, Conn, WsStream};
 use super::ws::frame as ws_frame;
 use super::ws::stream::{ReadError, Writer};
+use super::ws::upgrade::Handed;
 use super::ConnHandler;
 use crate::refusal::Reason;
 
@@ -24,20 +25,31 @@ use crate::refusal::Reason;
 /// upgrade completes (`None` if it failed).
 pub(crate) type WsAccept = Pin<Box<dyn Future<Output = Option<WsStream>> + Send>>;
 
+/// A WebSocket-only session whose driver is to run in its connection's own task, once that
+/// connection's `101` is answered ([`crate::h1`] gives the stream over with it). Dropped
+/// unrun (the connection ended first), it ends the session as a failed transport, as the
+/// driver would.
+pub(crate) struct Pending(Ending);
+
+impl Pending {
+    pub(crate) fn new(conn: Arc<Conn>, handler: Arc<dyn ConnHandler>, slot: Slot) -> Pending {
+        Pending(Ending {
+            conn,
+            handler,
+            _slot: slot,
+        })
+    }
+
+    /// The session's driver, on the connection Portico's own HTTP/1 handed over.
+    pub(crate) fn run(self, handed: Handed) -> impl Future<Output = ()> + Send {
+        let ws = handed.into_ws(&self.0.conn.engine);
+        drive(self.0, Some(ws), None)
+    }
+}
+
 /// Run the session until it ends, then tell `handler` and give back its `slot` in the session
-/// counts. `accept` is the transport of a WebSocket-only session (none for polling).
-///
-/// The future is what every connection holds while it is idle (it is its tokio task, whose
-/// size is the future's), so what it keeps across its wait is kept small on purpose:
-/// - an `async` block, not an `async fn`: an `async fn` moves its arguments into locals and
-///   keeps room for both; the WebSocket (the largest part) is made inside, not passed in;
-/// - the wait is one `poll_fn` over the wake-up, the sockets and the one timer, not a
-///   `select!` of futures, and a local kept across several awaits is kept in every state of
-///   the future: the loop keeps few;
-/// - the cold awaits (accepting, the upgrade probe, the closes) and the writes that cannot
-///   finish at once are boxed futures of their own.
-///
-/// `tests::the_driver_future_stays_small` holds it to that.
+/// counts. `accept` is the transport of a WebSocket-only session hyper upgrades (none for
+/// polling).
 pub(crate) fn run(
     conn: Arc<Conn>,
     handler: Arc<dyn ConnHandler>,
@@ -51,11 +63,36 @@ pub(crate) fn run(
         handler,
         _slot: slot,
     };
+    drive(ending, None, accept)
+}
+
+/// The driver itself, on the WebSocket `ws` (a session's, already open) or the one `accept`
+/// gives (`None` for a polling session).
+///
+/// The future is what every connection holds while it is idle (it is its tokio task, whose
+/// size is the future's, or the largest part of its connection's task), so what it keeps
+/// across its wait is kept small on purpose:
+/// - an `async` block, not an `async fn`: an `async fn` moves its arguments into locals and
+///   keeps room for both; the WebSocket (the largest part) is the block's own captured `ws`,
+///   used in place, never moved into a local of its own;
+/// - the wait is one `poll_fn` over the wake-up, the sockets and the one timer, not a
+///   `select!` of futures, and a local kept across several awaits is kept in every state of
+///   the future: the loop keeps few;
+/// - the cold awaits (accepting, the upgrade probe, the closes) and the writes that cannot
+///   finish at once are boxed futures of their own.
+///
+/// `tests::the_driver_future_stays_small` holds it to that.
+// An `async fn` would keep its arguments twice (see above).
+#[allow(clippy::manual_async_fn)]
+fn drive(
+    ending: Ending,
+    mut ws: Option<WsStream>,
+    mut accept: Option<WsAccept>,
+) -> impl Future<Output = ()> + Send {
     async move {
-        let mut ws = match accept {
-            Some(accept) => accept.await,
-            None => None,
-        };
+        if let Some(accept) = accept.take() {
+            ws = accept.await;
+        }
         let conn = &ending.conn;
         // A WebSocket upgrading the session; the session's upgrade_timeout (from its arrival)
         // is one of the session's deadlines.

@@ -468,7 +468,7 @@ pub(crate) async fn route<B, R>(
     req: &R,
     body: B,
     query: Query<'_>,
-    upgrade: Upgrading,
+    upgrade: Upgrading<'_>,
     client: Option<ClientAddr>,
     info: impl FnOnce(&R) -> Arc<ConnInfo>,
 ) -> Answer

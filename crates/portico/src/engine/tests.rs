@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use portico_proto::engine::session::{CloseReason, Incoming};
 
 use super::*;
-use crate::engine::ws::upgrade::Upgrading;
+use crate::engine::ws::upgrade::{Start, Upgrading};
 use crate::handshake::ConnInfo;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -561,6 +561,32 @@ fn the_per_session_structs_stay_small() {
     }
 }
 
+/// A WebSocket upgrade as Portico's own HTTP/1 routes it (`Upgrading::Direct`): the answer,
+/// and what it left to run on the connection.
+async fn direct_upgrade(engine: &Arc<Engine>, query: &str) -> (crate::http::Answer, Option<Start>) {
+    let (head, ()) = Request::builder()
+        .uri(format!("/socket.io/?{query}"))
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let mut start = None;
+    let answer = route(
+        engine,
+        &head,
+        Full::new(Bytes::new()),
+        Query::parse(Some(query)),
+        Upgrading::Direct(&mut start),
+        None,
+        info,
+    )
+    .await;
+    (answer, start)
+}
+
 /// Which `101` waits to leave with its session's first frame, in one write (`http::Leaves`):
 /// a new v4 WebSocket session's, whose open packet is queued with it. Not a new v3 session's
 /// (the official v3 suite's client listens for frames only once it has the `101`), not the
@@ -569,35 +595,14 @@ fn the_per_session_structs_stay_small() {
 #[tokio::test(start_paused = true)]
 async fn only_a_new_v4_websocket_sessions_101_waits_for_its_open_packet() {
     use crate::http::Leaves;
-    let mut handovers = Vec::new();
-    let mut upgrade = |engine: &Arc<Engine>, query: &str| {
-        let req = Request::builder()
-            .uri(format!("/socket.io/?{query}"))
-            .header("upgrade", "websocket")
-            .header("connection", "Upgrade")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .body(())
-            .unwrap();
-        let (head, ()) = req.into_parts();
-        // Held: a dropped sender would fail the WebSocket as a closed connection.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        handovers.push(tx);
-        let engine = engine.clone();
-        let query = query.to_owned();
+    let mut starts = Vec::new();
+    let upgrade = |engine: &Arc<Engine>, query: &str| {
+        let (engine, query) = (engine.clone(), query.to_owned());
         async move {
-            let answer = route(
-                &engine,
-                &head,
-                Full::new(Bytes::new()),
-                Query::parse(Some(&query)),
-                Upgrading::Direct(rx),
-                None,
-                info,
-            )
-            .await;
+            let (answer, start) = direct_upgrade(&engine, &query).await;
             assert!(answer.is_switching(), "{query}: {answer:?}");
-            answer.leaves()
+            // What runs on the connection once its `101` is written.
+            (answer.leaves(), start.unwrap())
         }
     };
     for mark in [false, true] {
@@ -605,17 +610,61 @@ async fn only_a_new_v4_websocket_sessions_101_waits_for_its_open_packet() {
         config.allow_eio3 = true;
         config.mark_handshakes = mark;
         let engine = Arc::new(Engine::new(config, Arc::new(Recorder::default())));
-        let new_v4 = upgrade(&engine, "EIO=4&transport=websocket").await;
+        let (new_v4, start) = upgrade(&engine, "EIO=4&transport=websocket").await;
         assert_eq!(
             new_v4,
             Leaves::WithOpenPacket,
             "a new v4 session, marked: {mark}"
         );
-        let new_v3 = upgrade(&engine, "EIO=3&transport=websocket").await;
+        assert!(matches!(start, Start::Session(_)), "{start:?}");
+        // Held: a start dropped unrun ends its session as a failed connection.
+        starts.push(start);
+        let (new_v3, start) = upgrade(&engine, "EIO=3&transport=websocket").await;
         assert_eq!(new_v3, Leaves::Alone, "a new v3 session, marked: {mark}");
+        starts.push(start);
         let sid = handshake(&engine).await;
         let query = format!("EIO=4&transport=websocket&sid={sid}");
-        let probe = upgrade(&engine, &query).await;
+        let (probe, start) = upgrade(&engine, &query).await;
         assert_eq!(probe, Leaves::Alone, "a polling session's upgrade");
+        assert!(
+            matches!(&start, Start::Probe(c) if c.sid.to_string() == sid),
+            "{start:?}"
+        );
     }
+}
+
+/// What Portico's own HTTP/1 is left to run on a `101`'d connection (`Start`) ends its session
+/// when it is dropped unrun (the `101` could not be written): the session leaves the engine
+/// and its handler hears the close once, as when the driver's WebSocket fails. A polling
+/// session's upgrade dropped that way leaves the session as it was.
+#[tokio::test(start_paused = true)]
+async fn a_websocket_start_dropped_unrun_ends_its_session() {
+    let rec = Recorder::default();
+    let calls = rec.calls.clone();
+    let engine = engine(rec);
+    let (answer, start) = direct_upgrade(&engine, "EIO=4&transport=websocket").await;
+    assert!(answer.is_switching());
+    assert_eq!(engine.connection_count(), 1);
+    assert_eq!(*calls.lock().unwrap(), vec![Call::Open]);
+    drop(start.unwrap());
+    assert_eq!(engine.connection_count(), 0, "the session left the engine");
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec![Call::Open, Call::Close(CloseReason::TransportError)]
+    );
+
+    let sid = handshake(&engine).await;
+    let query = format!("EIO=4&transport=websocket&sid={sid}");
+    let (answer, start) = direct_upgrade(&engine, &query).await;
+    assert!(answer.is_switching());
+    drop(start.unwrap());
+    // The polling session goes on: a message posted still reaches its handler.
+    let q = format!("EIO=4&transport=polling&sid={sid}");
+    let (status, body) = request(&engine, Method::POST, &q, "4still").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    assert_eq!(engine.connection_count(), 1);
+    assert_eq!(
+        calls.lock().unwrap().last(),
+        Some(&Call::Message("still".into()))
+    );
 }
