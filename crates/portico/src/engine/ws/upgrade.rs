@@ -110,14 +110,11 @@ impl Upgrade<'_> {
     }
 }
 
-/// hyper's WebSocket, once it wrote the `101`; an error when the connection ended first.
-async fn hyper_ws(
-    on: hyper::upgrade::OnUpgrade,
-    max: usize,
-    max_stall: Duration,
-) -> Result<WsConn, String> {
+/// hyper's WebSocket, once it wrote the `101`, with `engine`'s limits; an error when the
+/// connection ended first.
+async fn hyper_ws(on: hyper::upgrade::OnUpgrade, engine: &Engine) -> Result<WsConn, String> {
     match on.await {
-        Ok(up) => Ok(WsConn::new(up, max, max_stall)),
+        Ok(up) => Ok(WsConn::new(up, max_message(engine), max_stall(engine))),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -152,7 +149,6 @@ pub(crate) fn accept<H: RequestHeaders + ?Sized>(
     };
     let accept = portico_proto::ws::AcceptKey::of(key);
     let on_upgrade = stream.unwrap_or_else(|| Upgrade::hyper(None));
-    let (max, max_stall) = (max_message(engine), max_stall(engine));
     let mut handshake = None;
     // A new v4 session's `101` may leave with its open packet; any other alone.
     let mut leaves = Leaves::Alone;
@@ -161,7 +157,7 @@ pub(crate) fn accept<H: RequestHeaders + ?Sized>(
             Upgrade::Direct(start) => *start = Some(Start::Probe(conn)),
             Upgrade::Hyper(on) => {
                 tokio::spawn(async move {
-                    match hyper_ws(on, max, max_stall).await {
+                    match hyper_ws(on, &conn.engine).await {
                         Ok(ws) => offer_probe_ws(&conn, ws).await,
                         Err(e) => tracing::debug!(sid = %conn.sid, error = %e, "upgrade failed"),
                     }
@@ -187,7 +183,7 @@ pub(crate) fn accept<H: RequestHeaders + ?Sized>(
                 Upgrade::Hyper(on) => {
                     let session = conn.clone();
                     let accept: driver::WsAccept = Box::pin(async move {
-                        match hyper_ws(on, max, max_stall).await {
+                        match hyper_ws(on, &session.engine).await {
                             Ok(ws) => Some(ws),
                             Err(e) => {
                                 tracing::debug!(sid = %session.sid, error = %e, "upgrade failed");
