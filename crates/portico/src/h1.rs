@@ -40,7 +40,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::engine::ws::upgrade::{Handed, Start, Upgrading};
-use crate::http::{has_token, Answer, Body, Large, Leaves, Query};
+use crate::http::{eq_lower, has_token, Answer, Body, Large, Leaves, Query};
 use crate::serve::next_bytes;
 use crate::Server;
 use head::{RawHead, RawHeaders};
@@ -312,22 +312,20 @@ fn take<'a>(bytes: &'a Bytes, path: &str, raw: bool) -> Option<Taken<'a>> {
     let (mut websocket, mut conn_upgrade) = (false, false);
     for h in parsed.headers.iter() {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if eq_lower(name, b"content-length") {
             if body.is_some() {
                 return None;
             }
             body = Some(content_length(h.value)?);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
-            || name.eq_ignore_ascii_case(b"expect")
-        {
+        } else if eq_lower(name, b"transfer-encoding") || eq_lower(name, b"expect") {
             return None;
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
+        } else if eq_lower(name, b"upgrade") {
             // Another protocol (h2c, say), or a second `Upgrade`: hyper's.
             if websocket || !has_token(h.value, b"websocket") {
                 return None;
             }
             websocket = true;
-        } else if name.eq_ignore_ascii_case(b"connection") {
+        } else if eq_lower(name, b"connection") {
             close |= has_token(h.value, b"close");
             conn_upgrade |= has_token(h.value, b"upgrade");
         }

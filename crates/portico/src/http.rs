@@ -566,12 +566,57 @@ impl RequestHead for http::request::Parts {
 
 /// Whether the comma-separated header `value` has `token` (in any case; the list's elements
 /// trimmed of ASCII whitespace, whatever other bytes they hold).
+/// `token` is lowercase.
 pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
     // The usual value is the token alone (`Upgrade: websocket`, `Connection: Upgrade`).
-    value.eq_ignore_ascii_case(token)
+    eq_lower(value, token)
         || value
             .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+            .any(|t| eq_lower(t.trim_ascii(), token))
+}
+
+/// Whether `spelled` is `lower` in any ASCII case, where `lower` holds no uppercase ASCII
+/// letter (a `HeaderName`'s bytes, a token as this crate writes it): what
+/// `spelled.eq_ignore_ascii_case(lower)` says, eight bytes at a time. The standard library's
+/// compares byte by byte (about a dozen instructions per byte), and every request compares a
+/// few names whole (`Content-Length`, `Content-Type`, `Connection`...).
+pub(crate) fn eq_lower(spelled: &[u8], lower: &[u8]) -> bool {
+    debug_assert!(!lower.iter().any(u8::is_ascii_uppercase), "{lower:?}");
+    if spelled.len() != lower.len() {
+        return false;
+    }
+    let Some(tail) = spelled.len().checked_sub(8) else {
+        return spelled
+            .iter()
+            .zip(lower)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b);
+    };
+    // Whole words, then the last eight bytes (overlapping the last whole word unless the
+    // length is a multiple of eight).
+    spelled
+        .chunks_exact(8)
+        .zip(lower.chunks_exact(8))
+        .chain(std::iter::once((&spelled[tail..], &lower[tail..])))
+        .all(|(a, b)| lowercase_word(word(a)) == word(b))
+}
+
+/// Eight bytes (a slice of exactly eight) as one word.
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))
+}
+
+/// Each byte of `x` that is an uppercase ASCII letter made lowercase; the others as they are.
+fn lowercase_word(x: u64) -> u64 {
+    const EACH: u64 = 0x0101_0101_0101_0101;
+    // Each byte's low seven bits, plus a constant that carries into the byte's top bit when
+    // they are above `Z` (resp. at least `A`); no sum carries out of its byte.
+    let low7 = x & (0x7f * EACH);
+    let above_z = low7 + u64::from(0x7f - b'Z') * EACH;
+    let from_a = low7 + u64::from(0x80 - b'A') * EACH;
+    // Top bit set: an ASCII byte (top bit clear) from `A` to `Z`.
+    let upper = !x & (from_a ^ above_z) & (0x80 * EACH);
+    // 0x80 >> 2 is 0x20, the bit that makes a letter lowercase.
+    x | (upper >> 2)
 }
 
 #[cfg(test)]
@@ -708,5 +753,71 @@ mod tests {
         assert_eq!(Query::parse(Some(&past)).get("sid"), None);
         assert_eq!(q.get("last"), None);
         assert_eq!(q.to_pairs().len(), 64);
+    }
+
+    #[test]
+    fn lowercase_word_lowers_exactly_the_ascii_capitals() {
+        // Every byte value, at every position of a word whose other bytes are every kind of
+        // neighbour (a capital, a lowercase letter, a byte with its top bit set, a boundary).
+        for neighbour in [
+            b'A', b'z', b'@', b'[', b'`', b'{', 0x00, 0x7f, 0x80, 0xc1, 0xda, 0xff,
+        ] {
+            for b in 0..=255u8 {
+                for at in 0..8 {
+                    let mut bytes = [neighbour; 8];
+                    bytes[at] = b;
+                    let lowered = lowercase_word(u64::from_le_bytes(bytes)).to_le_bytes();
+                    assert_eq!(lowered, bytes.map(|c| c.to_ascii_lowercase()), "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn eq_lower_agrees_with_eq_ignore_ascii_case() {
+        let names: [&[u8]; 8] = [
+            b"",
+            b"te",
+            b"expect",
+            b"upgrade",
+            b"websocket",
+            b"content-type",
+            b"content-length",
+            b"sec-websocket-extensions",
+        ];
+        // A fixed xorshift: the same cases every run.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for name in names {
+            for _ in 0..2_000 {
+                let mut spelled = name.to_vec();
+                for c in &mut spelled {
+                    match next() % 8 {
+                        // Another case, or another byte (a near miss: one bit off, or any).
+                        0..=3 => *c = c.to_ascii_uppercase(),
+                        4 => *c ^= 1 << (next() % 8),
+                        5 => *c = next() as u8,
+                        _ => {}
+                    }
+                }
+                if next() % 16 == 0 {
+                    spelled.push(b'x');
+                }
+                let expected = spelled.eq_ignore_ascii_case(name);
+                assert_eq!(eq_lower(&spelled, name), expected, "{spelled:?} {name:?}");
+            }
+            assert!(eq_lower(&name.to_ascii_uppercase(), name));
+            assert!(eq_lower(name, name));
+        }
+        // The bytes that differ from a lowercase letter only in the case bit, and are not
+        // its capital, are not taken for it.
+        assert!(!eq_lower(b"CONTENT\x0dLENGTH", b"content-length"));
+        assert!(!eq_lower(b"upgrad\xc5", b"upgrade"));
+        assert!(!eq_lower(b"Content-Lengt\xc8", b"content-length"));
     }
 }

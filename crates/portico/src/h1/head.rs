@@ -211,14 +211,9 @@ impl RequestHeaders for RawHeaders<'_> {
 
 /// Whether a name as the request spelled it is `name` (a `HeaderName`'s lowercase bytes,
 /// read once per lookup, not once per header: `HeaderName::as_str` of a standard name is a
-/// match over the names `http` knows). The length and the first letter rule out nearly every
-/// other name at once (a full comparison without regard to case costs a few instructions per
-/// byte).
+/// match over the names `http` knows).
 fn named(spelled: &str, name: &[u8]) -> bool {
-    let n = spelled.as_bytes();
-    n.len() == name.len()
-        && n.first().map(u8::to_ascii_lowercase) == name.first().copied()
-        && n.eq_ignore_ascii_case(name)
+    crate::http::eq_lower(spelled.as_bytes(), name)
 }
 
 /// The values of one name in [`RawHeaders`].
