@@ -69,7 +69,7 @@ impl Handler for Layer {
         });
         // A socket.io-client 2.x (Engine.IO v3) joins `/` without asking.
         if matches!(conn.protocol(), Protocol::V3 { .. }) {
-            connect(&sio, "/".to_owned(), None);
+            connect(&sio, "/", None);
         }
         sio
     }
@@ -124,7 +124,7 @@ struct ClientState {
     joined: bool,
     /// Namespaces whose CONNECT is being decided (their middlewares run): a repeated CONNECT
     /// for one of them is ignored, and at most [`MAX_JOINING`] are decided at once.
-    joining: Vec<String>,
+    joining: Vec<Arc<str>>,
     /// The connect timeout passed (it is not armed again).
     timed_out: bool,
 }
@@ -289,7 +289,7 @@ fn on_received(conn: &SioConn, received: Result<Option<Received<'_>>, ProtocolEr
 
 fn dispatch(conn: &SioConn, received: Received<'_>) {
     match received {
-        Received::Connect { nsp, auth } => connect(conn, nsp.into_owned(), auth),
+        Received::Connect { nsp, auth } => connect(conn, &nsp, auth),
         Received::Disconnect { nsp } => {
             if let Some(s) = conn.socket_for(&nsp) {
                 s.finish(DisconnectReason::ClientNamespaceDisconnect);
@@ -336,13 +336,13 @@ fn on_event(
     }
 }
 
-fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
+fn connect(conn: &SioConn, nsp: &str, auth: Option<Value>) {
     let Some(me) = conn.me.upgrade() else {
         return; // the connection is being dropped
     };
-    let Some(target) = conn.server.namespace_for_connect(&nsp) else {
+    let Some(target) = conn.server.namespace_for_connect(nsp) else {
         tracing::debug!(sid = %conn.engine.sid, %nsp, "connect to an unknown namespace");
-        let p = conn.connect_error(&nsp, "Invalid namespace", None);
+        let p = conn.connect_error(nsp, "Invalid namespace", None);
         let _ = conn
             .engine
             .send(&emit::control(conn.server.config.parser, &p));
@@ -350,18 +350,18 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
     };
     if let Some(guard) = target.origin_guard() {
         let origin = conn.engine.info.header_str("origin");
-        if let Err(reason) = guard.check_namespace(&nsp, origin) {
+        if let Err(reason) = guard.check_namespace(nsp, origin) {
             tracing::warn!(sid = %conn.engine.sid, %nsp, "{}", reason.message());
-            let p = conn.connect_error(&nsp, &reason.public_message(), None);
+            let p = conn.connect_error(nsp, &reason.public_message(), None);
             let _ = conn
                 .engine
                 .send(&emit::control(conn.server.config.parser, &p));
             return;
         }
     }
-    {
+    let name = {
         let mut st = conn.state();
-        if st.sockets.iter().any(|(n, _)| **n == *nsp) || st.joining.contains(&nsp) {
+        if st.sockets.iter().any(|(n, _)| **n == *nsp) || st.joining.iter().any(|n| **n == *nsp) {
             drop(st);
             tracing::debug!(sid = %conn.engine.sid, %nsp, "second CONNECT for a joined or joining namespace: ignored");
             return;
@@ -369,22 +369,25 @@ fn connect(conn: &SioConn, nsp: String, auth: Option<Value>) {
         if st.joining.len() >= MAX_JOINING {
             drop(st);
             tracing::debug!(sid = %conn.engine.sid, %nsp, "too many CONNECTs being decided at once: refused");
-            let p = conn.connect_error(&nsp, "too many namespaces joining at once", None);
+            let p = conn.connect_error(nsp, "too many namespaces joining at once", None);
             let _ = conn
                 .engine
                 .send(&emit::control(conn.server.config.parser, &p));
             return;
         }
-        st.joining.push(nsp.clone());
-    }
+        // One name for the list and the guard below.
+        let name: Arc<str> = Arc::from(nsp);
+        st.joining.push(name.clone());
+        name
+    };
     // Takes `nsp` off the joining list however the CONNECT ends.
     let joining = Joining {
         conn: me.clone(),
-        nsp: nsp.clone(),
+        nsp: name,
     };
     // A dynamic child exists from here; `claim` (held until the CONNECT is decided) removes
     // it again if no socket gets in.
-    let (ns, claim) = conn.server.join_target(target, &nsp);
+    let (ns, claim) = conn.server.join_target(target, nsp);
     let mut auth = auth.unwrap_or_else(|| json!({}));
     // Connection state recovery: the client sends back its private id and last offset.
     let restored = match (ns.recovery(), auth.as_object_mut()) {
@@ -517,7 +520,7 @@ const MAX_JOINING: usize = 128;
 /// dropped (accepted, refused, or the future dropped).
 struct Joining {
     conn: Arc<SioConn>,
-    nsp: String,
+    nsp: Arc<str>,
 }
 
 impl Drop for Joining {
@@ -533,7 +536,9 @@ impl Drop for Joining {
 
 /// Disconnect every socket of the connection for `reason` (the connection stays).
 pub(crate) fn finish_all(conn: &SioConn, reason: DisconnectReason) {
-    let sockets: Vec<Socket> = conn.state().sockets.drain(..).map(|(_, s)| s).collect();
+    // Taken out of the lock first (each socket's finish runs handlers). Inline: nearly every
+    // connection has one.
+    let sockets: SmallVec<[Socket; 1]> = conn.state().sockets.drain(..).map(|(_, s)| s).collect();
     for s in sockets {
         s.finish(reason);
     }
@@ -553,14 +558,7 @@ impl SioConn {
 
 /// The Engine.IO connection closed: every socket on it disconnects.
 fn on_close(conn: &SioConn, reason: CloseReason) {
-    let sockets: Vec<Socket> = {
-        let mut st = conn.state();
-        st.sockets.drain(..).map(|(_, s)| s).collect()
-    };
-    let reason = DisconnectReason::from(reason);
-    for s in sockets {
-        s.finish(reason);
-    }
+    finish_all(conn, DisconnectReason::from(reason));
 }
 
 #[cfg(test)]
