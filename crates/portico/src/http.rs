@@ -564,9 +564,8 @@ impl RequestHead for http::request::Parts {
     }
 }
 
-/// Whether the comma-separated header `value` has `token` (in any case; the list's elements
-/// trimmed of ASCII whitespace, whatever other bytes they hold).
-/// `token` is lowercase.
+/// Whether the comma-separated header `value` has `token`, given in lowercase (in any case;
+/// the list's elements trimmed of ASCII whitespace, whatever other bytes they hold).
 pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
     // The usual value is the token alone (`Upgrade: websocket`, `Connection: Upgrade`).
     eq_lower(value, token)
