@@ -186,6 +186,11 @@ def load_runs(work):
                 problems.append(f"TcpExtListenOverflows moved {before} -> {after}")
             if rec.get("server_alive_at_end") is False:
                 problems.append("the server died during the run")
+            # An attempt bench/run repeated because the hypervisor took more of the server's
+            # core than a run may lose: left out of the medians, as the runs above.
+            rec["repeated"] = bool(rec.get("repeated"))
+            if rec["repeated"]:
+                problems.append(REPEATED)
             rec["invalid"] = problems
             received = expected = None
             if doc is not None:
@@ -200,6 +205,10 @@ def load_runs(work):
                     rec["values"][key] = read(doc, reader)
             runs.append(rec)
     return runs
+
+
+# The reason an attempt bench/run repeated is left out (its figures are in the Runs table).
+REPEATED = "repeated: the hypervisor took more of the server's core than a run may lose"
 
 
 def summarize(values):
@@ -223,7 +232,12 @@ def aggregate(runs, cases):
                 "runs": len(mine),
                 "valid": len(valid),
                 "invalid_reasons": sorted({p for r in mine for p in r["invalid"]}),
-                "lossy_runs": sum(1 for r in valid if r["lossy"]),
+                # A repeated attempt's loss counts too: a repeat never hides a lost message.
+                "lossy_runs": sum(1 for r in mine if r["lossy"] and (not r["invalid"] or r["repeated"])),
+                "repeated": [
+                    {k: r.get(k) for k in ("rep", "attempt", "server_core_steal_ms", "run_ms", "max_steal_percent")}
+                    for r in mine if r["repeated"]
+                ],
                 "received": sum((r["received"] or 0) for r in valid),
                 "expected": sum((r["expected"] or 0) for r in valid),
                 "client_bound_runs": sum(
@@ -534,7 +548,17 @@ def entry_rows(agg, case, servers):
         rcv.append(f"{e['received']:,} / {e['expected']:,}{mark}")
         valid.append(f"{e['valid']} of {e['runs']}")
         for reason in e["invalid_reasons"]:
-            notes.append(f"- {s}: invalid run(s): {reason}.")
+            if reason != REPEATED:
+                notes.append(f"- {s}: invalid run(s): {reason}.")
+        if e["repeated"]:
+            stolen = ", ".join(
+                f"{r.get('server_core_steal_ms', 0):,} ms of {r.get('run_ms', 0):,}" for r in e["repeated"]
+            )
+            notes.append(
+                f"- {s}: {len(e['repeated'])} attempt(s) repeated, the hypervisor having taken more than "
+                f"{e['repeated'][0].get('max_steal_percent', '?')}% of the server's core ({stolen}); "
+                "left out of the medians, listed under Runs."
+            )
         if e["client_bound_runs"]:
             notes.append(
                 f"- {s}: the client used over {CLIENT_BOUND:.0%} of its core in "
@@ -657,12 +681,16 @@ def markdown(meta, agg, tgt, runs):
     lines += ["", "## Parameters", ""]
     for k, val in meta.get("params", {}).items():
         lines.append(f"- {k}: {val}")
-    lines += ["", "## Runs", "", "| case | rep | server | exit | received / expected | valid | client warnings |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "## Runs", "", "| case | rep | server | exit | received / expected | steal on the server's core | valid | client warnings |", "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         rcv = f"{r['received']} / {r['expected']}" if r["doc"] is not None else "–"
         valid = "yes" if not r["invalid"] else "no: " + "; ".join(r["invalid"])
         warn = "; ".join(r["warnings"]).replace("|", "/")
-        lines.append(f"| {r['case']} | {r['rep']} | {r['server']} | {r.get('exit_code')} | {rcv} | {valid} | {warn} |")
+        rep_cell = str(r["rep"]) if (r.get("attempt") or 1) == 1 else f"{r['rep']}, attempt {r['attempt']}"
+        steal = "–"
+        if r.get("server_core_steal_ms") is not None and r.get("run_ms"):
+            steal = f"{r['server_core_steal_ms']:,} ms of {r['run_ms']:,} ({r['server_core_steal_ms'] / r['run_ms']:.1%})"
+        lines.append(f"| {r['case']} | {rep_cell} | {r['server']} | {r.get('exit_code')} | {rcv} | {steal} | {valid} | {warn} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -704,7 +732,8 @@ def main():
             {k: r.get(k) for k in (
                 "case", "rep", "server", "exit_code", "wall_s", "listen_overflows_before",
                 "listen_overflows_after", "server_alive_at_end", "client_args", "received",
-                "expected", "failures", "lossy", "invalid", "warnings", "values")}
+                "expected", "failures", "lossy", "invalid", "warnings", "values", "attempt",
+                "server_core_steal_ms", "run_ms", "max_steal_percent", "repeated")}
             for r in runs
         ],
     }
