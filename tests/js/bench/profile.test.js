@@ -314,6 +314,14 @@ async function syscallsPerOp(kase, server) {
 // timing: in polling + upgrade 0.05 to 0.14 per handshake from one run to the next, the
 // floor's (which arms no timer) 0.07 to 0.10.
 const MARGIN = { write: 0.25 };
+// The floor's calls per message in echo when no two messages of a client share a read: one
+// read and one write each (it reads once per readiness and writes once per answer). Echo's
+// clients send at a fixed rate without waiting for the answers, so a client or server stalled
+// for a moment (this runs beside other tests on 2 cores, under strace) leaves two or more of a
+// client's messages to be read at once, and the floor's count drops below one in that run
+// only (0.90 in one CI run, Portico 1.05 with its pings in its own run). Portico is held to
+// the larger of the floor's count and this: a second read or write per message is still over.
+const FLOOR_LEAST = { echo: { recvfrom: 1, sendto: 1 } };
 for (const kase of ["polling", "connect-websocket", "connect-upgrade", "echo"]) {
   test(
     `bench/profile --syscalls ${kase}: Portico makes no more system calls per operation than the floor`,
@@ -332,7 +340,7 @@ for (const kase of ["polling", "connect-websocket", "connect-upgrade", "echo"]) 
       }
       for (const [name, n] of portico.calls) {
         if (name === "epoll_wait") continue;
-        const theirs = floor.calls.get(name) ?? 0;
+        const theirs = Math.max(floor.calls.get(name) ?? 0, FLOOR_LEAST[kase]?.[name] ?? 0);
         assert.ok(
           n <= theirs * 1.05 + (MARGIN[name] ?? 0.05),
           `${name}: Portico ${n} per operation, the floor ${theirs}\nPortico:\n${portico.stdout}\nthe floor:\n${floor.stdout}`,
