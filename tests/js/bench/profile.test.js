@@ -322,6 +322,18 @@ const MARGIN = { write: 0.25 };
 // only (0.90 in one CI run, Portico 1.05 with its pings in its own run). Portico is held to
 // the larger of the floor's count and this: a second read or write per message is still over.
 const FLOOR_LEAST = { echo: { recvfrom: 1, sendto: 1 } };
+// A server closes each connection it accepts once, but strace counts only until it detaches,
+// right after the load's client exits: a connection the client left open to the end is
+// closed after that in one run and before it in another (in one CI run of polling + upgrade,
+// the floor accepted 2.000 connections per handshake and had closed 1.778 by then, Portico
+// 1.962). So the floor's `close` is held to at least its own accepted connections (accept4's
+// failures left out, as above): a close that is not a connection's, or a connection more per
+// operation, is still over.
+function floorReference(kase, name, floor) {
+  let theirs = Math.max(floor.get(name) ?? 0, FLOOR_LEAST[kase]?.[name] ?? 0);
+  if (name === "close") theirs = Math.max(theirs, floor.get("accept4") ?? 0);
+  return theirs;
+}
 for (const kase of ["polling", "connect-websocket", "connect-upgrade", "echo"]) {
   test(
     `bench/profile --syscalls ${kase}: Portico makes no more system calls per operation than the floor`,
@@ -340,7 +352,7 @@ for (const kase of ["polling", "connect-websocket", "connect-upgrade", "echo"]) 
       }
       for (const [name, n] of portico.calls) {
         if (name === "epoll_wait") continue;
-        const theirs = Math.max(floor.calls.get(name) ?? 0, FLOOR_LEAST[kase]?.[name] ?? 0);
+        const theirs = floorReference(kase, name, floor.calls);
         assert.ok(
           n <= theirs * 1.05 + (MARGIN[name] ?? 0.05),
           `${name}: Portico ${n} per operation, the floor ${theirs}\nPortico:\n${portico.stdout}\nthe floor:\n${floor.stdout}`,
