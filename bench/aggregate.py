@@ -162,6 +162,10 @@ def read(doc, reader):
     raise ValueError(f"unknown reader {reader}")
 
 
+# The reason an attempt bench/run repeated is left out (its figures are in the Runs table).
+REPEATED = "repeated: the hypervisor took more of the server's core than a run may lose"
+
+
 def load_runs(work):
     runs = []
     with open(os.path.join(work, "runs.jsonl")) as f:
@@ -205,10 +209,6 @@ def load_runs(work):
                     rec["values"][key] = read(doc, reader)
             runs.append(rec)
     return runs
-
-
-# The reason an attempt bench/run repeated is left out (its figures are in the Runs table).
-REPEATED = "repeated: the hypervisor took more of the server's core than a run may lose"
 
 
 def summarize(values):
