@@ -211,7 +211,8 @@ async fn main() -> anyhow::Result<()> {
                 let claims = socket.extensions().get::<Claims>();
                 ack.send(&claims.as_deref())
             });
-            // Disconnect at expiry, unless the socket went away first.
+            // Disconnect at expiry, unless the socket went away first. The time left is read
+            // on the wall clock now and counted down on the monotonic clock.
             let gone = Arc::new(Notify::new());
             let on_gone = gone.clone();
             socket.on_disconnect(move |_: Socket, _: DisconnectReason| {
