@@ -34,12 +34,12 @@ const NODE_REPLAY = "Node (node-redis offline queue): broadcasts queued during t
 
 /** Sends `event` and measures: {ms, reply} or {ms, noAnswer}. */
 async function timed(socket, event, payload) {
-  const started = Date.now();
+  const started = performance.now();
   try {
     const reply = await request(socket, event, payload, PROBE_MS);
-    return { ms: Date.now() - started, reply };
+    return { ms: Math.round(performance.now() - started), reply };
   } catch {
-    return { ms: Date.now() - started, noAnswer: true };
+    return { ms: Math.round(performance.now() - started), noAnswer: true };
   }
 }
 
@@ -49,14 +49,14 @@ async function probe(c, i, outageEvent) {
   const own = c.clients.filter((x) => x.nodeIndex === i);
   const socket = c.ctl(i);
   const local = (async () => {
-    const started = Date.now();
+    const started = performance.now();
     const arrivals = own.map((x) => once(x.socket, outageEvent, PROBE_MS));
     const ack = await timed(socket, "emit", { event: outageEvent, args: [node.name] });
     try {
       await Promise.all(arrivals);
-      return { delivered: true, ms: Date.now() - started, ack };
+      return { delivered: true, ms: Math.round(performance.now() - started), ack };
     } catch {
-      return { delivered: false, ms: Date.now() - started, ack };
+      return { delivered: false, ms: Math.round(performance.now() - started), ack };
     }
   })();
   const [localDelivery, fetch, serverCount, serverSideEmit] = await Promise.all([

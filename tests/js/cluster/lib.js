@@ -185,12 +185,12 @@ export function byJson(values) {
 
 /** Runs `check` (an async function returning true when satisfied) until it passes or time runs out. */
 export async function eventually(check, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   let last;
   for (;;) {
     last = await check();
     if (last === true) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms (last: ${JSON.stringify(last)})`);
+    if (performance.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms (last: ${JSON.stringify(last)})`);
   }
 }
 
@@ -247,11 +247,11 @@ class Cluster {
 
   /** Waits until every node reports `server-count` == size (nodes subscribe asynchronously). */
   async waitReady(timeoutMs = READY_TIMEOUT_MS) {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     for (let i = 0; i < this.size; i += 1) {
       let last;
       for (;;) {
-        const left = deadline - Date.now();
+        const left = deadline - performance.now();
         if (left <= 0) {
           throw new Error(`cluster not ready: node ${this.nodes[i].name} reports server-count ${JSON.stringify(last)}, expected ${this.size}`);
         }

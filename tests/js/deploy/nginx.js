@@ -212,7 +212,7 @@ function upstreamsBySid(log) {
 
 /** Resolves once a TCP connection to 127.0.0.1:`port` succeeds; rejects after `timeoutMs`. */
 async function waitAccepting(port, proc, timeoutMs = START_TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   // nginx prints nothing once it listens, so readiness is a bounded series of connect
   // attempts (each answered at once: refused until the socket is bound). This is the one
   // retry loop of the suite, and it synchronises with a process, not with a test's events.
@@ -226,7 +226,7 @@ async function waitAccepting(port, proc, timeoutMs = START_TIMEOUT_MS) {
       s.once("error", () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nginx not accepting on 127.0.0.1:${port} within ${timeoutMs} ms:\n${proc.output()}`);
+    if (performance.now() > deadline) throw new Error(`nginx not accepting on 127.0.0.1:${port} within ${timeoutMs} ms:\n${proc.output()}`);
     await new Promise((resolve) => setImmediate(resolve));
   }
 }

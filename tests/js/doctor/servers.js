@@ -291,7 +291,7 @@ process.once("exit", () => {
  */
 export function runDoctor(target, origin, args = [], { deadlineMs = 8000, timeoutMs = 2000 } = {}) {
   const argv = ["doctor", target, "--origin", origin, ...args, "--json", "--timeout-ms", String(timeoutMs), "--deadline-ms", String(deadlineMs)];
-  const started = Date.now();
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(porticoBinary(), argv, {
       cwd: REPO_ROOT,
@@ -321,7 +321,7 @@ export function runDoctor(target, origin, args = [], { deadlineMs = 8000, timeou
       } catch {
         // left null: the caller reports stdout/stderr
       }
-      resolve({ code, signal, report, stdout, stderr, ms: Date.now() - started, argv });
+      resolve({ code, signal, report, stdout, stderr, ms: Math.round(performance.now() - started), argv });
     });
   });
 }

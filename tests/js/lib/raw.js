@@ -49,9 +49,9 @@ export function packets(body) {
  * Bounded by `timeoutMs` overall. Resolves with the matching packet.
  */
 export async function pollUntil(base, sid, predicate, timeoutMs = HTTP_TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const left = deadline - Date.now();
+    const left = deadline - performance.now();
     if (left <= 0) throw new Error(`no matching packet within ${timeoutMs} ms`);
     const res = await poll(base, sid, left);
     if (res.status !== 200) throw new Error(`poll failed: ${res.status} ${res.text}`);
@@ -126,9 +126,9 @@ export class RawWebSocket {
 
   /** Next message that is not a server ping (`2`). */
   async nextNonPing(timeoutMs = HTTP_TIMEOUT_MS) {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const m = await this.next(Math.max(1, deadline - Date.now()));
+      const m = await this.next(Math.max(1, deadline - performance.now()));
       if (m !== "2") return m;
     }
   }

@@ -161,19 +161,19 @@ test(`no leaks: ${CYCLES} mixed connect/disconnect cycles return RSS and counts 
   // departure.
   const server = await startServe(["--ping-interval", "500", "--ping-timeout", "500"], { demo: true });
   servers.push(server);
-  const started = Date.now();
+  const started = performance.now();
 
   await run(server.url, WARMUP, 0);
   const base = await settled(server, "warm-up settled");
   const baseRss = rssKiB(server.pid);
-  log(`warm-up: ${WARMUP} cycles in ${Date.now() - started} ms, RSS ${baseRss} KiB`);
+  log(`warm-up: ${WARMUP} cycles in ${Math.round(performance.now() - started)} ms, RSS ${baseRss} KiB`);
 
-  const t0 = Date.now();
+  const t0 = performance.now();
   await run(server.url, CYCLES, WARMUP);
-  const cyclesMs = Date.now() - t0;
+  const cyclesMs = Math.round(performance.now() - t0);
   const end = await settled(server, "cycles settled");
   const endRss = rssKiB(server.pid);
-  log(`${CYCLES} cycles in ${cyclesMs} ms; settled after ${Date.now() - t0 - cyclesMs} ms; RSS ${endRss} KiB (baseline ${baseRss} KiB)`);
+  log(`${CYCLES} cycles in ${cyclesMs} ms; settled after ${Math.round(performance.now() - t0 - cyclesMs)} ms; RSS ${endRss} KiB (baseline ${baseRss} KiB)`);
 
   for (const k of ZERO) assert.equal(end.get(k), base.get(k), k);
   // Every cycle opened a session: the counters saw them all.

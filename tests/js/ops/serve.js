@@ -126,12 +126,12 @@ export function parseMetrics(text) {
 
 /** Scrapes until `predicate(values)` holds; resolves with the values. Bounded by `ms`. */
 export async function scrapeUntil(metricsUrl, predicate, ms = 10_000, what = "metrics condition") {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   let last;
   for (;;) {
     last = (await scrape(metricsUrl)).values;
     if (predicate(last)) return last;
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       throw new Error(`${what} not reached within ${ms} ms; last scrape:\n${[...last].map(([k, v]) => `${k} ${v}`).join("\n")}`);
     }
     // A poll interval (the condition is what is waited for, within `ms`), not a synchronisation.

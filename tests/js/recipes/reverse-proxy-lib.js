@@ -90,7 +90,7 @@ export function caddyBinary() {
 
 /** Resolves once 127.0.0.1:`port` accepts a connection (bounded series of connect attempts). */
 async function waitAccepting(port, proc) {
-  const deadline = Date.now() + START_TIMEOUT_MS;
+  const deadline = performance.now() + START_TIMEOUT_MS;
   for (;;) {
     if (proc.exited()) throw new Error(`the proxy exited before listening:\n${proc.output()}`);
     const ok = await new Promise((resolve) => {
@@ -101,7 +101,7 @@ async function waitAccepting(port, proc) {
       s.once("error", () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`not accepting on 127.0.0.1:${port}:\n${proc.output()}`);
+    if (performance.now() > deadline) throw new Error(`not accepting on 127.0.0.1:${port}:\n${proc.output()}`);
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
