@@ -251,7 +251,7 @@ class Cluster {
     for (let i = 0; i < this.size; i += 1) {
       let last;
       for (;;) {
-        const left = deadline - performance.now();
+        const left = Math.ceil(deadline - performance.now());
         if (left <= 0) {
           throw new Error(`cluster not ready: node ${this.nodes[i].name} reports server-count ${JSON.stringify(last)}, expected ${this.size}`);
         }

@@ -51,7 +51,7 @@ export function packets(body) {
 export async function pollUntil(base, sid, predicate, timeoutMs = HTTP_TIMEOUT_MS) {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const left = deadline - performance.now();
+    const left = Math.ceil(deadline - performance.now());
     if (left <= 0) throw new Error(`no matching packet within ${timeoutMs} ms`);
     const res = await poll(base, sid, left);
     if (res.status !== 200) throw new Error(`poll failed: ${res.status} ${res.text}`);
@@ -128,7 +128,7 @@ export class RawWebSocket {
   async nextNonPing(timeoutMs = HTTP_TIMEOUT_MS) {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const m = await this.next(Math.max(1, deadline - performance.now()));
+      const m = await this.next(Math.max(1, Math.ceil(deadline - performance.now())));
       if (m !== "2") return m;
     }
   }
