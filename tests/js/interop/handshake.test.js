@@ -14,7 +14,7 @@ for (const mode of TRANSPORT_MODES) {
 
     test("the handshake ack carries query, auth, headers, address, time and url", { timeout: 10_000 }, async () => {
       clients = new Clients(server.url);
-      const before = Date.now();
+      const before = Date.now(); // wall clock: compared with the server's handshake time
       const socket = await clients.connect("/", {
         ...mode.opts,
         query: { foo: "bar", "sp ace": "a&b=c" },
@@ -22,7 +22,7 @@ for (const mode of TRANSPORT_MODES) {
         extraHeaders: { "x-portico-test": "yes" },
       });
       const [h] = await emitAck(socket, "handshake");
-      const afterMs = Date.now();
+      const afterMs = Date.now(); // wall clock: as `before`
 
       // query: an object of strings, from the first request of the session
       assert.equal(typeof h.query, "object");

@@ -92,6 +92,7 @@ export function unsignedToken(payload) {
   return `${b64url({ alg: "none", typ: "JWT" })}.${b64url(payload)}.`;
 }
 
+// wall clock: a JWT's iat and exp are seconds of the Unix epoch
 export const nowSecs = () => Math.floor(Date.now() / 1000);
 
 /** POST /token: resolves with the Response. */

@@ -25,6 +25,7 @@ export function stopRun(child) {
 /** Runs run.mjs; resolves with {url, nodes, child, output()} once it prints "cluster ready". */
 export async function startRun(args) {
   if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: build it with \`cargo build -p cluster\``);
+  // wall clock: only to make the prefix unique
   const prefix = `portico-recipe-cluster-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const child = spawn(process.execPath, [RUN, "--key-prefix", prefix, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
