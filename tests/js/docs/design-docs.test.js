@@ -5,21 +5,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { REPO_ROOT } from "../lib/server.js";
+import { REPO_ROOT, repoFiles } from "../lib/readme.js";
 
 const DOCS = ["docs/ARCHITECTURE.md", "docs/admin-ui.md", "docs/cors.md", "docs/deployment.md", "docs/operations.md"];
-const SKIP_DIRS = new Set([".git", "node_modules", "target", ".suites"]);
-
-/** Every file of the repository (build output and dependencies left out), relative, with "/". */
-function repoFiles(dir = REPO_ROOT, out = []) {
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (SKIP_DIRS.has(entry.name) || entry.name.startsWith("target-")) continue;
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) repoFiles(full, out);
-    else out.push(path.relative(REPO_ROOT, full).split(path.sep).join("/"));
-  }
-  return out;
-}
 
 /** The `code spans` of a markdown text. */
 function codeSpans(text) {

@@ -1,12 +1,25 @@
 // Reads the fenced blocks of README.md (or another markdown file of the repository) that follow
 // a marker comment, so tests run what the docs show instead of a copy of it.
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const README = readFileSync(path.join(REPO_ROOT, "README.md"), "utf8");
+
+const SKIP_DIRS = new Set([".git", "node_modules", "target", ".suites"]);
+
+/** Every file of the repository (build output and dependencies left out), relative, with "/". */
+export function repoFiles(dir = REPO_ROOT, out = []) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (SKIP_DIRS.has(entry.name) || entry.name.startsWith("target-")) continue;
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) repoFiles(full, out);
+    else out.push(path.relative(REPO_ROOT, full).split(path.sep).join("/"));
+  }
+  return out;
+}
 
 /**
  * The content of the fenced block right after `<!-- MARKER -->` in `text` (the markdown file
